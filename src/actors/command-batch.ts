@@ -1,0 +1,130 @@
+/**
+ * Group commit for one host: every command queued while the previous commit was in flight
+ * runs in one transaction (handlers, event appends, projections, idempotency records),
+ * and each still gets its own reply. A failed batch is retried one command at a time; a
+ * lost (host, seq) race with another node reloads the log head and retries.
+ */
+import { Effect } from "effect"
+import type { Reply } from "../bus/envelope.ts"
+import { replyError } from "../errors.ts"
+import type { LoadedProject } from "../projects/loader.ts"
+import { type DatabaseError, query, type Sql, type SqlTx, UNIQUE_VIOLATION } from "../store/database.ts"
+import { appendEvents, type LogHead, readHead, type StoredEvent } from "../store/event-log.ts"
+import { makeProjectionWriter } from "../store/model-access.ts"
+import { withHostTransaction } from "../store/transaction.ts"
+import { type HandlerRequest, runHandler } from "./handler-run.ts"
+
+export interface Command extends HandlerRequest {
+  readonly respond: (reply: Reply) => void
+}
+
+export interface HostLog {
+  readonly sql: Sql
+  readonly project: LoadedProject
+  readonly host: string
+  /** Cached head of the host's log; undefined means "read it in the next transaction". */
+  head: LogHead | undefined
+  /** Announces committed events (after commit; a notification, not the truth). */
+  readonly announce: (events: ReadonlyArray<StoredEvent>) => void
+}
+
+const MAX_CONFLICT_RETRIES = 8
+
+const lookupIdempotent = (tx: SqlTx, host: string, key: string) =>
+  query(() => tx`select reply from hamlet_idempotency where host = ${host} and key = ${key}`).pipe(
+    Effect.map((rows) => rows[0]?.reply as Reply | undefined),
+  )
+
+const project = (log: HostLog, tx: SqlTx, events: ReadonlyArray<StoredEvent>) =>
+  Effect.gen(function* () {
+    const writer = makeProjectionWriter(tx, log.project.name, log.host)
+    for (const event of events) {
+      for (const projection of log.project.projections.get(event.type) ?? []) {
+        yield* projection.apply(event, writer)
+      }
+    }
+  })
+
+/** One transaction over `commands`; resolves to their replies and the events written. */
+const commitOnce = (log: HostLog, commands: ReadonlyArray<Command>) =>
+  withHostTransaction(log.sql, log.host, (tx) =>
+    Effect.gen(function* () {
+      let head = log.head ?? (yield* readHead(tx, log.host))
+      const replies: Array<Reply> = []
+      const written: Array<StoredEvent> = []
+      for (const command of commands) {
+        if (Date.now() > command.deadline) {
+          replies.push({ ok: false, error: replyError("timeout", "the request expired while queued") })
+          continue
+        }
+        const key = command.meta.idempotencyKey
+        const previous = key ? yield* lookupIdempotent(tx, log.host, key) : undefined
+        if (previous) {
+          replies.push(previous)
+          continue
+        }
+        const outcome = yield* runHandler(log.project, log.host, tx, command)
+        if (outcome.reply.ok && outcome.events.length > 0) {
+          const stored = yield* appendEvents(tx, head, log.host, log.project.name, outcome.events, new Date())
+          yield* project(log, tx, stored)
+          head = stored[stored.length - 1]
+          written.push(...stored)
+        }
+        // only successes are remembered: a failed command may be retried with the same key
+        if (key && outcome.reply.ok) {
+          yield* query(() =>
+            tx`insert into hamlet_idempotency (host, key, reply) values (${log.host}, ${key}, ${
+              tx.json(outcome.reply as never)
+            })`
+          )
+        }
+        replies.push(outcome.reply)
+      }
+      return { replies, written, head }
+    }))
+
+const isConflict = (e: DatabaseError) => e.code === UNIQUE_VIOLATION
+
+/** Commits `commands`, retrying lost races; replies to every command exactly once. */
+const commitWithRetry = (
+  log: HostLog,
+  commands: ReadonlyArray<Command>,
+): Effect.Effect<void, DatabaseError> =>
+  Effect.gen(function* () {
+    for (let attempt = 0;; attempt++) {
+      const result = yield* Effect.result(commitOnce(log, commands))
+      if (result._tag === "Success") {
+        log.head = result.success.head
+        result.success.replies.forEach((reply, i) => commands[i].respond(reply))
+        if (result.success.written.length > 0) log.announce(result.success.written)
+        return
+      }
+      log.head = undefined
+      if (!isConflict(result.failure) || attempt >= MAX_CONFLICT_RETRIES) {
+        return yield* Effect.fail(result.failure)
+      }
+      yield* Effect.logDebug("append race lost; reloading head", { host: log.host, attempt })
+    }
+  })
+
+/**
+ * Processes one batch taken from a host's mailbox. Never fails: database trouble becomes
+ * `internal` (or `conflict`) replies after the batch was retried command by command.
+ */
+export const processBatch = (log: HostLog, commands: ReadonlyArray<Command>): Effect.Effect<void> =>
+  commitWithRetry(log, commands).pipe(
+    Effect.catch((error) =>
+      commands.length === 1
+        ? Effect.logError("command failed in the store", { host: log.host, error: error.message }).pipe(
+          Effect.andThen(Effect.sync(() =>
+            commands[0].respond({
+              ok: false,
+              error: isConflict(error)
+                ? replyError("conflict", "the write conflicted with a concurrent write; retry")
+                : { code: "internal", message: "internal error", requestId: commands[0].requestId },
+            })
+          )),
+        )
+        : Effect.forEach(commands, (c) => processBatch(log, [c]), { discard: true })
+    ),
+  )

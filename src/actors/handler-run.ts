@@ -1,0 +1,104 @@
+/**
+ * Running one handler: decode its input, run it with a host-scoped context under its
+ * time limit, encode its output. Failures become reply errors here (via src/errors.ts);
+ * only database failures escape, so a command batch can roll back and retry.
+ */
+import { Cause, Effect, Exit, Option, Schema } from "effect"
+import type { Reply } from "../bus/envelope.ts"
+import { badInput, replyError, toReplyError } from "../errors.ts"
+import type { EventDef } from "../projects/event.ts"
+import type { Handler, HandlerContext, RequestMetadata } from "../projects/handler.ts"
+import type { LoadedProject } from "../projects/loader.ts"
+import type { DatabaseError, SqlTx } from "../store/database.ts"
+import type { PendingEvent } from "../store/event-log.ts"
+import { makeHostReader } from "../store/model-access.ts"
+
+export interface HandlerRequest {
+  readonly requestId: string
+  readonly handler: Handler
+  readonly input: unknown
+  readonly meta: RequestMetadata
+  /** Epoch ms after which nobody waits for the reply any more. */
+  readonly deadline: number
+}
+
+export interface HandlerOutcome {
+  readonly reply: Reply
+  readonly events: ReadonlyArray<PendingEvent>
+}
+
+/** Decodes raw input with the handler's schema; excess keys are rejected, not dropped. */
+export const decodeInput = (handler: Handler, input: unknown): Exit.Exit<unknown, Schema.SchemaError> =>
+  Schema.decodeUnknownExit(handler.input as Schema.Codec<unknown, unknown>)(input ?? {}, {
+    errors: "all",
+    onExcessProperty: "error",
+  })
+
+export const inputError = (error: Schema.SchemaError): Reply => ({ ok: false, error: badInput(error) })
+
+const isDatabaseError = (u: unknown): u is DatabaseError =>
+  typeof u === "object" && u !== null && (u as { _tag?: string })._tag === "DatabaseError"
+
+/**
+ * Runs the handler against `tx` (reads see the transaction's earlier writes). Emitted
+ * events are returned, not written: the caller appends them with the batch.
+ */
+export const runHandler = (
+  project: LoadedProject,
+  host: string,
+  tx: SqlTx,
+  request: HandlerRequest,
+): Effect.Effect<HandlerOutcome, DatabaseError> => {
+  const events: Array<PendingEvent> = []
+  const eventMeta = {
+    requestId: request.requestId,
+    handler: request.handler.name,
+    ...request.meta,
+  }
+  const ctx: HandlerContext = {
+    host,
+    project: project.name,
+    requestId: request.requestId,
+    meta: request.meta,
+    db: makeHostReader(tx, project.name, host),
+    projectKey: project.projectKey,
+    emit: <S extends Schema.Top>(event: EventDef<S>, data: S["Type"]) =>
+      Effect.sync(() => {
+        const encoded = Schema.encodeSync(event.schema as unknown as Schema.Codec<unknown, unknown>)(data)
+        events.push({ stream: event.stream(data), type: event.type, data: encoded, meta: eventMeta })
+      }),
+  }
+  const timeoutMs = Math.max(
+    0,
+    Math.min(request.deadline - Date.now(), request.handler.timeoutMs ?? Infinity),
+  )
+  const output = Schema.encodeEffect(request.handler.output as Schema.Codec<unknown, unknown>)
+  return request.handler.handle(request.input, ctx).pipe(
+    Effect.flatMap((value) => output(value)),
+    Effect.timeoutOption(timeoutMs),
+    Effect.exit,
+    Effect.flatMap((exit): Effect.Effect<HandlerOutcome, DatabaseError> => {
+      if (Exit.isSuccess(exit)) {
+        if (Option.isNone(exit.value)) {
+          return Effect.succeed({
+            reply: {
+              ok: false,
+              error: replyError("timeout", `${request.handler.name} exceeded its time limit`),
+            },
+            events: [],
+          })
+        }
+        return Effect.succeed({ reply: { ok: true, output: exit.value.value }, events })
+      }
+      const failure = exit.cause.reasons.find(Cause.isFailReason)
+      if (failure && isDatabaseError(failure.error)) return Effect.fail(failure.error)
+      const error = toReplyError(exit.cause, request.requestId)
+      if (error.code === "internal") {
+        return Effect.logError("handler failed", Cause.pretty(exit.cause)).pipe(
+          Effect.as({ reply: { ok: false, error } as Reply, events: [] }),
+        )
+      }
+      return Effect.succeed({ reply: { ok: false, error }, events: [] })
+    }),
+  )
+}

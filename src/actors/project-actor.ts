@@ -1,0 +1,55 @@
+/**
+ * A project actor: migrates the project's read tables, then owns one host actor per host,
+ * each in its own scope so a host can be added or removed without touching the others.
+ */
+import { Effect, Exit, Scope } from "effect"
+import type { Bus, BusUnavailable } from "../bus/bus.ts"
+import type { LoadedProject } from "../projects/loader.ts"
+import type { DatabaseError, Sql } from "../store/database.ts"
+import { registerHost } from "../store/event-log.ts"
+import { migrateProject } from "../store/project-schema.ts"
+import { startHostActor } from "./host-actor.ts"
+
+export interface ProjectActor {
+  readonly project: LoadedProject
+  readonly hosts: () => ReadonlyArray<string>
+  readonly addHost: (
+    host: string,
+    source: "directory" | "database",
+  ) => Effect.Effect<void, DatabaseError | BusUnavailable>
+  readonly removeHost: (host: string) => Effect.Effect<void>
+}
+
+export const startProjectActor = (
+  sql: Sql,
+  project: LoadedProject,
+): Effect.Effect<ProjectActor, DatabaseError, Scope.Scope | Bus> =>
+  Effect.gen(function* () {
+    yield* migrateProject(sql, project.name, project.models)
+    const parent = yield* Scope.Scope
+    const context = yield* Effect.context<Bus>()
+    const hostScopes = new Map<string, Scope.Closeable>()
+
+    const removeHost = (host: string) =>
+      Effect.suspend(() => {
+        const scope = hostScopes.get(host)
+        if (!scope) return Effect.void
+        hostScopes.delete(host)
+        return Scope.close(scope, Exit.void)
+      })
+
+    const addHost = (host: string, source: "directory" | "database") =>
+      Effect.gen(function* () {
+        if (hostScopes.has(host)) return
+        yield* registerHost(sql, project.name, host, source)
+        const scope = yield* Scope.fork(parent)
+        hostScopes.set(host, scope)
+        yield* startHostActor(sql, project, host).pipe(
+          Scope.provide(scope),
+          Effect.provide(context),
+          Effect.onError(() => removeHost(host)),
+        )
+      }).pipe(Effect.annotateLogs({ project: project.name, host }))
+
+    return { project, hosts: () => [...hostScopes.keys()], addHost, removeHost }
+  })

@@ -1,0 +1,47 @@
+/**
+ * Wires Hamlet's layers: Database (Postgres or embedded PGlite), Bus (NATS or in-process),
+ * the Supervisor (projects, actors, routing) and the HTTP server. Tests build the same
+ * layer with their own database, bus and config path.
+ */
+import { Effect, Layer, Logger, References } from "effect"
+import { join } from "node:path"
+import { Bus } from "./bus/bus.ts"
+import { MemoryBusLive } from "./bus/memory.ts"
+import { NatsBusLive } from "./bus/nats.ts"
+import { Supervisor, SupervisorLive } from "./actors/supervisor.ts"
+import { HttpServer, makeIngress } from "./ingress/ingress.ts"
+import type { ServerConfig } from "./server-config.ts"
+import { Database } from "./store/database.ts"
+import { PgliteLive } from "./store/pglite.ts"
+import { PostgresLive } from "./store/postgres.ts"
+
+export const DatabaseFromConfig = (config: ServerConfig): Layer.Layer<Database> =>
+  config.databaseUrl ? PostgresLive(config.databaseUrl) : PgliteLive(join(config.dataDir, "pg"))
+
+export const BusFromConfig = (config: ServerConfig): Layer.Layer<Bus, Error> =>
+  config.natsUrl ? NatsBusLive(config.natsUrl) : MemoryBusLive
+
+/** Deno.serve on `port` (0 picks a free one); graceful shutdown on scope close. */
+export const HttpServerLive = (port: number): Layer.Layer<HttpServer, never, Bus | Supervisor | Database> =>
+  Layer.effect(
+    HttpServer,
+    Effect.gen(function* () {
+      const handler = yield* makeIngress
+      const server = yield* Effect.acquireRelease(
+        // Deno.serve binds synchronously: addr is known when it returns
+        Effect.sync(() => Deno.serve({ port, hostname: "0.0.0.0", onListen: () => {} }, handler)),
+        (s) => Effect.promise(() => s.shutdown()),
+      )
+      yield* Effect.logInfo("listening", { port: server.addr.port })
+      return { port: server.addr.port }
+    }),
+  )
+
+/** The whole server over given database and bus layers. */
+export const AppLive = (
+  options: { readonly configPath: string; readonly port: number },
+): Layer.Layer<HttpServer | Supervisor, Error, Database | Bus> =>
+  HttpServerLive(options.port).pipe(Layer.provideMerge(SupervisorLive(options.configPath)))
+
+export const LoggingLive = (level: ServerConfig["logLevel"]) =>
+  Layer.mergeAll(Logger.layer([Logger.consoleJson]), Layer.succeed(References.MinimumLogLevel, level))

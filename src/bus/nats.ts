@@ -1,0 +1,214 @@
+/**
+ * Bus over a real NATS server (@nats-io/transport-node v3). Reconnects forever; while
+ * disconnected, publish and request fail fast with BusUnavailable instead of buffering.
+ */
+import { Effect, Layer, type Scope } from "effect"
+import {
+  connect,
+  headers as natsHeaders,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  NoRespondersError,
+  RequestError,
+  TimeoutError,
+} from "@nats-io/transport-node"
+import {
+  Bus,
+  type BusHeaders,
+  type BusMessage,
+  BusNoResponders,
+  BusPayloadTooLarge,
+  type BusReply,
+  BusTimeout,
+  BusUnavailable,
+} from "./bus.ts"
+
+export interface NatsBusOptions {
+  /** Connection name shown by the server (`nats server report connections`). */
+  readonly name?: string
+  /** Pause between reconnect attempts; 250 ms by default. */
+  readonly reconnectTimeWaitMs?: number
+  /** How long the first connect may take; 5 s by default. */
+  readonly connectTimeoutMs?: number
+}
+
+const EMPTY_HEADERS: BusHeaders = Object.freeze({})
+const DRAIN_TIMEOUT_MS = 2000
+
+const _toNatsHeaders = (busHeaders: BusHeaders | undefined): MsgHdrs | undefined => {
+  if (busHeaders === undefined) return undefined
+  const keys = Object.keys(busHeaders)
+  if (keys.length === 0) return undefined
+  const result = natsHeaders()
+  for (const key of keys) result.set(key, busHeaders[key])
+  return result
+}
+
+const _fromNatsHeaders = (msgHeaders: MsgHdrs | undefined): BusHeaders => {
+  if (msgHeaders === undefined) return EMPTY_HEADERS
+  const result: Record<string, string> = {}
+  for (const key of msgHeaders.keys()) result[key] = msgHeaders.get(key)
+  return result
+}
+
+const _isPayloadError = (error: unknown): boolean =>
+  error instanceof Error && /max_payload/.test(error.message)
+
+/** Drain (flushes pending work) but never hang shutdown on a dead server. */
+const _closeQuietly = async (nc: NatsConnection): Promise<void> => {
+  if (nc.isClosed()) return
+  const timer = new Promise<void>((resolve) => setTimeout(resolve, DRAIN_TIMEOUT_MS).unref?.())
+  await Promise.race([nc.drain().catch(() => {}), timer])
+  if (!nc.isClosed()) await nc.close().catch(() => {})
+}
+
+export const makeNatsBus = (
+  url: string,
+  options: NatsBusOptions = {},
+): Effect.Effect<Bus["Service"], BusUnavailable, Scope.Scope> =>
+  Effect.gen(function* () {
+    const nc = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () =>
+          connect({
+            servers: url,
+            name: options.name ?? "hamlet",
+            maxReconnectAttempts: -1,
+            reconnectTimeWait: options.reconnectTimeWaitMs ?? 250,
+            timeout: options.connectTimeoutMs ?? 5000,
+            // An async trace allocates an Error per request: too dear on the hot path.
+            noAsyncTraces: true,
+          }),
+        catch: (error) =>
+          new BusUnavailable({ message: `cannot connect to NATS at ${url}: ${String(error)}` }),
+      }),
+      (nc) => Effect.promise(() => _closeQuietly(nc)),
+    )
+    const maxPayload = nc.info?.max_payload ?? 1024 * 1024
+
+    let isConnected = true
+    // Fail in-flight requests at once on disconnect: their replies cannot arrive anyway.
+    const onDisconnect = new Set<() => void>()
+    void (async () => {
+      for await (const status of nc.status()) {
+        if (status.type === "reconnect") isConnected = true
+        else if (status.type === "disconnect" || status.type === "close") {
+          isConnected = false
+          for (const fail of [...onDisconnect]) fail()
+        }
+      }
+    })()
+
+    const unavailable = (what: string) =>
+      new BusUnavailable({ message: `NATS is ${nc.isClosed() ? "closed" : "disconnected"}; ${what} refused` })
+    const isUp = () => isConnected && !nc.isClosed() && !nc.isDraining()
+
+    const publish: Bus["Service"]["publish"] = (subject, data, busHeaders) =>
+      Effect.suspend((): Effect.Effect<void, BusPayloadTooLarge | BusUnavailable> => {
+        if (!isUp()) return Effect.fail(unavailable(`publish to ${subject}`))
+        if (data.length > maxPayload) {
+          return Effect.fail(new BusPayloadTooLarge({ subject, size: data.length, maxPayload }))
+        }
+        try {
+          nc.publish(subject, data, { headers: _toNatsHeaders(busHeaders) })
+          return Effect.void
+        } catch (error) {
+          if (_isPayloadError(error)) {
+            return Effect.fail(new BusPayloadTooLarge({ subject, size: data.length, maxPayload }))
+          }
+          return Effect.fail(
+            new BusUnavailable({ message: `publish to ${subject} failed: ${String(error)}` }),
+          )
+        }
+      })
+
+    const _toBusMessage = (msg: Msg): BusMessage => ({
+      subject: msg.subject,
+      data: msg.data,
+      headers: _fromNatsHeaders(msg.headers),
+      reply: msg.reply || undefined,
+      respond: (data, replyHeaders) => {
+        if (!msg.reply) return
+        try {
+          msg.respond(data, { headers: _toNatsHeaders(replyHeaders) })
+        } catch {
+          // Callbacks must not throw; an unsendable reply leaves the requester to time out.
+        }
+      },
+    })
+
+    const subscribe: Bus["Service"]["subscribe"] = (subject, onMessage, subscribeOptions) =>
+      Effect.acquireRelease(
+        Effect.try({
+          try: () =>
+            nc.subscribe(subject, {
+              queue: subscribeOptions?.queue,
+              callback: (error, msg) => {
+                if (error === null) onMessage(_toBusMessage(msg))
+              },
+            }),
+          catch: (error) =>
+            new BusUnavailable({ message: `subscribe to ${subject} failed: ${String(error)}` }),
+        }),
+        (subscription) => Effect.sync(() => !nc.isClosed() && subscription.unsubscribe()),
+      ).pipe(Effect.asVoid)
+
+    const request: Bus["Service"]["request"] = (subject, data, requestOptions) =>
+      Effect.callback<BusReply, BusTimeout | BusNoResponders | BusPayloadTooLarge | BusUnavailable>(
+        (resume) => {
+          if (!isUp()) return resume(Effect.fail(unavailable(`request to ${subject}`)))
+          if (data.length > maxPayload) {
+            return resume(Effect.fail(new BusPayloadTooLarge({ subject, size: data.length, maxPayload })))
+          }
+          const failFast = () => resume(Effect.fail(unavailable(`request to ${subject}`)))
+          onDisconnect.add(failFast)
+          const { timeoutMs } = requestOptions
+          nc.request(subject, data, { timeout: timeoutMs, headers: _toNatsHeaders(requestOptions.headers) })
+            .then(
+              (msg) => {
+                onDisconnect.delete(failFast)
+                resume(Effect.succeed({ data: msg.data, headers: _fromNatsHeaders(msg.headers) }))
+              },
+              (error: unknown) => {
+                onDisconnect.delete(failFast)
+                if (error instanceof TimeoutError) resume(Effect.fail(new BusTimeout({ subject, timeoutMs })))
+                else if (
+                  error instanceof NoRespondersError ||
+                  (error instanceof RequestError && error.isNoResponders())
+                ) resume(Effect.fail(new BusNoResponders({ subject })))
+                else if (_isPayloadError(error)) {
+                  resume(Effect.fail(new BusPayloadTooLarge({ subject, size: data.length, maxPayload })))
+                } else if (!isUp()) failFast()
+                else {resume(
+                    Effect.fail(
+                      new BusUnavailable({ message: `request to ${subject} failed: ${String(error)}` }),
+                    ),
+                  )}
+              },
+            )
+          return Effect.sync(() => onDisconnect.delete(failFast))
+        },
+      )
+
+    const flush = Effect.suspend(() =>
+      isUp()
+        ? Effect.tryPromise({
+          try: () => nc.flush(),
+          catch: (error) => new BusUnavailable({ message: `flush failed: ${String(error)}` }),
+        })
+        : Effect.fail(unavailable("flush"))
+    )
+
+    return Bus.of({
+      publish,
+      subscribe,
+      request,
+      isConnected: Effect.sync(isUp),
+      maxPayload,
+      flush,
+    })
+  })
+
+export const NatsBusLive = (url: string, options?: NatsBusOptions): Layer.Layer<Bus, BusUnavailable> =>
+  Layer.effect(Bus, makeNatsBus(url, options))

@@ -1,0 +1,34 @@
+/**
+ * Host header normalisation (DESIGN.md §1): lower-case, strip the port, strip one
+ * trailing dot, punycode → ASCII, then RFC 1123 validation. Returns undefined when the
+ * header cannot be a hostname, so the caller answers 400.
+ */
+
+const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
+
+/** Whether `host` is an already-normalised RFC 1123 hostname. */
+export const isValidHostname = (host: string): boolean =>
+  host.length > 0 && host.length <= 253 && host.split(".").every((label) => LABEL.test(label))
+
+export const normaliseHost = (header: string | null | undefined): string | undefined => {
+  if (!header) return undefined
+  let host = header.trim().toLowerCase()
+  if (host.startsWith("[")) return undefined // IP literals are not tenants
+  const colon = host.lastIndexOf(":")
+  if (colon !== -1) {
+    const port = host.slice(colon + 1)
+    if (!/^\d{1,5}$/.test(port)) return undefined
+    host = host.slice(0, colon)
+  }
+  if (host.endsWith(".")) host = host.slice(0, -1)
+  if (host.length === 0 || /[\s/\\?#@%]/.test(host)) return undefined
+  if (/[^ -~]/.test(host)) {
+    // the URL parser applies UTS #46 (IDNA) mapping and punycode; it rejects bad labels
+    try {
+      host = new URL(`http://${host}/`).hostname
+    } catch {
+      return undefined
+    }
+  }
+  return isValidHostname(host) ? host : undefined
+}

@@ -1,0 +1,184 @@
+/**
+ * HTTP ingress: normalise Host, route to a project, turn `/api/<Handler>` into a request
+ * envelope sent by NATS request/reply to the host's actor, and map the reply to HTTP.
+ * Also serves static files, `/healthz`, `/readyz` and `/metrics`. Every response carries
+ * `x-request-id`.
+ */
+import { Context, Effect } from "effect"
+import { Bus } from "../bus/bus.ts"
+import {
+  decodeText,
+  encodeJson,
+  type Reply,
+  REQUEST_ID_HEADER,
+  type RequestEnvelope,
+} from "../bus/envelope.ts"
+import { requestSubject } from "../bus/subjects.ts"
+import { replyError } from "../errors.ts"
+import { Supervisor } from "../actors/supervisor.ts"
+import { Database, query } from "../store/database.ts"
+import { BodyTooLarge, readBodyText } from "./body.ts"
+import { normaliseHost } from "./host.ts"
+import { recordRequest, renderMetrics } from "./metrics.ts"
+import { errorResponse, jsonResponse } from "./responses.ts"
+import { resolveRoute, type Route } from "./routing.ts"
+import { serveStatic } from "./static-files.ts"
+
+/** Extra time the ingress waits beyond the handler's limit before answering 504. */
+const REPLY_MARGIN_MS = 1_000
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+const HANDLER = /^[A-Z][A-Za-z0-9]{0,63}$/
+
+export type IngressHandler = (request: Request) => Promise<Response>
+
+export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor | Database> = Effect.gen(
+  function* () {
+    const bus = yield* Bus
+    const supervisor = yield* Supervisor
+    const { sql } = yield* Database
+    const context = yield* Effect.context<never>()
+    const runPromise = Effect.runPromiseWith(context)
+    const tenantHeader = supervisor.config.config.tenantHostHeader === true
+
+    const isReady = () =>
+      runPromise(
+        Effect.all([
+          bus.isConnected,
+          query(() => sql`select 1`).pipe(
+            Effect.timeout(2_000),
+            Effect.as(true),
+            Effect.orElseSucceed(() => false),
+          ),
+        ]).pipe(Effect.map(([a, b]) => a && b)),
+      )
+
+    const callHandler = async (route: Route, handlerName: string, request: Request, requestId: string) => {
+      const handler = route.project.handlers.get(handlerName)
+      if (!HANDLER.test(handlerName) || !handler) {
+        return errorResponse(
+          replyError("not_found", `no handler ${handlerName} in project ${route.project.name}`),
+        )
+      }
+      let input: unknown
+      if (request.method === "GET" || request.method === "HEAD") {
+        if (handler.kind !== "query") {
+          return errorResponse(replyError("bad_request", `${handlerName} is a command: use POST`), 405)
+        }
+        input = Object.fromEntries(new URL(request.url).searchParams)
+      } else if (request.method === "POST") {
+        let text: string
+        try {
+          text = await readBodyText(request, route.project.limits.maxBodyBytes)
+        } catch (e) {
+          if (e instanceof BodyTooLarge) {
+            return errorResponse(replyError("bad_request", e.message), 413)
+          }
+          return errorResponse(replyError("bad_request", "the request body could not be read"))
+        }
+        try {
+          input = text.trim() === "" ? {} : JSON.parse(text)
+        } catch (e) {
+          return errorResponse(replyError("bad_request", `malformed JSON: ${(e as Error).message}`))
+        }
+      } else {
+        return errorResponse(replyError("bad_request", `method ${request.method} is not allowed`), 405)
+      }
+      const envelope: RequestEnvelope = { id: requestId, input }
+      const timeoutMs = (handler.timeoutMs ?? route.project.limits.handlerTimeoutMs) + REPLY_MARGIN_MS
+      const outcome = await runPromise(
+        bus.request(requestSubject(route.project.name, route.host, handlerName), encodeJson(envelope), {
+          timeoutMs,
+          headers: { [REQUEST_ID_HEADER]: requestId },
+        }).pipe(
+          Effect.map((reply) => JSON.parse(decodeText(reply.data)) as Reply),
+          Effect.catch((error): Effect.Effect<Reply | Response> => {
+            switch (error._tag) {
+              case "BusTimeout":
+                return Effect.succeed({
+                  ok: false,
+                  error: replyError("timeout", "the handler did not answer in time"),
+                })
+              case "BusPayloadTooLarge":
+                return Effect.succeed(
+                  errorResponse(replyError("bad_request", "request too large for the bus"), 413),
+                )
+              case "BusNoResponders":
+                return Effect.succeed({
+                  ok: false,
+                  error: replyError("overloaded", "no actor serves this host now"),
+                })
+              case "BusUnavailable":
+                return Effect.succeed({
+                  ok: false,
+                  error: replyError("overloaded", "the bus is unavailable"),
+                })
+            }
+          }),
+        ),
+      )
+      if (outcome instanceof Response) return outcome
+      if (outcome.ok) return jsonResponse(200, outcome.output)
+      return errorResponse(outcome.error)
+    }
+
+    const route = async (request: Request, requestId: string): Promise<[Response, string]> => {
+      const url = new URL(request.url)
+      if (url.pathname === "/healthz") return [jsonResponse(200, { ok: true }), "-"]
+      if (url.pathname === "/readyz") {
+        const ready = await isReady()
+        return [jsonResponse(ready ? 200 : 503, { ready }), "-"]
+      }
+      if (url.pathname === "/metrics") {
+        const table = supervisor.routing()
+        return [
+          new Response(
+            renderMetrics({ hamlet_hosts: table.routes.size, hamlet_projects: table.projects.size }),
+            {
+              headers: { "content-type": "text/plain; version=0.0.4" },
+            },
+          ),
+          "-",
+        ]
+      }
+      const host = normaliseHost(request.headers.get("host"))
+      if (!host) {
+        return [errorResponse(replyError("bad_request", "the Host header is not a valid hostname")), "-"]
+      }
+      const target = resolveRoute(supervisor.routing(), host)
+      if (!target) return [errorResponse(replyError("not_found", `unknown host ${host}`)), "-"]
+      const tag = (response: Response): [Response, string] => {
+        if (tenantHeader) response.headers.set("x-tenant-host", target.host)
+        return [response, target.project.name]
+      }
+      if (url.pathname.startsWith("/api/")) {
+        return tag(await callHandler(target, url.pathname.slice(5), request, requestId))
+      }
+      if ((request.method === "GET" || request.method === "HEAD") && target.dir) {
+        const file = await serveStatic(target.dir, url.pathname, request.method === "HEAD")
+        if (file) return tag(file)
+      }
+      return tag(errorResponse(replyError("not_found", `no such path ${url.pathname}`)))
+    }
+
+    return async (request: Request): Promise<Response> => {
+      const started = performance.now()
+      const incoming = request.headers.get(REQUEST_ID_HEADER)
+      const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID()
+      let response: Response
+      let project = "-"
+      try {
+        ;[response, project] = await route(request, requestId)
+      } catch (error) {
+        await runPromise(Effect.logError("ingress failure", { requestId, error: String(error) }))
+        response = errorResponse({ code: "internal", message: "internal error", requestId })
+      }
+      response.headers.set(REQUEST_ID_HEADER, requestId)
+      recordRequest(project, response.status, (performance.now() - started) / 1000)
+      return response
+    }
+  },
+)
+
+/** The HTTP server as a scoped resource: started on acquire, shut down (gracefully) on release. */
+export class HttpServer
+  extends Context.Service<HttpServer, { readonly port: number }>()("hamlet/HttpServer") {}

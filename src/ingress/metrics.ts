@@ -1,0 +1,28 @@
+/** Request counters and latency sums in Prometheus text format, for `/metrics`. */
+
+const requests = new Map<string, number>()
+let durationSum = 0
+let durationCount = 0
+
+const escape = (v: string) => v.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")
+
+export const recordRequest = (project: string, status: number, seconds: number): void => {
+  const key = `project="${escape(project)}",status="${status}"`
+  requests.set(key, (requests.get(key) ?? 0) + 1)
+  durationSum += seconds
+  durationCount++
+}
+
+export const renderMetrics = (gauges: Readonly<Record<string, number>>): string => {
+  const lines = [
+    "# HELP hamlet_http_requests_total HTTP requests by project and status.",
+    "# TYPE hamlet_http_requests_total counter",
+    ...[...requests].map(([labels, n]) => `hamlet_http_requests_total{${labels}} ${n}`),
+    "# HELP hamlet_http_request_duration_seconds Time from request to response.",
+    "# TYPE hamlet_http_request_duration_seconds summary",
+    `hamlet_http_request_duration_seconds_sum ${durationSum}`,
+    `hamlet_http_request_duration_seconds_count ${durationCount}`,
+  ]
+  for (const [name, value] of Object.entries(gauges)) lines.push(`# TYPE ${name} gauge`, `${name} ${value}`)
+  return lines.join("\n") + "\n"
+}

@@ -1,0 +1,13 @@
+/** JSON responses of the HTTP contract; error bodies are `{error:{code,message,issues?}}`. */
+import type { ReplyError } from "../bus/envelope.ts"
+import { HTTP_STATUS } from "../errors.ts"
+
+export const jsonResponse = (status: number, body: unknown, headers: HeadersInit = {}): Response =>
+  new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", ...headers },
+  })
+
+/** An error reply as HTTP; `status` overrides the code's default (413, 405, 421…). */
+export const errorResponse = (error: ReplyError, status = HTTP_STATUS[error.code]): Response =>
+  jsonResponse(status, { error }, status === 503 ? { "retry-after": "1" } : {})

@@ -1,0 +1,24 @@
+/** `deno task serve`: runs Hamlet until SIGINT/SIGTERM, then shuts down gracefully. */
+import { Effect, Layer } from "effect"
+import { AppLive, BusFromConfig, DatabaseFromConfig, LoggingLive } from "./app.ts"
+import { ServerConfig } from "./server-config.ts"
+
+const program = Effect.gen(function* () {
+  const config = yield* ServerConfig
+  const app = AppLive({ configPath: config.configPath, port: config.port }).pipe(
+    Layer.provide(Layer.mergeAll(DatabaseFromConfig(config), BusFromConfig(config))),
+    Layer.provide(LoggingLive(config.logLevel)),
+  )
+  return yield* Layer.launch(app).pipe(Effect.provide(LoggingLive(config.logLevel)))
+})
+
+const controller = new AbortController()
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, () => controller.abort())
+}
+const exit = await Effect.runPromiseExit(program, { signal: controller.signal })
+if (exit._tag === "Failure" && !controller.signal.aborted) {
+  console.error(String(exit.cause))
+  Deno.exit(1)
+}
+Deno.exit(0)

@@ -1,0 +1,62 @@
+/**
+ * The host-scoped data API that handlers and projections see. The host is bound by the
+ * framework; handler code never passes it, and row-level security backs that up in SQL.
+ */
+import type { Effect } from "effect"
+import type { DatabaseError } from "../store/database.ts"
+import type { Model, ModelRow } from "./model.ts"
+
+export type OrderBy<R> = ReadonlyArray<readonly [keyof R & string, "asc" | "desc"]>
+
+export interface ListOptions<R> {
+  readonly where?: Partial<R>
+  readonly orderBy?: OrderBy<R>
+  readonly limit?: number
+  readonly offset?: number
+  /** Include soft-deleted rows (hidden by default). */
+  readonly includeDeleted?: boolean
+}
+
+export interface HostReader {
+  readonly get: <M extends Model>(
+    model: M,
+    id: ModelRow<M>["id"],
+    options?: { readonly includeDeleted?: boolean },
+  ) => Effect.Effect<ModelRow<M> | undefined, DatabaseError>
+  readonly list: <M extends Model>(
+    model: M,
+    options?: ListOptions<ModelRow<M>>,
+  ) => Effect.Effect<ReadonlyArray<ModelRow<M>>, DatabaseError>
+  readonly count: <M extends Model>(
+    model: M,
+    where?: Partial<ModelRow<M>>,
+  ) => Effect.Effect<number, DatabaseError>
+}
+
+export interface ProjectionWriter extends HostReader {
+  readonly insert: <M extends Model>(model: M, row: ModelRow<M>) => Effect.Effect<void, DatabaseError>
+  /** Insert, or replace every column of the existing row with the same id. */
+  readonly upsert: <M extends Model>(model: M, row: ModelRow<M>) => Effect.Effect<void, DatabaseError>
+  readonly update: <M extends Model>(
+    model: M,
+    id: ModelRow<M>["id"],
+    patch: Partial<ModelRow<M>>,
+  ) => Effect.Effect<void, DatabaseError>
+  /** Adds `by` to a numeric column. */
+  readonly increment: <M extends Model>(
+    model: M,
+    id: ModelRow<M>["id"],
+    column: keyof ModelRow<M> & string,
+    by?: number,
+  ) => Effect.Effect<void, DatabaseError>
+  /** Sets `deleted_at` (models declared with softDelete). */
+  readonly softDelete: <M extends Model>(
+    model: M,
+    id: ModelRow<M>["id"],
+    at: Date,
+  ) => Effect.Effect<void, DatabaseError>
+  readonly remove: <M extends Model>(
+    model: M,
+    where: Partial<ModelRow<M>>,
+  ) => Effect.Effect<void, DatabaseError>
+}

@@ -1,0 +1,43 @@
+/**
+ * Events: the facts a handler emits. Each event type has a Schema for its data and names
+ * the stream (aggregate) it belongs to, which orders it by `version` within the host's log.
+ */
+import type { Schema } from "effect"
+
+export interface EventDef<S extends Schema.Top = Schema.Top> {
+  readonly _tag: "EventDef"
+  readonly type: string
+  readonly schema: S
+  /** Method syntax on purpose: keeps EventDef<S> assignable to EventDef (bivariant). */
+  stream(data: S["Type"]): string
+}
+
+/** An event as stored and replayed: what projections receive. */
+export interface RecordedEvent<D = unknown> {
+  readonly host: string
+  readonly project: string
+  readonly seq: number
+  readonly stream: string
+  readonly version: number
+  readonly type: string
+  readonly data: D
+  readonly meta: Readonly<Record<string, unknown>>
+  readonly recordedAt: Date
+}
+
+/**
+ * Declares an event type.
+ *
+ * @example
+ * ```ts
+ * const PostCreated = defineEvent("PostCreated", Schema.Struct({ id: Schema.String }), (d) => `post-${d.id}`)
+ * ```
+ */
+export const defineEvent = <S extends Schema.Top>(
+  type: string,
+  schema: S,
+  stream: (data: S["Type"]) => string,
+): EventDef<S> => {
+  if (!/^[A-Z][A-Za-z0-9]{0,63}$/.test(type)) throw new Error(`event type "${type}" must be PascalCase`)
+  return { _tag: "EventDef", type, schema, stream }
+}

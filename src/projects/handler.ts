@@ -1,0 +1,86 @@
+/**
+ * Handlers: one per file in a project's api/ folder. A handler declares its input and
+ * output Schemas and runs as an Effect with a host-scoped context. Commands run one at a
+ * time per host and may emit events; queries only read and may run concurrently.
+ */
+import type { Effect, Redacted, Schema } from "effect"
+import type { DatabaseError } from "../store/database.ts"
+import type { HostReader } from "./access.ts"
+import type { HandlerError } from "./errors.ts"
+import type { EventDef } from "./event.ts"
+
+export interface RequestMetadata {
+  readonly correlationId?: string | undefined
+  readonly causationId?: string | undefined
+  readonly idempotencyKey?: string | undefined
+  readonly session?: string | undefined
+}
+
+export interface HandlerContext {
+  readonly host: string
+  readonly project: string
+  readonly requestId: string
+  readonly meta: RequestMetadata
+  /** Host-scoped reads; inside a command they see this batch's earlier writes. */
+  readonly db: HostReader
+  /** Records an event; it is appended and projected when the command commits. */
+  readonly emit: <S extends Schema.Top>(event: EventDef<S>, data: S["Type"]) => Effect.Effect<void>
+  /** The project's key, redacted; undefined when the project has none. */
+  readonly projectKey: Redacted.Redacted<string> | undefined
+}
+
+export type HandlerKind = "command" | "query"
+
+export interface Handler<I extends Schema.Top = Schema.Top, O extends Schema.Top = Schema.Top> {
+  readonly _tag: "Handler"
+  readonly name: string
+  readonly kind: HandlerKind
+  readonly input: I
+  readonly output: O
+  /** Overrides the project's handler time limit. */
+  readonly timeoutMs?: number
+  readonly handle: (
+    input: I["Type"],
+    ctx: HandlerContext,
+  ) => Effect.Effect<O["Type"], HandlerError | DatabaseError>
+}
+
+interface HandlerSpec<I extends Schema.Top, O extends Schema.Top> {
+  readonly name: string
+  readonly input: I
+  readonly output: O
+  readonly timeoutMs?: number
+  readonly handle: Handler<I, O>["handle"]
+}
+
+const checkName = (name: string) => {
+  if (!/^[A-Z][A-Za-z0-9]{0,63}$/.test(name)) throw new Error(`handler name "${name}" must be PascalCase`)
+}
+
+/**
+ * Declares a command: runs alone on its host, may `emit` events.
+ *
+ * @example
+ * ```ts
+ * export default defineCommand({
+ *   name: "CreatePost",
+ *   input: Schema.Struct({ title: Schema.String }),
+ *   output: Schema.Struct({ id: Schema.String }),
+ *   handle: (input, ctx) => Effect.gen(function* () { … }),
+ * })
+ * ```
+ */
+export const defineCommand = <I extends Schema.Top, O extends Schema.Top>(
+  spec: HandlerSpec<I, O>,
+): Handler<I, O> => {
+  checkName(spec.name)
+  return { _tag: "Handler", kind: "command", ...spec }
+}
+
+/** Declares a query: read-only, callable with GET, runs concurrently. */
+export const defineQuery = <I extends Schema.Top, O extends Schema.Top>(
+  spec: HandlerSpec<I, O>,
+): Handler<I, O> => {
+  checkName(spec.name)
+  return { _tag: "Handler", kind: "query", ...spec }
+}

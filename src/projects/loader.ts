@@ -1,0 +1,107 @@
+/**
+ * Loads a project folder: project.ts (default export of defineProject), one handler per
+ * api/*.ts file (default export), and hosts from hosts/<hostname>/ directories.
+ */
+import { Effect, Redacted, Schema } from "effect"
+import { readdir, stat } from "node:fs/promises"
+import { basename, join } from "node:path"
+import { pathToFileURL } from "node:url"
+import { ProjectName } from "../config/config.ts"
+import { isValidHostname } from "../ingress/host.ts"
+import type { Handler } from "./handler.ts"
+import type { Model } from "./model.ts"
+import { DEFAULT_LIMITS, type ProjectDef, type ProjectLimits } from "./project.ts"
+import type { Projection } from "./projection.ts"
+
+export class ProjectLoadError extends Schema.TaggedError<ProjectLoadError>()("ProjectLoadError", {
+  dir: Schema.String,
+  message: Schema.String,
+}) {}
+
+export interface LoadedProject {
+  readonly name: string
+  readonly dir: string
+  readonly models: ReadonlyArray<Model>
+  readonly handlers: ReadonlyMap<string, Handler>
+  readonly projections: ReadonlyMap<string, ReadonlyArray<Projection>>
+  readonly limits: ProjectLimits
+  /** Hosts declared by directories under hosts/. */
+  readonly hostDirs: ReadonlyMap<string, string>
+  readonly projectKey: Redacted.Redacted<string> | undefined
+}
+
+const fail = (dir: string, message: string) => new ProjectLoadError({ dir, message })
+
+const listDir = (path: string) => Effect.promise(() => readdir(path, { withFileTypes: true }).catch(() => []))
+
+const importDefault = (dir: string, file: string) =>
+  Effect.tryPromise({
+    try: async () => (await import(pathToFileURL(file).href)).default as unknown,
+    catch: (e) => fail(dir, `cannot load ${file}: ${(e as Error).message}`),
+  })
+
+/** The environment variable that carries a project's key: HAMLET_PROJECT_KEY_MY_PROJECT. */
+export const projectKeyVariable = (project: string): string =>
+  `HAMLET_PROJECT_KEY_${project.toUpperCase().replaceAll("-", "_")}`
+
+export const loadProject = (
+  dir: string,
+  configuredKey: string | undefined,
+): Effect.Effect<LoadedProject, ProjectLoadError> =>
+  Effect.gen(function* () {
+    const exists = yield* Effect.promise(() => stat(join(dir, "project.ts")).then(() => true, () => false))
+    if (!exists) return yield* fail(dir, `no project.ts in ${dir}`)
+    const def = (yield* importDefault(dir, join(dir, "project.ts"))) as ProjectDef
+    if (def?._tag !== "ProjectDef") {
+      return yield* fail(dir, "project.ts must `export default defineProject({...})`")
+    }
+    yield* Schema.decodeUnknownEffect(ProjectName)(def.name).pipe(
+      Effect.mapError((e) => fail(dir, `project name: ${e.message}`)),
+    )
+    const handlers = new Map<string, Handler>()
+    const addHandler = (handler: Handler, where: string) => {
+      if (handlers.has(handler.name)) throw fail(dir, `handler ${handler.name} is declared twice (${where})`)
+      handlers.set(handler.name, handler)
+    }
+    for (const h of def.handlers ?? []) addHandler(h, "project.ts")
+    const apiFiles = (yield* listDir(join(dir, "api")))
+      .filter((e) => e.isFile() && e.name.endsWith(".ts") && !e.name.endsWith(".test.ts"))
+      .map((e) => e.name)
+      .sort()
+    for (const file of apiFiles) {
+      const handler = (yield* importDefault(dir, join(dir, "api", file))) as Handler
+      if (handler?._tag !== "Handler") return yield* fail(dir, `api/${file} must export default a handler`)
+      if (handler.name !== basename(file, ".ts")) {
+        return yield* fail(
+          dir,
+          `api/${file} declares handler "${handler.name}"; the file must be named after it`,
+        )
+      }
+      yield* Effect.try({
+        try: () => addHandler(handler, `api/${file}`),
+        catch: (e) => e as ProjectLoadError,
+      })
+    }
+    const projections = new Map<string, Array<Projection>>()
+    for (const p of def.projections ?? []) {
+      projections.set(p.eventType, [...(projections.get(p.eventType) ?? []), p])
+    }
+    const hostDirs = new Map<string, string>()
+    for (const entry of yield* listDir(join(dir, "hosts"))) {
+      if (!entry.isDirectory()) continue
+      const host = entry.name.toLowerCase()
+      if (!isValidHostname(host)) return yield* fail(dir, `hosts/${entry.name} is not a valid hostname`)
+      hostDirs.set(host, join(dir, "hosts", entry.name))
+    }
+    const key = Deno.env.get(projectKeyVariable(def.name)) ?? configuredKey
+    return {
+      name: def.name,
+      dir,
+      models: def.models ?? [],
+      handlers,
+      projections,
+      limits: { ...DEFAULT_LIMITS, ...def.limits },
+      hostDirs,
+      projectKey: key ? Redacted.make(key) : undefined,
+    }
+  })

@@ -1,0 +1,55 @@
+/**
+ * Models: read tables declared with an Effect Schema. The framework derives each table
+ * (host column first, primary key (host, id), host index, optional soft delete) from it.
+ */
+import { type Duration, Schema } from "effect"
+
+/** Fields of a model; `id` is required and is the row key within a host. */
+export type ModelFields = Schema.Struct.Fields & { readonly id: Schema.Top }
+
+export interface ModelOptions {
+  /** Adds `deleted_at timestamptz`; reads hide soft-deleted rows unless asked. */
+  readonly softDelete?: boolean
+  /** How long soft-deleted rows are kept before the fleet-wide cleanup purges them. */
+  readonly retention?: Duration.Input
+  /** Column type overrides, e.g. `{ created_at: "timestamptz" }`. */
+  readonly columns?: Readonly<Record<string, string>>
+  /** Extra indexes (column lists) besides the host index. */
+  readonly indexes?: ReadonlyArray<ReadonlyArray<string>>
+}
+
+export interface Model<F extends ModelFields = ModelFields> {
+  readonly _tag: "Model"
+  readonly table: string
+  readonly schema: Schema.Struct<F>
+  readonly options: ModelOptions
+}
+
+/** The row type of a model. */
+export type ModelRow<M> = M extends Model<infer F> ? Schema.Struct<F>["Type"] : never
+
+const IDENTIFIER = /^[a-z][a-z0-9_]{0,62}$/
+
+/**
+ * Declares a read table.
+ *
+ * @example
+ * ```ts
+ * const Post = defineModel("theatre_post", { id: Schema.String, title: Schema.String }, { softDelete: true })
+ * ```
+ */
+export const defineModel = <const F extends ModelFields>(
+  table: string,
+  fields: F,
+  options: ModelOptions = {},
+): Model<F> => {
+  if (!IDENTIFIER.test(table)) throw new Error(`model table "${table}" must be a lower-case SQL identifier`)
+  for (const name of Object.keys(fields)) {
+    if (!IDENTIFIER.test(name) || name === "host" || name === "deleted_at") {
+      throw new Error(
+        `model ${table}: field "${name}" must be a lower-case SQL identifier other than host/deleted_at`,
+      )
+    }
+  }
+  return { _tag: "Model", table, schema: Schema.Struct(fields), options }
+}

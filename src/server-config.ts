@@ -1,0 +1,16 @@
+/**
+ * Server settings from the environment (Effect Config): PORT, DATABASE_URL, NATS_URL,
+ * HAMLET_CONFIG, HAMLET_DATA, LOG_LEVEL. Unset DATABASE_URL/NATS_URL select the embedded
+ * defaults (PGlite, in-process bus).
+ */
+import { Config, Option } from "effect"
+
+export const ServerConfig = Config.all({
+  port: Config.Port("PORT").pipe(Config.withDefault(8080)),
+  databaseUrl: Config.option(Config.String("DATABASE_URL")).pipe(Config.map(Option.getOrUndefined)),
+  natsUrl: Config.option(Config.String("NATS_URL")).pipe(Config.map(Option.getOrUndefined)),
+  configPath: Config.String("HAMLET_CONFIG").pipe(Config.withDefault("./config.json")),
+  dataDir: Config.String("HAMLET_DATA").pipe(Config.withDefault("./.hamlet")),
+  logLevel: Config.LogLevel("LOG_LEVEL").pipe(Config.withDefault("Info" as const)),
+})
+export type ServerConfig = Config.Success<typeof ServerConfig>

@@ -1,0 +1,39 @@
+/**
+ * The Database service: one postgres.js client, whichever Postgres is behind it (a real
+ * server via DATABASE_URL, or embedded PGlite over a loopback socket). Everything in
+ * store/ talks SQL through this, so both back ends run the same code.
+ */
+import { Context, Effect, Schema } from "effect"
+import type postgres from "postgres"
+
+export type Sql = postgres.Sql
+/** A transaction handle (or the pool itself for single statements). */
+export type SqlTx = postgres.TransactionSql | postgres.Sql
+
+export class DatabaseError extends Schema.TaggedError<DatabaseError>()("DatabaseError", {
+  message: Schema.String,
+  code: Schema.optional(Schema.String),
+}) {}
+
+export class Database extends Context.Service<Database, {
+  readonly sql: Sql
+  readonly kind: "postgres" | "pglite"
+  /** Connection string other processes (replay CLI, tests) can use, when there is one. */
+  readonly url: string | undefined
+}>()("hamlet/Database") {}
+
+/** Wraps a postgres.js call as an Effect failing with DatabaseError. */
+export const query = <A>(run: () => Promise<A>): Effect.Effect<A, DatabaseError> =>
+  Effect.tryPromise({
+    try: run,
+    catch: (cause) => toDatabaseError(cause),
+  })
+
+export const toDatabaseError = (cause: unknown): DatabaseError => {
+  if (cause instanceof DatabaseError) return cause
+  const e = cause as { message?: string; code?: string }
+  return new DatabaseError({ message: e?.message ?? String(cause), code: e?.code })
+}
+
+/** Postgres SQLSTATE for unique_violation: the (host, seq) race across nodes. */
+export const UNIQUE_VIOLATION = "23505"

@@ -1,0 +1,144 @@
+/**
+ * The host-partitioned event log: one partition of `hamlet_events` per host, created when
+ * the host is registered; per-host gapless `seq`; per-stream `version`; a per-host hash
+ * chain. Appends run inside the caller's transaction so projections commit with them.
+ */
+import { createHash } from "node:crypto"
+import { Effect } from "effect"
+import { type DatabaseError, query, type Sql, type SqlTx } from "./database.ts"
+import { eventHash, GENESIS_HASH } from "./event-hash.ts"
+import { runLockedDdl } from "./migrations.ts"
+
+/** The last event of a host: where the next append continues the chain. */
+export interface LogHead {
+  readonly seq: number
+  readonly hash: string
+}
+
+export const EMPTY_HEAD: LogHead = { seq: 0, hash: GENESIS_HASH }
+
+/** An event a command emitted, before it gets its place in the log. */
+export interface PendingEvent {
+  readonly stream: string
+  readonly type: string
+  readonly data: unknown
+  readonly meta: Readonly<Record<string, unknown>>
+}
+
+export interface StoredEvent {
+  readonly host: string
+  readonly seq: number
+  readonly project: string
+  readonly stream: string
+  readonly version: number
+  readonly type: string
+  readonly data: unknown
+  readonly meta: Readonly<Record<string, unknown>>
+  readonly recordedAt: Date
+  readonly hash: string
+}
+
+/** Partition table name: stable, short, and safe whatever the hostname's length. */
+export const partitionName = (host: string): string =>
+  `hamlet_events_${createHash("sha256").update(host).digest("hex").slice(0, 24)}`
+
+/** Creates the host's partition (idempotent) and records which project owns the host. */
+export const registerHost = (
+  sql: Sql,
+  project: string,
+  host: string,
+  source: "directory" | "database",
+): Effect.Effect<void, DatabaseError> => {
+  const partition = partitionName(host)
+  const literal = `'${host.replaceAll("'", "''")}'`
+  return runLockedDdl(
+    sql,
+    `create table if not exists ${partition} partition of hamlet_events for values in (${literal});
+     insert into hamlet_hosts (host, project, source, partition_name)
+       values (${literal}, '${project.replaceAll("'", "''")}', '${source}', '${partition}')
+       on conflict (host) do nothing`,
+  )
+}
+
+export const readHead = (tx: SqlTx, host: string): Effect.Effect<LogHead, DatabaseError> =>
+  query(() => tx`select seq, hash from hamlet_events where host = ${host} order by seq desc limit 1`).pipe(
+    Effect.map((rows) => rows[0] ? { seq: Number(rows[0].seq), hash: String(rows[0].hash) } : EMPTY_HEAD),
+  )
+
+const currentVersions = (
+  tx: SqlTx,
+  host: string,
+  streams: ReadonlyArray<string>,
+): Effect.Effect<Map<string, number>, DatabaseError> =>
+  query(() =>
+    tx`select stream, max(version)::int8 as version from hamlet_events
+       where host = ${host} and stream = any(${streams as string[]}) group by stream`
+  ).pipe(Effect.map((rows) => new Map(rows.map((r) => [String(r.stream), Number(r.version)]))))
+
+/**
+ * Appends events after `head` in the caller's transaction and returns them as stored.
+ * Two nodes appending to one host collide on (host, seq); the caller reloads its head
+ * and retries.
+ */
+export const appendEvents = (
+  tx: SqlTx,
+  head: LogHead,
+  host: string,
+  project: string,
+  pending: ReadonlyArray<PendingEvent>,
+  recordedAt: Date,
+): Effect.Effect<ReadonlyArray<StoredEvent>, DatabaseError> =>
+  Effect.gen(function* () {
+    if (pending.length === 0) return []
+    const versions = yield* currentVersions(tx, host, [...new Set(pending.map((e) => e.stream))])
+    const stored: Array<StoredEvent> = []
+    let prev = head
+    for (const event of pending) {
+      const version = (versions.get(event.stream) ?? 0) + 1
+      versions.set(event.stream, version)
+      const seq = prev.seq + 1
+      const hash = eventHash(prev.hash, {
+        host,
+        seq,
+        project,
+        stream: event.stream,
+        version,
+        type: event.type,
+        data: event.data,
+        meta: event.meta,
+        recordedAt: recordedAt.toISOString(),
+      })
+      stored.push({ host, seq, project, version, hash, recordedAt, ...event })
+      prev = { seq, hash }
+    }
+    yield* query(() =>
+      tx`insert into hamlet_events ${
+        tx(stored.map((e) => ({
+          host: e.host,
+          seq: e.seq,
+          project: e.project,
+          stream: e.stream,
+          version: e.version,
+          type: e.type,
+          data: tx.json(e.data as never),
+          meta: tx.json(e.meta as never),
+          recorded_at: e.recordedAt,
+          hash: e.hash,
+        })))
+      }`
+    )
+    return stored
+  })
+
+export const rowToStoredEvent = (row: Record<string, unknown>): StoredEvent => ({
+  host: String(row.host),
+  seq: Number(row.seq),
+  project: String(row.project),
+  stream: String(row.stream),
+  version: Number(row.version),
+  type: String(row.type),
+  data: row.data,
+  meta: (row.meta ?? {}) as Record<string, unknown>,
+  recordedAt: row.recorded_at as Date,
+  hash: String(row.hash),
+})

@@ -1,0 +1,165 @@
+/**
+ * Host-scoped reads and writes on model tables, for handlers (reads) and projections
+ * (reads + writes). Every statement is bound to one host and one schema (a project's live
+ * schema, or an audit scratch schema), so the same projection code serves both.
+ */
+import { Effect } from "effect"
+import type { HostReader, ListOptions, ProjectionWriter } from "../projects/access.ts"
+import type { Model } from "../projects/model.ts"
+import { type DatabaseError, query, type SqlTx } from "./database.ts"
+import { type Column, modelColumns, quoteIdentifier as q, tableName } from "./model-ddl.ts"
+
+type Row = Record<string, unknown>
+
+const columnsCache = new WeakMap<Model, ReadonlyMap<string, Column>>()
+const columnsOf = (model: Model): ReadonlyMap<string, Column> => {
+  let columns = columnsCache.get(model)
+  if (!columns) {
+    columns = new Map(modelColumns(model).map((c) => [c.name, c]))
+    columnsCache.set(model, columns)
+  }
+  return columns
+}
+
+const columnOf = (model: Model, name: string): Column => {
+  const column = columnsOf(model).get(name)
+  if (!column) throw new Error(`model ${model.table} has no column "${name}"`)
+  return column
+}
+
+/** A value as a parameter; postgres.js serialises jsonb parameters itself (typed by the `::jsonb` cast). */
+const param = (_column: Column, value: unknown): unknown => value === undefined ? null : value
+
+const placeholder = (column: Column, index: number) => column.isJson ? `$${index}::jsonb` : `$${index}`
+
+/** Rows leave the store without `host`; timestamps as ISO strings, as Schemas expect. */
+const toModelRow = (row: Row): Row => {
+  const out: Row = {}
+  for (const key in row) {
+    if (key === "host") continue
+    const value = row[key]
+    out[key] = value instanceof Date ? value.toISOString() : value
+  }
+  return out
+}
+
+interface Where {
+  readonly text: string
+  readonly params: Array<unknown>
+}
+
+const whereClause = (model: Model, host: string, where: Row | undefined, includeDeleted: boolean): Where => {
+  const params: Array<unknown> = [host]
+  const parts = ["host = $1"]
+  for (const [name, value] of Object.entries(where ?? {})) {
+    const column = columnOf(model, name)
+    if (value === null) {
+      parts.push(`${q(name)} is null`)
+    } else {
+      params.push(param(column, value))
+      parts.push(`${q(name)} = ${placeholder(column, params.length)}`)
+    }
+  }
+  if (model.options.softDelete && !includeDeleted) parts.push("deleted_at is null")
+  return { text: parts.join(" and "), params }
+}
+
+const run = (
+  tx: SqlTx,
+  text: string,
+  params: ReadonlyArray<unknown>,
+): Effect.Effect<Array<Row>, DatabaseError> =>
+  // deno-lint-ignore no-explicit-any -- postgres.js types parameters as its own serializable union
+  query(() => tx.unsafe(text, params as any, { prepare: true }) as unknown as Promise<Array<Row>>)
+
+export const makeHostReader = (tx: SqlTx, schema: string, host: string): HostReader => ({
+  get: (model, id, options) => {
+    const where = whereClause(model, host, { id }, options?.includeDeleted ?? false)
+    return run(tx, `select * from ${tableName(schema, model)} where ${where.text} limit 1`, where.params)
+      .pipe(
+        Effect.map((rows) => rows[0] ? toModelRow(rows[0]) : undefined),
+      ) as never
+  },
+  list: (model, options?: ListOptions<Row>) => {
+    const where = whereClause(model, host, options?.where, options?.includeDeleted ?? false)
+    const order = (options?.orderBy ?? []).map(([name, dir]) => {
+      columnOf(model, name)
+      return `${q(name)} ${dir === "desc" ? "desc" : "asc"}`
+    })
+    const text = `select * from ${tableName(schema, model)} where ${where.text}` +
+      (order.length ? ` order by ${order.join(", ")}` : "") +
+      (options?.limit !== undefined ? ` limit ${Math.max(0, Math.floor(options.limit))}` : "") +
+      (options?.offset !== undefined ? ` offset ${Math.max(0, Math.floor(options.offset))}` : "")
+    return run(tx, text, where.params).pipe(Effect.map((rows) => rows.map(toModelRow))) as never
+  },
+  count: (model, where) => {
+    const w = whereClause(model, host, where as Row | undefined, false)
+    return run(tx, `select count(*)::int8 as n from ${tableName(schema, model)} where ${w.text}`, w.params)
+      .pipe(
+        Effect.map((rows) => Number(rows[0]?.n ?? 0)),
+      )
+  },
+})
+
+export const makeProjectionWriter = (tx: SqlTx, schema: string, host: string): ProjectionWriter => {
+  const insertLike = (model: Model, row: Row, onConflict: "error" | "replace") => {
+    const names = Object.keys(row).filter((k) => row[k] !== undefined)
+    const columns = names.map((n) => columnOf(model, n))
+    const params = [host, ...columns.map((c, i) => param(c, row[names[i]]))]
+    const values = ["$1", ...columns.map((c, i) => placeholder(c, i + 2))]
+    const conflict = onConflict === "replace"
+      ? ` on conflict (host, id) do update set ${
+        modelColumns(model).filter((c) => c.name !== "id").map((c) => `${q(c.name)} = excluded.${q(c.name)}`)
+          .join(", ") || "id = excluded.id"
+      }`
+      : ""
+    return run(
+      tx,
+      `insert into ${tableName(schema, model)} (host, ${names.map(q).join(", ")}) values (${
+        values.join(", ")
+      })${conflict}`,
+      params,
+    ).pipe(Effect.asVoid)
+  }
+  const updateSet = (model: Model, id: unknown, sets: ReadonlyArray<[string, string, unknown]>) => {
+    const params: Array<unknown> = [host, param(columnOf(model, "id"), id)]
+    const assignments = sets.map(([name, expr, value]) => {
+      params.push(value)
+      return `${q(name)} = ${expr.replace("$?", `$${params.length}`)}`
+    })
+    return run(
+      tx,
+      `update ${tableName(schema, model)} set ${assignments.join(", ")} where host = $1 and id = $2`,
+      params,
+    ).pipe(Effect.asVoid)
+  }
+  return {
+    ...makeHostReader(tx, schema, host),
+    insert: (model, row) => insertLike(model, row as Row, "error"),
+    upsert: (model, row) => insertLike(model, row as Row, "replace"),
+    update: (model, id, patch) => {
+      const entries = Object.entries(patch as Row).filter(([, v]) => v !== undefined)
+      if (entries.length === 0) return Effect.void
+      return updateSet(
+        model,
+        id,
+        entries.map(([name, value]) => {
+          const column = columnOf(model, name)
+          return [name, column.isJson ? "$?::jsonb" : "$?", param(column, value)]
+        }),
+      )
+    },
+    increment: (model, id, column, by = 1) => {
+      columnOf(model, column)
+      return updateSet(model, id, [[column, `coalesce(${q(column)}, 0) + $?`, by]])
+    },
+    softDelete: (model, id, at) => {
+      if (!model.options.softDelete) return Effect.die(new Error(`model ${model.table} has no soft delete`))
+      return updateSet(model, id, [["deleted_at", "$?", at]])
+    },
+    remove: (model, where) => {
+      const w = whereClause(model, host, where as Row, true)
+      return run(tx, `delete from ${tableName(schema, model)} where ${w.text}`, w.params).pipe(Effect.asVoid)
+    },
+  }
+}

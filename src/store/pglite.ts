@@ -1,0 +1,49 @@
+/**
+ * Embedded Postgres: PGlite (real Postgres compiled to WASM) served on a loopback socket and
+ * reached by the same postgres.js code as a real server. PGlite is one backend session, so
+ * the client keeps a single connection: transactions must never interleave on it.
+ */
+import { PGlite } from "@electric-sql/pglite"
+import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
+import { Effect, Layer } from "effect"
+import { mkdir } from "node:fs/promises"
+import { Database } from "./database.ts"
+import { makePostgresClient } from "./postgres.ts"
+
+export interface EmbeddedPostgres {
+  readonly url: string
+  readonly close: () => Promise<void>
+}
+
+/** Starts PGlite on `dataDir` (in memory when undefined) behind a socket on 127.0.0.1. */
+export const startEmbeddedPostgres = async (dataDir: string | undefined): Promise<EmbeddedPostgres> => {
+  if (dataDir) await mkdir(dataDir, { recursive: true })
+  const db = await PGlite.create(dataDir)
+  const server = new PGLiteSocketServer({ db, port: 0, host: "127.0.0.1" })
+  await server.start()
+  const url = `postgres://postgres@${server.getServerConn()}/postgres`
+  return {
+    url,
+    close: async () => {
+      await server.stop()
+      await db.close()
+    },
+  }
+}
+
+/** Database layer on embedded PGlite; `dataDir` undefined keeps it in memory (tests). */
+export const PgliteLive = (dataDir: string | undefined): Layer.Layer<Database> =>
+  Layer.effect(
+    Database,
+    Effect.gen(function* () {
+      const embedded = yield* Effect.acquireRelease(
+        Effect.promise(() => startEmbeddedPostgres(dataDir)),
+        (e) => Effect.promise(() => e.close()),
+      )
+      const sql = yield* Effect.acquireRelease(
+        Effect.sync(() => makePostgresClient(embedded.url, 1)),
+        (sql) => Effect.promise(() => sql.end({ timeout: 5 })),
+      )
+      return { sql, kind: "pglite" as const, url: embedded.url }
+    }),
+  )

@@ -1,0 +1,17 @@
+/**
+ * The non-owner role handler transactions run as, so row-level security applies
+ * (owners and superusers bypass it). Roles are cluster-wide; creation is idempotent.
+ */
+export const TENANT_ROLE = "hamlet_tenant"
+
+export const createTenantRoleSql = `do $$ begin
+  create role ${TENANT_ROLE} nologin;
+exception when duplicate_object or unique_violation then null;
+end $$`
+
+/** Enter the tenant role and bind the host for the rest of the transaction. */
+export const enterHostSql = (host: string): string => {
+  // host is a validated DNS name (a-z 0-9 . -): safe inside a literal; checked again here
+  if (!/^[a-z0-9.-]+$/.test(host)) throw new Error(`refusing unnormalised host ${JSON.stringify(host)}`)
+  return `set local role ${TENANT_ROLE}; set local hamlet.host = '${host}'`
+}

@@ -1,0 +1,40 @@
+/**
+ * Host transactions: a reserved connection, `begin`, the tenant role and `hamlet.host`
+ * bound (row-level security as the backstop), the body, then commit — or rollback on any
+ * failure or interruption. Begin and role binding share one round trip.
+ */
+import { Effect, Exit } from "effect"
+import { type DatabaseError, query, type Sql, type SqlTx } from "./database.ts"
+import { enterHostSql } from "./roles.ts"
+
+export const withHostTransaction = <A, E>(
+  sql: Sql,
+  host: string,
+  body: (tx: SqlTx) => Effect.Effect<A, E>,
+): Effect.Effect<A, E | DatabaseError> => withTransaction(sql, `begin; ${enterHostSql(host)}`, body)
+
+/** An owner transaction (no RLS): audit rebuilds, scheduled purges, admin. */
+export const withOwnerTransaction = <A, E>(
+  sql: Sql,
+  body: (tx: SqlTx) => Effect.Effect<A, E>,
+): Effect.Effect<A, E | DatabaseError> => withTransaction(sql, "begin", body)
+
+const withTransaction = <A, E>(
+  sql: Sql,
+  beginSql: string,
+  body: (tx: SqlTx) => Effect.Effect<A, E>,
+): Effect.Effect<A, E | DatabaseError> =>
+  Effect.acquireUseRelease(
+    query(() => sql.reserve()),
+    (conn) =>
+      Effect.gen(function* () {
+        yield* query(() => conn.unsafe(beginSql).simple())
+        const result = yield* body(conn)
+        yield* query(() => conn.unsafe("commit"))
+        return result
+      }),
+    (conn, exit) =>
+      (Exit.isSuccess(exit) ? Effect.void : Effect.ignore(query(() => conn.unsafe("rollback")))).pipe(
+        Effect.ensuring(Effect.sync(() => conn.release())),
+      ),
+  )

@@ -1,0 +1,24 @@
+/**
+ * Polling with a deadline, for tests that wait on something asynchronous (no bare sleeps).
+ * Uses the live clock: run it under `it.live` or a layer with `excludeTestServices`.
+ */
+import { Effect } from "effect"
+
+export interface EventuallyOptions {
+  readonly timeoutMs?: number
+  readonly intervalMs?: number
+}
+
+/** Succeeds as soon as `isDone()` holds; fails with an Error naming `what` after the deadline. */
+export const eventually = (
+  what: string,
+  isDone: () => boolean,
+  options: EventuallyOptions = {},
+): Effect.Effect<void, Error> =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + (options.timeoutMs ?? 5000)
+    while (!isDone()) {
+      if (Date.now() > deadline) return yield* Effect.fail(new Error(`timed out waiting for ${what}`))
+      yield* Effect.sleep(options.intervalMs ?? 5)
+    }
+  })
