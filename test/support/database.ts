@@ -1,0 +1,39 @@
+/**
+ * Test databases: a fresh in-memory PGlite, or a fresh database on the real Postgres
+ * (created per suite, dropped after), so runs never share state.
+ */
+import { Effect, Layer, type Scope } from "effect"
+import postgres from "postgres"
+import type { Database } from "../../src/store/database.ts"
+import { PgliteLive } from "../../src/store/pglite.ts"
+import { PostgresLive } from "../../src/store/postgres.ts"
+import { DATABASE_URL, uniqueSuffix } from "./services.ts"
+
+export type StoreKind = "pglite" | "postgres"
+
+/** Creates `hamlet_test_<suffix>` on the real server; drops it when the scope closes. */
+export const scratchPostgresUrl: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease(
+  Effect.promise(async () => {
+    const name = `hamlet_test_${uniqueSuffix()}`
+    const admin = postgres(DATABASE_URL, { max: 1, onnotice: () => {} })
+    await admin.unsafe(`create database ${name}`)
+    await admin.end()
+    const url = new URL(DATABASE_URL)
+    url.pathname = `/${name}`
+    return url.toString()
+  }),
+  (url) =>
+    Effect.promise(async () => {
+      const admin = postgres(DATABASE_URL, { max: 1, onnotice: () => {} })
+      await admin.unsafe(`drop database if exists ${new URL(url).pathname.slice(1)} with (force)`).catch(
+        () => {},
+      )
+      await admin.end()
+    }),
+)
+
+/** A Database layer on a fresh store of the given kind (PGlite in memory unless `dataDir`). */
+export const testDatabase = (kind: StoreKind, dataDir?: string): Layer.Layer<Database> =>
+  kind === "pglite"
+    ? PgliteLive(dataDir)
+    : Layer.unwrap(Effect.map(scratchPostgresUrl, (url) => PostgresLive(url)))

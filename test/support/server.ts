@@ -1,0 +1,74 @@
+/**
+ * Starts a whole Hamlet server for end-to-end tests: config path, store kind and bus
+ * kind are the test's choice; the HTTP port is picked free. `close()` shuts it down.
+ */
+import { Context, Effect, Exit, Layer, Logger, References, Scope } from "effect"
+import { Bus } from "../../src/bus/bus.ts"
+import { MemoryBusLive } from "../../src/bus/memory.ts"
+import { NatsBusLive } from "../../src/bus/nats.ts"
+import { AppLive } from "../../src/app.ts"
+import { Supervisor } from "../../src/actors/supervisor.ts"
+import { HttpServer } from "../../src/ingress/ingress.ts"
+import { Database, type Sql } from "../../src/store/database.ts"
+import { type StoreKind, testDatabase } from "./database.ts"
+import { requestWithHost } from "./http.ts"
+import { NATS_URL } from "./services.ts"
+
+export interface TestServer {
+  readonly url: string
+  readonly port: number
+  /** The server's own SQL client (owner role): for asserting on log rows and tables. */
+  readonly sql: Sql
+  readonly bus: Bus["Service"]
+  readonly supervisor: Supervisor["Service"]
+  /** An HTTP request to the server with the given Host header (POST when a body is given). */
+  readonly call: (
+    host: string,
+    path: string,
+    init?: { method?: string; body?: string | Uint8Array; headers?: Record<string, string> },
+  ) => Promise<Response>
+  readonly close: () => Promise<void>
+}
+
+export interface TestServerOptions {
+  readonly configPath?: string
+  readonly store?: StoreKind
+  readonly bus?: "memory" | "nats"
+  /** Reuse a database layer (e.g. PGlite on a data dir, for restart tests). */
+  readonly database?: Layer.Layer<Database>
+}
+
+const quietLogs = Layer.mergeAll(
+  Logger.layer([Logger.consoleJson]),
+  Layer.succeed(
+    References.MinimumLogLevel,
+    process.env.HAMLET_TEST_LOG_LEVEL === "debug" ? "Debug" : "Error",
+  ),
+)
+
+export const startTestServer = async (options: TestServerOptions = {}): Promise<TestServer> => {
+  const scope = Effect.runSync(Scope.make())
+  const database = options.database ?? testDatabase(options.store ?? "pglite")
+  const bus = options.bus === "nats" ? NatsBusLive(NATS_URL) : MemoryBusLive
+  const layer = AppLive({ configPath: options.configPath ?? "./config.json", port: 0 }).pipe(
+    Layer.provideMerge(Layer.mergeAll(database, bus)),
+    Layer.provide(quietLogs),
+  )
+  const context = await Effect.runPromise(Layer.buildWithScope(layer, scope).pipe(Effect.provide(quietLogs)))
+    .catch(async (e) => {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+      throw e
+    })
+  const { port } = Context.get(context, HttpServer)
+  const { sql } = Context.get(context, Database)
+  const url = `http://127.0.0.1:${port}`
+  return {
+    url,
+    port,
+    sql,
+    bus: Context.get(context, Bus),
+    supervisor: Context.get(context, Supervisor),
+    call: (host, path, init) => requestWithHost(port, host, path, init),
+    close: () => Effect.runPromise(Scope.close(scope, Exit.void)),
+  }
+}
