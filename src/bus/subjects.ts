@@ -4,6 +4,16 @@
  * since valid hostnames never contain `_`).
  */
 
+/**
+ * The first token of every Hamlet subject: `hamlet` (the contract). HAMLET_SUBJECT_ROOT
+ * changes it so independent fleets — or test runs — can share one NATS without meeting.
+ */
+export const SUBJECT_ROOT: string = (() => {
+  const root = process.env.HAMLET_SUBJECT_ROOT ?? "hamlet"
+  if (!/^[A-Za-z0-9_-]+$/.test(root)) throw new Error(`HAMLET_SUBJECT_ROOT must be one subject token, got "${root}"`)
+  return root
+})()
+
 /** `blog.example.com` → `blog_example_com`. */
 export const hostToken = (host: string): string => host.replaceAll(".", "_")
 
@@ -11,16 +21,16 @@ export const hostToken = (host: string): string => host.replaceAll(".", "_")
 export const hostFromToken = (token: string): string => token.replaceAll("_", ".")
 
 export const requestSubject = (project: string, host: string, handler: string): string =>
-  `hamlet.req.${project}.${hostToken(host)}.${handler}`
+  `${SUBJECT_ROOT}.req.${project}.${hostToken(host)}.${handler}`
 
 /** Everything addressed to one host of a project. */
 export const hostRequestWildcard = (project: string, host: string): string =>
-  `hamlet.req.${project}.${hostToken(host)}.*`
+  `${SUBJECT_ROOT}.req.${project}.${hostToken(host)}.*`
 
 export const eventSubject = (project: string, host: string, eventType: string): string =>
-  `hamlet.evt.${project}.${hostToken(host)}.${eventType}`
+  `${SUBJECT_ROOT}.evt.${project}.${hostToken(host)}.${eventType}`
 
-export const controlSubject = (topic: string): string => `hamlet.ctl.${topic}`
+export const controlSubject = (topic: string): string => `${SUBJECT_ROOT}.ctl.${topic}`
 
 export interface RequestAddress {
   readonly project: string
@@ -28,10 +38,10 @@ export interface RequestAddress {
   readonly handler: string
 }
 
-/** Parses `hamlet.req.<project>.<hostToken>.<Handler>`; undefined when it is not one. */
+/** Parses `<root>.req.<project>.<hostToken>.<Handler>`; undefined when it is not one. */
 export const parseRequestSubject = (subject: string): RequestAddress | undefined => {
   const parts = subject.split(".")
-  if (parts.length !== 5 || parts[0] !== "hamlet" || parts[1] !== "req") return undefined
+  if (parts.length !== 5 || parts[0] !== SUBJECT_ROOT || parts[1] !== "req") return undefined
   const [, , project, token, handler] = parts
   if (!project || !token || !handler) return undefined
   return { project, host: hostFromToken(token), handler }
