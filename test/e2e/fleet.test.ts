@@ -7,7 +7,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Effect, Exit, Scope } from "effect"
 import postgres from "postgres"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { requestSubject } from "../../src/bus/subjects.ts"
+import { controlSubject, requestSubject } from "../../src/bus/subjects.ts"
 import { eventHash, GENESIS_HASH } from "../../src/store/event-hash.ts"
 import { scratchPostgresUrl } from "../support/database.ts"
 import { requestWithHost } from "../support/http.ts"
@@ -108,5 +108,29 @@ describe.skipIf(!available)("a two-node fleet on NATS and Postgres", () => {
     const rows = await sql`select count(*)::int as n from hamlet_events
       where host = 'blog.example.com' and meta->>'idempotencyKey' = ${key}`
     expect(rows[0].n).toBe(1)
+  })
+
+  it("a host added or removed on the control subject is served, then refused, by every node", async () => {
+    const host = `t${Date.now().toString(36)}.fleet.test`
+    const feed = (node: HamletNode) => requestWithHost(node.port, host, "/api/GetFeed")
+    expect((await feed(nodes[0])).status).toBe(404)
+    nc.publish(controlSubject("hosts"), JSON.stringify({ action: "add", project: "horatio", host }))
+    for (const node of nodes) {
+      const deadline = Date.now() + 10_000
+      while ((await feed(node)).status !== 200 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      expect((await feed(node)).status).toBe(200)
+    }
+    const partitions = await sql`select partition_name from hamlet_hosts where host = ${host}`
+    expect(partitions).toHaveLength(1)
+    nc.publish(controlSubject("hosts"), JSON.stringify({ action: "remove", project: "horatio", host }))
+    for (const node of nodes) {
+      const deadline = Date.now() + 10_000
+      while ((await feed(node)).status !== 404 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      expect((await feed(node)).status).toBe(404)
+    }
   })
 })

@@ -1,0 +1,109 @@
+/**
+ * The NATS contract as another service sees it: a plain NATS client (not Hamlet's bus
+ * code) calls handlers by subject, gets `{ok,…}` replies for good and bad envelopes, and
+ * hears committed events on `<root>.evt.…`.
+ */
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { eventSubject, requestSubject, SUBJECT_ROOT } from "../../src/bus/subjects.ts"
+import { startTestServer, type TestServer } from "../support/server.ts"
+import { checkService, NATS_URL } from "../support/services.ts"
+
+const available = (await checkService("postgres")) && (await checkService("nats"))
+
+describe.skipIf(!available)("external services calling handlers over NATS", () => {
+  let server: TestServer
+  let nc: NatsConnection
+
+  beforeAll(async () => {
+    server = await startTestServer({ store: "postgres", bus: "nats" })
+    nc = await connect({ servers: NATS_URL })
+  }, 60_000)
+  afterAll(async () => {
+    await nc?.close()
+    await server?.close()
+  })
+
+  const call = async (subject: string, payload: string | Uint8Array) =>
+    (await nc.request(subject, payload, { timeout: 5_000 })).json<
+      { ok: true; output: Record<string, unknown> } | {
+        ok: false
+        error: { code: string; issues?: unknown[] }
+      }
+    >()
+
+  it("a request on the handler's subject gets {ok:true, output}", async () => {
+    const reply = await call(
+      requestSubject("horatio", "blog.example.com", "SubmitItem"),
+      JSON.stringify({ id: "r1", input: { title: "from nats" } }),
+    )
+    expect(reply.ok).toBe(true)
+    if (reply.ok) expect(typeof reply.output.id).toBe("string")
+  })
+
+  it("malformed envelopes, unknown handlers and schema violations get {ok:false} with a code", async () => {
+    const subject = requestSubject("horatio", "blog.example.com", "SubmitItem")
+    const notJson = await call(subject, "{nope")
+    expect(notJson).toMatchObject({ ok: false, error: { code: "bad_request" } })
+    const noId = await call(subject, JSON.stringify({ input: { title: "x" } }))
+    expect(noId).toMatchObject({ ok: false, error: { code: "bad_request" } })
+    const badInput = await call(subject, JSON.stringify({ id: "r2", input: { title: 42 } }))
+    expect(badInput).toMatchObject({ ok: false, error: { code: "bad_request", issues: [{ path: "title" }] } })
+    const unknown = await call(
+      requestSubject("horatio", "blog.example.com", "NoSuchHandler"),
+      JSON.stringify({ id: "r3", input: {} }),
+    )
+    expect(unknown).toMatchObject({ ok: false, error: { code: "not_found" } })
+    // the actor survived all of that
+    const after = await call(subject, JSON.stringify({ id: "r4", input: { title: "still here" } }))
+    expect(after.ok).toBe(true)
+  })
+
+  it("the subject, not the payload, decides project and host", async () => {
+    const reply = await call(
+      requestSubject("horatio", "news.example.com", "SubmitItem"),
+      JSON.stringify({ id: "r5", input: { title: "subject wins" }, host: "blog.example.com" }),
+    )
+    expect(reply.ok).toBe(true)
+    const rows = await server.sql`select host from hamlet_events where data->>'title' = 'subject wins'`
+    expect(rows.map((r) => r.host)).toEqual(["news.example.com"])
+  })
+
+  it("the request id travels as a header and comes back on the reply", async () => {
+    const h = headers()
+    h.set("x-request-id", "trace-123")
+    const msg = await nc.request(
+      requestSubject("horatio", "blog.example.com", "GetFeed"),
+      JSON.stringify({ id: "trace-123", input: {} }),
+      { timeout: 5_000, headers: h },
+    )
+    expect(msg.headers?.get("x-request-id")).toBe("trace-123")
+  })
+
+  it("subscribers to the event subject see each committed event once, after commit", async () => {
+    const seen: Array<{ seq: number; type: string; data: { id: string }; host: string }> = []
+    const sub = nc.subscribe(`${SUBJECT_ROOT}.evt.horatio.blog_example_com.>`, {
+      callback: (_e, m) => seen.push(m.json()),
+    })
+    await nc.flush()
+    const reply = await call(
+      requestSubject("horatio", "blog.example.com", "SubmitItem"),
+      JSON.stringify({ id: "r6", input: { title: "announced" } }),
+    )
+    if (!reply.ok) throw new Error("submit failed")
+    const deadline = Date.now() + 5_000
+    while (!seen.some((e) => e.data.id === reply.output.id) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    sub.unsubscribe()
+    const mine = seen.filter((e) => e.data.id === reply.output.id)
+    expect(mine).toHaveLength(1)
+    expect(mine[0]).toMatchObject({ host: "blog.example.com", type: "ItemSubmitted" })
+    const row = await server
+      .sql`select seq from hamlet_events where host = 'blog.example.com' and data->>'id' = ${
+      String(reply.output.id)
+    }`
+    expect(mine[0].seq).toBe(Number(row[0].seq))
+    expect(eventSubject("horatio", "blog.example.com", "ItemSubmitted")).toContain(".evt.")
+  })
+})
