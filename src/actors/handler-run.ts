@@ -100,5 +100,6 @@ export const runHandler = (
       }
       return Effect.succeed({ reply: { ok: false, error }, events: [] })
     }),
+    Effect.annotateLogs({ requestId: request.requestId, handler: request.handler.name }),
   )
 }

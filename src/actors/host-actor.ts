@@ -1,10 +1,11 @@
 /**
  * A host actor: subscribes to `hamlet.req.<project>.<hostToken>.*` in a queue group (so a
  * fleet shares the host's load), decodes each request, runs queries concurrently and
- * commands one batch at a time through a bounded mailbox. Closing its scope unsubscribes,
- * then drains the commands already queued.
+ * commands one batch at a time through a bounded mailbox. The mailbox and its worker fiber
+ * exist only while the host is busy (idle hosts are passivated). Closing its scope
+ * unsubscribes, then drains the commands already queued.
  */
-import { Cause, Effect, Exit, Fiber, Queue, Schema, type Scope } from "effect"
+import { Cause, Effect, Exit, Fiber, Option, Queue, Schema, type Scope } from "effect"
 import { Bus, type BusMessage, type BusUnavailable } from "../bus/bus.ts"
 import { decodeText, encodeJson, type Reply, REQUEST_ID_HEADER, RequestEnvelope } from "../bus/envelope.ts"
 import { eventSubject, hostRequestWildcard, parseRequestSubject } from "../bus/subjects.ts"
@@ -18,6 +19,11 @@ import { decodeInput, type HandlerRequest, inputError, runHandler } from "./hand
 
 /** Commands taken from the mailbox per transaction at most. */
 const MAX_BATCH = 256
+interface Worker {
+  readonly mailbox: Queue.Queue<Command, Cause.Done>
+  fiber: Fiber.Fiber<void> | undefined
+}
+
 /** Queue group shared by every node's actor for a host. */
 export const HOST_QUEUE_GROUP = "hamlet"
 
@@ -45,7 +51,8 @@ export const startHostActor = (
 ): Effect.Effect<void, BusUnavailable, Scope.Scope | Bus> =>
   Effect.gen(function* () {
     const bus = yield* Bus
-    const mailbox = yield* Queue.bounded<Command, Cause.Done>(project.limits.mailboxSize)
+    let active: Worker | undefined
+    let isClosing = false
     const log: HostLog = {
       sql,
       project,
@@ -122,40 +129,70 @@ export const startHostActor = (
         deadline: Date.now() + (handler.timeoutMs ?? project.limits.handlerTimeoutMs),
       }
       if (handler.kind === "query") return void runFork(runQuery(request, respond))
-      if (!Queue.offerUnsafe(mailbox, { ...request, respond })) {
+      if (!enqueue({ ...request, respond })) {
         respond({ ok: false, error: replyError("overloaded", `host ${host} is busy; retry shortly`) })
       }
     }
 
-    const worker = Queue.takeBetween(mailbox, 1, MAX_BATCH).pipe(
-      Effect.flatMap((batch) =>
-        processBatch(log, batch).pipe(
-          // a defect here is a bug; answer the batch so no caller hangs, and keep serving
-          Effect.catchCause((cause) =>
-            Effect.logError("command batch crashed", Cause.pretty(cause)).pipe(
-              Effect.andThen(Effect.sync(() => {
-                log.head = undefined
-                for (const c of batch) {
-                  c.respond({
-                    ok: false,
-                    error: { code: "internal", message: "internal error", requestId: c.requestId },
-                  })
-                }
-              })),
-            )
-          ),
-        )
-      ),
-      Effect.forever,
-      Effect.catchIf(Cause.isDone, () => Effect.void),
-      annotate,
-    )
-    const workerFiber = yield* Effect.forkScoped(worker)
+    const answerCrashed = (batch: ReadonlyArray<Command>) => (cause: Cause.Cause<unknown>) =>
+      // a defect here is a bug; answer the batch so no caller hangs, and keep serving
+      Effect.logError("command batch crashed", Cause.pretty(cause)).pipe(
+        Effect.andThen(Effect.sync(() => {
+          log.head = undefined
+          for (const c of batch) {
+            c.respond({
+              ok: false,
+              error: { code: "internal", message: "internal error", requestId: c.requestId },
+            })
+          }
+        })),
+      )
+
+    /** Runs batches until the mailbox has been idle for `limits.idleMs`, then passivates. */
+    const work = (state: Worker): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        for (;;) {
+          const batch = yield* Queue.takeBetween(state.mailbox, 1, MAX_BATCH).pipe(
+            Effect.timeoutOption(project.limits.idleMs),
+          )
+          if (Option.isNone(batch)) {
+            // synchronous check-and-clear: no message can slip in between (one JS thread)
+            const isIdle = yield* Effect.sync(() => {
+              if (Queue.sizeUnsafe(state.mailbox) > 0) return false
+              if (active === state) active = undefined
+              return true
+            })
+            if (isIdle) return
+            continue
+          }
+          yield* processBatch(log, batch.value).pipe(Effect.catchCause(answerCrashed(batch.value)))
+        }
+      }).pipe(Effect.catchIf(Cause.isDone, () => Effect.void), annotate)
+
+    const activate = (): Worker => {
+      const mailbox = Effect.runSync(Queue.bounded<Command, Cause.Done>(project.limits.mailboxSize))
+      const state: Worker = { mailbox, fiber: undefined }
+      state.fiber = runFork(work(state))
+      return state
+    }
+
+    const enqueue = (command: Command): boolean => {
+      if (isClosing) return false
+      active ??= activate()
+      return Queue.offerUnsafe(active.mailbox, command)
+    }
+
     // drain on close: stop accepting, let queued commands commit (bounded wait)
     yield* Effect.addFinalizer(() =>
-      Queue.end(mailbox).pipe(
-        Effect.andThen(Fiber.join(workerFiber).pipe(Effect.timeout(10_000), Effect.ignore)),
-      )
+      Effect.suspend(() => {
+        isClosing = true
+        const state = active
+        if (!state?.fiber) return Effect.void
+        return Queue.end(state.mailbox).pipe(
+          Effect.andThen(Fiber.join(state.fiber).pipe(Effect.timeout(10_000), Effect.ignore)),
+          Effect.andThen(Fiber.interrupt(state.fiber)),
+        )
+      })
     )
     yield* bus.subscribe(hostRequestWildcard(project.name, host), onMessage, { queue: HOST_QUEUE_GROUP })
   })

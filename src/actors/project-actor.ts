@@ -13,9 +13,11 @@ import { startHostActor } from "./host-actor.ts"
 export interface ProjectActor {
   readonly project: LoadedProject
   readonly hosts: () => ReadonlyArray<string>
+  /** Starts the host's actor; registers the host (partition) first unless `isRegistered`. */
   readonly addHost: (
     host: string,
     source: "directory" | "database",
+    isRegistered?: boolean,
   ) => Effect.Effect<void, DatabaseError | BusUnavailable>
   readonly removeHost: (host: string) => Effect.Effect<void>
 }
@@ -38,10 +40,10 @@ export const startProjectActor = (
         return Scope.close(scope, Exit.void)
       })
 
-    const addHost = (host: string, source: "directory" | "database") =>
+    const addHost = (host: string, source: "directory" | "database", isRegistered = false) =>
       Effect.gen(function* () {
         if (hostScopes.has(host)) return
-        yield* registerHost(sql, project.name, host, source)
+        if (!isRegistered) yield* registerHost(sql, project.name, host, source)
         const scope = yield* Scope.fork(parent)
         hostScopes.set(host, scope)
         yield* startHostActor(sql, project, host).pipe(

@@ -53,9 +53,10 @@ export const SupervisorLive = (configPath: string): Layer.Layer<Supervisor, Erro
         if (names.has(p.name)) return yield* Effect.fail(new Error(`project ${p.name} is listed twice`))
         names.add(p.name)
       }
-      const databaseHosts = yield* query(() =>
-        sql`select host, project from hamlet_hosts where source = 'database'`
-      ).pipe(Effect.map((rows) => rows.map((r) => ({ host: String(r.host), project: String(r.project) }))))
+      const registered = yield* query(() => sql`select host, project, source from hamlet_hosts`)
+      const registeredHosts = new Map(registered.map((r) => [String(r.host), String(r.project)]))
+      const databaseHosts = registered.filter((r) => r.source === "database")
+        .map((r) => ({ host: String(r.host), project: String(r.project) }))
       let routing = yield* Effect.try({
         try: () => buildRoutingTable(projects, databaseHosts, loaded.config.defaultProject),
         catch: (e) => e as Error,
@@ -66,7 +67,12 @@ export const SupervisorLive = (configPath: string): Layer.Layer<Supervisor, Erro
         actors.set(project.name, actor)
       }
       for (const route of routing.routes.values()) {
-        yield* actors.get(route.project.name)!.addHost(route.host, route.dir ? "directory" : "database")
+        const isRegistered = registeredHosts.get(route.host) === route.project.name
+        yield* actors.get(route.project.name)!.addHost(
+          route.host,
+          route.dir ? "directory" : "database",
+          isRegistered,
+        )
       }
       yield* Effect.logInfo("hamlet started", {
         projects: projects.map((p) => p.name),

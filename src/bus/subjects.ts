@@ -10,7 +10,9 @@
  */
 export const SUBJECT_ROOT: string = (() => {
   const root = process.env.HAMLET_SUBJECT_ROOT ?? "hamlet"
-  if (!/^[A-Za-z0-9_-]+$/.test(root)) throw new Error(`HAMLET_SUBJECT_ROOT must be one subject token, got "${root}"`)
+  if (!/^[A-Za-z0-9_-]+$/.test(root)) {
+    throw new Error(`HAMLET_SUBJECT_ROOT must be one subject token, got "${root}"`)
+  }
   return root
 })()
 

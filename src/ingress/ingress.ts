@@ -122,7 +122,11 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
     }
 
     const route = async (request: Request, requestId: string): Promise<[Response, string]> => {
-      const url = new URL(request.url)
+      // Deno builds request.url from the Host header: a bad one ("host:port") makes it unparsable
+      const url = URL.parse(request.url)
+      if (!url) {
+        return [errorResponse(replyError("bad_request", "the Host header is not a valid hostname")), "-"]
+      }
       if (url.pathname === "/healthz") return [jsonResponse(200, { ok: true }), "-"]
       if (url.pathname === "/readyz") {
         const ready = await isReady()

@@ -14,12 +14,15 @@ export interface ProjectLimits {
   readonly handlerTimeoutMs: number
   /** Bounded mailbox per host actor (503 when full). */
   readonly mailboxSize: number
+  /** An idle host's worker (mailbox + fiber) stops after this long; its subscription stays. */
+  readonly idleMs: number
 }
 
 export const DEFAULT_LIMITS: ProjectLimits = {
   maxBodyBytes: 256 * 1024,
   handlerTimeoutMs: 5_000,
   mailboxSize: 1024,
+  idleMs: 30_000,
 }
 
 export interface ProjectSpec {

@@ -28,8 +28,11 @@ const withTransaction = <A, E>(
     query(() => sql.reserve()),
     (conn) =>
       Effect.gen(function* () {
-        yield* query(() => conn.unsafe(beginSql).simple())
-        const result = yield* body(conn)
+        // pipelined: `begin` is sent now and the body's first query queues right behind it
+        // on the same connection, saving a round trip; its outcome is checked before commit
+        const begun = conn.unsafe(beginSql).simple().execute()
+        begun.catch(() => {}) // observed below; never an unhandled rejection when the body fails first
+        const result = yield* body(conn).pipe(Effect.tap(() => query(() => begun)))
         yield* query(() => conn.unsafe("commit"))
         return result
       }),
