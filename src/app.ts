@@ -16,7 +16,9 @@ import { PgliteLive } from "./store/pglite.ts"
 import { PostgresLive } from "./store/postgres.ts"
 
 export const DatabaseFromConfig = (config: ServerConfig): Layer.Layer<Database> =>
-  config.databaseUrl ? PostgresLive(config.databaseUrl) : PgliteLive(join(config.dataDir, "pg"))
+  config.databaseUrl
+    ? PostgresLive(config.databaseUrl)
+    : PgliteLive(join(config.dataDir, "pg"), join(config.dataDir, "pglite.url"))
 
 export const BusFromConfig = (config: ServerConfig): Layer.Layer<Bus, Error> =>
   config.natsUrl ? NatsBusLive(config.natsUrl) : MemoryBusLive

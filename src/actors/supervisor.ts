@@ -1,18 +1,20 @@
 /**
- * The supervisor: loads config.json and the projects it lists, starts one project actor
- * per project, and publishes the routing table the ingress reads. Hosts added or removed
- * at run time are announced on `hamlet.ctl.hosts` so every node of a fleet follows.
+ * The supervisor: runs one project actor per project in config.json and publishes the
+ * routing table the ingress reads. It reconciles on start, when config.json or a hosts/
+ * folder changes, and on `<root>.ctl.reload`; hosts added or removed at run time arrive on
+ * `<root>.ctl.hosts`, so every node of a fleet follows.
  */
-import { Context, Effect, Layer, Redacted, Schema } from "effect"
+import { Context, Effect, Layer, Schema, Scope, Semaphore, Stream } from "effect"
 import { Bus } from "../bus/bus.ts"
 import { decodeText, encodeJson } from "../bus/envelope.ts"
 import { controlSubject } from "../bus/subjects.ts"
 import { loadConfig, type LoadedConfig } from "../config/config.ts"
-import { buildRoutingTable, type RoutingTable } from "../ingress/routing.ts"
-import { loadProject } from "../projects/loader.ts"
+import { watchPaths } from "../config/watch.ts"
+import type { RoutingTable } from "../ingress/routing.ts"
 import { Database, query } from "../store/database.ts"
+import { registerHost } from "../store/event-log.ts"
 import { migrateCore } from "../store/migrations.ts"
-import { type ProjectActor, startProjectActor } from "./project-actor.ts"
+import { makeReconciler } from "./reconcile.ts"
 
 export const HostChange = Schema.Struct({
   action: Schema.Literals(["add", "remove"]),
@@ -22,13 +24,16 @@ export const HostChange = Schema.Struct({
 export type HostChange = typeof HostChange.Type
 
 export const HOSTS_CONTROL_SUBJECT = controlSubject("hosts")
+export const RELOAD_CONTROL_SUBJECT = controlSubject("reload")
 
 export class Supervisor extends Context.Service<Supervisor, {
   /** The current routing table; swapped atomically on change. */
   readonly routing: () => RoutingTable
-  readonly config: LoadedConfig
+  readonly config: () => LoadedConfig
   /** Applies a host change on this node only (the control subscription calls this). */
   readonly applyHostChange: (change: HostChange) => Effect.Effect<void>
+  /** Re-reads config.json and the host folders and converges to them. */
+  readonly reload: Effect.Effect<void, Error>
 }>()("hamlet/Supervisor") {}
 
 export const SupervisorLive = (configPath: string): Layer.Layer<Supervisor, Error, Database | Bus> =>
@@ -37,85 +42,57 @@ export const SupervisorLive = (configPath: string): Layer.Layer<Supervisor, Erro
     Effect.gen(function* () {
       const { sql } = yield* Database
       const bus = yield* Bus
-      const loaded = yield* loadConfig(configPath)
+      const scope = yield* Scope.Scope
       yield* migrateCore(sql)
-      const projects = yield* Effect.forEach(
-        loaded.projectDirs,
-        (dir) =>
-          Effect.suspend(() => loadProject(dir, undefined)).pipe(
-            Effect.flatMap((p) =>
-              Effect.succeed({ ...p, projectKey: p.projectKey ?? keyFromConfig(loaded, p.name) })
-            ),
-          ),
+      const reconciler = yield* makeReconciler(sql, scope)
+      const lock = yield* Semaphore.make(1)
+      let config = yield* loadConfig(configPath)
+
+      const reload = lock.withPermit(
+        Effect.gen(function* () {
+          const next = yield* loadConfig(configPath)
+          yield* reconciler.converge(next)
+          config = next
+        }),
       )
-      const names = new Set<string>()
-      for (const p of projects) {
-        if (names.has(p.name)) return yield* Effect.fail(new Error(`project ${p.name} is listed twice`))
-        names.add(p.name)
-      }
-      const registered = yield* query(() => sql`select host, project, source from hamlet_hosts`)
-      const registeredHosts = new Map(registered.map((r) => [String(r.host), String(r.project)]))
-      const databaseHosts = registered.filter((r) => r.source === "database")
-        .map((r) => ({ host: String(r.host), project: String(r.project) }))
-      let routing = yield* Effect.try({
-        try: () => buildRoutingTable(projects, databaseHosts, loaded.config.defaultProject),
-        catch: (e) => e as Error,
-      })
-      const actors = new Map<string, ProjectActor>()
-      for (const project of projects) {
-        const actor = yield* startProjectActor(sql, project)
-        actors.set(project.name, actor)
-      }
-      for (const route of routing.routes.values()) {
-        const isRegistered = registeredHosts.get(route.host) === route.project.name
-        yield* actors.get(route.project.name)!.addHost(
-          route.host,
-          route.dir ? "directory" : "database",
-          isRegistered,
-        )
-      }
-      yield* Effect.logInfo("hamlet started", {
-        projects: projects.map((p) => p.name),
-        hosts: [...routing.routes.keys()],
-      })
+      yield* reload
 
       const applyHostChange = (change: HostChange) =>
-        Effect.gen(function* () {
-          const actor = actors.get(change.project)
-          if (!actor) return
-          const others = [...routing.routes.values()].filter((r) => r.host !== change.host)
-          if (change.action === "add") {
-            const existing = routing.routes.get(change.host)
-            if (existing && existing.project.name !== change.project) return
-            yield* actor.addHost(change.host, "database")
-            const routes = new Map(routing.routes)
-            routes.set(change.host, existing ?? { host: change.host, project: actor.project, dir: undefined })
-            routing = { ...routing, routes }
-          } else {
-            routing = { ...routing, routes: new Map(others.map((r) => [r.host, r])) }
-            yield* actor.removeHost(change.host)
-          }
-        }).pipe(Effect.catchCause((cause) => Effect.logError("host change failed", change, cause)))
+        lock.withPermit(
+          Effect.gen(function* () {
+            if (change.action === "add") {
+              if (!reconciler.hasProject(change.project)) return
+              yield* registerHost(sql, change.project, change.host, "database")
+              yield* reconciler.addDatabaseHost(change.project, change.host)
+            } else {
+              yield* reconciler.removeDatabaseHost(change.project, change.host)
+            }
+          }),
+        ).pipe(Effect.catchCause((cause) => Effect.logError("host change failed", change, cause)))
 
       const decodeChange = Schema.decodeUnknownSync(HostChange)
       const context = yield* Effect.context<never>()
+      const runFork = Effect.runForkWith(context)
       yield* bus.subscribe(HOSTS_CONTROL_SUBJECT, (message) => {
         try {
-          const change = decodeChange(JSON.parse(decodeText(message.data)))
-          Effect.runForkWith(context)(applyHostChange(change))
+          runFork(applyHostChange(decodeChange(JSON.parse(decodeText(message.data)))))
         } catch (e) {
-          Effect.runForkWith(context)(Effect.logWarning("ignored bad control message", String(e)))
+          runFork(Effect.logWarning("ignored bad control message", String(e)))
         }
       })
+      const reloadLogged = reload.pipe(
+        Effect.catchCause((cause) => Effect.logError("reload failed; keeping the previous routing", cause)),
+      )
+      yield* bus.subscribe(RELOAD_CONTROL_SUBJECT, () => void runFork(reloadLogged))
+      // the config file and each project's hosts/ folder (not the whole tree: data dirs churn)
+      yield* watchPaths([config.path, ...config.projectDirs.map((d) => `${d}/hosts`)]).pipe(
+        Stream.runForEach(() => reloadLogged),
+        Effect.forkScoped,
+      )
 
-      return { routing: () => routing, config: loaded, applyHostChange }
+      return { routing: () => reconciler.routing(), config: () => config, applyHostChange, reload }
     }),
   )
-
-const keyFromConfig = (loaded: LoadedConfig, project: string) => {
-  const key = loaded.config.projectKeys?.[project]
-  return key === undefined ? undefined : Redacted.make(key)
-}
 
 /** Announces a host change to every node (including this one). */
 export const announceHostChange = (change: HostChange) =>
@@ -123,3 +100,7 @@ export const announceHostChange = (change: HostChange) =>
     const bus = yield* Bus
     yield* bus.publish(HOSTS_CONTROL_SUBJECT, encodeJson(change))
   })
+
+/** Deletes a run-time host's registration so it stays removed after a restart. */
+export const forgetDatabaseHost = (sql: Database["Service"]["sql"], host: string) =>
+  query(() => sql`delete from hamlet_hosts where host = ${host} and source = 'database'`)

@@ -16,6 +16,7 @@ import {
 import { requestSubject } from "../bus/subjects.ts"
 import { replyError } from "../errors.ts"
 import { Supervisor } from "../actors/supervisor.ts"
+import { makeAdmin } from "../admin/admin.ts"
 import { Database, query } from "../store/database.ts"
 import { BodyTooLarge, readBodyText } from "./body.ts"
 import { normaliseHost } from "./host.ts"
@@ -38,7 +39,7 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
     const { sql } = yield* Database
     const context = yield* Effect.context<never>()
     const runPromise = Effect.runPromiseWith(context)
-    const tenantHeader = supervisor.config.config.tenantHostHeader === true
+    const admin = yield* makeAdmin
 
     const isReady = () =>
       runPromise(
@@ -144,6 +145,8 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
           "-",
         ]
       }
+      // the admin API is addressed by path (/admin/hosts/<host>/…), not by the Host header
+      if (url.pathname.startsWith("/admin/")) return [await admin(request, url), "-"]
       const host = normaliseHost(request.headers.get("host"))
       if (!host) {
         return [errorResponse(replyError("bad_request", "the Host header is not a valid hostname")), "-"]
@@ -151,7 +154,9 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
       const target = resolveRoute(supervisor.routing(), host)
       if (!target) return [errorResponse(replyError("not_found", `unknown host ${host}`)), "-"]
       const tag = (response: Response): [Response, string] => {
-        if (tenantHeader) response.headers.set("x-tenant-host", target.host)
+        if (supervisor.config().config.tenantHostHeader === true) {
+          response.headers.set("x-tenant-host", target.host)
+        }
         return [response, target.project.name]
       }
       if (url.pathname.startsWith("/api/")) {
@@ -177,7 +182,18 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
         response = errorResponse({ code: "internal", message: "internal error", requestId })
       }
       response.headers.set(REQUEST_ID_HEADER, requestId)
-      recordRequest(project, response.status, (performance.now() - started) / 1000)
+      const seconds = (performance.now() - started) / 1000
+      recordRequest(project, response.status, seconds)
+      if (response.status >= 500) {
+        void runPromise(Effect.logWarning("request failed", {
+          requestId,
+          project,
+          host: request.headers.get("host"),
+          path: URL.parse(request.url)?.pathname,
+          status: response.status,
+          ms: Math.round(seconds * 1000),
+        }))
+      }
       return response
     }
   },

@@ -50,13 +50,20 @@ export const buildRoutingTable = (
     const loaded = byName.get(project)
     if (loaded) claim(host, loaded, undefined)
   }
-  const fallbackProject = defaultProject ? byName.get(defaultProject) : undefined
-  const fallback = fallbackProject
-    ? [...routes.values()].filter((r) => r.project === fallbackProject).sort((a, b) =>
-      a.host.localeCompare(b.host)
-    )[0]
+  return tableFromRoutes(routes, projects, defaultProject)
+}
+
+/** A table over ready-made routes; the fallback is the default project's first host. */
+export const tableFromRoutes = (
+  routes: ReadonlyMap<string, Route>,
+  projects: ReadonlyArray<LoadedProject>,
+  defaultProject: string | undefined,
+): RoutingTable => {
+  const fallback = defaultProject
+    ? [...routes.values()].filter((r) => r.project.name === defaultProject)
+      .sort((a, b) => a.host.localeCompare(b.host))[0]
     : undefined
-  return { routes, fallback, projects: byName }
+  return { routes, fallback, projects: new Map(projects.map((p) => [p.name, p])) }
 }
 
 export const resolveRoute = (table: RoutingTable, host: string): Route | undefined =>

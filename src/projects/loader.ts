@@ -44,6 +44,19 @@ const importDefault = (dir: string, file: string) =>
 export const projectKeyVariable = (project: string): string =>
   `HAMLET_PROJECT_KEY_${project.toUpperCase().replaceAll("-", "_")}`
 
+/** Hosts declared by directories under `<dir>/hosts/` (hostname → folder). */
+export const scanHostDirs = (dir: string): Effect.Effect<ReadonlyMap<string, string>, ProjectLoadError> =>
+  Effect.gen(function* () {
+    const hostDirs = new Map<string, string>()
+    for (const entry of yield* listDir(join(dir, "hosts"))) {
+      if (!entry.isDirectory()) continue
+      const host = entry.name.toLowerCase()
+      if (!isValidHostname(host)) return yield* fail(dir, `hosts/${entry.name} is not a valid hostname`)
+      hostDirs.set(host, join(dir, "hosts", entry.name))
+    }
+    return hostDirs
+  })
+
 export const loadProject = (
   dir: string,
   configuredKey: string | undefined,
@@ -86,13 +99,7 @@ export const loadProject = (
     for (const p of def.projections ?? []) {
       projections.set(p.eventType, [...(projections.get(p.eventType) ?? []), p])
     }
-    const hostDirs = new Map<string, string>()
-    for (const entry of yield* listDir(join(dir, "hosts"))) {
-      if (!entry.isDirectory()) continue
-      const host = entry.name.toLowerCase()
-      if (!isValidHostname(host)) return yield* fail(dir, `hosts/${entry.name} is not a valid hostname`)
-      hostDirs.set(host, join(dir, "hosts", entry.name))
-    }
+    const hostDirs = yield* scanHostDirs(dir)
     const key = Deno.env.get(projectKeyVariable(def.name)) ?? configuredKey
     return {
       name: def.name,

@@ -6,7 +6,7 @@
 import { PGlite } from "@electric-sql/pglite"
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
 import { Effect, Layer } from "effect"
-import { mkdir } from "node:fs/promises"
+import { mkdir, rm, writeFile } from "node:fs/promises"
 import { Database } from "./database.ts"
 import { makePostgresClient } from "./postgres.ts"
 
@@ -31,8 +31,12 @@ export const startEmbeddedPostgres = async (dataDir: string | undefined): Promis
   }
 }
 
-/** Database layer on embedded PGlite; `dataDir` undefined keeps it in memory (tests). */
-export const PgliteLive = (dataDir: string | undefined): Layer.Layer<Database> =>
+/**
+ * Database layer on embedded PGlite; `dataDir` undefined keeps it in memory (tests).
+ * `urlFile`, when given, holds the socket URL while the store is open: it tells other
+ * processes (the replay CLI) that this data directory is in use.
+ */
+export const PgliteLive = (dataDir: string | undefined, urlFile?: string): Layer.Layer<Database> =>
   Layer.effect(
     Database,
     Effect.gen(function* () {
@@ -40,6 +44,12 @@ export const PgliteLive = (dataDir: string | undefined): Layer.Layer<Database> =
         Effect.promise(() => startEmbeddedPostgres(dataDir)),
         (e) => Effect.promise(() => e.close()),
       )
+      if (urlFile) {
+        yield* Effect.acquireRelease(
+          Effect.promise(() => writeFile(urlFile, `${embedded.url}\n`)),
+          () => Effect.promise(() => rm(urlFile, { force: true })),
+        )
+      }
       const sql = yield* Effect.acquireRelease(
         Effect.sync(() => makePostgresClient(embedded.url, 1)),
         (sql) => Effect.promise(() => sql.end({ timeout: 5 })),

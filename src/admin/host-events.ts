@@ -1,0 +1,83 @@
+/**
+ * `GET /admin/hosts/<host>/events?from=&to=&since=&until=&stream=`: the host's log as NDJSON
+ * (the CLI's export rows), for a caller presenting the key of the project that owns the
+ * host. A project without a key has this disabled (403), never open; another project's key
+ * gets 403; a missing or unknown key 401. Read by keyset pages on the shared pool, so a
+ * slow client never pins a connection.
+ */
+import { Effect } from "effect"
+import { replyError } from "../errors.ts"
+import { BadRange, parseRange } from "../audit/event-range.ts"
+import { eventPages, ndjsonBody } from "../audit/export.ts"
+import type { LoadedProject } from "../projects/loader.ts"
+import { query, type Sql } from "../store/database.ts"
+import { errorResponse } from "../ingress/responses.ts"
+import { bearerToken, isProjectKey } from "./project-key.ts"
+
+export interface HostEventsDeps {
+  readonly sql: Sql
+  /** The project that owns `host`'s log, if any (routing table, then hamlet_hosts). */
+  readonly ownerOf: (host: string) => Promise<LoadedProject | undefined>
+  /** Every loaded project (to tell another project's key from no key at all). */
+  readonly projects: () => Iterable<LoadedProject>
+  readonly log: (message: string, fields: Record<string, unknown>) => void
+}
+
+const unauthorized = (message: string) => {
+  const response = errorResponse(replyError("unauthorized", message), 401)
+  response.headers.set("www-authenticate", 'Bearer realm="hamlet-admin"')
+  return response
+}
+const forbidden = (message: string) => errorResponse(replyError("unauthorized", message), 403)
+
+const head = (sql: Sql, host: string) =>
+  Effect.runPromise(
+    query(() => sql`select seq, hash from hamlet_events where host = ${host} order by seq desc limit 1`),
+  ).then((rows) => rows[0] ? { seq: String(rows[0].seq), hash: String(rows[0].hash) } : { seq: "0", hash: "" })
+
+export const hostEvents = async (
+  deps: HostEventsDeps,
+  request: Request,
+  url: URL,
+  host: string,
+): Promise<Response> => {
+  const owner = await deps.ownerOf(host)
+  if (!owner) return errorResponse(replyError("not_found", `unknown host ${host}`))
+  if (!owner.projectKey) {
+    return forbidden("admin operations on this host are disabled: its project has no key configured")
+  }
+  const token = bearerToken(request.headers.get("authorization"))
+  if (token === undefined) return unauthorized("a project key is required (Authorization: Bearer <key>)")
+  // compare with every key, whatever matches first, so timing tells nothing about which
+  let isOwner = false
+  let isOtherProject = false
+  for (const project of deps.projects()) {
+    if (!project.projectKey) continue
+    const matches = isProjectKey(token, project.projectKey)
+    if (project.name === owner.name) isOwner ||= matches
+    else isOtherProject ||= matches
+  }
+  if (!isOwner) {
+    return isOtherProject ? forbidden(`this key does not own host ${host}`) : unauthorized("invalid project key")
+  }
+  let range
+  try {
+    range = parseRange(Object.fromEntries(url.searchParams))
+  } catch (e) {
+    if (e instanceof BadRange) return errorResponse(replyError("bad_request", e.message))
+    throw e
+  }
+  const logHead = await head(deps.sql, host)
+  deps.log("admin export", { host, project: owner.name, range: url.search })
+  return new Response(request.method === "HEAD" ? null : ndjsonBody(eventPages(deps.sql, host, range)), {
+    status: 200,
+    headers: {
+      "content-type": "application/x-ndjson; charset=utf-8",
+      "content-disposition": `attachment; filename="${host}.events.ndjson"`,
+      "cache-control": "no-store",
+      // the head at request time: lets the auditor see whether the file reaches it
+      "x-hamlet-log-head-seq": logHead.seq,
+      "x-hamlet-log-head-hash": logHead.hash,
+    },
+  })
+}
