@@ -15,7 +15,7 @@ export const Item = defineModel("microblog_item", {
   softDelete: true,
   retention: "30 days",
   columns: { created_at: "timestamptz" },
-  indexes: [["created_at"]],
+  indexes: [["created_at", "id"]],
 })
 
 export const Comment = defineModel("item_comment", {

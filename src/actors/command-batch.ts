@@ -11,6 +11,7 @@ import type { LoadedProject } from "../projects/loader.ts"
 import { type DatabaseError, query, type Sql, type SqlTx, UNIQUE_VIOLATION } from "../store/database.ts"
 import { appendEvents, type LogHead, readHead, type StoredEvent } from "../store/event-log.ts"
 import { makeProjectionWriter } from "../store/model-access.ts"
+import { makePipeline, type Pipeline } from "../store/pipeline.ts"
 import { withHostTransaction } from "../store/transaction.ts"
 import { type HandlerRequest, runHandler } from "./handler-run.ts"
 
@@ -24,20 +25,24 @@ export interface HostLog {
   readonly host: string
   /** Cached head of the host's log; undefined means "read it in the next transaction". */
   head: LogHead | undefined
+  /** Known stream versions; cleared whenever a transaction fails (it may hold guesses). */
+  readonly versions: Map<string, number>
   /** Announces committed events (after commit; a notification, not the truth). */
   readonly announce: (events: ReadonlyArray<StoredEvent>) => void
 }
 
 const MAX_CONFLICT_RETRIES = 8
+/** Bound on the per-host stream version cache (cleared, not evicted: it refills on demand). */
+const MAX_CACHED_STREAMS = 10_000
 
 const lookupIdempotent = (tx: SqlTx, host: string, key: string) =>
   query(() => tx`select reply from hamlet_idempotency where host = ${host} and key = ${key}`).pipe(
     Effect.map((rows) => rows[0]?.reply as Reply | undefined),
   )
 
-const project = (log: HostLog, tx: SqlTx, events: ReadonlyArray<StoredEvent>) =>
+const project = (log: HostLog, tx: SqlTx, pipeline: Pipeline, events: ReadonlyArray<StoredEvent>) =>
   Effect.gen(function* () {
-    const writer = makeProjectionWriter(tx, log.project.name, log.host)
+    const writer = makeProjectionWriter(tx, log.project.name, log.host, pipeline)
     for (const event of events) {
       for (const projection of log.project.projections.get(event.type) ?? []) {
         yield* projection.apply(event, writer)
@@ -47,8 +52,10 @@ const project = (log: HostLog, tx: SqlTx, events: ReadonlyArray<StoredEvent>) =>
 
 /** One transaction over `commands`; resolves to their replies and the events written. */
 const commitOnce = (log: HostLog, commands: ReadonlyArray<Command>) =>
-  withHostTransaction(log.sql, log.host, (tx) =>
-    Effect.gen(function* () {
+  withHostTransaction(log.sql, log.host, (tx) => {
+    // writes are pipelined; only reads (handlers', projections', versions) wait
+    const pipeline = makePipeline()
+    return Effect.gen(function* () {
       let head = log.head ?? (yield* readHead(tx, log.host))
       const replies: Array<Reply> = []
       const written: Array<StoredEvent> = []
@@ -65,8 +72,19 @@ const commitOnce = (log: HostLog, commands: ReadonlyArray<Command>) =>
         }
         const outcome = yield* runHandler(log.project, log.host, tx, command)
         if (outcome.reply.ok && outcome.events.length > 0) {
-          const stored = yield* appendEvents(tx, head, log.host, log.project.name, outcome.events, new Date())
-          yield* project(log, tx, stored)
+          const stored = yield* appendEvents(
+            tx,
+            head,
+            log.host,
+            log.project.name,
+            outcome.events,
+            new Date(),
+            {
+              versions: log.versions,
+              pipeline,
+            },
+          )
+          yield* project(log, tx, pipeline, stored)
           head = stored[stored.length - 1]
           written.push(...stored)
         }
@@ -80,8 +98,14 @@ const commitOnce = (log: HostLog, commands: ReadonlyArray<Command>) =>
         }
         replies.push(outcome.reply)
       }
+      yield* pipeline.flush
       return { replies, written, head }
-    }))
+    }).pipe(
+      // a failed pipelined write aborts the transaction, so later reads fail with "current
+      // transaction is aborted": report the write's own error (e.g. the (host, seq) race)
+      Effect.catch((error) => Effect.andThen(pipeline.flush, Effect.fail(error))),
+    )
+  })
 
 const isConflict = (e: DatabaseError) => e.code === UNIQUE_VIOLATION
 
@@ -95,11 +119,13 @@ const commitWithRetry = (
       const result = yield* Effect.result(commitOnce(log, commands))
       if (result._tag === "Success") {
         log.head = result.success.head
+        if (log.versions.size > MAX_CACHED_STREAMS) log.versions.clear()
         result.success.replies.forEach((reply, i) => commands[i].respond(reply))
         if (result.success.written.length > 0) log.announce(result.success.written)
         return
       }
       log.head = undefined
+      log.versions.clear()
       if (!isConflict(result.failure) || attempt >= MAX_CONFLICT_RETRIES) {
         return yield* Effect.fail(result.failure)
       }

@@ -58,6 +58,7 @@ export const startHostActor = (
       project,
       host,
       head: undefined,
+      versions: new Map(),
       announce: announceEvents(bus, project.name, host),
     }
     const context = yield* Effect.context<never>()

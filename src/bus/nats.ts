@@ -151,7 +151,15 @@ export const makeNatsBus = (
           catch: (error) =>
             new BusUnavailable({ message: `subscribe to ${subject} failed: ${String(error)}` }),
         }),
-        (subscription) => Effect.sync(() => !nc.isClosed() && subscription.unsubscribe()),
+        // drain, not unsubscribe: messages the server routed here before it saw the UNSUB are
+        // still delivered, so a request in flight to a closing subscriber is answered, not lost
+        (subscription) =>
+          nc.isClosed() || !isUp()
+            ? Effect.sync(() => !nc.isClosed() && subscription.unsubscribe())
+            : Effect.promise(() => subscription.drain().catch(() => {})).pipe(
+              Effect.timeout(2_000),
+              Effect.ignore,
+            ),
       ).pipe(Effect.asVoid)
 
     const request: Bus["Service"]["request"] = (subject, data, requestOptions) =>

@@ -8,6 +8,7 @@ import { Effect } from "effect"
 import { type DatabaseError, query, type Sql, type SqlTx } from "./database.ts"
 import { eventHash, GENESIS_HASH } from "./event-hash.ts"
 import { runLockedDdl } from "./migrations.ts"
+import type { Pipeline } from "./pipeline.ts"
 
 /** The last event of a host: where the next append continues the chain. */
 export interface LogHead {
@@ -75,6 +76,16 @@ const currentVersions = (
        where host = ${host} and stream = any(${streams as string[]}) group by stream`
   ).pipe(Effect.map((rows) => new Map(rows.map((r) => [String(r.stream), Number(r.version)]))))
 
+export interface AppendOptions {
+  /**
+   * Known stream versions (stream → last version), consulted before asking Postgres and
+   * updated with the appended versions. Discard it if the transaction does not commit.
+   */
+  readonly versions?: Map<string, number>
+  /** Send the insert without waiting (checked at the pipeline's flush). */
+  readonly pipeline?: Pipeline
+}
+
 /**
  * Appends events after `head` in the caller's transaction and returns them as stored.
  * Two nodes appending to one host collide on (host, seq); the caller reloads its head
@@ -87,10 +98,16 @@ export const appendEvents = (
   project: string,
   pending: ReadonlyArray<PendingEvent>,
   recordedAt: Date,
+  options: AppendOptions = {},
 ): Effect.Effect<ReadonlyArray<StoredEvent>, DatabaseError> =>
   Effect.gen(function* () {
     if (pending.length === 0) return []
-    const versions = yield* currentVersions(tx, host, [...new Set(pending.map((e) => e.stream))])
+    const versions = options.versions ?? new Map<string, number>()
+    const unknown = [...new Set(pending.map((e) => e.stream))].filter((s) => !versions.has(s))
+    if (unknown.length > 0) {
+      const found = yield* currentVersions(tx, host, unknown)
+      for (const stream of unknown) versions.set(stream, found.get(stream) ?? 0)
+    }
     const stored: Array<StoredEvent> = []
     let prev = head
     for (const event of pending) {
@@ -111,22 +128,22 @@ export const appendEvents = (
       stored.push({ host, seq, project, version, hash, recordedAt, ...event })
       prev = { seq, hash }
     }
-    yield* query(() =>
-      tx`insert into hamlet_events ${
-        tx(stored.map((e) => ({
-          host: e.host,
-          seq: e.seq,
-          project: e.project,
-          stream: e.stream,
-          version: e.version,
-          type: e.type,
-          data: tx.json(e.data as never),
-          meta: tx.json(e.meta as never),
-          recorded_at: e.recordedAt,
-          hash: e.hash,
-        })))
-      }`
-    )
+    const rows = tx`insert into hamlet_events ${
+      tx(stored.map((e) => ({
+        host: e.host,
+        seq: e.seq,
+        project: e.project,
+        stream: e.stream,
+        version: e.version,
+        type: e.type,
+        data: tx.json(e.data as never),
+        meta: tx.json(e.meta as never),
+        recorded_at: e.recordedAt,
+        hash: e.hash,
+      })))
+    }`
+    if (options.pipeline) options.pipeline.send(rows.execute())
+    else yield* query(() => rows)
     return stored
   })
 

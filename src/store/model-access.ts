@@ -7,6 +7,7 @@ import { Effect } from "effect"
 import type { HostReader, ListOptions, ProjectionWriter } from "../projects/access.ts"
 import type { Model } from "../projects/model.ts"
 import { type DatabaseError, query, type SqlTx } from "./database.ts"
+import type { Pipeline } from "./pipeline.ts"
 import { type Column, modelColumns, quoteIdentifier as q, tableName } from "./model-ddl.ts"
 
 type Row = Record<string, unknown>
@@ -101,7 +102,21 @@ export const makeHostReader = (tx: SqlTx, schema: string, host: string): HostRea
   },
 })
 
-export const makeProjectionWriter = (tx: SqlTx, schema: string, host: string): ProjectionWriter => {
+/**
+ * Reads and writes for projections. With a pipeline, writes are sent without waiting
+ * (checked at the pipeline's flush); reads still wait and see every earlier write.
+ */
+export const makeProjectionWriter = (
+  tx: SqlTx,
+  schema: string,
+  host: string,
+  pipeline?: Pipeline,
+): ProjectionWriter => {
+  const write = (text: string, params: ReadonlyArray<unknown>): Effect.Effect<void, DatabaseError> =>
+    pipeline
+      // deno-lint-ignore no-explicit-any -- postgres.js types parameters as its own serializable union
+      ? Effect.sync(() => pipeline.send(tx.unsafe(text, params as any, { prepare: true }).execute()))
+      : Effect.asVoid(run(tx, text, params))
   const insertLike = (model: Model, row: Row, onConflict: "error" | "replace") => {
     const names = Object.keys(row).filter((k) => row[k] !== undefined)
     const columns = names.map((n) => columnOf(model, n))
@@ -113,13 +128,12 @@ export const makeProjectionWriter = (tx: SqlTx, schema: string, host: string): P
           .join(", ") || "id = excluded.id"
       }`
       : ""
-    return run(
-      tx,
+    return write(
       `insert into ${tableName(schema, model)} (host, ${names.map(q).join(", ")}) values (${
         values.join(", ")
       })${conflict}`,
       params,
-    ).pipe(Effect.asVoid)
+    )
   }
   const updateSet = (model: Model, id: unknown, sets: ReadonlyArray<[string, string, unknown]>) => {
     const params: Array<unknown> = [host, param(columnOf(model, "id"), id)]
@@ -127,11 +141,10 @@ export const makeProjectionWriter = (tx: SqlTx, schema: string, host: string): P
       params.push(value)
       return `${q(name)} = ${expr.replace("$?", `$${params.length}`)}`
     })
-    return run(
-      tx,
+    return write(
       `update ${tableName(schema, model)} set ${assignments.join(", ")} where host = $1 and id = $2`,
       params,
-    ).pipe(Effect.asVoid)
+    )
   }
   return {
     ...makeHostReader(tx, schema, host),
@@ -159,7 +172,7 @@ export const makeProjectionWriter = (tx: SqlTx, schema: string, host: string): P
     },
     remove: (model, where) => {
       const w = whereClause(model, host, where as Row, true)
-      return run(tx, `delete from ${tableName(schema, model)} where ${w.text}`, w.params).pipe(Effect.asVoid)
+      return write(`delete from ${tableName(schema, model)} where ${w.text}`, w.params)
     },
   }
 }
