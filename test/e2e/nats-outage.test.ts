@@ -14,7 +14,7 @@ import { checkService } from "../support/services.ts"
 
 const available = await checkService("postgres")
 
-const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 15_000) => {
+const until = async (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000) => {
   const deadline = Date.now() + timeoutMs
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
@@ -67,7 +67,7 @@ describe.skipIf(!available)("a NATS outage under load", () => {
           else await new Promise((res) => setTimeout(res, 20))
         }
       })()
-      await until("some writes before the outage", async () => acknowledged.length >= 20)
+      await until("some writes before the outage", () => acknowledged.length >= 20)
       expect(await readyStatus()).toBe(200)
 
       await Effect.runPromise(nats.kill)
@@ -81,7 +81,7 @@ describe.skipIf(!available)("a NATS outage under load", () => {
       await until("readyz to recover", async () => (await readyStatus()) === 200)
       await until("writes to succeed again", async () => (await submit("after")).status === 200)
       const countBefore = acknowledged.length
-      await until("load to continue", async () => acknowledged.length >= countBefore + 10)
+      await until("load to continue", () => acknowledged.length >= countBefore + 10)
       stop = true
       await load
 

@@ -1,0 +1,154 @@
+/**
+ * The model half of the store contract: row-level security on project tables, DDL
+ * derived from model Schemas, and the host-scoped projection writer/reader.
+ */
+import { assert, type Vitest } from "@effect/vitest"
+import { Effect, Schema } from "effect"
+import { Database, type DatabaseError, query } from "../../src/store/database.ts"
+import { migrateCore } from "../../src/store/migrations.ts"
+import { makeProjectionWriter } from "../../src/store/model-access.ts"
+import { migrateProject } from "../../src/store/project-schema.ts"
+import { withHostTransaction } from "../../src/store/transaction.ts"
+import { defineModel } from "../../src/projects/model.ts"
+import horatio from "../../projects/horatio/project.ts"
+
+const _setup = Effect.gen(function* () {
+  const { sql } = yield* Database
+  yield* migrateCore(sql)
+  return sql
+})
+
+export const describeModelContract = (it: Vitest.MethodsNonLive<Database>): void => {
+  it.effect("RLS: a host transaction sees only its host's rows even without WHERE", () =>
+    Effect.gen(function* () {
+      const sql = yield* _setup
+      yield* migrateProject(sql, "horatio", horatio.models ?? [])
+      for (const [host, id] of [["rls-a.example.com", "a1"], ["rls-b.example.com", "b1"]]) {
+        yield* query(() =>
+          sql`insert into horatio.microblog_item (host, id, title, tags, comment_count, created_at)
+              values (${host}, ${id}, 'T', '[]', 0, now())`
+        )
+      }
+      const seen = yield* withHostTransaction(
+        sql,
+        "rls-a.example.com",
+        (tx) => query(() => tx`select * from horatio.microblog_item`),
+      )
+      assert.deepStrictEqual(seen.map((r) => [r.host, r.id]), [["rls-a.example.com", "a1"]])
+    }))
+
+  it.effect("RLS: a host transaction cannot insert a row for another host", () =>
+    Effect.gen(function* () {
+      const sql = yield* _setup
+      yield* migrateProject(sql, "horatio", horatio.models ?? [])
+      const error = yield* Effect.flip(
+        withHostTransaction(
+          sql,
+          "rls-a.example.com",
+          (tx) =>
+            query(() =>
+              tx`insert into horatio.microblog_item (host, id, title, tags, comment_count, created_at)
+             values ('rls-b.example.com', 'sneaky', 'T', '[]', 0, now())`
+            ),
+        ),
+      )
+      assert.strictEqual(error.code, "42501") // insufficient_privilege: RLS with check
+      const rows = yield* query(() => sql`select id from horatio.microblog_item where id = 'sneaky'`)
+      assert.strictEqual(rows.length, 0)
+    }))
+
+  it.effect("model DDL: host first, (host, id) key, deleted_at, jsonb arrays, new fields added", () =>
+    Effect.gen(function* () {
+      const sql = yield* _setup
+      const v1 = defineModel("ddl_note", {
+        id: Schema.String,
+        title: Schema.String,
+        tags: Schema.Array(Schema.String),
+        score: Schema.Number,
+      }, { softDelete: true })
+      yield* migrateProject(sql, "ddlcheck", [v1])
+      yield* migrateProject(sql, "ddlcheck", [v1])
+      const columns = () =>
+        query(() =>
+          sql`select column_name, data_type, is_nullable from information_schema.columns
+              where table_schema = 'ddlcheck' and table_name = 'ddl_note' order by ordinal_position`
+        )
+      const before = yield* columns()
+      assert.deepStrictEqual(before.map((c) => [c.column_name, c.data_type, c.is_nullable]), [
+        ["host", "text", "NO"],
+        ["id", "text", "NO"],
+        ["title", "text", "NO"],
+        ["tags", "jsonb", "NO"],
+        ["score", "double precision", "NO"],
+        ["deleted_at", "timestamp with time zone", "YES"],
+      ])
+      const key = yield* query(() =>
+        sql`select a.attname from pg_index i
+            join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+            where i.indrelid = 'ddlcheck.ddl_note'::regclass and i.indisprimary
+            order by array_position(i.indkey::int2[], a.attnum)`
+      )
+      assert.deepStrictEqual(key.map((k) => k.attname), ["host", "id"])
+      const v2 = defineModel("ddl_note", { ...v1.schema.fields, summary: Schema.NullOr(Schema.String) }, {
+        softDelete: true,
+      })
+      yield* migrateProject(sql, "ddlcheck", [v2])
+      const after = yield* columns()
+      assert.deepStrictEqual(after.at(-1)?.column_name, "summary")
+      assert.strictEqual(after.length, before.length + 1)
+    }))
+
+  it.effect("projection writer and reader round-trip rows within one host", () =>
+    Effect.gen(function* () {
+      const sql = yield* _setup
+      const Note = defineModel("note", {
+        id: Schema.String,
+        title: Schema.String,
+        tags: Schema.Array(Schema.String),
+        hits: Schema.Number,
+      }, { softDelete: true })
+      yield* migrateProject(sql, "roundtrip", [Note])
+      const host = "rt.example.com"
+      const run = <A>(
+        body: (db: ReturnType<typeof makeProjectionWriter>) => Effect.Effect<A, DatabaseError>,
+      ) => withHostTransaction(sql, host, (tx) => body(makeProjectionWriter(tx, "roundtrip", host)))
+      yield* run((db) =>
+        Effect.gen(function* () {
+          yield* db.insert(Note, { id: "n1", title: "one", tags: ["a", "b"], hits: 0 })
+          yield* db.insert(Note, { id: "n2", title: "two", tags: [], hits: 0 })
+          yield* db.upsert(Note, { id: "n2", title: "two again", tags: ["c"], hits: 5 })
+          yield* db.update(Note, "n1", { title: "one!" })
+          yield* db.increment(Note, "n1", "hits")
+          yield* db.increment(Note, "n1", "hits", 2)
+        })
+      )
+      const listed = yield* run((db) => db.list(Note, { orderBy: [["id", "asc"]] }))
+      assert.deepStrictEqual(listed.map((r): Record<string, unknown> => ({ ...r })), [
+        { id: "n1", title: "one!", tags: ["a", "b"], hits: 3, deleted_at: null },
+        { id: "n2", title: "two again", tags: ["c"], hits: 5, deleted_at: null },
+      ])
+      yield* run((db) => db.softDelete(Note, "n1", new Date("2024-01-02T03:04:05.678Z")))
+      const visible = yield* run((db) => db.list(Note))
+      assert.deepStrictEqual(visible.map((r) => r.id), ["n2"])
+      assert.strictEqual(yield* run((db) => db.get(Note, "n1")), undefined)
+      const all = yield* run((db) => db.list(Note, { includeDeleted: true, orderBy: [["id", "asc"]] }))
+      assert.deepStrictEqual(all.map((r) => [r.id, (r as { deleted_at?: unknown }).deleted_at]), [
+        ["n1", "2024-01-02T03:04:05.678Z"],
+        ["n2", null],
+      ])
+      assert.strictEqual(yield* run((db) => db.count(Note)), 1)
+      yield* run((db) => db.remove(Note, { id: "n2" }))
+      const rest = yield* run((db) => db.list(Note, { includeDeleted: true }))
+      assert.deepStrictEqual(rest.map((r) => r.id), ["n1"])
+      // another host sees none of it
+      const other = yield* withHostTransaction(
+        sql,
+        "rt-other.example.com",
+        (tx) =>
+          makeProjectionWriter(tx, "roundtrip", "rt-other.example.com").list(Note, {
+            includeDeleted: true,
+          }),
+      )
+      assert.deepStrictEqual(other, [])
+    }))
+}
