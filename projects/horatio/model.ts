@@ -56,6 +56,7 @@ export const ItemSubmitted = defineEvent(
     tags: Schema.Array(TagName),
   }),
   (d) => `item-${d.id}`,
+  { startsStream: true },
 )
 
 export const CommentSubmitted = defineEvent(

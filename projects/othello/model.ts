@@ -21,6 +21,7 @@ export const PostCreated = defineEvent(
   "PostCreated",
   Schema.Struct({ id: Schema.String, title: Schema.String, body: Schema.String }),
   (d) => `post-${d.id}`,
+  { startsStream: true },
 )
 
 export const ProfileUpdated = defineEvent(

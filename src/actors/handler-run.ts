@@ -65,7 +65,13 @@ export const runHandler = (
     emit: <S extends Schema.Top>(event: EventDef<S>, data: S["Type"]) =>
       Effect.sync(() => {
         const encoded = Schema.encodeSync(event.schema as unknown as Schema.Codec<unknown, unknown>)(data)
-        events.push({ stream: event.stream(data), type: event.type, data: encoded, meta: eventMeta })
+        events.push({
+          stream: event.stream(data),
+          type: event.type,
+          data: encoded,
+          meta: eventMeta,
+          startsStream: event.startsStream,
+        })
       }),
   }
   const timeoutMs = Math.max(

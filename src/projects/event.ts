@@ -10,6 +10,16 @@ export interface EventDef<S extends Schema.Top = Schema.Top> {
   readonly schema: S
   /** Method syntax on purpose: keeps EventDef<S> assignable to EventDef (bivariant). */
   stream(data: S["Type"]): string
+  /**
+   * This event begins its stream (e.g. `ItemSubmitted`): it is version 1 by definition, so
+   * no lookup is needed, and emitting it on an existing stream is a conflict.
+   */
+  readonly startsStream: boolean
+}
+
+export interface EventOptions {
+  /** See {@link EventDef.startsStream}. */
+  readonly startsStream?: boolean
 }
 
 /** An event as stored and replayed: what projections receive. */
@@ -30,14 +40,17 @@ export interface RecordedEvent<D = unknown> {
  *
  * @example
  * ```ts
- * const PostCreated = defineEvent("PostCreated", Schema.Struct({ id: Schema.String }), (d) => `post-${d.id}`)
+ * const PostCreated = defineEvent("PostCreated", Schema.Struct({ id: Schema.String }), (d) => `post-${d.id}`, {
+ *   startsStream: true,
+ * })
  * ```
  */
 export const defineEvent = <S extends Schema.Top>(
   type: string,
   schema: S,
   stream: (data: S["Type"]) => string,
+  options: EventOptions = {},
 ): EventDef<S> => {
   if (!/^[A-Z][A-Za-z0-9]{0,63}$/.test(type)) throw new Error(`event type "${type}" must be PascalCase`)
-  return { _tag: "EventDef", type, schema, stream }
+  return { _tag: "EventDef", type, schema, stream, startsStream: options.startsStream ?? false }
 }

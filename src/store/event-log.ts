@@ -20,6 +20,8 @@ export const EMPTY_HEAD: LogHead = { seq: 0, hash: GENESIS_HASH }
 
 /** An event a command emitted, before it gets its place in the log. */
 export interface PendingEvent {
+  /** Version 1 without a lookup; a conflict if the stream already exists. */
+  readonly startsStream?: boolean
   readonly stream: string
   readonly type: string
   readonly data: unknown
@@ -103,15 +105,17 @@ export const appendEvents = (
   Effect.gen(function* () {
     if (pending.length === 0) return []
     const versions = options.versions ?? new Map<string, number>()
-    const unknown = [...new Set(pending.map((e) => e.stream))].filter((s) => !versions.has(s))
+    const unknown = [...new Set(pending.filter((e) => !e.startsStream).map((e) => e.stream))]
+      .filter((s) => !versions.has(s))
     if (unknown.length > 0) {
       const found = yield* currentVersions(tx, host, unknown)
       for (const stream of unknown) versions.set(stream, found.get(stream) ?? 0)
     }
     const stored: Array<StoredEvent> = []
     let prev = head
-    for (const event of pending) {
-      const version = (versions.get(event.stream) ?? 0) + 1
+    for (const { startsStream, ...event } of pending) {
+      // a stream-starting event is version 1; (host, stream, version) rejects it otherwise
+      const version = startsStream ? 1 : (versions.get(event.stream) ?? 0) + 1
       versions.set(event.stream, version)
       const seq = prev.seq + 1
       const hash = eventHash(prev.hash, {

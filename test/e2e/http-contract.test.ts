@@ -204,6 +204,16 @@ describe("error statuses", () => {
     expect(Date.now() - started).toBeLessThan(1_900)
   })
 
+  it("starting a stream that already exists is 409 conflict, and nothing is written twice", async () => {
+    const first = await _post(FAULTY, "Claim", { name: "ophelia" })
+    expect(first.status).toBe(200)
+    const again = await _post(FAULTY, "Claim", { name: "ophelia" })
+    expect(again.status).toBe(409)
+    expect(again.body.error.code).toBe("conflict")
+    const rows = await server.sql`select count(*)::int as n from hamlet_events where stream = 'name-ophelia'`
+    expect(rows[0].n).toBe(1)
+  })
+
   it("a full mailbox is 503 with Retry-After; the accepted commands still succeed", async () => {
     const results = await Promise.all(Array.from({ length: 20 }, () => _post(FAULTY, "Slow", {})))
     const rejected = results.filter((r) => r.status === 503)
