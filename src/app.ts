@@ -1,15 +1,16 @@
 /**
  * Wires Hamlet's layers: Database (Postgres or embedded PGlite), Bus (NATS or in-process),
- * the Supervisor (projects, actors, routing) and the HTTP server. Tests build the same
+ * the Supervisor (projects, actors, routing), the fleet-wide Scheduler and the HTTP server. Tests build the same
  * layer with their own database, bus and config path.
  */
-import { Effect, Layer, Logger, References } from "effect"
+import { Duration, Effect, Layer, Logger, References } from "effect"
 import { join } from "node:path"
 import { Bus } from "./bus/bus.ts"
 import { MemoryBusLive } from "./bus/memory.ts"
 import { NatsBusLive } from "./bus/nats.ts"
 import { Supervisor, SupervisorLive } from "./actors/supervisor.ts"
 import { HttpServer, makeIngress } from "./ingress/ingress.ts"
+import { Scheduler, SchedulerLive } from "./schedule/scheduler.ts"
 import type { ServerConfig } from "./server-config.ts"
 import { Database } from "./store/database.ts"
 import { PgliteLive } from "./store/pglite.ts"
@@ -41,9 +42,11 @@ export const HttpServerLive = (port: number): Layer.Layer<HttpServer, never, Bus
 
 /** The whole server over given database and bus layers. */
 export const AppLive = (
-  options: { readonly configPath: string; readonly port: number },
-): Layer.Layer<HttpServer | Supervisor, Error, Database | Bus> =>
-  HttpServerLive(options.port).pipe(Layer.provideMerge(SupervisorLive(options.configPath)))
+  options: { readonly configPath: string; readonly port: number; readonly cleanupEvery?: Duration.Duration },
+): Layer.Layer<HttpServer | Supervisor | Scheduler, Error, Database | Bus> =>
+  Layer.mergeAll(HttpServerLive(options.port), SchedulerLive(options.cleanupEvery ?? Duration.hours(1))).pipe(
+    Layer.provideMerge(SupervisorLive(options.configPath)),
+  )
 
 export const LoggingLive = (level: ServerConfig["logLevel"]) =>
   Layer.mergeAll(Logger.layer([Logger.consoleJson]), Layer.succeed(References.MinimumLogLevel, level))

@@ -5,10 +5,11 @@ import { ServerConfig } from "./server-config.ts"
 
 const program = Effect.gen(function* () {
   const config = yield* ServerConfig
-  const app = AppLive({ configPath: config.configPath, port: config.port }).pipe(
-    Layer.provide(Layer.mergeAll(DatabaseFromConfig(config), BusFromConfig(config))),
-    Layer.provide(LoggingLive(config.logLevel)),
-  )
+  const app = AppLive({ configPath: config.configPath, port: config.port, cleanupEvery: config.cleanupEvery })
+    .pipe(
+      Layer.provide(Layer.mergeAll(DatabaseFromConfig(config), BusFromConfig(config))),
+      Layer.provide(LoggingLive(config.logLevel)),
+    )
   return yield* Layer.launch(app).pipe(Effect.provide(LoggingLive(config.logLevel)))
 })
 

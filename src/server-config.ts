@@ -1,9 +1,9 @@
 /**
  * Server settings from the environment (Effect Config): PORT, DATABASE_URL, NATS_URL,
- * HAMLET_CONFIG, HAMLET_DATA, LOG_LEVEL. Unset DATABASE_URL/NATS_URL select the embedded
+ * HAMLET_CONFIG, HAMLET_DATA, LOG_LEVEL, HAMLET_CLEANUP_EVERY. Unset DATABASE_URL/NATS_URL select the embedded
  * defaults (PGlite, in-process bus).
  */
-import { Config, Option } from "effect"
+import { Config, Duration, Option } from "effect"
 
 export const ServerConfig = Config.all({
   port: Config.Port("PORT").pipe(Config.withDefault(8080)),
@@ -12,5 +12,6 @@ export const ServerConfig = Config.all({
   configPath: Config.String("HAMLET_CONFIG").pipe(Config.withDefault("./config.json")),
   dataDir: Config.String("HAMLET_DATA").pipe(Config.withDefault("./.hamlet")),
   logLevel: Config.LogLevel("LOG_LEVEL").pipe(Config.withDefault("Info" as const)),
+  cleanupEvery: Config.Duration("HAMLET_CLEANUP_EVERY").pipe(Config.withDefault(Duration.hours(1))),
 })
 export type ServerConfig = Config.Success<typeof ServerConfig>

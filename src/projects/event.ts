@@ -52,5 +52,6 @@ export const defineEvent = <S extends Schema.Top>(
   options: EventOptions = {},
 ): EventDef<S> => {
   if (!/^[A-Z][A-Za-z0-9]{0,63}$/.test(type)) throw new Error(`event type "${type}" must be PascalCase`)
+  if (type.startsWith("Hamlet")) throw new Error(`event type "${type}": the Hamlet prefix is reserved`)
   return { _tag: "EventDef", type, schema, stream, startsStream: options.startsStream ?? false }
 }

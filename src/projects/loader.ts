@@ -12,6 +12,7 @@ import type { Handler } from "./handler.ts"
 import type { Model } from "./model.ts"
 import { DEFAULT_LIMITS, type ProjectDef, type ProjectLimits } from "./project.ts"
 import type { Projection } from "./projection.ts"
+import { purgeProjection } from "../schedule/system-events.ts"
 
 export class ProjectLoadError extends Schema.TaggedError<ProjectLoadError>()("ProjectLoadError", {
   dir: Schema.String,
@@ -96,7 +97,8 @@ export const loadProject = (
       })
     }
     const projections = new Map<string, Array<Projection>>()
-    for (const p of def.projections ?? []) {
+    // the built-in purge projection first: replay must reproduce the cleanup actors' work
+    for (const p of [purgeProjection(def.models ?? []), ...(def.projections ?? [])]) {
       projections.set(p.eventType, [...(projections.get(p.eventType) ?? []), p])
     }
     const hostDirs = yield* scanHostDirs(dir)

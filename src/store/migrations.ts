@@ -77,6 +77,11 @@ alter table hamlet_idempotency enable row level security;
 drop policy if exists host_isolation on hamlet_idempotency;
 create policy host_isolation on hamlet_idempotency using (host = current_setting('hamlet.host', true))
   with check (host = current_setting('hamlet.host', true));
+alter table hamlet_sessions enable row level security;
+drop policy if exists host_isolation on hamlet_sessions;
+create policy host_isolation on hamlet_sessions using (host = current_setting('hamlet.host', true))
+  with check (host = current_setting('hamlet.host', true));
+grant select, insert, update, delete on hamlet_sessions to ${TENANT_ROLE};
 grant select, insert on hamlet_events to ${TENANT_ROLE};
 grant select, insert on hamlet_idempotency to ${TENANT_ROLE};
 `
