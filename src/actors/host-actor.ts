@@ -13,7 +13,7 @@ import { badInput, replyError } from "../errors.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import type { Sql } from "../store/database.ts"
 import type { StoredEvent } from "../store/event-log.ts"
-import { withHostTransaction } from "../store/transaction.ts"
+import { withHostReadTransaction } from "../store/transaction.ts"
 import { type Command, type HostLog, processBatch } from "./command-batch.ts"
 import { decodeInput, type HandlerRequest, inputError, runHandler } from "./handler-run.ts"
 
@@ -66,7 +66,7 @@ export const startHostActor = (
     const annotate = Effect.annotateLogs({ project: project.name, host })
 
     const runQuery = (request: HandlerRequest, respond: (reply: Reply) => void) =>
-      withHostTransaction(sql, host, (tx) => runHandler(project, host, tx, request)).pipe(
+      withHostReadTransaction(sql, host, (tx) => runHandler(project, host, tx, request)).pipe(
         Effect.map((outcome) => outcome.reply),
         Effect.catchCause((cause) =>
           Effect.logError("query failed", Cause.pretty(cause)).pipe(

@@ -13,6 +13,17 @@ export const withHostTransaction = <A, E>(
   body: (tx: SqlTx) => Effect.Effect<A, E>,
 ): Effect.Effect<A, E | DatabaseError> => withTransaction(sql, `begin; ${enterHostSql(host)}`, body)
 
+/**
+ * A read-only host transaction (queries): a query handler cannot write, even by mistake.
+ * (Not sending `commit` blind: postgres.js may hand the released connection to the next
+ * borrower before a pipelined commit ran — measured: the next transaction inherited it.)
+ */
+export const withHostReadTransaction = <A, E>(
+  sql: Sql,
+  host: string,
+  body: (tx: SqlTx) => Effect.Effect<A, E>,
+): Effect.Effect<A, E | DatabaseError> => withTransaction(sql, `begin read only; ${enterHostSql(host)}`, body)
+
 /** An owner transaction (no RLS): audit rebuilds, scheduled purges, admin. */
 export const withOwnerTransaction = <A, E>(
   sql: Sql,
