@@ -39,7 +39,9 @@ export const makeReconciler = (sql: Sql, parent: Scope.Scope) =>
         })
       })
 
-    const databaseHosts = query(() => sql`select host, project, source from hamlet_hosts`)
+    const databaseHosts = query(() =>
+      sql`select host, project, source from hamlet_hosts where removed_at is null`
+    )
 
     const startProject = (project: LoadedProject) =>
       Effect.gen(function* () {

@@ -101,6 +101,11 @@ export const announceHostChange = (change: HostChange) =>
     yield* bus.publish(HOSTS_CONTROL_SUBJECT, encodeJson(change))
   })
 
-/** Deletes a run-time host's registration so it stays removed after a restart. */
-export const forgetDatabaseHost = (sql: Database["Service"]["sql"], host: string) =>
-  query(() => sql`delete from hamlet_hosts where host = ${host} and source = 'database'`)
+/**
+ * Marks a run-time host removed so it stays removed after a restart; its partition and
+ * log are kept for audit (`hamlet_hosts` still names the owning project).
+ */
+export const retireDatabaseHost = (sql: Database["Service"]["sql"], host: string) =>
+  query(() =>
+    sql`update hamlet_hosts set removed_at = now() where host = ${host} and source = 'database' returning host`
+  ).pipe(Effect.map((rows) => rows.length === 1))

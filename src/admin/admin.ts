@@ -1,7 +1,8 @@
 /**
  * The admin HTTP API under `/admin/`. It is addressed by path, not by the Host header
  * (`/admin/hosts/<host>/…`): an auditor reaches any host's log through any name of the
- * server, and the project key decides. Routes: `GET /admin/hosts/<host>/events`.
+ * server, and the project key decides. Routes: `GET /admin/hosts/<host>/events`, and the
+ * hosts and host-key routes of hosts-api.ts.
  */
 import { Effect } from "effect"
 import { Supervisor } from "../actors/supervisor.ts"
@@ -10,47 +11,64 @@ import { normaliseHost } from "../ingress/host.ts"
 import { errorResponse } from "../ingress/responses.ts"
 import { Database, query } from "../store/database.ts"
 import { hostEvents, type HostEventsDeps } from "./host-events.ts"
+import { hostsApi, type HostsApiDeps } from "./hosts-api.ts"
+import { Bus } from "../bus/bus.ts"
 
 export type AdminHandler = (request: Request, url: URL) => Promise<Response>
 
 const HOST_EVENTS = /^\/admin\/hosts\/([^/]+)\/events\/?$/
 
-export const makeAdmin: Effect.Effect<AdminHandler, never, Supervisor | Database> = Effect.gen(function* () {
-  const supervisor = yield* Supervisor
-  const { sql } = yield* Database
-  const context = yield* Effect.context<never>()
-  const runPromise = Effect.runPromiseWith(context)
-  const deps: HostEventsDeps = {
-    sql,
-    projects: () => supervisor.routing().projects.values(),
-    ownerOf: async (host) => {
-      const table = supervisor.routing()
-      const routed = table.routes.get(host)
-      if (routed) return routed.project
-      // a host no longer routed may still have a log worth auditing
-      const rows = await runPromise(
-        query(() => sql`select project from hamlet_hosts where host = ${host}`).pipe(Effect.orElseSucceed(() => [])),
-      )
-      return rows[0] ? table.projects.get(String(rows[0].project)) : undefined
-    },
-    log: (message, fields) => void runPromise(Effect.logInfo(message, fields)),
-  }
-  return async (request, url) => {
-    const match = HOST_EVENTS.exec(url.pathname)
-    if (!match) return errorResponse(replyError("not_found", `no admin route ${url.pathname}`))
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      return errorResponse(replyError("bad_request", `method ${request.method} is not allowed`), 405)
+export const makeAdmin: Effect.Effect<AdminHandler, never, Supervisor | Database | Bus> = Effect.gen(
+  function* () {
+    const supervisor = yield* Supervisor
+    const { sql } = yield* Database
+    const bus = yield* Bus
+    const context = yield* Effect.context<never>()
+    const runPromise = Effect.runPromiseWith(context)
+    const deps: HostEventsDeps = {
+      sql,
+      projects: () => supervisor.routing().projects.values(),
+      ownerOf: async (host) => {
+        const table = supervisor.routing()
+        const routed = table.routes.get(host)
+        if (routed) return routed.project
+        // a host no longer routed may still have a log worth auditing
+        const rows = await runPromise(
+          query(() => sql`select project from hamlet_hosts where host = ${host}`).pipe(
+            Effect.orElseSucceed(() => []),
+          ),
+        )
+        return rows[0] ? table.projects.get(String(rows[0].project)) : undefined
+      },
+      log: (message, fields) => void runPromise(Effect.logInfo(message, fields)),
     }
-    let segment: string
-    try {
-      segment = decodeURIComponent(match[1])
-    } catch {
-      segment = ""
+    const hostsDeps: HostsApiDeps = {
+      sql,
+      bus,
+      routing: supervisor.routing,
+      applyHostChange: supervisor.applyHostChange,
+      ownerOf: deps.ownerOf,
+      run: runPromise,
     }
-    const host = normaliseHost(segment)
-    if (!host || host !== segment.toLowerCase()) {
-      return errorResponse(replyError("bad_request", `${JSON.stringify(segment)} is not a hostname`))
+    return async (request, url) => {
+      const handled = await hostsApi(hostsDeps, request, url)
+      if (handled) return handled
+      const match = HOST_EVENTS.exec(url.pathname)
+      if (!match) return errorResponse(replyError("not_found", `no admin route ${url.pathname}`))
+      if (request.method !== "GET" && request.method !== "HEAD") {
+        return errorResponse(replyError("bad_request", `method ${request.method} is not allowed`), 405)
+      }
+      let segment: string
+      try {
+        segment = decodeURIComponent(match[1])
+      } catch {
+        segment = ""
+      }
+      const host = normaliseHost(segment)
+      if (!host || host !== segment.toLowerCase()) {
+        return errorResponse(replyError("bad_request", `${JSON.stringify(segment)} is not a hostname`))
+      }
+      return await hostEvents(deps, request, url, host)
     }
-    return await hostEvents(deps, request, url, host)
-  }
-})
+  },
+)

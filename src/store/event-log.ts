@@ -45,7 +45,10 @@ export interface StoredEvent {
 export const partitionName = (host: string): string =>
   `hamlet_events_${createHash("sha256").update(host).digest("hex").slice(0, 24)}`
 
-/** Creates the host's partition (idempotent) and records which project owns the host. */
+/**
+ * Creates the host's partition (idempotent) and records which project owns the host; a
+ * host removed earlier (its log kept) comes back with its log continuing.
+ */
 export const registerHost = (
   sql: Sql,
   project: string,
@@ -59,7 +62,7 @@ export const registerHost = (
     `create table if not exists ${partition} partition of hamlet_events for values in (${literal});
      insert into hamlet_hosts (host, project, source, partition_name)
        values (${literal}, '${project.replaceAll("'", "''")}', '${source}', '${partition}')
-       on conflict (host) do nothing`,
+       on conflict (host) do update set removed_at = null where hamlet_hosts.project = excluded.project`,
   )
 }
 

@@ -30,6 +30,7 @@ create table if not exists hamlet_hosts (
   partition_name text not null,
   created_at timestamptz not null default now()
 );
+alter table hamlet_hosts add column if not exists removed_at timestamptz;
 create table if not exists hamlet_idempotency (
   host text not null,
   key text not null,

@@ -1,0 +1,48 @@
+/**
+ * Who may use a project's admin operations: the caller presenting that project's key
+ * (or, for one host, one of the host's unrevoked admin keys). A project without a key has
+ * them disabled (403), never open; another project's key gets 403; no or a wrong key 401.
+ */
+import { replyError } from "../errors.ts"
+import type { LoadedProject } from "../projects/loader.ts"
+import { errorResponse } from "../ingress/responses.ts"
+import { bearerToken, isProjectKey } from "./project-key.ts"
+
+export const unauthorized = (message: string): Response => {
+  const response = errorResponse(replyError("unauthorized", message), 401)
+  response.headers.set("www-authenticate", 'Bearer realm="hamlet-admin"')
+  return response
+}
+
+export const forbidden = (message: string): Response =>
+  errorResponse(replyError("unauthorized", message), 403)
+
+/**
+ * undefined when `request` carries `owner`'s key (or `acceptToken` accepts the token);
+ * otherwise the error response to send. Every project's key is compared, so the time
+ * taken says nothing about which one matched.
+ */
+export const authorizeProject = async (
+  request: Request,
+  owner: LoadedProject,
+  projects: Iterable<LoadedProject>,
+  acceptToken?: (token: string) => Promise<boolean>,
+): Promise<Response | undefined> => {
+  const token = bearerToken(request.headers.get("authorization"))
+  if (token === undefined) return unauthorized("a key is required (Authorization: Bearer <key>)")
+  if (acceptToken && await acceptToken(token)) return undefined
+  if (!owner.projectKey) {
+    return forbidden(`admin operations of project ${owner.name} are disabled: it has no project key`)
+  }
+  let isOwner = false
+  let isOtherProject = false
+  for (const project of projects) {
+    if (!project.projectKey) continue
+    const matches = isProjectKey(token, project.projectKey)
+    if (project.name === owner.name) isOwner ||= matches
+    else isOtherProject ||= matches
+  }
+  if (isOwner) return undefined
+  if (isOtherProject) return forbidden(`that key belongs to another project, not ${owner.name}`)
+  return unauthorized("the key is not valid")
+}

@@ -1,0 +1,136 @@
+/**
+ * Admin routes for a project's hosts and a host's admin keys, guarded by the project key:
+ *   GET    /admin/projects/<project>/hosts            list hosts
+ *   POST   /admin/projects/<project>/hosts  {host}    add a host at run time (every node follows)
+ *   DELETE /admin/projects/<project>/hosts/<host>     remove a run-time host (its log is kept)
+ *   GET    /admin/hosts/<host>/keys                   list the host's admin keys
+ *   POST   /admin/hosts/<host>/keys                   mint a host admin key (shown once)
+ *   DELETE /admin/hosts/<host>/keys/<keyId>           revoke one
+ */
+import { Effect } from "effect"
+import { type HostChange, retireDatabaseHost } from "../actors/supervisor.ts"
+import type { Bus } from "../bus/bus.ts"
+import { encodeJson } from "../bus/envelope.ts"
+import { replyError } from "../errors.ts"
+import { normaliseHost } from "../ingress/host.ts"
+import { errorResponse, jsonResponse } from "../ingress/responses.ts"
+import type { RoutingTable } from "../ingress/routing.ts"
+import type { LoadedProject } from "../projects/loader.ts"
+import { type DatabaseError, query, type Sql } from "../store/database.ts"
+import { registerHost } from "../store/event-log.ts"
+import { HOSTS_CONTROL_SUBJECT } from "../actors/supervisor.ts"
+import { authorizeProject } from "./authorize.ts"
+import { createHostKey, listHostKeys, revokeHostKey } from "./host-keys.ts"
+
+export interface HostsApiDeps {
+  readonly sql: Sql
+  readonly bus: Bus["Service"]
+  readonly routing: () => RoutingTable
+  readonly applyHostChange: (change: HostChange) => Effect.Effect<void>
+  readonly ownerOf: (host: string) => Promise<LoadedProject | undefined>
+  readonly run: <A>(effect: Effect.Effect<A, DatabaseError>) => Promise<A>
+}
+
+const PROJECT_HOSTS = /^\/admin\/projects\/([a-z0-9-]+)\/hosts\/?$/
+const PROJECT_HOST = /^\/admin\/projects\/([a-z0-9-]+)\/hosts\/([^/]+)\/?$/
+const HOST_KEYS = /^\/admin\/hosts\/([^/]+)\/keys\/?$/
+const HOST_KEY = /^\/admin\/hosts\/([^/]+)\/keys\/([0-9a-f]{16})\/?$/
+
+const badHost = (raw: string) =>
+  errorResponse(replyError("bad_request", `${JSON.stringify(raw)} is not a hostname`))
+const notAllowed = (method: string) =>
+  errorResponse(replyError("bad_request", `method ${method} is not allowed`), 405)
+
+/** The normalised host of a path segment, or undefined when it is not exactly a hostname. */
+const hostSegment = (segment: string): string | undefined => {
+  let decoded: string
+  try {
+    decoded = decodeURIComponent(segment)
+  } catch {
+    return undefined
+  }
+  const host = normaliseHost(decoded)
+  return host && host === decoded.toLowerCase() ? host : undefined
+}
+
+/** Handles the route, or returns undefined when the path is not one of these routes. */
+export const hostsApi = async (
+  deps: HostsApiDeps,
+  request: Request,
+  url: URL,
+): Promise<Response | undefined> => {
+  const projects = () => deps.routing().projects.values()
+  const guard = (project: LoadedProject) => authorizeProject(request, project, projects())
+
+  const projectRoute = PROJECT_HOSTS.exec(url.pathname) ?? PROJECT_HOST.exec(url.pathname)
+  if (projectRoute) {
+    const project = deps.routing().projects.get(projectRoute[1])
+    if (!project) return errorResponse(replyError("not_found", `no project ${projectRoute[1]}`))
+    const denied = await guard(project)
+    if (denied) return denied
+    if (projectRoute[2] === undefined) {
+      if (request.method === "GET") {
+        const rows = await deps.run(query(() =>
+          deps.sql`select host, source, created_at from hamlet_hosts
+                   where project = ${project.name} and removed_at is null order by host`
+        ))
+        return jsonResponse(200, { hosts: rows.map((r) => ({ host: r.host, source: r.source })) })
+      }
+      if (request.method !== "POST") return notAllowed(request.method)
+      let body: { host?: unknown }
+      try {
+        body = await request.json()
+      } catch {
+        return errorResponse(replyError("bad_request", 'the body must be JSON: {"host": "…"}'))
+      }
+      const raw = typeof body?.host === "string" ? body.host : ""
+      const host = normaliseHost(raw)
+      if (!host) return badHost(raw)
+      const owner = await deps.ownerOf(host)
+      if (owner && owner.name !== project.name) {
+        return errorResponse(replyError("conflict", `host ${host} belongs to another project`))
+      }
+      const change: HostChange = { action: "add", project: project.name, host }
+      await deps.run(registerHost(deps.sql, project.name, host, "database"))
+      await Effect.runPromise(deps.applyHostChange(change))
+      await deps.run(deps.bus.publish(HOSTS_CONTROL_SUBJECT, encodeJson(change)).pipe(Effect.ignore))
+      return jsonResponse(201, { host, project: project.name })
+    }
+    if (request.method !== "DELETE") return notAllowed(request.method)
+    const host = hostSegment(projectRoute[2])
+    if (!host) return badHost(projectRoute[2])
+    const route = deps.routing().routes.get(host)
+    if (route?.dir) {
+      return errorResponse(
+        replyError("conflict", `host ${host} comes from a folder; remove the folder instead`),
+      )
+    }
+    if (!(await deps.run(retireDatabaseHost(deps.sql, host)))) {
+      return errorResponse(replyError("not_found", `project ${project.name} has no run-time host ${host}`))
+    }
+    const change: HostChange = { action: "remove", project: project.name, host }
+    await Effect.runPromise(deps.applyHostChange(change))
+    await deps.run(deps.bus.publish(HOSTS_CONTROL_SUBJECT, encodeJson(change)).pipe(Effect.ignore))
+    return jsonResponse(200, { host, removed: true })
+  }
+
+  const keyRoute = HOST_KEYS.exec(url.pathname) ?? HOST_KEY.exec(url.pathname)
+  if (!keyRoute) return undefined
+  const host = hostSegment(keyRoute[1])
+  if (!host) return badHost(keyRoute[1])
+  const owner = await deps.ownerOf(host)
+  if (!owner) return errorResponse(replyError("not_found", `unknown host ${host}`))
+  const denied = await guard(owner)
+  if (denied) return denied
+  if (keyRoute[2] !== undefined) {
+    if (request.method !== "DELETE") return notAllowed(request.method)
+    return (await deps.run(revokeHostKey(deps.sql, host, keyRoute[2])))
+      ? jsonResponse(200, { keyId: keyRoute[2], revoked: true })
+      : errorResponse(replyError("not_found", `no active key ${keyRoute[2]} for ${host}`))
+  }
+  if (request.method === "GET") {
+    return jsonResponse(200, { keys: await deps.run(listHostKeys(deps.sql, host)) })
+  }
+  if (request.method !== "POST") return notAllowed(request.method)
+  return jsonResponse(201, { host, ...(await deps.run(createHostKey(deps.sql, host))) })
+}

@@ -1,0 +1,98 @@
+/**
+ * The hosts admin API: a project key adds and removes run-time hosts (served at once,
+ * refused after removal, log kept), and mints, lists and revokes per-host admin keys that
+ * are stored hashed. Other projects' keys and wrong keys are refused.
+ */
+import { Effect } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { startTestServer, type TestServer } from "../support/server.ts"
+
+const HORATIO_KEY = "horatio-admin-key-for-tests"
+const OTHELLO_KEY = "othello-admin-key-for-tests"
+
+describe("hosts admin API", () => {
+  let server: TestServer
+  beforeAll(async () => {
+    server = await startTestServer({ configPath: "test/fixtures/admin/config.json" })
+  }, 60_000)
+  afterAll(() => server?.close())
+
+  const admin = (path: string, key: string | undefined, init: { method?: string; body?: unknown } = {}) =>
+    server.call("localhost", path, {
+      method: init.method ?? (init.body === undefined ? "GET" : "POST"),
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      headers: key ? { authorization: `Bearer ${key}` } : {},
+    })
+
+  it("adds a host at run time, serves it, and removes it again while keeping its log", async () => {
+    const host = "guest.horatio.test"
+    expect((await server.call(host, "/api/GetFeed")).status).toBe(404)
+    const added = await admin("/admin/projects/horatio/hosts", HORATIO_KEY, {
+      body: { host: "Guest.Horatio.Test." },
+    })
+    expect(added.status).toBe(201)
+    expect(await added.json()).toEqual({ host, project: "horatio" })
+    const write = await server.call(host, "/api/SubmitItem", {
+      body: JSON.stringify({ title: "hello guest" }),
+    })
+    expect(write.status).toBe(200)
+    const list = await (await admin("/admin/projects/horatio/hosts", HORATIO_KEY)).json()
+    expect(list.hosts).toContainEqual({ host, source: "database" })
+
+    const removed = await admin(`/admin/projects/horatio/hosts/${host}`, HORATIO_KEY, { method: "DELETE" })
+    expect(removed.status).toBe(200)
+    expect((await server.call(host, "/api/GetFeed")).status).toBe(404)
+    const log = await server.sql`select count(*)::int as n from hamlet_events where host = ${host}`
+    expect(log[0].n).toBe(1)
+    // the supervisor's next reconcile keeps it removed
+    await Effect.runPromise(server.supervisor.reload)
+    expect((await server.call(host, "/api/GetFeed")).status).toBe(404)
+  })
+
+  it("refuses a missing key, a wrong key and another project's key", async () => {
+    expect((await admin("/admin/projects/horatio/hosts", undefined)).status).toBe(401)
+    expect((await admin("/admin/projects/horatio/hosts", "not-the-key-at-all")).status).toBe(401)
+    expect((await admin("/admin/projects/horatio/hosts", OTHELLO_KEY)).status).toBe(403)
+    const stolen = await admin("/admin/projects/othello/hosts", HORATIO_KEY, {
+      body: { host: "x.othello.test" },
+    })
+    expect(stolen.status).toBe(403)
+  })
+
+  it("will not hand a host of one project to another", async () => {
+    const res = await admin("/admin/projects/othello/hosts", OTHELLO_KEY, {
+      body: { host: "blog.example.com" },
+    })
+    expect(res.status).toBe(409)
+    expect((await server.call("blog.example.com", "/api/GetFeed")).status).toBe(200)
+  })
+
+  it("rejects a bad hostname and refuses to remove a folder host", async () => {
+    const bad = await admin("/admin/projects/horatio/hosts", HORATIO_KEY, { body: { host: "bad_host" } })
+    expect(bad.status).toBe(400)
+    const folder = await admin("/admin/projects/horatio/hosts/blog.example.com", HORATIO_KEY, {
+      method: "DELETE",
+    })
+    expect(folder.status).toBe(409)
+  })
+
+  it("mints host admin keys shown once and stored hashed, lists and revokes them", async () => {
+    const minted = await admin("/admin/hosts/blog.example.com/keys", HORATIO_KEY, { method: "POST" })
+    expect(minted.status).toBe(201)
+    const { keyId, key } = await minted.json()
+    expect(key).toMatch(/^hk_[0-9a-f]{16}_/)
+    const stored = await server.sql`select key_hash from host_secrets where key_id = ${keyId}`
+    expect(stored[0].key_hash).not.toContain(key.split("_")[2])
+    const keys = await (await admin("/admin/hosts/blog.example.com/keys", HORATIO_KEY)).json()
+    expect(keys.keys).toContainEqual(expect.objectContaining({ keyId, revokedAt: null }))
+    expect((await admin("/admin/hosts/blog.example.com/keys", OTHELLO_KEY)).status).toBe(403)
+    const revoked = await admin(`/admin/hosts/blog.example.com/keys/${keyId}`, HORATIO_KEY, {
+      method: "DELETE",
+    })
+    expect(revoked.status).toBe(200)
+    const again = await admin(`/admin/hosts/blog.example.com/keys/${keyId}`, HORATIO_KEY, {
+      method: "DELETE",
+    })
+    expect(again.status).toBe(404)
+  })
+})
