@@ -33,7 +33,9 @@ const forbidden = (message: string) => errorResponse(replyError("unauthorized", 
 const head = (sql: Sql, host: string) =>
   Effect.runPromise(
     query(() => sql`select seq, hash from hamlet_events where host = ${host} order by seq desc limit 1`),
-  ).then((rows) => rows[0] ? { seq: String(rows[0].seq), hash: String(rows[0].hash) } : { seq: "0", hash: "" })
+  ).then((rows) =>
+    rows[0] ? { seq: String(rows[0].seq), hash: String(rows[0].hash) } : { seq: "0", hash: "" }
+  )
 
 export const hostEvents = async (
   deps: HostEventsDeps,
@@ -58,7 +60,9 @@ export const hostEvents = async (
     else isOtherProject ||= matches
   }
   if (!isOwner) {
-    return isOtherProject ? forbidden(`this key does not own host ${host}`) : unauthorized("invalid project key")
+    return isOtherProject
+      ? forbidden(`this key does not own host ${host}`)
+      : unauthorized("invalid project key")
   }
   let range
   try {

@@ -1,0 +1,58 @@
+/**
+ * The NDJSON export row: one event per line with every field the hash chain covers
+ * (host, project, seq, stream, version, type, data, meta, recordedAt) plus its hash, so a
+ * file verifies offline. The CLI's `--format ndjson` and the admin API write the same rows.
+ */
+import { Schema } from "effect"
+import type { HashedFields } from "../store/event-hash.ts"
+import type { StoredEvent } from "../store/event-log.ts"
+
+const Seq = Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(1))
+
+export const EventLine = Schema.Struct({
+  host: Schema.String,
+  project: Schema.String,
+  seq: Seq,
+  stream: Schema.String,
+  version: Seq,
+  type: Schema.String,
+  data: Schema.Unknown,
+  meta: Schema.Record(Schema.String, Schema.Unknown),
+  /** ISO-8601 with milliseconds, exactly as hashed. */
+  recordedAt: Schema.String,
+  hash: Schema.String.check(Schema.isPattern(/^[0-9a-f]{64}$/)),
+})
+export type EventLine = typeof EventLine.Type
+
+export const toEventLine = (event: StoredEvent): EventLine => ({
+  host: event.host,
+  project: event.project,
+  seq: event.seq,
+  stream: event.stream,
+  version: event.version,
+  type: event.type,
+  data: event.data,
+  meta: event.meta,
+  recordedAt: event.recordedAt.toISOString(),
+  hash: event.hash,
+})
+
+/** One line of NDJSON (with its newline). */
+export const encodeEventLine = (event: StoredEvent): string => `${JSON.stringify(toEventLine(event))}\n`
+
+/** Parses and checks one NDJSON line; throws with the schema's message when it is not an event. */
+export const decodeEventLine = (text: string): EventLine =>
+  Schema.decodeUnknownSync(EventLine)(JSON.parse(text), { onExcessProperty: "error" })
+
+/** The fields the chain hashes, from a stored event or an exported line. */
+export const hashedFields = (event: StoredEvent | EventLine): HashedFields => ({
+  host: event.host,
+  seq: event.seq,
+  project: event.project,
+  stream: event.stream,
+  version: event.version,
+  type: event.type,
+  data: event.data,
+  meta: event.meta,
+  recordedAt: typeof event.recordedAt === "string" ? event.recordedAt : event.recordedAt.toISOString(),
+})

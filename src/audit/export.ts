@@ -1,0 +1,86 @@
+/**
+ * Reading a host's log in seq order, a batch at a time, in constant memory:
+ * - `eventCursor`: one statement through a postgres.js cursor. It holds its connection
+ *   until done, so use it where the connection is the caller's own (CLI, a transaction).
+ * - `eventPages`: keyset pages (`seq > last … limit n`), each a short statement. Use it
+ *   on a shared pool (the admin API: a slow client must not pin a connection) and where
+ *   writes interleave with reading (rebuild). The log is append-only and commit-ordered
+ *   by seq, so paging sees a consistent prefix.
+ */
+import type { SqlTx } from "../store/database.ts"
+import { rowToStoredEvent, type StoredEvent } from "../store/event-log.ts"
+import { encodeEventLine } from "./event-line.ts"
+import { type EventRange, rangeCondition } from "./event-range.ts"
+
+export const BATCH_SIZE = 1000
+
+export async function* eventCursor(
+  tx: SqlTx,
+  host: string,
+  range: EventRange = {},
+  batchSize = BATCH_SIZE,
+): AsyncGenerator<ReadonlyArray<StoredEvent>> {
+  const rows =
+    tx`select host, seq, project, stream, version, type, data, meta, recorded_at, hash from hamlet_events where ${
+      rangeCondition(tx, host, range)
+    } order by seq`.cursor(batchSize)
+  for await (const batch of rows) yield batch.map(rowToStoredEvent)
+}
+
+export async function* eventPages(
+  tx: SqlTx,
+  host: string,
+  range: EventRange = {},
+  pageSize = BATCH_SIZE,
+): AsyncGenerator<ReadonlyArray<StoredEvent>> {
+  let after = 0
+  while (true) {
+    const rows =
+      await tx`select host, seq, project, stream, version, type, data, meta, recorded_at, hash from hamlet_events where ${
+        rangeCondition(tx, host, range, after)
+      } order by seq limit ${pageSize}`
+    if (rows.length === 0) return
+    const batch = rows.map(rowToStoredEvent)
+    yield batch
+    if (rows.length < pageSize) return
+    after = batch[batch.length - 1].seq
+  }
+}
+
+/**
+ * Asks for the next batch before the caller works on the current one, so Postgres produces
+ * batch k+1 while JS hashes batch k. At most two batches are held: memory stays constant.
+ */
+export async function* readAhead<A>(source: AsyncGenerator<A>): AsyncGenerator<A> {
+  let next = source.next()
+  try {
+    while (true) {
+      const current = await next
+      if (current.done) return
+      next = source.next()
+      yield current.value
+    }
+  } finally {
+    await source.return(undefined)
+  }
+}
+
+/**
+ * An NDJSON body over `batches`, pulled as the client reads (backpressure); cancelling
+ * the response closes the reader.
+ */
+export const ndjsonBody = (
+  batches: AsyncGenerator<ReadonlyArray<StoredEvent>>,
+): ReadableStream<Uint8Array> => {
+  const encoder = new TextEncoder()
+  return new ReadableStream<Uint8Array>({
+    pull: async (controller) => {
+      const next = await batches.next()
+      if (next.done) return controller.close()
+      controller.enqueue(encoder.encode(next.value.map(encodeEventLine).join("")))
+    },
+    cancel: async () => {
+      await batches.return(undefined)
+    },
+  }, { highWaterMark: 1 })
+}

@@ -1,0 +1,48 @@
+/**
+ * Replays a host's log through its project's projections into any schema. This is the
+ * live projection code (`makeProjectionWriter` + the project's `Projection.apply`) pointed
+ * at another schema: one definition, two uses. Pages of the log interleave with the
+ * writes on the caller's transaction.
+ */
+import { Effect } from "effect"
+import type { LoadedProject } from "../projects/loader.ts"
+import { query, type SqlTx } from "../store/database.ts"
+import { makeProjectionWriter } from "../store/model-access.ts"
+import type { EventRange } from "./event-range.ts"
+import { eventPages } from "./export.ts"
+
+export interface Replayed {
+  readonly events: number
+  /** Seq of the last event applied (0 for an empty log). */
+  readonly lastSeq: number
+}
+
+/** Applies the host's events (optionally up to `range.toSeq`) to `schema`'s tables. */
+export const replayInto = (
+  tx: SqlTx,
+  project: LoadedProject,
+  host: string,
+  schema: string,
+  range: Pick<EventRange, "toSeq"> = {},
+) =>
+  Effect.gen(function* () {
+    // tables created in this transaction have no statistics, so the planner would scan them
+    // whole for every keyed read and update (quadratic over a replay): force the (host, id) keys
+    yield* query(() => tx.unsafe("set local enable_seqscan = off"))
+    const writer = makeProjectionWriter(tx, schema, host)
+    const pages = eventPages(tx, host, range)
+    let events = 0
+    let lastSeq = 0
+    while (true) {
+      const page = yield* query(() => pages.next())
+      if (page.done) break
+      for (const event of page.value) {
+        for (const projection of project.projections.get(event.type) ?? []) {
+          yield* projection.apply(event, writer)
+        }
+        events++
+        lastSeq = event.seq
+      }
+    }
+    return { events, lastSeq } satisfies Replayed
+  }).pipe(Effect.withSpan("audit.replayInto", { attributes: { host, schema } }))

@@ -1,0 +1,99 @@
+import { describe, expect, it } from "vitest"
+import { makeChainVerifier } from "../../src/audit/chain.ts"
+import { encodeEventLine, hashedFields } from "../../src/audit/event-line.ts"
+import { verifyLines } from "../../src/audit/verify-file.ts"
+import { eventHash, GENESIS_HASH } from "../../src/store/event-hash.ts"
+import type { StoredEvent } from "../../src/store/event-log.ts"
+
+/** A valid chain of `n` events for one host, as appendEvents would store them. */
+const chainOf = (n: number, host = "blog.example.com"): Array<StoredEvent> => {
+  const events: Array<StoredEvent> = []
+  let prev = GENESIS_HASH
+  for (let seq = 1; seq <= n; seq++) {
+    const fields = {
+      host,
+      seq,
+      project: "horatio",
+      stream: `item-${seq % 3}`,
+      version: Math.ceil(seq / 3),
+      type: "ItemSubmitted",
+      data: { id: String(seq), title: `t${seq}`, tags: ["a"], nested: { z: 1, a: [1, 2] } },
+      meta: { requestId: `r${seq}` },
+      recordedAt: new Date(1_700_000_000_000 + seq).toISOString(),
+    }
+    prev = eventHash(prev, fields)
+    events.push({ ...fields, recordedAt: new Date(fields.recordedAt), hash: prev })
+  }
+  return events
+}
+
+const verify = (events: ReadonlyArray<StoredEvent>) => {
+  const verifier = makeChainVerifier("blog.example.com")
+  for (const e of events) verifier.push(hashedFields(e), e.hash)
+  return verifier.report()
+}
+
+const fromText = async function* (text: string) {
+  // split into odd-sized chunks so line reassembly is exercised
+  for (let i = 0; i < text.length; i += 37) yield text.slice(i, i + 37)
+}
+
+describe("chain verifier", () => {
+  it("accepts an intact chain and reports its head", () => {
+    const events = chainOf(10)
+    const report = verify(events)
+    expect(report.breaks).toEqual([])
+    expect(report).toMatchObject({ events: 10, firstSeq: 1, lastSeq: 10, headHash: events[9].hash })
+  })
+
+  it("reports a tampered event at its seq and only there", () => {
+    const events = chainOf(10)
+    events[4] = { ...events[4], data: { ...(events[4].data as object), title: "evil" } }
+    expect(verify(events).breaks.map((b) => [b.seq, b.kind])).toEqual([[5, "tampered"]])
+  })
+
+  it("reports a deleted event as missing at the first absent seq", () => {
+    const events = chainOf(10).filter((e) => e.seq !== 6)
+    expect(verify(events).breaks.map((b) => [b.seq, b.kind])).toEqual([[6, "missing"]])
+  })
+
+  it("reports an edited hash at that seq", () => {
+    const events = chainOf(5)
+    events[2] = { ...events[2], hash: "f".repeat(64) }
+    expect(verify(events).breaks[0]).toMatchObject({ seq: 3, kind: "tampered" })
+  })
+
+  it("reports another host's event", () => {
+    const events = chainOf(3)
+    const foreign = chainOf(4, "news.example.com")[3]
+    expect(verify([...events, foreign]).breaks[0]).toMatchObject({ seq: 4, kind: "foreign" })
+  })
+
+  it("anchors a partial export on its first event and checks the rest", () => {
+    const report = verify(chainOf(10).slice(3))
+    expect(report).toMatchObject({ anchoredAt: 4, breaks: [] })
+  })
+})
+
+describe("verifyLines() on an NDJSON export", () => {
+  it("accepts an exported file whatever the chunking", async () => {
+    const text = chainOf(25).map(encodeEventLine).join("")
+    const report = await verifyLines(fromText(text))
+    expect(report).toMatchObject({ events: 25, breaks: [], badLines: [] })
+  })
+
+  it("finds a tampered line", async () => {
+    const lines = chainOf(5).map(encodeEventLine)
+    lines[1] = lines[1].replace('"t2"', '"t2!"')
+    expect((await verifyLines(fromText(lines.join("")))).breaks[0]).toMatchObject({
+      seq: 2,
+      kind: "tampered",
+    })
+  })
+
+  it("reports a line that is not an event", async () => {
+    const lines = chainOf(3).map(encodeEventLine)
+    const report = await verifyLines(fromText(`${lines[0]}{"seq":"x"}\n${lines[1]}${lines[2]}`))
+    expect(report.badLines.map((b) => b.line)).toEqual([2])
+  })
+})

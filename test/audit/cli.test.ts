@@ -1,0 +1,168 @@
+/**
+ * `deno task replay` end to end, as a subprocess: on a scratch Postgres database beside a
+ * running server (exit codes, findings printed), and on an embedded PGlite data directory
+ * (refused while a server holds it, usable once it stopped).
+ */
+import { Effect, Exit, Scope } from "effect"
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { PgliteLive } from "../../src/store/pglite.ts"
+import { PostgresLive } from "../../src/store/postgres.ts"
+import { scratchPostgresUrl } from "../support/database.ts"
+import { checkService } from "../support/services.ts"
+import { startTestServer, type TestServer } from "../support/server.ts"
+
+const CONFIG = "./test/fixtures/audit/config.json"
+const BLOG = "blog.example.com"
+
+interface Run {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+const replay = async (args: ReadonlyArray<string>, env: Record<string, string>): Promise<Run> => {
+  const clean = { ...Deno.env.toObject() }
+  delete clean.DATABASE_URL
+  delete clean.HAMLET_DATA
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "src/audit/cli.ts", "--config", CONFIG, ...args],
+    env: { ...clean, ...env },
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output()
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b)
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) }
+}
+
+const hasPostgres = await checkService("postgres")
+
+describe.skipIf(!hasPostgres)("replay CLI on postgres", () => {
+  const scope = Effect.runSync(Scope.make())
+  let server: TestServer
+  let env: Record<string, string>
+  let dir: string
+  let itemId: string
+
+  beforeAll(async () => {
+    const url = await Effect.runPromise(Scope.provide(scope)(scratchPostgresUrl))
+    env = { DATABASE_URL: url }
+    server = await startTestServer({ database: PostgresLive(url), configPath: CONFIG })
+    dir = await mkdtemp(join(tmpdir(), "hamlet-replay-"))
+    for (const title of ["first", "second", "third"]) {
+      const res = await server.call(BLOG, "/api/SubmitItem", {
+        method: "POST",
+        body: JSON.stringify({ title, tags: ["t"] }),
+      })
+      itemId ??= (await res.json()).id
+    }
+  })
+  afterAll(async () => {
+    await server?.close()
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  it("lists events as a table or NDJSON, narrowed by --from/--to", async () => {
+    const table = await replay(["--host", BLOG], env)
+    expect(table.code).toBe(0)
+    expect(table.stdout.split("\n")[0]).toMatch(/^seq\s+recorded at/)
+    expect(table.stdout).toMatch(/\n3\s+\S+Z\s+item-/)
+    const ndjson = await replay(["--host", BLOG, "--format", "ndjson", "--from", "2", "--to", "2"], env)
+    expect(ndjson.stdout.trim().split("\n").map((l) => JSON.parse(l).seq)).toEqual([2])
+  })
+
+  it("exits 0 on a clean host and on its exported file", async () => {
+    const verify = await replay(["--host", BLOG, "--verify"], env)
+    expect(verify).toMatchObject({ code: 0 })
+    expect(verify.stdout).toMatch(/chain: ok — 3 events/)
+    expect(verify.stdout).toMatch(/projections: ok/)
+    const file = join(dir, "blog.ndjson")
+    await writeFile(file, (await replay(["--host", BLOG, "--format", "ndjson"], env)).stdout)
+    expect((await replay(["--verify-file", file], {})).code).toBe(0)
+    await writeFile(file, (await Deno.readTextFile(file)).replace('"title":"second"', '"title":"2nd"'))
+    const tampered = await replay(["--verify-file", file], {})
+    expect(tampered.code).toBe(1)
+    expect(tampered.stdout).toMatch(/BROKEN at seq 2/)
+  })
+
+  it("exits 1 with the first broken seq when an event was tampered with in SQL", async () => {
+    const [original] = await server.sql`select data from hamlet_events where host = ${BLOG} and seq = 2`
+    await server.sql`update hamlet_events set data = jsonb_set(data, '{title}', '"forged"')
+      where host = ${BLOG} and seq = 2`
+    try {
+      const run = await replay(["--host", BLOG, "--verify"], env)
+      expect(run.code).toBe(1)
+      expect(run.stdout).toMatch(/chain: BROKEN at seq 2/)
+      const rebuild = await replay(["--host", BLOG, "--rebuild"], env)
+      expect(rebuild.code).toBe(1)
+      expect(rebuild.stdout).toMatch(/refused/)
+    } finally {
+      await server.sql`update hamlet_events set data = ${server.sql.json(original.data)}
+        where host = ${BLOG} and seq = 2`
+    }
+  })
+
+  it("exits 1 printing each drifted cell, and 0 after --rebuild repaired it", async () => {
+    await server
+      .sql`update horatio.microblog_item set title = 'edited' where host = ${BLOG} and id = ${itemId}`
+    const drift = await replay(["--host", BLOG, "--verify"], env)
+    expect(drift.code).toBe(1)
+    expect(drift.stdout).toContain(
+      `horatio.microblog_item id="${itemId}" title: live "edited" rebuilt "first"`,
+    )
+    const rebuild = await replay(["--host", BLOG, "--rebuild"], env)
+    expect(rebuild.code).toBe(0)
+    expect(rebuild.stdout).toMatch(/1 tables rewritten/)
+    expect((await replay(["--host", BLOG, "--verify"], env)).code).toBe(0)
+  })
+
+  it("prints the read tables as they were --at a seq", async () => {
+    const run = await replay(["--host", BLOG, "--at", "1", "--format", "ndjson"], env)
+    expect(run.code).toBe(0)
+    const items = run.stdout.trim().split("\n").map((l) => JSON.parse(l))
+      .filter((l) => l.table === "horatio.microblog_item")
+    expect(items.map((l) => l.row.title)).toEqual(["first"])
+  })
+
+  it("exits 2 on usage errors and unknown hosts", async () => {
+    expect((await replay([], env)).code).toBe(2)
+    expect((await replay(["--host", BLOG, "--verify", "--rebuild"], env)).code).toBe(2)
+    expect((await replay(["--host", BLOG, "--verify", "--from", "2"], env)).code).toBe(2)
+    expect((await replay(["--host", BLOG, "--at", "yesterday"], env)).code).toBe(2)
+    const unknown = await replay(["--host", "nowhere.example.com"], env)
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toMatch(/no event log for host nowhere.example.com/)
+  })
+})
+
+describe("replay CLI on an embedded data directory", () => {
+  let dir: string
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "hamlet-data-"))
+  })
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  it("refuses while a server holds the store, and works once it stopped", async () => {
+    const server = await startTestServer({
+      database: PgliteLive(join(dir, "pg"), join(dir, "pglite.url")),
+      configPath: CONFIG,
+    })
+    try {
+      await server.call(BLOG, "/api/SubmitItem", { method: "POST", body: JSON.stringify({ title: "x" }) })
+      const busy = await replay(["--host", BLOG, "--verify"], { HAMLET_DATA: dir })
+      expect(busy.code).toBe(2)
+      expect(busy.stderr).toMatch(/open by a running server/)
+    } finally {
+      await server.close()
+    }
+    const run = await replay(["--host", BLOG, "--verify"], { HAMLET_DATA: dir })
+    expect(run.stdout).toMatch(/chain: ok — 1 events/)
+    expect(run.code).toBe(0)
+  })
+})
