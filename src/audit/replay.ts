@@ -1,13 +1,13 @@
 /**
  * Replays a host's log through its project's projections into any schema. This is the
- * live projection code (`makeProjectionWriter` + the project's `Projection.apply`) pointed
- * at another schema: one definition, two uses. Pages of the log interleave with the
+ * live projection code (the project's `Projection.apply`, through the buffered writer of
+ * store/buffered-writer.ts) pointed at another schema: one definition, two uses. Pages of the log interleave with the
  * writes on the caller's transaction.
  */
 import { Effect } from "effect"
 import type { LoadedProject } from "../projects/loader.ts"
 import { query, type SqlTx } from "../store/database.ts"
-import { makeProjectionWriter } from "../store/model-access.ts"
+import { makeBufferedProjectionWriter } from "../store/buffered-writer.ts"
 import type { EventRange } from "./event-range.ts"
 import { eventPages } from "./export.ts"
 
@@ -29,7 +29,9 @@ export const replayInto = (
     // tables created in this transaction have no statistics, so the planner would scan them
     // whole for every keyed read and update (quadratic over a replay): force the (host, id) keys
     yield* query(() => tx.unsafe("set local enable_seqscan = off"))
-    const writer = makeProjectionWriter(tx, schema, host)
+    // rows are buffered in memory and written in multi-row statements: hot rows (a tag's
+    // counter) become one write instead of a row version per event in this transaction
+    const writer = makeBufferedProjectionWriter(tx, schema, host)
     const pages = eventPages(tx, host, range)
     let events = 0
     let lastSeq = 0
@@ -44,5 +46,6 @@ export const replayInto = (
         lastSeq = event.seq
       }
     }
+    yield* writer.flush
     return { events, lastSeq } satisfies Replayed
   }).pipe(Effect.withSpan("audit.replayInto", { attributes: { host, schema } }))

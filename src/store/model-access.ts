@@ -22,7 +22,7 @@ const columnsOf = (model: Model): ReadonlyMap<string, Column> => {
   return columns
 }
 
-const columnOf = (model: Model, name: string): Column => {
+export const columnOf = (model: Model, name: string): Column => {
   const column = columnsOf(model).get(name)
   if (!column) throw new Error(`model ${model.table} has no column "${name}"`)
   return column
@@ -31,10 +31,10 @@ const columnOf = (model: Model, name: string): Column => {
 /** A value as a parameter; postgres.js serialises jsonb parameters itself (typed by the `::jsonb` cast). */
 const param = (_column: Column, value: unknown): unknown => value === undefined ? null : value
 
-const placeholder = (column: Column, index: number) => column.isJson ? `$${index}::jsonb` : `$${index}`
+export const placeholder = (column: Column, index: number) => column.isJson ? `$${index}::jsonb` : `$${index}`
 
 /** Rows leave the store without `host`; timestamps as ISO strings, as Schemas expect. */
-const toModelRow = (row: Row): Row => {
+export const toModelRow = (row: Row): Row => {
   const out: Row = {}
   for (const key in row) {
     if (key === "host") continue
@@ -49,7 +49,12 @@ interface Where {
   readonly params: Array<unknown>
 }
 
-const whereClause = (model: Model, host: string, where: Row | undefined, includeDeleted: boolean): Where => {
+export const whereClause = (
+  model: Model,
+  host: string,
+  where: Row | undefined,
+  includeDeleted: boolean,
+): Where => {
   const params: Array<unknown> = [host]
   const parts = ["host = $1"]
   for (const [name, value] of Object.entries(where ?? {})) {
@@ -65,7 +70,7 @@ const whereClause = (model: Model, host: string, where: Row | undefined, include
   return { text: parts.join(" and "), params }
 }
 
-const run = (
+export const run = (
   tx: SqlTx,
   text: string,
   params: ReadonlyArray<unknown>,

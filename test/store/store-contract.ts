@@ -19,6 +19,7 @@ import { migrateCore } from "../../src/store/migrations.ts"
 import { withOwnerTransaction } from "../../src/store/transaction.ts"
 import { type StoreKind, testDatabase } from "../support/database.ts"
 import { describeModelContract } from "./model-contract.ts"
+import { describeWriterContract } from "./writer-contract.ts"
 
 const _event = (stream: string, n: number): PendingEvent => ({
   stream,
@@ -178,5 +179,6 @@ export const describeStoreContract = (kind: StoreKind): void =>
         }))
 
       describeModelContract(it)
+      describeWriterContract(it)
     },
   )

@@ -1,0 +1,177 @@
+/**
+ * A projection writer for replays: rows live in a bounded in-memory cache and reach
+ * Postgres in multi-row statements at `flush` (or when the cache is full, or before any
+ * `list`/`count`/`remove`, which read SQL). A counter bumped by 100,000 events becomes one
+ * write instead of 100,000 row versions in one transaction. Same ProjectionWriter
+ * semantics as the live writer (model-access.ts); the projections are the same code.
+ */
+import { Effect } from "effect"
+import type { ProjectionWriter } from "../projects/access.ts"
+import type { Model } from "../projects/model.ts"
+import { DatabaseError, type SqlTx, UNIQUE_VIOLATION } from "./database.ts"
+import { columnOf, makeHostReader, placeholder, run, toModelRow, whereClause } from "./model-access.ts"
+import { type Column, modelColumns, quoteIdentifier as q, tableName } from "./model-ddl.ts"
+
+type Row = Record<string, unknown>
+
+interface Entry {
+  readonly model: Model
+  /** undefined: known not to exist. */
+  row: Row | undefined
+  /** "insert": not in Postgres yet; "upsert": a blind upsert of the model columns; "update": loaded. */
+  kind: "insert" | "upsert" | "update"
+  isDirty: boolean
+}
+
+/** Soft-delete marker: not a model field, but part of a loaded row. */
+const DELETED_AT: Column = { name: "deleted_at", type: "timestamptz", isNullable: true, isJson: false }
+
+/** Rows per flush statement (well under Postgres' 65,535 parameters). */
+const ROWS_PER_STATEMENT = 500
+
+export interface BufferedProjectionWriter extends ProjectionWriter {
+  readonly flush: Effect.Effect<void, DatabaseError>
+}
+
+export const makeBufferedProjectionWriter = (
+  tx: SqlTx,
+  schema: string,
+  host: string,
+  capacity = 50_000,
+): BufferedProjectionWriter => {
+  const reader = makeHostReader(tx, schema, host)
+  const cache = new Map<string, Entry>()
+  const keyOf = (model: Model, id: unknown) => `${model.table}\u0000${String(id)}`
+
+  const load = (model: Model, id: unknown): Effect.Effect<Entry, DatabaseError> =>
+    Effect.suspend(() => {
+      const cached = cache.get(keyOf(model, id))
+      if (cached) return Effect.succeed(cached)
+      return run(tx, `select * from ${tableName(schema, model)} where host = $1 and id = $2`, [host, id])
+        .pipe(
+          Effect.flatMap((rows) =>
+            remember(model, id, rows[0] ? toModelRow(rows[0]) : undefined, "update", false)
+          ),
+        )
+    })
+
+  const remember = (model: Model, id: unknown, row: Row | undefined, kind: Entry["kind"], isDirty: boolean) =>
+    Effect.gen(function* () {
+      if (cache.size >= capacity) yield* flushAndForget
+      const entry: Entry = { model, row, kind, isDirty }
+      cache.set(keyOf(model, id), entry)
+      return entry
+    })
+
+  const fullRow = (model: Model, row: Row): Row =>
+    Object.fromEntries(modelColumns(model).map((c) => [c.name, row[c.name] ?? null]))
+
+  const writeGroup = (model: Model, kind: Entry["kind"], rows: ReadonlyArray<Row>) => {
+    const names = Object.keys(rows[0])
+    const columns = names.map((n) => n === DELETED_AT.name ? DELETED_AT : columnOf(model, n))
+    const params: Array<unknown> = []
+    const tuples = rows.map((row) => {
+      const slots = ["$1", ...columns.map((c, i) => placeholder(c, params.push(row[names[i]] ?? null) + 1))]
+      return `(${slots.join(", ")})`
+    })
+    const updates = names.filter((n) => n !== "id").map((n) => `${q(n)} = excluded.${q(n)}`)
+    const conflict = kind === "insert"
+      ? ""
+      : ` on conflict (host, id) do update set ${updates.join(", ") || "id = excluded.id"}`
+    return run(
+      tx,
+      `insert into ${tableName(schema, model)} (host, ${names.map(q).join(", ")}) values ${
+        tuples.join(", ")
+      }${conflict}`,
+      [host, ...params],
+    )
+  }
+
+  const flush: Effect.Effect<void, DatabaseError> = Effect.suspend(() => {
+    const groups = new Map<string, { model: Model; kind: Entry["kind"]; rows: Array<Row> }>()
+    for (const entry of cache.values()) {
+      if (!entry.isDirty || !entry.row) continue
+      const key = `${entry.model.table}|${entry.kind}|${Object.keys(entry.row).join(",")}`
+      const group = groups.get(key) ?? { model: entry.model, kind: entry.kind, rows: [] }
+      group.rows.push(entry.row)
+      groups.set(key, group)
+      entry.isDirty = false
+      entry.kind = "update"
+    }
+    return Effect.forEach([...groups.values()], (g) =>
+      Effect.forEach(
+        Array.from({ length: Math.ceil(g.rows.length / ROWS_PER_STATEMENT) }, (_, i) =>
+          g.rows.slice(i * ROWS_PER_STATEMENT, (i + 1) * ROWS_PER_STATEMENT)),
+        (rows) =>
+          writeGroup(g.model, g.kind, rows),
+        { discard: true },
+      ), { discard: true })
+  })
+
+  const flushAndForget = Effect.andThen(flush, Effect.sync(() => cache.clear()))
+
+  const change = (model: Model, id: unknown, edit: (row: Row) => void) =>
+    Effect.flatMap(load(model, id), (entry) =>
+      Effect.sync(() => {
+        if (!entry.row) return // like SQL's update: no row, no change
+        edit(entry.row)
+        entry.isDirty = true
+      }))
+
+  return {
+    flush,
+    get: (model, id, options) =>
+      Effect.map(load(model, id), (entry) => {
+        const row = entry.row
+        if (!row || (model.options.softDelete && row.deleted_at && !options?.includeDeleted)) return undefined
+        return { ...row }
+      }) as never,
+    list: (model, options) => Effect.andThen(flush, reader.list(model, options)),
+    count: (model, where) => Effect.andThen(flush, reader.count(model, where)),
+    insert: (model, row) =>
+      Effect.suspend(() => {
+        const id = (row as Row).id
+        if (cache.get(keyOf(model, id))?.row) {
+          const message = `duplicate key (host, id) = (${host}, ${String(id)}) in ${model.table}`
+          return Effect.fail(new DatabaseError({ message, code: UNIQUE_VIOLATION }))
+        }
+        // not cached, or known absent: a plain insert at flush (a row on disk fails it, as live)
+        return Effect.asVoid(remember(model, id, fullRow(model, row as Row), "insert", true))
+      }),
+    upsert: (model, row) =>
+      Effect.suspend(() => {
+        const id = (row as Row).id
+        const cached = cache.get(keyOf(model, id))
+        if (cached?.row) {
+          Object.assign(cached.row, fullRow(model, row as Row))
+          cached.isDirty = true
+          return Effect.void
+        }
+        return Effect.asVoid(remember(model, id, fullRow(model, row as Row), "upsert", true))
+      }),
+    update: (model, id, patch) =>
+      change(model, id, (row) => {
+        for (const [name, value] of Object.entries(patch as Row)) {
+          if (value === undefined) continue
+          columnOf(model, name)
+          row[name] = value
+        }
+      }),
+    increment: (model, id, column, by = 1) =>
+      change(model, id, (row) => {
+        columnOf(model, column)
+        row[column] = Number(row[column] ?? 0) + by
+      }),
+    softDelete: (model, id, at) =>
+      model.options.softDelete
+        ? change(model, id, (row) => {
+          row.deleted_at = at.toISOString()
+        })
+        : Effect.die(new Error(`model ${model.table} has no soft delete`)),
+    remove: (model, where) =>
+      Effect.andThen(flushAndForget, () => {
+        const w = whereClause(model, host, where as Row, true)
+        return run(tx, `delete from ${tableName(schema, model)} where ${w.text}`, w.params)
+      }).pipe(Effect.asVoid),
+  }
+}
