@@ -28,12 +28,13 @@ export const authorizeProject = async (
   projects: Iterable<LoadedProject>,
   acceptToken?: (token: string) => Promise<boolean>,
 ): Promise<Response | undefined> => {
-  const token = bearerToken(request.headers.get("authorization"))
-  if (token === undefined) return unauthorized("a key is required (Authorization: Bearer <key>)")
-  if (acceptToken && await acceptToken(token)) return undefined
+  // host keys are minted with the project key, so a project without one has none either
   if (!owner.projectKey) {
     return forbidden(`admin operations of project ${owner.name} are disabled: it has no project key`)
   }
+  const token = bearerToken(request.headers.get("authorization"))
+  if (token === undefined) return unauthorized("a key is required (Authorization: Bearer <key>)")
+  if (acceptToken && await acceptToken(token)) return undefined
   let isOwner = false
   let isOtherProject = false
   for (const project of projects) {

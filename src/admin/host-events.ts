@@ -12,7 +12,8 @@ import { eventPages, ndjsonBody } from "../audit/export.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { query, type Sql } from "../store/database.ts"
 import { errorResponse } from "../ingress/responses.ts"
-import { bearerToken, isProjectKey } from "./project-key.ts"
+import { authorizeProject } from "./authorize.ts"
+import { isHostKey } from "./host-keys.ts"
 
 export interface HostEventsDeps {
   readonly sql: Sql
@@ -22,13 +23,6 @@ export interface HostEventsDeps {
   readonly projects: () => Iterable<LoadedProject>
   readonly log: (message: string, fields: Record<string, unknown>) => void
 }
-
-const unauthorized = (message: string) => {
-  const response = errorResponse(replyError("unauthorized", message), 401)
-  response.headers.set("www-authenticate", 'Bearer realm="hamlet-admin"')
-  return response
-}
-const forbidden = (message: string) => errorResponse(replyError("unauthorized", message), 403)
 
 const head = (sql: Sql, host: string) =>
   Effect.runPromise(
@@ -45,25 +39,14 @@ export const hostEvents = async (
 ): Promise<Response> => {
   const owner = await deps.ownerOf(host)
   if (!owner) return errorResponse(replyError("not_found", `unknown host ${host}`))
-  if (!owner.projectKey) {
-    return forbidden("admin operations on this host are disabled: its project has no key configured")
-  }
-  const token = bearerToken(request.headers.get("authorization"))
-  if (token === undefined) return unauthorized("a project key is required (Authorization: Bearer <key>)")
-  // compare with every key, whatever matches first, so timing tells nothing about which
-  let isOwner = false
-  let isOtherProject = false
-  for (const project of deps.projects()) {
-    if (!project.projectKey) continue
-    const matches = isProjectKey(token, project.projectKey)
-    if (project.name === owner.name) isOwner ||= matches
-    else isOtherProject ||= matches
-  }
-  if (!isOwner) {
-    return isOtherProject
-      ? forbidden(`this key does not own host ${host}`)
-      : unauthorized("invalid project key")
-  }
+  // the owning project's key, or one of the host's own unrevoked admin keys
+  const denied = await authorizeProject(
+    request,
+    owner,
+    deps.projects(),
+    (token) => Effect.runPromise(isHostKey(deps.sql, host, token).pipe(Effect.orElseSucceed(() => false))),
+  )
+  if (denied) return denied
   let range
   try {
     range = parseRange(Object.fromEntries(url.searchParams))

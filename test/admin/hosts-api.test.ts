@@ -95,4 +95,17 @@ describe("hosts admin API", () => {
     })
     expect(again.status).toBe(404)
   })
+
+  it("a host admin key exports its own host's log, not another host's, until revoked", async () => {
+    await server.call("blog.example.com", "/api/SubmitItem", { body: JSON.stringify({ title: "audited" }) })
+    const { keyId, key } =
+      await (await admin("/admin/hosts/blog.example.com/keys", HORATIO_KEY, { method: "POST" }))
+        .json()
+    const own = await admin("/admin/hosts/blog.example.com/events", key)
+    expect(own.status).toBe(200)
+    expect((await own.text()).trim().split("\n").length).toBeGreaterThan(0)
+    expect((await admin("/admin/hosts/news.example.com/events", key)).status).toBe(401)
+    await admin(`/admin/hosts/blog.example.com/keys/${keyId}`, HORATIO_KEY, { method: "DELETE" })
+    expect((await admin("/admin/hosts/blog.example.com/events", key)).status).toBe(401)
+  })
 })
