@@ -1,0 +1,266 @@
+/**
+ * Scale scenarios: the 90/10 mix spread over 1, 100 and 10,000 hosts (start time, resident
+ * memory at rest, throughput), one node against two nodes on one NATS and Postgres, and
+ * replay/verify speed through the audit CLI when it exists.
+ */
+import { existsSync } from "node:fs"
+import { type BenchContext, fits, type Row } from "./context.ts"
+import { benchHosts, makeTemp, preRegisterHosts, removeTemp, writeScaleConfig } from "./fixtures.ts"
+import { measure, rowOf, seedItems } from "./measure.ts"
+import { type Proc, rssMb, startHamlet } from "./processes.ts"
+import { type Baselines, MIX } from "./scenarios.ts"
+
+const FLEET_CLIENTS = 32
+/** Above this many hosts, hosts are registered in SQL first and the node start is a restart. */
+const PRE_REGISTER_FROM = 1000
+/** Rough first-registration cost per host through a node, for the time-budget check. */
+const SECONDS_PER_HOST_RESTART = 0.004
+
+/** Verify gets this long in a full run; past it the figure is reported as a bound. */
+const VERIFY_TIMEOUT_S = 240
+
+const settle = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+const startScaleNode = async (ctx: BenchContext, hosts: ReadonlyArray<string>, dir: string) => {
+  const url = ctx.databases ? await ctx.databases.create(`scale${hosts.length}`) : undefined
+  const common = { databaseUrl: url, natsUrl: ctx.natsUrl, probeHost: hosts[0], startTimeoutMs: 900_000 }
+  let preRegisteredS: number | undefined
+  if (url && hosts.length >= PRE_REGISTER_FROM) {
+    // migrate with a one-host node, then register the rest in SQL, then restart with all
+    const first = await startHamlet({
+      ...common,
+      configPath: await writeScaleConfig(`${dir}/one`, hosts.slice(0, 1)),
+      dataDir: `${dir}/data`,
+    })
+    await first.stop()
+    const t0 = performance.now()
+    await preRegisterHosts(url, "horatio", hosts)
+    preRegisteredS = (performance.now() - t0) / 1000
+  }
+  const t0 = performance.now()
+  const node = await startHamlet({
+    ...common,
+    configPath: await writeScaleConfig(`${dir}/all`, hosts),
+    dataDir: `${dir}/data`,
+  })
+  return { node, startS: (performance.now() - t0) / 1000, preRegisteredS }
+}
+
+export const runScale = async (ctx: BenchContext, baselines: Baselines): Promise<Array<Row>> => {
+  const rows: Array<Row> = []
+  const rssByHosts = new Map<number, number>()
+  for (const n of ctx.hostCounts) {
+    if (n >= PRE_REGISTER_FROM && !ctx.databases) {
+      rows.push({ group: "scale", name: `mix × ${n} hosts`, note: "not available: needs a real Postgres" })
+      continue
+    }
+    if (!fits(ctx, 10 + n * SECONDS_PER_HOST_RESTART + ctx.durationS)) {
+      rows.push({ group: "scale", name: `mix × ${n} hosts`, note: "skipped: time budget" })
+      continue
+    }
+    const dir = await makeTemp(`scale${n}`)
+    let node: Proc | undefined
+    try {
+      ctx.log(`scale: starting a node with ${n} hosts`)
+      const started = await startScaleNode(ctx, benchHosts(n), dir)
+      node = started.node
+      await settle(ctx.quick ? 500 : 2000)
+      const rss = rssMb(node.pid)
+      rssByHosts.set(n, rss)
+      rows.push({
+        group: "memory",
+        name: `rss at rest, ${n} hosts`,
+        values: {
+          rssMb: rss,
+          startS: Math.round(started.startS * 10) / 10,
+          ...(started.preRegisteredS === undefined
+            ? {}
+            : { sqlPreRegisterS: Math.round(started.preRegisteredS * 10) / 10 }),
+        },
+      })
+      ctx.log(`scale: mix × ${FLEET_CLIENTS} over ${n} hosts`)
+      const m = await measure(ctx, {
+        kind: "http",
+        port: node.port,
+        hosts: benchHosts(n),
+        targets: MIX,
+        connections: FLEET_CLIENTS,
+        durationS: ctx.durationS,
+        warmupS: ctx.warmupS,
+      }, [node.pid])
+      rows.push(rowOf({ group: "scale", name: `mix × ${n} hosts`, clients: FLEET_CLIENTS }, m, {
+        hello: baselines.get("hello")?.get(FLEET_CLIENTS),
+      }))
+      rows.push({ group: "memory", name: `rss after load, ${n} hosts`, values: { rssMb: rssMb(node.pid) } })
+    } finally {
+      await node?.stop()
+      await removeTemp(dir)
+    }
+  }
+  const one = rssByHosts.get(1)
+  for (const [n, rss] of rssByHosts) {
+    if (one === undefined || n <= 1) continue
+    rows.push({
+      group: "memory",
+      name: `per idle host actor (${n} vs 1 host)`,
+      values: { kbPerHost: Math.round(((rss - one) * 1024) / (n - 1)) },
+    })
+  }
+  return rows
+}
+
+export const runFleet = async (ctx: BenchContext, baselines: Baselines): Promise<Array<Row>> => {
+  const name = "mix, 1 node vs 2 nodes"
+  if (!ctx.natsUrl || !ctx.databases) {
+    return [{ group: "fleet", name, note: "not available: needs real NATS and Postgres" }]
+  }
+  if (!fits(ctx, 15 + 3 * (ctx.durationS + ctx.warmupS))) {
+    return [{ group: "fleet", name, note: "skipped: time budget" }]
+  }
+  const url = await ctx.databases.create("fleet")
+  const nodes: Array<Proc> = []
+  const host = "blog.example.com"
+  const base = {
+    configPath: new URL("../config.json", import.meta.url).pathname,
+    databaseUrl: url,
+    natsUrl: ctx.natsUrl,
+  }
+  const spec = (port: number, connections: number) => ({
+    kind: "http" as const,
+    port,
+    hosts: [host, "news.example.com"],
+    targets: MIX,
+    connections,
+    durationS: ctx.durationS,
+    warmupS: ctx.warmupS,
+  })
+  const hello = baselines.get("hello")?.get(FLEET_CLIENTS)
+  try {
+    const startNode = async () => {
+      const dataDir = await Deno.makeTempDir({ dir: ctx.tmp, prefix: `fleet${nodes.length}-` })
+      nodes.push(await startHamlet({ ...base, dataDir, probeHost: host, startTimeoutMs: 120_000 }))
+    }
+    // the second node starts only after the one-node run: a running node's host actors
+    // join the queue group and would take half the requests even without ingress traffic
+    await startNode()
+    await seedItems(nodes[0].port, host, 50)
+    ctx.log(`fleet: one node × ${FLEET_CLIENTS}`)
+    const single = await measure(ctx, spec(nodes[0].port, FLEET_CLIENTS), [nodes[0].pid])
+    await startNode()
+    ctx.log(`fleet: two nodes × ${FLEET_CLIENTS / 2} each`)
+    const [a, b] = await Promise.all([
+      measure(ctx, spec(nodes[0].port, FLEET_CLIENTS / 2), nodes.map((n) => n.pid)),
+      measure(ctx, spec(nodes[1].port, FLEET_CLIENTS / 2)),
+    ])
+    const combined = {
+      ...a.result,
+      requests: a.result.requests + b.result.requests,
+      errors: a.result.errors + b.result.errors,
+      rps: a.result.rps + b.result.rps,
+      latency: { ...a.result.latency, p99Ms: Math.max(a.result.latency.p99Ms, b.result.latency.p99Ms) },
+      clientCpuPercent: a.result.clientCpuPercent + b.result.clientCpuPercent,
+    }
+    const oneRow = rowOf({ group: "fleet", name: "mix, ingress on 1 node", clients: FLEET_CLIENTS }, single, {
+      hello,
+    })
+    const twoRow = rowOf(
+      { group: "fleet", name: "mix, ingress on 2 nodes", clients: FLEET_CLIENTS },
+      { result: combined, serverCpuPercent: a.serverCpuPercent },
+      { hello, "1 node": single.result },
+    )
+    const perCore = single.serverCpuPercent
+      ? Math.round(single.result.rps / (single.serverCpuPercent / 100))
+      : 0
+    return [oneRow, twoRow, {
+      group: "fleet",
+      name: "on paper",
+      values: {
+        cores: navigator.hardwareConcurrency,
+        rpsPerServerCore: perCore,
+        note: "2 nodes need ~2× the one-node server CPU plus load-generator CPU; " +
+          "with fewer cores than that the second node cannot add throughput",
+      },
+    }]
+  } finally {
+    for (const n of nodes) await n.stop()
+  }
+}
+
+export const runReplay = async (ctx: BenchContext, events: number): Promise<Array<Row>> => {
+  const name = `replay --verify, ${events.toLocaleString("en")} events`
+  const root = new URL("..", import.meta.url).pathname
+  if (!existsSync(`${root}src/audit/cli.ts`) || !existsSync(`${root}bench/seed-events.ts`)) {
+    return [{
+      group: "replay",
+      name,
+      note: "not available: src/audit/cli.ts or bench/seed-events.ts missing",
+    }]
+  }
+  if (!ctx.databases) return [{ group: "replay", name, note: "not available: needs a real Postgres" }]
+  if (!fits(ctx, 10 + events / 20_000)) return [{ group: "replay", name, note: "skipped: time budget" }]
+  const url = await ctx.databases.create("replay")
+  const host = "bench.example.com"
+  /** Runs a CLI; `allowFailure` keeps the time of a run that finished with a non-zero exit. */
+  const run = async (args: Array<string>, timeoutS: number, allowFailure = false) => {
+    const t0 = performance.now()
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", ...args],
+      cwd: root,
+      env: { DATABASE_URL: url, LOG_LEVEL: "Warn" },
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(timeoutS * 1000), // kills this child only
+    }).output()
+    const seconds = (performance.now() - t0) / 1000
+    if (seconds >= timeoutS - 0.5) throw new Error(`timed out after ${timeoutS} s`)
+    lastExit = out.code
+    if (!out.success && !allowFailure) {
+      throw new Error(new TextDecoder().decode(out.stderr).slice(0, 1500) || `exit ${out.code}`)
+    }
+    return seconds
+  }
+  let lastExit = 0
+  const remainingS = () => Math.max(5, Math.floor((ctx.deadline - Date.now()) / 1000))
+  try {
+    ctx.log(`replay: seeding ${events} events`)
+    const seedArgs = [
+      "bench/seed-events.ts",
+      "--events",
+      String(events),
+      "--host",
+      host,
+      "--database-url",
+      url,
+    ]
+    const seedS = await run(seedArgs, remainingS())
+    const verifyTimeoutS = Math.min(remainingS(), ctx.quick ? 60 : VERIFY_TIMEOUT_S)
+    ctx.log(`replay: verifying (timeout ${verifyTimeoutS} s)`)
+    let verifyS: number
+    try {
+      verifyS = await run(["src/audit/cli.ts", "--host", host, "--verify"], verifyTimeoutS, true)
+    } catch (e) {
+      const bound = Math.round(events / verifyTimeoutS)
+      return [{
+        group: "replay",
+        name,
+        values: { seedEventsPerS: Math.round(events / seedS) },
+        note: `verify ${(e as Error).message.split("\n")[0].slice(0, 120)} (< ${bound} events/s); ` +
+          `seeded at ${Math.round(events / seedS)} events/s`,
+      }]
+    }
+    return [{
+      group: "replay",
+      name,
+      values: {
+        seedEventsPerS: Math.round(events / seedS),
+        verifyS: Math.round(verifyS * 10) / 10,
+        verifyEventsPerS: Math.round(events / verifyS),
+        verifyExit: lastExit,
+      },
+      // the seeder leaves read tables empty, so verify's projection diff may report them (exit 1)
+      note: lastExit === 0 ? undefined : "verify exited non-zero (seeded read tables are left empty)",
+    }]
+  } catch (e) {
+    return [{ group: "replay", name, note: `failed: ${(e as Error).message.split("\n")[0]}` }]
+  }
+}

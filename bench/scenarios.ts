@@ -1,0 +1,185 @@
+/**
+ * The baselines and Hamlet's request paths: GetFeed (read), SubmitItem (write) and a 90/10
+ * mix over HTTP at each client count, each row carrying its ratio to the baseline measured
+ * in the same run (hello for HTTP, NATS hop for reads, batched append for writes).
+ */
+import type { BenchContext, Row } from "./context.ts"
+import type { LoadResult } from "./driver.ts"
+import { sampleConfigPath } from "./fixtures.ts"
+import type { HttpTarget } from "./load.ts"
+import { measure, mixBaseline, rowOf, seedItems } from "./measure.ts"
+import { freePort, type Proc, startBaselineServer, startHamlet } from "./processes.ts"
+import { profileDuring, type ProfileSummary } from "./profile.ts"
+
+export const READ: HttpTarget = { method: "GET", path: "/api/GetFeed", weight: 1 }
+export const WRITE: HttpTarget = {
+  method: "POST",
+  path: "/api/SubmitItem",
+  body: JSON.stringify({ title: "bench item", tags: ["bench"] }),
+  weight: 1,
+}
+export const MIX: ReadonlyArray<HttpTarget> = [{ ...READ, weight: 9 }, { ...WRITE, weight: 1 }]
+
+/** Baseline results by name ("hello", "nats", "pg") and client count. */
+export type Baselines = Map<string, Map<number, LoadResult>>
+
+const record = (baselines: Baselines, name: string, clients: number, result: LoadResult) => {
+  if (!baselines.has(name)) baselines.set(name, new Map())
+  baselines.get(name)!.set(clients, result)
+}
+
+export const runBaselines = async (
+  ctx: BenchContext,
+): Promise<{ rows: Array<Row>; baselines: Baselines }> => {
+  const rows: Array<Row> = []
+  const baselines: Baselines = new Map()
+  const timing = { durationS: ctx.durationS, warmupS: ctx.warmupS }
+
+  const hello = await startBaselineServer("hello", [])
+  try {
+    for (const clients of ctx.clients) {
+      ctx.log(`baseline http-hello × ${clients}`)
+      const m = await measure(ctx, {
+        kind: "http",
+        port: hello.port,
+        hosts: ["localhost"],
+        targets: [{ method: "GET", path: "/", weight: 1 }],
+        connections: clients,
+        ...timing,
+      }, [hello.pid])
+      record(baselines, "hello", clients, m.result)
+      rows.push(rowOf({ group: "baseline", name: "http-hello", clients }, m))
+    }
+  } finally {
+    await hello.stop()
+  }
+
+  if (ctx.natsUrl) {
+    const subject = `bench.echo.${Date.now()}`
+    const echo = await startBaselineServer("nats-echo", [ctx.natsUrl, subject])
+    try {
+      for (const clients of ctx.clients) {
+        ctx.log(`baseline nats-hop × ${clients}`)
+        const m = await measure(ctx, {
+          kind: "nats",
+          url: ctx.natsUrl,
+          subject,
+          connections: clients,
+          ...timing,
+        }, [
+          echo.pid,
+        ])
+        record(baselines, "nats", clients, m.result)
+        rows.push(rowOf({ group: "baseline", name: "nats-hop", clients }, m))
+      }
+    } finally {
+      await echo.stop()
+    }
+  } else {rows.push({
+      group: "baseline",
+      name: "nats-hop",
+      note: "not available: no NATS_URL (in-process bus)",
+    })}
+
+  if (ctx.databases) {
+    const url = await ctx.databases.create("append")
+    for (const clients of ctx.clients) {
+      ctx.log(`baseline pg-append × ${clients}`)
+      const m = await measure(ctx, {
+        kind: "pg",
+        url,
+        table: "bench_append",
+        connections: clients,
+        ...timing,
+      })
+      record(baselines, "pg", clients, m.result)
+      rows.push(rowOf({ group: "baseline", name: "pg-append", clients }, m))
+    }
+  } else {rows.push({
+      group: "baseline",
+      name: "pg-append",
+      note: "not available: no DATABASE_URL (embedded PGlite)",
+    })}
+  return { rows, baselines }
+}
+
+/** Starts one node on the sample config (fresh scratch database or PGlite dir). */
+export const startSampleNode = async (ctx: BenchContext, label: string, denoFlags: Array<string> = []) =>
+  startHamlet({
+    configPath: sampleConfigPath,
+    databaseUrl: ctx.databases ? await ctx.databases.create(label) : undefined,
+    natsUrl: ctx.natsUrl,
+    dataDir: await Deno.makeTempDir({ dir: ctx.tmp, prefix: `${label}-` }),
+    probeHost: "blog.example.com",
+    startTimeoutMs: 120_000,
+    denoFlags,
+  })
+
+const HOST = "blog.example.com"
+
+export const runPaths = async (
+  ctx: BenchContext,
+  baselines: Baselines,
+): Promise<Array<Row>> => {
+  const rows: Array<Row> = []
+  const node: Proc = await startSampleNode(ctx, "paths")
+  try {
+    await seedItems(node.port, HOST, 50)
+    const paths = [
+      { name: "read GetFeed", targets: [READ], service: "nats" },
+      { name: "write SubmitItem", targets: [WRITE], service: "pg" },
+      { name: "mix 90/10", targets: MIX, service: "mix" },
+    ] as const
+    for (const path of paths) {
+      for (const clients of ctx.clients) {
+        ctx.log(`hamlet ${path.name} × ${clients}`)
+        const spec = {
+          kind: "http" as const,
+          port: node.port,
+          hosts: [HOST],
+          targets: path.targets,
+          connections: clients,
+          durationS: ctx.durationS,
+          warmupS: ctx.warmupS,
+        }
+        const service = path.service === "mix"
+          ? mixBaseline(baselines.get("nats")?.get(clients), baselines.get("pg")?.get(clients))
+          : baselines.get(path.service)?.get(clients)
+        const m = await measure(ctx, spec, [node.pid])
+        rows.push(rowOf({ group: "path", name: path.name, clients }, m, {
+          hello: baselines.get("hello")?.get(clients),
+          [path.service === "nats" ? "nats-hop" : path.service === "pg" ? "pg-append" : "nats+pg"]: service,
+        }))
+      }
+    }
+  } finally {
+    await node.stop()
+  }
+  return rows
+}
+
+/** Profiles a separate node (the inspector costs a little) on the read and write paths at 32 clients. */
+export const runProfiles = async (ctx: BenchContext): Promise<Array<ProfileSummary>> => {
+  const inspectPort = freePort()
+  const node = await startSampleNode(ctx, "profile", [`--inspect=127.0.0.1:${inspectPort}`])
+  const profiles: Array<ProfileSummary> = []
+  try {
+    await seedItems(node.port, HOST, 50)
+    for (const [name, target] of [["read GetFeed", READ], ["write SubmitItem", WRITE]] as const) {
+      ctx.log(`profiling ${name} × 32`)
+      const spec = {
+        kind: "http" as const,
+        port: node.port,
+        hosts: [HOST],
+        targets: [target],
+        connections: 32,
+        durationS: ctx.durationS,
+        warmupS: 0,
+      }
+      profiles.push(await profileDuring(inspectPort, name, () => measure(ctx, spec, [node.pid])))
+    }
+  } finally {
+    await node.stop()
+  }
+  return profiles
+}

@@ -1,0 +1,67 @@
+/**
+ * The bench harness measures something real: its load generator (the Deno client, run as
+ * a separate process) drives a local Deno.serve for about a second and reports sane
+ * figures, and its histogram reads percentiles correctly. No timing is asserted.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { Histogram } from "../../bench/histogram.ts"
+import { runLoadProcess } from "../../bench/load.ts"
+
+describe("bench harness", () => {
+  let server: Deno.HttpServer<Deno.NetAddr>
+  const seenHosts = new Set<string>()
+  let posts = 0
+
+  beforeAll(() => {
+    server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+      seenHosts.add(req.headers.get("host") ?? "")
+      if (req.method === "POST") {
+        posts++
+        await req.text()
+      }
+      return new Response(JSON.stringify({ ok: true }), { headers: { "content-type": "application/json" } })
+    })
+  })
+  afterAll(() => server?.shutdown())
+
+  it("runLoadProcess() reports requests, rps and ordered percentiles against a local server", async () => {
+    const result = await runLoadProcess({
+      kind: "http",
+      port: server.addr.port,
+      hosts: ["a.bench.test", "b.bench.test"],
+      targets: [
+        { method: "GET", path: "/", weight: 9 },
+        { method: "POST", path: "/", body: "{}", weight: 1 },
+      ],
+      connections: 4,
+      durationS: 1,
+      warmupS: 0.2,
+    }, "deno")
+    expect(result.client).toBe("deno")
+    expect(result.requests).toBeGreaterThan(0)
+    expect(result.errors).toBe(0)
+    expect(result.rps).toBeGreaterThan(0)
+    expect(result.latency.p50Ms).toBeGreaterThan(0)
+    expect(result.latency.p50Ms).toBeLessThanOrEqual(result.latency.p99Ms)
+    expect(result.latency.p99Ms).toBeLessThanOrEqual(result.latency.p999Ms)
+    expect(result.latency.p999Ms).toBeLessThanOrEqual(result.latency.maxMs)
+    expect(result.clientCpuPercent).toBeGreaterThanOrEqual(0)
+    // the Host header is set per request and both hosts and both methods are exercised
+    expect(seenHosts).toEqual(new Set(["a.bench.test", "b.bench.test"]))
+    expect(posts).toBeGreaterThan(0)
+  })
+
+  it("Histogram.quantile() reads percentiles within its 1% bucket precision", () => {
+    const h = new Histogram()
+    for (let i = 1; i <= 1000; i++) h.record(i / 10) // 0.1 ms … 100 ms
+    const s = h.summary()
+    expect(s.count).toBe(1000)
+    expect(s.p50Ms).toBeGreaterThan(49.5)
+    expect(s.p50Ms).toBeLessThan(51)
+    expect(s.p99Ms).toBeGreaterThan(98.5)
+    expect(s.p99Ms).toBeLessThanOrEqual(100)
+    expect(s.maxMs).toBe(100)
+    const empty = new Histogram().summary()
+    expect(empty.p99Ms).toBe(0)
+  })
+})
