@@ -7,7 +7,15 @@
  */
 import { Cause, Effect, Exit, Fiber, Option, Queue, Schema, type Scope } from "effect"
 import { Bus, type BusMessage, type BusUnavailable } from "../bus/bus.ts"
-import { decodeText, encodeJson, type Reply, REQUEST_ID_HEADER, RequestEnvelope } from "../bus/envelope.ts"
+import {
+  decodeText,
+  encodeJson,
+  encodeSuccess,
+  OK_REPLY_HEADER,
+  type Reply,
+  REQUEST_ID_HEADER,
+  RequestEnvelope,
+} from "../bus/envelope.ts"
 import { eventSubject, hostRequestWildcard, parseRequestSubject } from "../bus/subjects.ts"
 import { badInput, replyError } from "../errors.ts"
 import type { LoadedProject } from "../projects/loader.ts"
@@ -82,8 +90,12 @@ export const startHostActor = (
       )
 
     const onMessage = (message: BusMessage) => {
-      const respond = (reply: Reply) =>
-        message.respond(encodeJson(reply), requestId ? { [REQUEST_ID_HEADER]: requestId } : undefined)
+      const respond = (reply: Reply) => {
+        const headers: Record<string, string> = requestId ? { [REQUEST_ID_HEADER]: requestId } : {}
+        if (!reply.ok) return message.respond(encodeJson(reply), headers)
+        headers[OK_REPLY_HEADER] = "ok"
+        message.respond(encodeSuccess(reply.output), headers)
+      }
       let requestId = message.headers[REQUEST_ID_HEADER]
       const address = parseRequestSubject(message.subject)
       let json: unknown

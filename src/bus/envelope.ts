@@ -54,3 +54,20 @@ const decoder = new TextDecoder()
 
 export const encodeJson = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value))
 export const decodeText = (data: Uint8Array): string => decoder.decode(data)
+
+/**
+ * Reply header set by Hamlet's host actors on a success reply they encoded as exactly
+ * `{"ok":true,"output":<output>}`: the ingress may then pass the output's bytes through to
+ * HTTP without parsing and re-encoding them.
+ */
+export const OK_REPLY_HEADER = "hamlet-reply"
+
+const OK_PREFIX = '{"ok":true,"output":'
+
+/** Encodes a success reply so that `successOutputBytes` can slice the output back out. */
+export const encodeSuccess = (output: unknown): Uint8Array =>
+  encoder.encode(`${OK_PREFIX}${JSON.stringify(output) ?? "null"}}`)
+
+/** The output's JSON bytes of a reply made by `encodeSuccess`. */
+export const successOutputBytes = (data: Uint8Array): Uint8Array<ArrayBuffer> =>
+  data.slice(OK_PREFIX.length, data.length - 1) as Uint8Array<ArrayBuffer>

@@ -9,9 +9,11 @@ import { Bus } from "../bus/bus.ts"
 import {
   decodeText,
   encodeJson,
+  OK_REPLY_HEADER,
   type Reply,
   REQUEST_ID_HEADER,
   type RequestEnvelope,
+  successOutputBytes,
 } from "../bus/envelope.ts"
 import { requestSubject } from "../bus/subjects.ts"
 import { replyError } from "../errors.ts"
@@ -28,6 +30,7 @@ import { serveStatic } from "./static-files.ts"
 /** Extra time the ingress waits beyond the handler's limit before answering 504. */
 const REPLY_MARGIN_MS = 1_000
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+const JSON_HEADERS = { "content-type": "application/json; charset=utf-8" }
 const HANDLER = /^[A-Z][A-Za-z0-9]{0,63}$/
 
 export type IngressHandler = (request: Request) => Promise<Response>
@@ -91,7 +94,12 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
           timeoutMs,
           headers: { [REQUEST_ID_HEADER]: requestId },
         }).pipe(
-          Effect.map((reply) => JSON.parse(decodeText(reply.data)) as Reply),
+          Effect.map((reply): Reply | Response =>
+            reply.headers[OK_REPLY_HEADER] === "ok"
+              // a Hamlet actor's success: pass the output's JSON through without re-encoding it
+              ? new Response(successOutputBytes(reply.data), { status: 200, headers: JSON_HEADERS })
+              : JSON.parse(decodeText(reply.data)) as Reply
+          ),
           Effect.catch((error): Effect.Effect<Reply | Response> => {
             switch (error._tag) {
               case "BusTimeout":

@@ -1,12 +1,30 @@
 /** Database layer for a real Postgres server (DATABASE_URL). */
 import { Effect, Layer } from "effect"
 import postgres from "postgres"
+import { DenoSocket } from "./deno-socket.ts"
 import { Database } from "./database.ts"
+
+/**
+ * Plain TCP (no TLS, no Unix socket) uses Deno's own sockets (deno-socket.ts); anything
+ * else, or HAMLET_PG_NODE_NET=1, keeps postgres.js' node:net.
+ */
+const isPlainTcp = (url: string): boolean => {
+  const parsed = URL.parse(url)
+  if (!parsed || process.env.HAMLET_PG_NODE_NET === "1") return false
+  const ssl = parsed.searchParams.get("sslmode") ?? parsed.searchParams.get("ssl")
+  return parsed.hostname !== "" && !parsed.hostname.startsWith("%2F") && (ssl === null || ssl === "disable")
+}
 
 export const makePostgresClient = (url: string, max = 10): postgres.Sql =>
   postgres(url, {
     max,
     onnotice: () => {},
+    ...(isPlainTcp(url)
+      ? {
+        socket: (options: { host: ReadonlyArray<string>; port: ReadonlyArray<number> }) =>
+          DenoSocket.connect(options.host[0], options.port[0]),
+      }
+      : {}),
     // int8 (seq, counts) as JS numbers: exact up to 2^53, far beyond any host's log
     types: {
       int8: { to: 20, from: [20], serialize: (n: number) => String(n), parse: (s: string) => Number(s) },

@@ -1,0 +1,84 @@
+/**
+ * A Deno-native TCP socket for postgres.js (its `socket` option), in place of Deno's
+ * node:net emulation: measured here, a node:net write costs ~25 µs against ~2.5 µs for
+ * a Deno.TcpConn write, and the database path writes on every statement. It offers the
+ * small part of net.Socket that postgres.js uses: data/error/close events, write, end,
+ * destroy.
+ */
+import { EventEmitter } from "node:events"
+
+export class DenoSocket extends EventEmitter {
+  readyState: "open" | "closed" = "open"
+  readonly #conn: Deno.TcpConn
+  /** Writes are chained so they reach the socket in call order. */
+  #writing: Promise<void> = Promise.resolve()
+
+  constructor(conn: Deno.TcpConn) {
+    super()
+    this.#conn = conn
+    conn.setNoDelay(true)
+    void this.#readLoop()
+  }
+
+  static async connect(hostname: string, port: number): Promise<DenoSocket> {
+    return new DenoSocket(await Deno.connect({ hostname, port }))
+  }
+
+  async #readLoop() {
+    const buffer = new Uint8Array(64 * 1024)
+    try {
+      for (;;) {
+        const n = await this.#conn.read(buffer)
+        if (n === null) break
+        // postgres.js keeps references to chunks it has not parsed yet: hand it a copy
+        this.emit("data", Buffer.from(buffer.subarray(0, n)))
+      }
+    } catch (error) {
+      if (this.readyState === "open") this.emit("error", error)
+    } finally {
+      this.#close()
+    }
+  }
+
+  #close() {
+    if (this.readyState === "closed") return
+    this.readyState = "closed"
+    try {
+      this.#conn.close()
+    } catch { /* already closed */ }
+    this.emit("close")
+  }
+
+  write(chunk: Uint8Array, callback?: (error?: Error) => void): boolean {
+    const data = new Uint8Array(chunk)
+    this.#writing = this.#writing.then(async () => {
+      if (this.readyState === "closed") throw new Error("socket closed")
+      let offset = 0
+      while (offset < data.length) offset += await this.#conn.write(data.subarray(offset))
+    }).then(
+      () => callback?.(),
+      (error) => {
+        callback?.(error)
+        if (this.readyState === "open") this.emit("error", error)
+      },
+    )
+    return true
+  }
+
+  end(chunk?: Uint8Array): void {
+    if (chunk) this.write(chunk)
+    void this.#writing.finally(() => this.#close())
+  }
+
+  destroy(): void {
+    this.#close()
+  }
+
+  setKeepAlive(enable: boolean): void {
+    try {
+      this.#conn.setKeepAlive(enable)
+    } catch { /* closed */ }
+  }
+
+  resume(): void {}
+}
