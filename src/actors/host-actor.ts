@@ -27,6 +27,11 @@ import { decodeInput, type HandlerRequest, inputError, runHandler } from "./hand
 
 /** Commands taken from the mailbox per transaction at most. */
 const MAX_BATCH = 256
+let activeWorkers = 0
+
+/** Host workers (mailbox + fiber) alive on this node; idle hosts have none. */
+export const activeWorkerCount = (): number => activeWorkers
+
 interface Worker {
   readonly mailbox: Queue.Queue<Command, Cause.Done>
   fiber: Fiber.Fiber<void> | undefined
@@ -185,7 +190,8 @@ export const startHostActor = (
     const activate = (): Worker => {
       const mailbox = Effect.runSync(Queue.bounded<Command, Cause.Done>(project.limits.mailboxSize))
       const state: Worker = { mailbox, fiber: undefined }
-      state.fiber = runFork(work(state))
+      activeWorkers++
+      state.fiber = runFork(work(state).pipe(Effect.ensuring(Effect.sync(() => activeWorkers--))))
       return state
     }
 

@@ -17,6 +17,7 @@ import {
 } from "../bus/envelope.ts"
 import { requestSubject } from "../bus/subjects.ts"
 import { replyError } from "../errors.ts"
+import { activeWorkerCount } from "../actors/host-actor.ts"
 import { Supervisor } from "../actors/supervisor.ts"
 import { makeAdmin } from "../admin/admin.ts"
 import { Database, query } from "../store/database.ts"
@@ -145,7 +146,11 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
         const table = supervisor.routing()
         return [
           new Response(
-            renderMetrics({ hamlet_hosts: table.routes.size, hamlet_projects: table.projects.size }),
+            renderMetrics({
+              hamlet_hosts: table.routes.size,
+              hamlet_projects: table.projects.size,
+              hamlet_active_host_workers: activeWorkerCount(),
+            }),
             {
               headers: { "content-type": "text/plain; version=0.0.4" },
             },
