@@ -14,10 +14,12 @@ import {
   type PendingEvent,
   readHead,
   registerHost,
+  rowToStoredEvent,
 } from "../../src/store/event-log.ts"
 import { migrateCore } from "../../src/store/migrations.ts"
 import { withOwnerTransaction } from "../../src/store/transaction.ts"
 import { type StoreKind, testDatabase } from "../support/database.ts"
+import { hashedFields } from "../../src/audit/event-line.ts"
 import { describeModelContract } from "./model-contract.ts"
 import { describeWriterContract } from "./writer-contract.ts"
 
@@ -125,17 +127,7 @@ export const describeStoreContract = (kind: StoreKind): void =>
           const rows = yield* _rows(sql, host)
           let prev = GENESIS_HASH
           for (const r of rows) {
-            const expected = eventHash(prev, {
-              host: r.host,
-              seq: Number(r.seq),
-              project: r.project,
-              stream: r.stream,
-              version: Number(r.version),
-              type: r.type,
-              data: r.data,
-              meta: r.meta,
-              recordedAt: (r.recorded_at as Date).toISOString(),
-            })
+            const expected = eventHash(prev, hashedFields(rowToStoredEvent(r)))
             assert.strictEqual(r.hash, expected, `hash of seq ${r.seq}`)
             prev = r.hash
           }

@@ -3,7 +3,9 @@
  * and whether their seqs are gapless and their hash chain recomputes.
  */
 import type { Sql } from "../../src/store/database.ts"
+import { hashedFields } from "../../src/audit/event-line.ts"
 import { eventHash, GENESIS_HASH } from "../../src/store/event-hash.ts"
+import { rowToStoredEvent } from "../../src/store/event-log.ts"
 
 export interface LogRow {
   readonly host: string
@@ -27,17 +29,7 @@ export const verifyLog = async (
   let prev = GENESIS_HASH
   let brokenAt: number | undefined
   for (const r of rows) {
-    const expected = eventHash(prev, {
-      host: r.host,
-      seq: Number(r.seq),
-      project: r.project,
-      stream: r.stream,
-      version: Number(r.version),
-      type: r.type,
-      data: r.data,
-      meta: r.meta,
-      recordedAt: (r.recorded_at as Date).toISOString(),
-    })
+    const expected = eventHash(prev, hashedFields(rowToStoredEvent(r)))
     if (expected !== r.hash && brokenAt === undefined) brokenAt = Number(r.seq)
     prev = r.hash
   }

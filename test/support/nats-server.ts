@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import net from "node:net"
 import { Effect, type Scope } from "effect"
 import { eventually } from "./eventually.ts"
+import { freePort } from "./node-process.ts"
 
 export const NATS_SERVER_BIN = process.env.HAMLET_NATS_SERVER_BIN ?? "/usr/sbin/nats-server"
 
@@ -18,17 +19,7 @@ export interface PrivateNatsServer {
   readonly restart: Effect.Effect<void, Error>
 }
 
-const _freePort = Effect.promise(() =>
-  new Promise<number>((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-)
+const _freePort = Effect.promise(freePort)
 
 const _isListening = (port: number): Promise<boolean> =>
   new Promise((resolve) => {
