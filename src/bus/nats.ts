@@ -3,8 +3,8 @@
  * disconnected, publish and request fail fast with BusUnavailable instead of buffering.
  */
 import { Effect, Layer, type Scope } from "effect"
+import { connectNats } from "./nats-connect.ts"
 import {
-  connect,
   headers as natsHeaders,
   type Msg,
   type MsgHdrs,
@@ -71,7 +71,7 @@ export const makeNatsBus = (
     const nc = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: () =>
-          connect({
+          connectNats({
             servers: url,
             name: options.name ?? "hamlet",
             maxReconnectAttempts: -1,

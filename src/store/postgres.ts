@@ -1,7 +1,7 @@
 /** Database layer for a real Postgres server (DATABASE_URL). */
 import { Effect, Layer } from "effect"
 import postgres from "postgres"
-import { DenoSocket } from "./deno-socket.ts"
+import { DenoSocket } from "../platform/tcp-socket.ts"
 import { Database } from "./database.ts"
 
 /**
