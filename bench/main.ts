@@ -54,7 +54,7 @@ const settings: BenchSettings = {
 }
 const only = values.only ? new Set(values.only.split(",")) : undefined
 const wants = (group: Row["group"]) => !only || only.has(group)
-const replayEvents = Number(values["replay-events"] ?? (quick ? 20_000 : 1_000_000))
+const replayEvents = Number(values["replay-events"] ?? (quick ? 20_000 : 200_000))
 
 const startedAt = new Date()
 const tmp = await makeTemp("run")

@@ -197,7 +197,7 @@ export const runReplay = async (ctx: BenchContext, events: number): Promise<Arra
     }]
   }
   if (!ctx.databases) return [{ group: "replay", name, note: "not available: needs a real Postgres" }]
-  if (!fits(ctx, 10 + events / 20_000)) return [{ group: "replay", name, note: "skipped: time budget" }]
+  if (!fits(ctx, 10 + events / 4_000)) return [{ group: "replay", name, note: "skipped: time budget" }]
   const url = await ctx.databases.create("replay")
   const host = "bench.example.com"
   /** Runs a CLI; `allowFailure` keeps the time of a run that finished with a non-zero exit. */
@@ -233,6 +233,9 @@ export const runReplay = async (ctx: BenchContext, events: number): Promise<Arra
       url,
     ]
     const seedS = await run(seedArgs, remainingS())
+    // the seeder writes only the log: fill the read tables from it, so verify compares like with like
+    ctx.log("replay: rebuilding the read tables from the log")
+    const rebuildS = await run(["src/audit/cli.ts", "--host", host, "--rebuild"], remainingS(), true)
     const verifyTimeoutS = Math.min(remainingS(), ctx.quick ? 60 : VERIFY_TIMEOUT_S)
     ctx.log(`replay: verifying (timeout ${verifyTimeoutS} s)`)
     let verifyS: number
@@ -253,12 +256,12 @@ export const runReplay = async (ctx: BenchContext, events: number): Promise<Arra
       name,
       values: {
         seedEventsPerS: Math.round(events / seedS),
+        rebuildEventsPerS: Math.round(events / rebuildS),
         verifyS: Math.round(verifyS * 10) / 10,
         verifyEventsPerS: Math.round(events / verifyS),
         verifyExit: lastExit,
       },
-      // the seeder leaves read tables empty, so verify's projection diff may report them (exit 1)
-      note: lastExit === 0 ? undefined : "verify exited non-zero (seeded read tables are left empty)",
+      note: lastExit === 0 ? undefined : "verify found a difference (exit non-zero)",
     }]
   } catch (e) {
     return [{ group: "replay", name, note: `failed: ${(e as Error).message.split("\n")[0]}` }]
