@@ -30,6 +30,10 @@ export const makePostgresClient = (url: string, max = 10): postgres.Sql =>
       int8: { to: 20, from: [20], serialize: (n: number) => String(n), parse: (s: string) => Number(s) },
     },
     transform: { undefined: null },
+    // Generic plans of statements on hamlet_events lock every partition at each execution
+    // (one partition per host: 10,000 hosts exhaust the lock table); custom plans prune at
+    // plan time and lock one. HAMLET_PG_PLAN_CACHE_MODE=auto restores Postgres' default.
+    connection: { plan_cache_mode: process.env.HAMLET_PG_PLAN_CACHE_MODE ?? "force_custom_plan" },
   })
 
 export const PostgresLive = (url: string, max = 10): Layer.Layer<Database> =>
