@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import type { ProjectionWriter } from "../projects/access.ts"
 import type { Model } from "../projects/model.ts"
 import { DatabaseError, type SqlTx, UNIQUE_VIOLATION } from "./database.ts"
-import { columnOf, makeHostReader, placeholder, run, toModelRow, whereClause } from "./model-access.ts"
+import { columnOf, makeHostReader, placeholder, run, selectList, whereClause } from "./model-access.ts"
 import { type Column, modelColumns, quoteIdentifier as q, tableName } from "./model-ddl.ts"
 
 type Row = Record<string, unknown>
@@ -47,11 +47,16 @@ export const makeBufferedProjectionWriter = (
     Effect.suspend(() => {
       const cached = cache.get(keyOf(model, id))
       if (cached) return Effect.succeed(cached)
-      return run(tx, `select * from ${tableName(schema, model)} where host = $1 and id = $2`, [host, id])
+      return run(
+        tx,
+        `select ${selectList(model)} from ${tableName(schema, model)} where host = $1 and id = $2`,
+        [
+          host,
+          id,
+        ],
+      )
         .pipe(
-          Effect.flatMap((rows) =>
-            remember(model, id, rows[0] ? toModelRow(rows[0]) : undefined, "update", false)
-          ),
+          Effect.flatMap((rows) => remember(model, id, rows[0], "update", false)),
         )
     })
 

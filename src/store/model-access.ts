@@ -33,15 +33,28 @@ const param = (_column: Column, value: unknown): unknown => value === undefined 
 
 export const placeholder = (column: Column, index: number) => column.isJson ? `$${index}::jsonb` : `$${index}`
 
-/** Rows leave the store without `host`; timestamps as ISO strings, as Schemas expect. */
-export const toModelRow = (row: Row): Row => {
-  const out: Row = {}
-  for (const key in row) {
-    if (key === "host") continue
-    const value = row[key]
-    out[key] = value instanceof Date ? value.toISOString() : value
+const TIMESTAMP_TYPES = new Set(["timestamptz", "timestamp with time zone"])
+const isoText = (column: string) =>
+  `to_char(${q(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as ${q(column)}`
+
+const selectListCache = new WeakMap<Model, string>()
+/**
+ * The columns a read returns: the model's (no `host`) and `deleted_at`, timestamps already
+ * rendered by Postgres as ISO-8601 with milliseconds (what Date.toISOString prints), so rows
+ * need no conversion in JavaScript.
+ */
+export const selectList = (model: Model): string => {
+  let list = selectListCache.get(model)
+  if (!list) {
+    list = [
+      ...modelColumns(model).map((c) =>
+        TIMESTAMP_TYPES.has(c.type.toLowerCase()) ? isoText(c.name) : q(c.name)
+      ),
+      ...(model.options.softDelete ? [isoText("deleted_at")] : []),
+    ].join(", ")
+    selectListCache.set(model, list)
   }
-  return out
+  return list
 }
 
 interface Where {
@@ -81,22 +94,26 @@ export const run = (
 export const makeHostReader = (tx: SqlTx, schema: string, host: string): HostReader => ({
   get: (model, id, options) => {
     const where = whereClause(model, host, { id }, options?.includeDeleted ?? false)
-    return run(tx, `select * from ${tableName(schema, model)} where ${where.text} limit 1`, where.params)
-      .pipe(
-        Effect.map((rows) => rows[0] ? toModelRow(rows[0]) : undefined),
-      ) as never
+    return run(
+      tx,
+      `select ${selectList(model)} from ${tableName(schema, model)} where ${where.text} limit 1`,
+      where.params,
+    )
+      .pipe(Effect.map((rows) => rows[0])) as never
   },
   list: (model, options?: ListOptions<Row>) => {
     const where = whereClause(model, host, options?.where, options?.includeDeleted ?? false)
     const order = (options?.orderBy ?? []).map(([name, dir]) => {
       columnOf(model, name)
-      return `${q(name)} ${dir === "desc" ? "desc" : "asc"}`
+      // qualified: an output column of the same name (a timestamp rendered as text) must not
+      // be what is sorted — the table's column is, so its index serves the order
+      return `t.${q(name)} ${dir === "desc" ? "desc" : "asc"}`
     })
-    const text = `select * from ${tableName(schema, model)} where ${where.text}` +
+    const text = `select ${selectList(model)} from ${tableName(schema, model)} as t where ${where.text}` +
       (order.length ? ` order by ${order.join(", ")}` : "") +
       (options?.limit !== undefined ? ` limit ${Math.max(0, Math.floor(options.limit))}` : "") +
       (options?.offset !== undefined ? ` offset ${Math.max(0, Math.floor(options.offset))}` : "")
-    return run(tx, text, where.params).pipe(Effect.map((rows) => rows.map(toModelRow))) as never
+    return run(tx, text, where.params) as never
   },
   count: (model, where) => {
     const w = whereClause(model, host, where as Row | undefined, false)
