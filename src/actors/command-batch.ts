@@ -8,7 +8,14 @@ import { Effect } from "effect"
 import type { Reply } from "../bus/envelope.ts"
 import { replyError } from "../errors.ts"
 import type { LoadedProject } from "../projects/loader.ts"
-import { type DatabaseError, query, type Sql, type SqlTx, UNIQUE_VIOLATION } from "../store/database.ts"
+import {
+  COMMIT_UNKNOWN,
+  type DatabaseError,
+  query,
+  type Sql,
+  type SqlTx,
+  UNIQUE_VIOLATION,
+} from "../store/database.ts"
 import { appendEvents, type LogHead, readHead, type StoredEvent } from "../store/event-log.ts"
 import { makeProjectionWriter } from "../store/model-access.ts"
 import { makePipeline, type Pipeline } from "../store/pipeline.ts"
@@ -109,6 +116,16 @@ const commitOnce = (log: HostLog, commands: ReadonlyArray<Command>) =>
 
 const isConflict = (e: DatabaseError) => e.code === UNIQUE_VIOLATION
 
+/**
+ * A race another node (or a cleanup job) can win and a retry can settle: the (host, seq)
+ * key of the log, or an idempotency key stored meanwhile. Other unique violations (a stream
+ * that already exists, a projection's key) fail the same way every time.
+ */
+const isRace = (e: DatabaseError) =>
+  isConflict(e) && e.constraint !== undefined &&
+  ((e.constraint.startsWith("hamlet_events_") && e.constraint.endsWith("_pkey")) ||
+    e.constraint === "hamlet_idempotency_pkey")
+
 /** Commits `commands`, retrying lost races; replies to every command exactly once. */
 const commitWithRetry = (
   log: HostLog,
@@ -126,7 +143,7 @@ const commitWithRetry = (
       }
       log.head = undefined
       log.versions.clear()
-      if (!isConflict(result.failure) || attempt >= MAX_CONFLICT_RETRIES) {
+      if (!isRace(result.failure) || attempt >= MAX_CONFLICT_RETRIES) {
         return yield* Effect.fail(result.failure)
       }
       yield* Effect.logDebug("append race lost; reloading head", { host: log.host, attempt })
@@ -135,21 +152,27 @@ const commitWithRetry = (
 
 /**
  * Processes one batch taken from a host's mailbox. Never fails: database trouble becomes
- * `internal` (or `conflict`) replies after the batch was retried command by command.
+ * `internal` (or `conflict`) replies after the batch was retried command by command — except
+ * when the commit's outcome is unknown: then nothing is run again (it may have landed).
  */
 export const processBatch = (log: HostLog, commands: ReadonlyArray<Command>): Effect.Effect<void> =>
   commitWithRetry(log, commands).pipe(
     Effect.catch((error) =>
-      commands.length === 1
+      commands.length === 1 || error.code === COMMIT_UNKNOWN
         ? Effect.logError("command failed in the store", { host: log.host, error: error.message }).pipe(
-          Effect.andThen(Effect.sync(() =>
-            commands[0].respond({
-              ok: false,
-              error: isConflict(error)
-                ? replyError("conflict", "the write conflicted with a concurrent write; retry")
-                : { code: "internal", message: "internal error", requestId: commands[0].requestId },
-            })
-          )),
+          Effect.andThen(Effect.sync(() => {
+            for (const command of commands) {
+              command.respond({
+                ok: false,
+                error: isConflict(error)
+                  ? replyError(
+                    "conflict",
+                    "the write conflicts with the log (a concurrent write, or a stream that exists)",
+                  )
+                  : { code: "internal", message: "internal error", requestId: command.requestId },
+              })
+            }
+          })),
         )
         : Effect.forEach(commands, (c) => processBatch(log, [c]), { discard: true })
     ),

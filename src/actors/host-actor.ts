@@ -97,9 +97,15 @@ export const startHostActor = (
     const onMessage = (message: BusMessage) => {
       const respond = (reply: Reply) => {
         const headers: Record<string, string> = requestId ? { [REQUEST_ID_HEADER]: requestId } : {}
-        if (!reply.ok) return message.respond(encodeJson(reply), headers)
-        headers[OK_REPLY_HEADER] = "ok"
-        message.respond(encodeSuccess(reply.output), headers)
+        // a reply that cannot be sent (bus closed) is lost to the caller, who times out; it must
+        // not throw into the batch that committed it
+        try {
+          if (!reply.ok) return message.respond(encodeJson(reply), headers)
+          headers[OK_REPLY_HEADER] = "ok"
+          message.respond(encodeSuccess(reply.output), headers)
+        } catch (error) {
+          runFork(Effect.logWarning("reply not sent", { requestId, error: String(error) }))
+        }
       }
       let requestId = message.headers[REQUEST_ID_HEADER]
       const address = parseRequestSubject(message.subject)
@@ -157,6 +163,7 @@ export const startHostActor = (
       Effect.logError("command batch crashed", Cause.pretty(cause)).pipe(
         Effect.andThen(Effect.sync(() => {
           log.head = undefined
+          log.versions.clear() // the crashed transaction may have bumped versions it never wrote
           for (const c of batch) {
             c.respond({
               ok: false,
@@ -183,7 +190,17 @@ export const startHostActor = (
             if (isIdle) return
             continue
           }
-          yield* processBatch(log, batch.value).pipe(Effect.catchCause(answerCrashed(batch.value)))
+          const commands = batch.value
+          // a defect (a bug in a projection) fails the batch: retry alone so only its command suffers
+          yield* processBatch(log, commands).pipe(
+            Effect.catchCause((cause) =>
+              commands.length === 1 ? answerCrashed(commands)(cause) : Effect.forEach(
+                commands,
+                (c) => processBatch(log, [c]).pipe(Effect.catchCause(answerCrashed([c]))),
+                { discard: true },
+              )
+            ),
+          )
         }
       }).pipe(Effect.catchIf(Cause.isDone, () => Effect.void), annotate)
 

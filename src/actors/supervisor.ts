@@ -105,7 +105,9 @@ export const announceHostChange = (change: HostChange) =>
  * Marks a run-time host removed so it stays removed after a restart; its partition and
  * log are kept for audit (`hamlet_hosts` still names the owning project).
  */
-export const retireDatabaseHost = (sql: Database["Service"]["sql"], host: string) =>
+export const retireDatabaseHost = (sql: Database["Service"]["sql"], project: string, host: string) =>
   query(() =>
-    sql`update hamlet_hosts set removed_at = now() where host = ${host} and source = 'database' returning host`
+    sql`update hamlet_hosts set removed_at = now()
+        where host = ${host} and project = ${project} and source = 'database' and removed_at is null
+        returning host`
   ).pipe(Effect.map((rows) => rows.length === 1))

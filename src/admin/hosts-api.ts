@@ -17,7 +17,7 @@ import { errorResponse, jsonResponse } from "../ingress/responses.ts"
 import type { RoutingTable } from "../ingress/routing.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { type DatabaseError, query, type Sql } from "../store/database.ts"
-import { registerHost } from "../store/event-log.ts"
+import { HOST_OWNED, registerHost } from "../store/event-log.ts"
 import { HOSTS_CONTROL_SUBJECT } from "../actors/supervisor.ts"
 import { authorizeProject } from "./authorize.ts"
 import { createHostKey, listHostKeys, revokeHostKey } from "./host-keys.ts"
@@ -86,12 +86,16 @@ export const hostsApi = async (
       const raw = typeof body?.host === "string" ? body.host : ""
       const host = normaliseHost(raw)
       if (!host) return badHost(raw)
+      const conflict = errorResponse(replyError("conflict", `host ${host} belongs to another project`))
       const owner = await deps.ownerOf(host)
-      if (owner && owner.name !== project.name) {
-        return errorResponse(replyError("conflict", `host ${host} belongs to another project`))
-      }
+      if (owner && owner.name !== project.name) return conflict
       const change: HostChange = { action: "add", project: project.name, host }
-      await deps.run(registerHost(deps.sql, project.name, host, "database"))
+      // registerHost refuses a host whose log another project owns, loaded or not
+      const registered = await deps.run(Effect.result(registerHost(deps.sql, project.name, host, "database")))
+      if (registered._tag === "Failure") {
+        if (registered.failure.code === HOST_OWNED) return conflict
+        throw registered.failure
+      }
       await Effect.runPromise(deps.applyHostChange(change))
       await deps.run(deps.bus.publish(HOSTS_CONTROL_SUBJECT, encodeJson(change)).pipe(Effect.ignore))
       return jsonResponse(201, { host, project: project.name })
@@ -105,7 +109,7 @@ export const hostsApi = async (
         replyError("conflict", `host ${host} comes from a folder; remove the folder instead`),
       )
     }
-    if (!(await deps.run(retireDatabaseHost(deps.sql, host)))) {
+    if (!(await deps.run(retireDatabaseHost(deps.sql, project.name, host)))) {
       return errorResponse(replyError("not_found", `project ${project.name} has no run-time host ${host}`))
     }
     const change: HostChange = { action: "remove", project: project.name, host }

@@ -34,10 +34,15 @@ export class DenoSocket extends EventEmitter {
         this.emit("data", Buffer.from(buffer.subarray(0, n)))
       }
     } catch (error) {
-      if (this.readyState === "open") this.emit("error", error)
+      this.#fail(error)
     } finally {
       this.#close()
     }
+  }
+
+  #fail(error: unknown) {
+    // an "error" event without a listener throws: never let it escape into the read loop
+    if (this.readyState === "open" && this.listenerCount("error") > 0) this.emit("error", error)
   }
 
   #close() {
@@ -59,7 +64,10 @@ export class DenoSocket extends EventEmitter {
       () => callback?.(),
       (error) => {
         callback?.(error)
-        if (this.readyState === "open") this.emit("error", error)
+        // like node: a failed write errors the socket and closes it, so no reply to a lost
+        // request can be matched to a later one
+        this.#fail(error)
+        this.#close()
       },
     )
     return true
@@ -86,5 +94,7 @@ export class DenoSocket extends EventEmitter {
     } catch { /* closed */ }
   }
 
+  // flow control is not modelled: reads are consumed as they come (no COPY streams here)
+  pause(): void {}
   resume(): void {}
 }

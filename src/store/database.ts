@@ -13,6 +13,8 @@ export type SqlTx = postgres.TransactionSql | postgres.Sql
 export class DatabaseError extends Schema.TaggedError<DatabaseError>()("DatabaseError", {
   message: Schema.String,
   code: Schema.optional(Schema.String),
+  /** The violated constraint, for constraint errors. */
+  constraint: Schema.optional(Schema.String),
 }) {}
 
 export class Database extends Context.Service<Database, {
@@ -31,9 +33,22 @@ export const query = <A>(run: () => Promise<A>): Effect.Effect<A, DatabaseError>
 
 export const toDatabaseError = (cause: unknown): DatabaseError => {
   if (cause instanceof DatabaseError) return cause
-  const e = cause as { message?: string; code?: string }
-  return new DatabaseError({ message: e?.message ?? String(cause), code: e?.code })
+  const e = cause as { message?: string; code?: string; constraint_name?: string }
+  return new DatabaseError({
+    message: e?.message ?? String(cause),
+    code: e?.code,
+    constraint: e?.constraint_name,
+  })
 }
 
-/** Postgres SQLSTATE for unique_violation: the (host, seq) race across nodes. */
+/** Postgres SQLSTATE for unique_violation: the (host, seq) race across nodes, among others. */
 export const UNIQUE_VIOLATION = "23505"
+
+/**
+ * The commit's outcome is unknown (the connection failed during COMMIT): the writes may
+ * have landed, so the commands must not be run again.
+ */
+export const COMMIT_UNKNOWN = "hamlet_commit_unknown"
+
+/** Postgres answered COMMIT with ROLLBACK: the transaction had failed and nothing was written. */
+export const ROLLED_BACK = "hamlet_rolled_back"

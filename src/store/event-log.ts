@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto"
 import { Effect } from "effect"
-import { type DatabaseError, query, type Sql, type SqlTx } from "./database.ts"
+import { DatabaseError, query, type Sql, type SqlTx } from "./database.ts"
 import { eventHash, GENESIS_HASH } from "./event-hash.ts"
 import { runLockedDdl } from "./migrations.ts"
 import type { Pipeline } from "./pipeline.ts"
@@ -63,8 +63,22 @@ export const registerHost = (
      insert into hamlet_hosts (host, project, source, partition_name)
        values (${literal}, '${project.replaceAll("'", "''")}', '${source}', '${partition}')
        on conflict (host) do update set removed_at = null where hamlet_hosts.project = excluded.project`,
+  ).pipe(
+    // a host's log belongs to one project forever, even after removal: never hand it over
+    Effect.andThen(query(() => sql`select project from hamlet_hosts where host = ${host}`)),
+    Effect.flatMap((rows) =>
+      rows[0]?.project === project ? Effect.void : Effect.fail(
+        new DatabaseError({
+          message: `host ${host} belongs to project ${String(rows[0]?.project)}, not ${project}`,
+          code: HOST_OWNED,
+        }),
+      )
+    ),
   )
 }
+
+/** registerHost's failure when another project owns (or owned) the host's log. */
+export const HOST_OWNED = "hamlet_host_owned"
 
 export const readHead = (tx: SqlTx, host: string): Effect.Effect<LogHead, DatabaseError> =>
   query(() => tx`select seq, hash from hamlet_events where host = ${host} order by seq desc limit 1`).pipe(

@@ -4,7 +4,7 @@
  * failure or interruption. Begin and role binding share one round trip.
  */
 import { Effect, Exit } from "effect"
-import { type DatabaseError, query, type Sql, type SqlTx } from "./database.ts"
+import { COMMIT_UNKNOWN, DatabaseError, query, ROLLED_BACK, type Sql, type SqlTx } from "./database.ts"
 import { enterHostSql } from "./roles.ts"
 
 export const withHostTransaction = <A, E>(
@@ -44,7 +44,17 @@ const withTransaction = <A, E>(
         const begun = conn.unsafe(beginSql).simple().execute()
         begun.catch(() => {}) // observed below; never an unhandled rejection when the body fails first
         const result = yield* body(conn).pipe(Effect.tap(() => query(() => begun)))
-        yield* query(() => conn.unsafe("commit"))
+        // an aborted transaction answers COMMIT with ROLLBACK and no error: check the tag
+        const committed = yield* query(() => conn.unsafe("commit")).pipe(
+          Effect.mapError((e) =>
+            new DatabaseError({ message: `commit outcome unknown: ${e.message}`, code: COMMIT_UNKNOWN })
+          ),
+        )
+        if (committed.command !== "COMMIT") {
+          return yield* Effect.fail(
+            new DatabaseError({ message: "the transaction failed and was rolled back", code: ROLLED_BACK }),
+          )
+        }
         return result
       }),
     (conn, exit) =>

@@ -19,7 +19,7 @@ const writeProject = async (dir: string) => {
     `import { Schema } from "effect"
 import { defineEvent, defineProject } from ${mod}
 export const Noted = defineEvent("Noted", Schema.Struct({ text: Schema.String }), () => "notes")
-export default defineProject({ name: "idler", events: [Noted], limits: { idleMs: 150 } })
+export default defineProject({ name: "idler", events: [Noted], limits: { idleMs: 1000 } })
 `,
   )
   await writeFile(

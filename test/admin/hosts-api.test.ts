@@ -111,4 +111,17 @@ describe("hosts admin API", () => {
     await admin(`/admin/hosts/blog.example.com/keys/${keyId}`, HORATIO_KEY, { method: "DELETE" })
     expect((await admin("/admin/hosts/blog.example.com/events", key)).status).toBe(401)
   })
+
+  it("another project's key can neither remove a host nor claim one whose log it does not own", async () => {
+    const host = "kept.horatio.test"
+    expect((await admin("/admin/projects/horatio/hosts", HORATIO_KEY, { body: { host } })).status).toBe(201)
+    const steal = await admin(`/admin/projects/othello/hosts/${host}`, OTHELLO_KEY, { method: "DELETE" })
+    expect(steal.status).toBe(404)
+    expect((await server.call(host, "/api/GetFeed")).status).toBe(200)
+    await admin(`/admin/projects/horatio/hosts/${host}`, HORATIO_KEY, { method: "DELETE" })
+    // removed, its log still horatio's: othello cannot take the name and continue that log
+    const claim = await admin("/admin/projects/othello/hosts", OTHELLO_KEY, { body: { host } })
+    expect(claim.status).toBe(409)
+    expect((await server.call(host, "/api/GetPosts")).status).toBe(404)
+  })
 })

@@ -51,7 +51,7 @@ describe.skipIf(!hasBinary)("nats outage", () => {
           bus.request(`${subject}.echo`, bytes("?"), { timeoutMs: 5000 }),
         )
         assert.strictEqual(requestError._tag, "BusUnavailable")
-        assert.isBelow(Date.now() - started, 200)
+        assert.isBelow(Date.now() - started, 1000) // fast: far under the 2 s timeout
         const publishError = yield* Effect.flip(bus.publish(`${subject}.echo`, bytes("?")))
         assert.strictEqual(publishError._tag, "BusUnavailable")
 

@@ -214,6 +214,14 @@ describe("error statuses", () => {
     expect(rows[0].n).toBe(1)
   })
 
+  it("a write whose transaction Postgres aborted is never reported as done", async () => {
+    const res = await _post(FAULTY, "Swallow", { name: "yorick" })
+    expect(res.status).toBe(500)
+    const rows = await server.sql`select count(*)::int as n from hamlet_events where stream = 'swallow-yorick'`
+    expect(rows[0].n).toBe(0)
+    expect((await _post(FAULTY, "Claim", { name: "yorick" })).status).toBe(200)
+  })
+
   it("a full mailbox is 503 with Retry-After; the accepted commands still succeed", async () => {
     const results = await Promise.all(Array.from({ length: 20 }, () => _post(FAULTY, "Slow", {})))
     const rejected = results.filter((r) => r.status === 503)
