@@ -3,7 +3,7 @@
  * time limit, encode its output. Failures become reply errors here (via src/errors.ts);
  * only database failures escape, so a command batch can roll back and retry.
  */
-import { Cause, Effect, Exit, Option, Schema } from "effect"
+import { Cause, Effect, Exit, Option, Schema, type SchemaAST } from "effect"
 import type { Reply } from "../bus/envelope.ts"
 import { badInput, replyError, toReplyError } from "../errors.ts"
 import type { EventDef } from "../projects/event.ts"
@@ -29,10 +29,39 @@ export interface HandlerOutcome {
 
 /** Decodes raw input with the handler's schema; excess keys are rejected, not dropped. */
 export const decodeInput = (handler: Handler, input: unknown): Exit.Exit<unknown, Schema.SchemaError> =>
-  Schema.decodeUnknownExit(handler.input as Schema.Codec<unknown, unknown>)(input ?? {}, {
-    errors: "all",
-    onExcessProperty: "error",
-  })
+  codecsOf(handler).decode(input ?? {}, { errors: "all", onExcessProperty: "error" })
+
+interface HandlerCodecs {
+  readonly decode: (
+    input: unknown,
+    options?: SchemaAST.ParseOptions,
+  ) => Exit.Exit<unknown, Schema.SchemaError>
+  readonly encode: (output: unknown) => Exit.Exit<unknown, Schema.SchemaError>
+}
+
+const eventEncoders = new WeakMap<EventDef, (data: unknown) => unknown>()
+const eventEncoder = (event: EventDef): (data: unknown) => unknown => {
+  let encode = eventEncoders.get(event)
+  if (!encode) {
+    encode = Schema.encodeSync(event.schema as unknown as Schema.Codec<unknown, unknown>)
+    eventEncoders.set(event, encode)
+  }
+  return encode
+}
+
+/** Parsers built once per handler, not per request (they are pure functions of the Schemas). */
+const codecs = new WeakMap<Handler, HandlerCodecs>()
+const codecsOf = (handler: Handler): HandlerCodecs => {
+  let found = codecs.get(handler)
+  if (!found) {
+    found = {
+      decode: Schema.decodeUnknownExit(handler.input as Schema.Codec<unknown, unknown>),
+      encode: Schema.encodeUnknownExit(handler.output as Schema.Codec<unknown, unknown>),
+    }
+    codecs.set(handler, found)
+  }
+  return found
+}
 
 export const inputError = (error: Schema.SchemaError): Reply => ({ ok: false, error: badInput(error) })
 
@@ -64,7 +93,7 @@ export const runHandler = (
     projectKey: project.projectKey,
     emit: <S extends Schema.Top>(event: EventDef<S>, data: S["Type"]) =>
       Effect.sync(() => {
-        const encoded = Schema.encodeSync(event.schema as unknown as Schema.Codec<unknown, unknown>)(data)
+        const encoded = eventEncoder(event)(data)
         events.push({
           stream: event.stream(data),
           type: event.type,
@@ -78,9 +107,9 @@ export const runHandler = (
     0,
     Math.min(request.deadline - Date.now(), request.handler.timeoutMs ?? Infinity),
   )
-  const output = Schema.encodeEffect(request.handler.output as Schema.Codec<unknown, unknown>)
+  const { encode } = codecsOf(request.handler)
   return request.handler.handle(request.input, ctx).pipe(
-    Effect.flatMap((value) => output(value)),
+    Effect.flatMap((value) => encode(value)), // an Exit is an Effect: no fiber work for the encode
     Effect.timeoutOption(timeoutMs),
     Effect.exit,
     Effect.flatMap((exit): Effect.Effect<HandlerOutcome, DatabaseError> => {
