@@ -217,7 +217,8 @@ describe("error statuses", () => {
   it("a write whose transaction Postgres aborted is never reported as done", async () => {
     const res = await _post(FAULTY, "Swallow", { name: "yorick" })
     expect(res.status).toBe(500)
-    const rows = await server.sql`select count(*)::int as n from hamlet_events where stream = 'swallow-yorick'`
+    const rows = await server
+      .sql`select count(*)::int as n from hamlet_events where stream = 'swallow-yorick'`
     expect(rows[0].n).toBe(0)
     expect((await _post(FAULTY, "Claim", { name: "yorick" })).status).toBe(200)
   })
