@@ -10,7 +10,7 @@ import { ProjectName } from "../config/config.ts"
 import { isValidHostname } from "../ingress/host.ts"
 import type { Handler } from "./handler.ts"
 import type { Model } from "./model.ts"
-import { DEFAULT_LIMITS, type ProjectDef, type ProjectLimits } from "./project.ts"
+import { DEFAULT_LIMITS, type ProjectDef, type ProjectLimits, type ProjectSchedule } from "./project.ts"
 import type { Projection } from "./projection.ts"
 import { purgeProjection } from "../schedule/system-events.ts"
 
@@ -26,6 +26,7 @@ export interface LoadedProject {
   readonly handlers: ReadonlyMap<string, Handler>
   readonly projections: ReadonlyMap<string, ReadonlyArray<Projection>>
   readonly limits: ProjectLimits
+  readonly schedules: ReadonlyArray<ProjectSchedule>
   /** Hosts declared by directories under hosts/. */
   readonly hostDirs: ReadonlyMap<string, string>
   readonly projectKey: Redacted.Redacted<string> | undefined
@@ -96,6 +97,14 @@ export const loadProject = (
         catch: (e) => e as ProjectLoadError,
       })
     }
+    for (const schedule of def.schedules ?? []) {
+      if (handlers.get(schedule.command)?.kind !== "command") {
+        return yield* fail(
+          dir,
+          `schedule ${schedule.name} names ${schedule.command}, which is not a command here`,
+        )
+      }
+    }
     const projections = new Map<string, Array<Projection>>()
     // the built-in purge projection first: replay must reproduce the cleanup actors' work
     for (const p of [purgeProjection(def.models ?? []), ...(def.projections ?? [])]) {
@@ -112,5 +121,6 @@ export const loadProject = (
       limits: { ...DEFAULT_LIMITS, ...def.limits },
       hostDirs,
       projectKey: key ? Redacted.make(key) : undefined,
+      schedules: def.schedules ?? [],
     }
   })

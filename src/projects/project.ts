@@ -2,6 +2,7 @@
  * A project: its models, events, projections and handlers, as declared in project.ts.
  * The loader adds the handlers found in api/ and the hosts found in hosts/.
  */
+import type { Duration } from "effect"
 import type { EventDef } from "./event.ts"
 import type { Handler } from "./handler.ts"
 import type { Model } from "./model.ts"
@@ -25,6 +26,18 @@ export const DEFAULT_LIMITS: ProjectLimits = {
   idleMs: 30_000,
 }
 
+/**
+ * A per-project scheduled event: every `every`, exactly one node of the fleet sends the
+ * command `command` to each host of the project (input `{ period }`, the period's start as
+ * ISO text), with an idempotency key per period so a host runs it at most once. What the
+ * command emits lands in each host's log like any other write.
+ */
+export interface ProjectSchedule {
+  readonly name: string
+  readonly every: Duration.Input
+  readonly command: string
+}
+
 export interface ProjectSpec {
   readonly name: string
   readonly models?: ReadonlyArray<Model>
@@ -33,6 +46,7 @@ export interface ProjectSpec {
   /** Handlers declared inline; the loader also collects api/*.ts default exports. */
   readonly handlers?: ReadonlyArray<Handler>
   readonly limits?: Partial<ProjectLimits>
+  readonly schedules?: ReadonlyArray<ProjectSchedule>
 }
 
 export interface ProjectDef extends ProjectSpec {

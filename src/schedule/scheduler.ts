@@ -8,6 +8,8 @@ import { Supervisor } from "../actors/supervisor.ts"
 import { Database, type DatabaseError, type Sql } from "../store/database.ts"
 import { claimTick, periodStart, pruneClaims } from "./claim.ts"
 import { sessionExpiry, softDeleteCleanup } from "./cleanup-jobs.ts"
+import { projectScheduleJob } from "./project-schedules.ts"
+import { Bus } from "../bus/bus.ts"
 
 export interface ScheduledJob {
   readonly name: string
@@ -53,7 +55,7 @@ export class Scheduler extends Context.Service<Scheduler, {
 /** The built-in cleanup jobs, each every `every`, running on this node's fibers. */
 export const SchedulerLive = (
   every: Duration.Duration,
-): Layer.Layer<Scheduler, never, Database | Supervisor> =>
+): Layer.Layer<Scheduler, never, Database | Supervisor | Bus> =>
   Layer.effect(
     Scheduler,
     Effect.gen(function* () {
@@ -61,9 +63,14 @@ export const SchedulerLive = (
       const supervisor = yield* Supervisor
       const nodeId = `${Deno.hostname()}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`
       const projects = () => [...supervisor.routing().projects.values()]
+      const bus = yield* Bus
+      // per-project schedules of the projects loaded at start (a project added later needs a restart)
       const jobs: ReadonlyArray<ScheduledJob> = [
         { name: "SoftDeleteCleanup", every, run: (period) => softDeleteCleanup(sql, projects(), period) },
         { name: "SessionExpiry", every, run: (period) => sessionExpiry(sql, projects(), period) },
+        ...projects().flatMap((project) =>
+          project.schedules.map((schedule) => projectScheduleJob(bus, supervisor.routing, project, schedule))
+        ),
       ]
       for (const job of jobs) yield* Effect.forkScoped(runJobLoop(sql, nodeId, job))
       return { nodeId, jobs }

@@ -36,7 +36,10 @@ export const makePostgresClient = (url: string, max = 10): postgres.Sql =>
     connection: { plan_cache_mode: process.env.HAMLET_PG_PLAN_CACHE_MODE ?? "force_custom_plan" },
   })
 
-export const PostgresLive = (url: string, max = 10): Layer.Layer<Database> =>
+export const PostgresLive = (
+  url: string,
+  max = Number(process.env.HAMLET_PG_POOL ?? 10),
+): Layer.Layer<Database> =>
   Layer.effect(
     Database,
     Effect.acquireRelease(
