@@ -227,6 +227,19 @@ export const startHostActor = (
         return Queue.end(state.mailbox).pipe(
           Effect.andThen(Fiber.join(state.fiber).pipe(Effect.timeout(10_000), Effect.ignore)),
           Effect.andThen(Fiber.interrupt(state.fiber)),
+          // the store did not let the worker finish in time: whatever is still queued gets an
+          // answer (retry later) instead of silence until the caller's timeout
+          Effect.andThen(Queue.clear(state.mailbox).pipe(Effect.orElseSucceed(() => [] as Array<Command>))),
+          Effect.flatMap((left) =>
+            Effect.sync(() => {
+              for (const c of left) {
+                c.respond({
+                  ok: false,
+                  error: replyError("overloaded", `host ${host} is shutting down; retry`),
+                })
+              }
+            })
+          ),
         )
       })
     )
