@@ -54,8 +54,12 @@ const describeScheduler = (kind: StoreKind) =>
       expect(new Set(runs).size).toBeGreaterThanOrEqual(4)
       // every period ran once, never twice
       expect(runs.length).toBe(new Set(runs).size)
-      const claimed = await sql`select count(*)::int as n from hamlet_schedule where name = ${name}`
-      expect(claimed[0].n).toBe(runs.length)
+      // every period that ran was claimed (once: the key); a claim may lack its run when the
+      // loops were interrupted between the claim and the job
+      const claimed = await sql`select period_start from hamlet_schedule where name = ${name}`
+      const claimedPeriods = new Set(claimed.map((r) => (r.period_start as Date).toISOString()))
+      for (const period of runs) expect(claimedPeriods.has(period)).toBe(true)
+      expect(claimed.length - runs.length).toBeLessThanOrEqual(2)
     })
   })
 
