@@ -2,6 +2,7 @@
 import { Effect, Layer } from "effect"
 import postgres from "postgres"
 import { DenoSocket } from "../platform/tcp-socket.ts"
+import { TENANT_ROLE } from "./roles.ts"
 import { Database } from "./database.ts"
 
 /**
@@ -15,7 +16,11 @@ const isPlainTcp = (url: string): boolean => {
   return parsed.hostname !== "" && !parsed.hostname.startsWith("%2F") && (ssl === null || ssl === "disable")
 }
 
-export const makePostgresClient = (url: string, max = 10): postgres.Sql =>
+export const makePostgresClient = (
+  url: string,
+  max = 10,
+  session: Readonly<Record<string, string>> = {},
+): postgres.Sql =>
   postgres(url, {
     max,
     onnotice: () => {},
@@ -33,7 +38,7 @@ export const makePostgresClient = (url: string, max = 10): postgres.Sql =>
     // Generic plans of statements on hamlet_events lock every partition at each execution
     // (one partition per host: 10,000 hosts exhaust the lock table); custom plans prune at
     // plan time and lock one. HAMLET_PG_PLAN_CACHE_MODE=auto restores Postgres' default.
-    connection: { plan_cache_mode: process.env.HAMLET_PG_PLAN_CACHE_MODE ?? "force_custom_plan" },
+    connection: { plan_cache_mode: process.env.HAMLET_PG_PLAN_CACHE_MODE ?? "force_custom_plan", ...session },
   })
 
 export const PostgresLive = (
@@ -43,7 +48,14 @@ export const PostgresLive = (
   Layer.effect(
     Database,
     Effect.acquireRelease(
-      Effect.sync(() => ({ sql: makePostgresClient(url, max), kind: "postgres" as const, url })),
-      ({ sql }) => Effect.promise(() => sql.end({ timeout: 5 })),
+      Effect.sync(() => ({
+        sql: makePostgresClient(url, max),
+        // reads: sessions that are the tenant role and read-only from the start (RLS applies)
+        readSql: makePostgresClient(url, max, { role: TENANT_ROLE, default_transaction_read_only: "on" }),
+        kind: "postgres" as const,
+        url,
+      })),
+      ({ sql, readSql }) =>
+        Effect.promise(() => Promise.all([sql.end({ timeout: 5 }), readSql.end({ timeout: 5 })])),
     ),
   )

@@ -8,7 +8,7 @@ import { Database, type DatabaseError, query } from "../../src/store/database.ts
 import { migrateCore } from "../../src/store/migrations.ts"
 import { makeProjectionWriter } from "../../src/store/model-access.ts"
 import { migrateProject } from "../../src/store/project-schema.ts"
-import { withHostTransaction } from "../../src/store/transaction.ts"
+import { withHostRead, withHostTransaction } from "../../src/store/transaction.ts"
 import { defineModel } from "../../src/projects/model.ts"
 import horatio from "../../projects/horatio/project.ts"
 
@@ -35,6 +35,39 @@ export const describeModelContract = (it: Vitest.MethodsNonLive<Database>): void
         (tx) => query(() => tx`select * from horatio.microblog_item`),
       )
       assert.deepStrictEqual(seen.map((r) => [r.host, r.id]), [["rls-a.example.com", "a1"]])
+    }))
+
+  it.effect("host reads see only their host's rows, even without WHERE, and cannot write", () =>
+    Effect.gen(function* () {
+      const sql = yield* _setup
+      const db = yield* Database
+      yield* migrateProject(sql, "horatio", horatio.models ?? [])
+      for (const [host, id] of [["read-a.example.com", "ra1"], ["read-b.example.com", "rb1"]]) {
+        yield* query(() =>
+          sql`insert into horatio.microblog_item (host, id, title, tags, comment_count, created_at)
+              values (${host}, ${id}, 'T', '[]', 0, now())`
+        )
+      }
+      for (const host of ["read-a.example.com", "read-b.example.com", "read-a.example.com"]) {
+        const seen = yield* withHostRead(
+          db,
+          host,
+          (tx) => query(() => tx`select host from horatio.microblog_item`),
+        )
+        assert.deepStrictEqual([...new Set(seen.map((r) => r.host))], [host])
+      }
+      const write = yield* Effect.flip(
+        withHostRead(
+          db,
+          "read-a.example.com",
+          (tx) =>
+            query(() =>
+              tx`insert into horatio.microblog_item (host, id, title, tags, comment_count, created_at)
+               values ('read-a.example.com', 'sneaky-write', 'T', '[]', 0, now())`
+            ),
+        ),
+      )
+      assert.strictEqual(write.code, "25006") // read_only_sql_transaction
     }))
 
   it.effect("RLS: a host transaction cannot insert a row for another host", () =>
