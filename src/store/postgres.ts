@@ -41,6 +41,13 @@ export const makePostgresClient = (
     connection: { plan_cache_mode: process.env.HAMLET_PG_PLAN_CACHE_MODE ?? "force_custom_plan", ...session },
   })
 
+/**
+ * Sessions of the read pool: the tenant role (RLS applies), read-only, and no explicit sorts
+ * when an index can give the order — a table that just grew has no statistics yet, and the
+ * planner would sort the host's every row for a `limit 50` feed (measured: 2,800 → 140 rps).
+ */
+export const READ_SESSION = { role: TENANT_ROLE, default_transaction_read_only: "on", enable_sort: "off" }
+
 export const PostgresLive = (
   url: string,
   max = Number(process.env.HAMLET_PG_POOL ?? 10),
@@ -51,7 +58,7 @@ export const PostgresLive = (
       Effect.sync(() => ({
         sql: makePostgresClient(url, max),
         // reads: sessions that are the tenant role and read-only from the start (RLS applies)
-        readSql: makePostgresClient(url, max, { role: TENANT_ROLE, default_transaction_read_only: "on" }),
+        readSql: makePostgresClient(url, max, READ_SESSION),
         kind: "postgres" as const,
         url,
       })),

@@ -22,7 +22,9 @@ export const withHostReadTransaction = <A, E>(
   sql: Sql,
   host: string,
   body: (tx: SqlTx) => Effect.Effect<A, E>,
-): Effect.Effect<A, E | DatabaseError> => withTransaction(sql, `begin read only; ${enterHostSql(host)}`, body)
+): Effect.Effect<A, E | DatabaseError> =>
+  // enable_sort off: see READ_SESSION in postgres.ts (order by index even without statistics)
+  withTransaction(sql, `begin read only; ${enterHostSql(host)}; set local enable_sort = off`, body)
 
 /**
  * A host-scoped read. On a read pool (tenant role, read-only sessions) it binds the host with
