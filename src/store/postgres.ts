@@ -58,11 +58,13 @@ export const PostgresLive = (
       Effect.sync(() => ({
         sql: makePostgresClient(url, max),
         // reads: sessions that are the tenant role and read-only from the start (RLS applies)
-        readSql: makePostgresClient(url, max, READ_SESSION),
+        ...(process.env.HAMLET_PG_READ_POOL === "1"
+          ? { readSql: makePostgresClient(url, max, READ_SESSION) }
+          : {}),
         kind: "postgres" as const,
         url,
       })),
       ({ sql, readSql }) =>
-        Effect.promise(() => Promise.all([sql.end({ timeout: 5 }), readSql.end({ timeout: 5 })])),
+        Effect.promise(() => Promise.all([sql.end({ timeout: 5 }), readSql?.end({ timeout: 5 })])),
     ),
   )
