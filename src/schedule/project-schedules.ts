@@ -27,7 +27,7 @@ export const projectScheduleJob = (
     run: (period) =>
       Effect.gen(function* () {
         const hosts = [...routing().routes.values()].filter((r) => r.project.name === project.name)
-        const envelope = (host: string) => ({
+        const envelope = () => ({
           id: crypto.randomUUID(),
           input: { period: period.toISOString() },
           meta: {
@@ -36,7 +36,7 @@ export const projectScheduleJob = (
           },
         })
         const replies = yield* Effect.forEach(hosts, ({ host }) =>
-          bus.request(requestSubject(project.name, host, schedule.command), encodeJson(envelope(host)), {
+          bus.request(requestSubject(project.name, host, schedule.command), encodeJson(envelope()), {
             timeoutMs: project.limits.handlerTimeoutMs + 1_000,
           }).pipe(
             Effect.map((reply) =>

@@ -161,7 +161,10 @@ describe("error statuses", () => {
       const res = await _get(host, "/api/GetFeed")
       expect(res.status).toBe(400)
       expect(res.body.error.code).toBe("bad_request")
-      expect(res.headers.get("x-request-id")).toBeTruthy()
+      // the server mints a UUID when the request brought none
+      expect(res.headers.get("x-request-id")).toMatch(
+        /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+      )
     },
   )
 
