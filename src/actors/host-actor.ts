@@ -19,9 +19,9 @@ import {
 import { eventSubject, hostRequestWildcard, parseRequestSubject } from "../bus/subjects.ts"
 import { badInput, replyError } from "../errors.ts"
 import type { LoadedProject } from "../projects/loader.ts"
-import { Database, type Sql } from "../store/database.ts"
+import type { Sql } from "../store/database.ts"
 import type { StoredEvent } from "../store/event-log.ts"
-import { withHostRead } from "../store/transaction.ts"
+import { withHostReadTransaction } from "../store/transaction.ts"
 import { type Command, type HostLog, processBatch } from "./command-batch.ts"
 import { decodeInput, type HandlerRequest, inputError, runHandler } from "./handler-run.ts"
 
@@ -61,10 +61,9 @@ export const startHostActor = (
   sql: Sql,
   project: LoadedProject,
   host: string,
-): Effect.Effect<void, BusUnavailable, Scope.Scope | Bus | Database> =>
+): Effect.Effect<void, BusUnavailable, Scope.Scope | Bus> =>
   Effect.gen(function* () {
     const bus = yield* Bus
-    const database = yield* Database
     let active: Worker | undefined
     let isClosing = false
     const log: HostLog = {
@@ -80,7 +79,7 @@ export const startHostActor = (
     const annotate = Effect.annotateLogs({ project: project.name, host })
 
     const runQuery = (request: HandlerRequest, respond: (reply: Reply) => void) =>
-      withHostRead(database, host, (tx) => runHandler(project, host, tx, request)).pipe(
+      withHostReadTransaction(sql, host, (tx) => runHandler(project, host, tx, request)).pipe(
         Effect.map((outcome) => outcome.reply),
         Effect.catchCause((cause) =>
           Effect.logError("query failed", Cause.pretty(cause)).pipe(

@@ -5,7 +5,7 @@
 import { Effect, Exit, Scope } from "effect"
 import type { Bus, BusUnavailable } from "../bus/bus.ts"
 import type { LoadedProject } from "../projects/loader.ts"
-import type { Database, DatabaseError, Sql } from "../store/database.ts"
+import type { DatabaseError, Sql } from "../store/database.ts"
 import { registerHost } from "../store/event-log.ts"
 import { migrateProject } from "../store/project-schema.ts"
 import { startHostActor } from "./host-actor.ts"
@@ -25,11 +25,11 @@ export interface ProjectActor {
 export const startProjectActor = (
   sql: Sql,
   project: LoadedProject,
-): Effect.Effect<ProjectActor, DatabaseError, Scope.Scope | Bus | Database> =>
+): Effect.Effect<ProjectActor, DatabaseError, Scope.Scope | Bus> =>
   Effect.gen(function* () {
     yield* migrateProject(sql, project.name, project.models)
     const parent = yield* Scope.Scope
-    const context = yield* Effect.context<Bus | Database>()
+    const context = yield* Effect.context<Bus>()
     const hostScopes = new Map<string, Scope.Closeable>()
 
     const removeHost = (host: string) =>

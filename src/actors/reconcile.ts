@@ -8,7 +8,7 @@ import type { Bus } from "../bus/bus.ts"
 import type { LoadedConfig } from "../config/config.ts"
 import { buildRoutingTable, type Route, type RoutingTable, tableFromRoutes } from "../ingress/routing.ts"
 import { type LoadedProject, loadProject, scanHostDirs } from "../projects/loader.ts"
-import { type Database, query, type Sql } from "../store/database.ts"
+import { query, type Sql } from "../store/database.ts"
 import { type ProjectActor, startProjectActor } from "./project-actor.ts"
 
 interface Running {
@@ -21,7 +21,7 @@ const EMPTY: RoutingTable = { routes: new Map(), fallback: undefined, projects: 
 
 export const makeReconciler = (sql: Sql, parent: Scope.Scope) =>
   Effect.gen(function* () {
-    const context = yield* Effect.context<Bus | Database>()
+    const context = yield* Effect.context<Bus>()
     const running = new Map<string, Running>()
     let routing = EMPTY
     let defaultProject: string | undefined

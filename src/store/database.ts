@@ -19,11 +19,6 @@ export class DatabaseError extends Schema.TaggedError<DatabaseError>()("Database
 
 export class Database extends Context.Service<Database, {
   readonly sql: Sql
-  /**
-   * A pool for host-scoped reads whose sessions are already the tenant role and read-only
-   * (real Postgres only): a query costs one statement more, not a transaction.
-   */
-  readonly readSql?: Sql
   readonly kind: "postgres" | "pglite"
   /** Connection string other processes (replay CLI, tests) can use, when there is one. */
   readonly url: string | undefined

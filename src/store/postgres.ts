@@ -2,7 +2,6 @@
 import { Effect, Layer } from "effect"
 import postgres from "postgres"
 import { DenoSocket } from "../platform/tcp-socket.ts"
-import { TENANT_ROLE } from "./roles.ts"
 import { Database } from "./database.ts"
 
 /**
@@ -41,13 +40,6 @@ export const makePostgresClient = (
     connection: { plan_cache_mode: process.env.HAMLET_PG_PLAN_CACHE_MODE ?? "force_custom_plan", ...session },
   })
 
-/**
- * Sessions of the read pool: the tenant role (RLS applies), read-only, and no explicit sorts
- * when an index can give the order — a table that just grew has no statistics yet, and the
- * planner would sort the host's every row for a `limit 50` feed (measured: 2,800 → 140 rps).
- */
-export const READ_SESSION = { role: TENANT_ROLE, default_transaction_read_only: "on", enable_sort: "off" }
-
 export const PostgresLive = (
   url: string,
   max = Number(process.env.HAMLET_PG_POOL ?? 10),
@@ -57,16 +49,9 @@ export const PostgresLive = (
     Effect.acquireRelease(
       Effect.sync(() => ({
         sql: makePostgresClient(url, max),
-        // reads: sessions that are the tenant role and read-only from the start (RLS applies).
-        // Experimental: in one bench phase (32 clients right after 1) reads on this pool stalled
-        // with the server idle (164 rps vs 1,368 without it); cause not found yet, so opt-in.
-        ...(process.env.HAMLET_PG_READ_POOL === "1"
-          ? { readSql: makePostgresClient(url, max, READ_SESSION) }
-          : {}),
         kind: "postgres" as const,
         url,
       })),
-      ({ sql, readSql }) =>
-        Effect.promise(() => Promise.all([sql.end({ timeout: 5 }), readSql?.end({ timeout: 5 })])),
+      ({ sql }) => Effect.promise(() => sql.end({ timeout: 5 })),
     ),
   )

@@ -8,7 +8,7 @@ import { Database, type DatabaseError, query } from "../../src/store/database.ts
 import { migrateCore } from "../../src/store/migrations.ts"
 import { makeProjectionWriter } from "../../src/store/model-access.ts"
 import { migrateProject } from "../../src/store/project-schema.ts"
-import { withHostRead, withHostTransaction } from "../../src/store/transaction.ts"
+import { withHostReadTransaction, withHostTransaction } from "../../src/store/transaction.ts"
 import { defineModel } from "../../src/projects/model.ts"
 import horatio from "../../projects/horatio/project.ts"
 
@@ -40,7 +40,6 @@ export const describeModelContract = (it: Vitest.MethodsNonLive<Database>): void
   it.effect("host reads see only their host's rows, even without WHERE, and cannot write", () =>
     Effect.gen(function* () {
       const sql = yield* _setup
-      const db = yield* Database
       yield* migrateProject(sql, "horatio", horatio.models ?? [])
       for (const [host, id] of [["read-a.example.com", "ra1"], ["read-b.example.com", "rb1"]]) {
         yield* query(() =>
@@ -49,16 +48,16 @@ export const describeModelContract = (it: Vitest.MethodsNonLive<Database>): void
         )
       }
       for (const host of ["read-a.example.com", "read-b.example.com", "read-a.example.com"]) {
-        const seen = yield* withHostRead(
-          db,
+        const seen = yield* withHostReadTransaction(
+          sql,
           host,
           (tx) => query(() => tx`select host from horatio.microblog_item`),
         )
         assert.deepStrictEqual([...new Set(seen.map((r) => r.host))], [host])
       }
       const write = yield* Effect.flip(
-        withHostRead(
-          db,
+        withHostReadTransaction(
+          sql,
           "read-a.example.com",
           (tx) =>
             query(() =>
