@@ -5,13 +5,13 @@
  * `<root>.ctl.hosts`, so every node of a fleet follows.
  */
 import { Context, Effect, Layer, Schema, Scope, Semaphore, Stream } from "effect"
-import { Bus } from "../bus/bus.ts"
+import { Bus, type BusUnavailable } from "../bus/bus.ts"
 import { decodeText, encodeJson } from "../bus/envelope.ts"
 import { controlSubject } from "../bus/subjects.ts"
 import { loadConfig, type LoadedConfig } from "../config/config.ts"
 import { watchPaths } from "../config/watch.ts"
 import type { RoutingTable } from "../ingress/routing.ts"
-import { Database, query } from "../store/database.ts"
+import { Database, type DatabaseError, query } from "../store/database.ts"
 import { registerHost } from "../store/event-log.ts"
 import { migrateCore } from "../store/migrations.ts"
 import { makeReconciler } from "./reconcile.ts"
@@ -30,8 +30,11 @@ export class Supervisor extends Context.Service<Supervisor, {
   /** The current routing table; swapped atomically on change. */
   readonly routing: () => RoutingTable
   readonly config: () => LoadedConfig
-  /** Applies a host change on this node only (the control subscription calls this). */
-  readonly applyHostChange: (change: HostChange) => Effect.Effect<void>
+  /**
+   * Applies a host change on this node only (the control subscription calls this); an add
+   * registers the host, and fails with HOST_OWNED when another project owns its log.
+   */
+  readonly applyHostChange: (change: HostChange) => Effect.Effect<void, DatabaseError | BusUnavailable>
   /** Re-reads config.json and the host folders and converges to them. */
   readonly reload: Effect.Effect<void, Error>
 }>()("hamlet/Supervisor") {}
@@ -68,14 +71,19 @@ export const SupervisorLive = (configPath: string): Layer.Layer<Supervisor, Erro
               yield* reconciler.removeDatabaseHost(change.project, change.host)
             }
           }),
-        ).pipe(Effect.catchCause((cause) => Effect.logError("host change failed", change, cause)))
+        )
 
       const decodeChange = Schema.decodeUnknownSync(HostChange)
       const context = yield* Effect.context<never>()
       const runFork = Effect.runForkWith(context)
       yield* bus.subscribe(HOSTS_CONTROL_SUBJECT, (message) => {
         try {
-          runFork(applyHostChange(decodeChange(JSON.parse(decodeText(message.data)))))
+          const change = decodeChange(JSON.parse(decodeText(message.data)))
+          runFork(
+            applyHostChange(change).pipe(
+              Effect.catchCause((cause) => Effect.logError("host change failed", change, cause)),
+            ),
+          )
         } catch (e) {
           runFork(Effect.logWarning("ignored bad control message", String(e)))
         }

@@ -8,7 +8,12 @@
  *   DELETE /admin/hosts/<host>/keys/<keyId>           revoke one
  */
 import { Effect } from "effect"
-import { type HostChange, retireDatabaseHost } from "../actors/supervisor.ts"
+import {
+  type HostChange,
+  HOSTS_CONTROL_SUBJECT,
+  retireDatabaseHost,
+  type Supervisor,
+} from "../actors/supervisor.ts"
 import type { Bus } from "../bus/bus.ts"
 import { encodeJson } from "../bus/envelope.ts"
 import { replyError } from "../errors.ts"
@@ -17,8 +22,7 @@ import { errorResponse, jsonResponse } from "../ingress/responses.ts"
 import type { RoutingTable } from "../ingress/routing.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { type DatabaseError, query, type Sql } from "../store/database.ts"
-import { HOST_OWNED, registerHost } from "../store/event-log.ts"
-import { HOSTS_CONTROL_SUBJECT } from "../actors/supervisor.ts"
+import { HOST_OWNED } from "../store/event-log.ts"
 import { authorizeProject } from "./authorize.ts"
 import { createHostKey, listHostKeys, revokeHostKey } from "./host-keys.ts"
 
@@ -26,7 +30,7 @@ export interface HostsApiDeps {
   readonly sql: Sql
   readonly bus: Bus["Service"]
   readonly routing: () => RoutingTable
-  readonly applyHostChange: (change: HostChange) => Effect.Effect<void>
+  readonly applyHostChange: Supervisor["Service"]["applyHostChange"]
   readonly ownerOf: (host: string) => Promise<LoadedProject | undefined>
   readonly run: <A>(effect: Effect.Effect<A, DatabaseError>) => Promise<A>
 }
@@ -90,13 +94,12 @@ export const hostsApi = async (
       const owner = await deps.ownerOf(host)
       if (owner && owner.name !== project.name) return conflict
       const change: HostChange = { action: "add", project: project.name, host }
-      // registerHost refuses a host whose log another project owns, loaded or not
-      const registered = await deps.run(Effect.result(registerHost(deps.sql, project.name, host, "database")))
-      if (registered._tag === "Failure") {
-        if (registered.failure.code === HOST_OWNED) return conflict
-        throw registered.failure
+      // registering refuses a host whose log another project owns, loaded or not
+      const applied = await Effect.runPromise(Effect.result(deps.applyHostChange(change)))
+      if (applied._tag === "Failure") {
+        if (applied.failure._tag === "DatabaseError" && applied.failure.code === HOST_OWNED) return conflict
+        throw applied.failure
       }
-      await Effect.runPromise(deps.applyHostChange(change))
       await deps.run(deps.bus.publish(HOSTS_CONTROL_SUBJECT, encodeJson(change)).pipe(Effect.ignore))
       return jsonResponse(201, { host, project: project.name })
     }
