@@ -7,28 +7,15 @@
  */
 import { Effect, Layer, Schema } from "effect"
 import { readFile, stat } from "node:fs/promises"
-import net from "node:net"
 import { join } from "node:path"
 import type { Database } from "../store/database.ts"
+import { isAccepting } from "../platform/tcp-probe.ts"
 import { PgliteLive } from "../store/pglite.ts"
 import { PostgresLive } from "../store/postgres.ts"
 
 export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>()("StoreUnavailable", {
   message: Schema.String,
 }) {}
-
-const answers = (url: string): Promise<boolean> =>
-  new Promise((resolve) => {
-    const u = new URL(url)
-    const socket = net.connect({ host: u.hostname, port: Number(u.port || 5432) })
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.setTimeout(1000, () => done(false))
-    socket.once("connect", () => done(true))
-    socket.once("error", () => done(false))
-  })
 
 export interface StoreChoice {
   readonly layer: Layer.Layer<Database>
@@ -50,7 +37,7 @@ export const storeFromEnv = (env: {
     const serverUrl = yield* Effect.promise(() =>
       readFile(urlFile, "utf8").then((t) => t.trim(), () => undefined)
     )
-    if (serverUrl && (yield* Effect.promise(() => answers(serverUrl)))) {
+    if (serverUrl && (yield* Effect.promise(() => isAccepting(serverUrl, 5432)))) {
       return yield* new StoreUnavailable({
         message: `the embedded store ${pgDir} is open by a running server (${urlFile}); ` +
           `stop the server first, or run the server and this command with DATABASE_URL`,

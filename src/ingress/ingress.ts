@@ -57,7 +57,8 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
         ]).pipe(Effect.map(([a, b]) => a && b)),
       )
 
-    const callHandler = async (route: Route, handlerName: string, request: Request, requestId: string) => {
+    const callHandler = async (route: Route, url: URL, request: Request, requestId: string) => {
+      const handlerName = url.pathname.slice(5)
       const handler = route.project.handlers.get(handlerName)
       if (!HANDLER.test(handlerName) || !handler) {
         return errorResponse(
@@ -69,7 +70,7 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
         if (handler.kind !== "query") {
           return errorResponse(replyError("bad_request", `${handlerName} is a command: use POST`), 405)
         }
-        input = Object.fromEntries(new URL(request.url).searchParams)
+        input = Object.fromEntries(url.searchParams)
       } else if (request.method === "POST") {
         let text: string
         try {
@@ -173,7 +174,7 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
         return [response, target.project.name]
       }
       if (url.pathname.startsWith("/api/")) {
-        return tag(await callHandler(target, url.pathname.slice(5), request, requestId))
+        return tag(await callHandler(target, url, request, requestId))
       }
       if ((request.method === "GET" || request.method === "HEAD") && target.dir) {
         const file = await serveStatic(target.dir, url.pathname, request.method === "HEAD")

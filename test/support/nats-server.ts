@@ -3,10 +3,10 @@
  * Scoped: the process is killed when the Scope closes.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import net from "node:net"
 import { Effect, type Scope } from "effect"
 import { eventually } from "./eventually.ts"
 import { freePort } from "./node-process.ts"
+import { isAccepting } from "../../src/platform/tcp-probe.ts"
 
 export const NATS_SERVER_BIN = process.env.HAMLET_NATS_SERVER_BIN ?? "/usr/sbin/nats-server"
 
@@ -21,15 +21,7 @@ export interface PrivateNatsServer {
 
 const _freePort = Effect.promise(freePort)
 
-const _isListening = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const socket = net.connect({ host: "127.0.0.1", port })
-    socket.once("connect", () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once("error", () => resolve(false))
-  })
+const _isListening = (port: number): Promise<boolean> => isAccepting(`tcp://127.0.0.1:${port}`, port, 200)
 
 export const startNatsServer: Effect.Effect<PrivateNatsServer, Error, Scope.Scope> = Effect.gen(function* () {
   const port = yield* _freePort
