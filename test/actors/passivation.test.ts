@@ -3,50 +3,43 @@
  * worker (mailbox + fiber) stops — visible as `hamlet_active_host_workers` in /metrics —
  * and the next command brings it back without anyone noticing.
  */
-import { mkdir, rm, writeFile } from "node:fs/promises"
-import { join, resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startTestServer, type TestServer } from "../support/server.ts"
+import { MOD, type TempProject, writeTempProject } from "../support/temp-project.ts"
 
 const HOSTS = ["one.idle.test", "two.idle.test"]
 
-const writeProject = async (dir: string) => {
-  const mod = JSON.stringify(resolve("mod.ts"))
-  await mkdir(join(dir, "api"), { recursive: true })
-  for (const host of HOSTS) await mkdir(join(dir, "hosts", host), { recursive: true })
-  await writeFile(
-    join(dir, "project.ts"),
-    `import { Schema } from "effect"
-import { defineEvent, defineProject } from ${mod}
+const project = () =>
+  writeTempProject({
+    name: "idler",
+    hosts: HOSTS,
+    projectTs: `import { Schema } from "effect"
+import { defineEvent, defineProject } from ${MOD}
 export const Noted = defineEvent("Noted", Schema.Struct({ text: Schema.String }), () => "notes")
 export default defineProject({ name: "idler", events: [Noted], limits: { idleMs: 1000 } })
 `,
-  )
-  await writeFile(
-    join(dir, "api", "Note.ts"),
-    `import { Effect, Schema } from "effect"
-import { defineCommand } from ${mod}
+    api: {
+      Note: `import { Effect, Schema } from "effect"
+import { defineCommand } from ${MOD}
 import { Noted } from "../project.ts"
 export default defineCommand({
   name: "Note", input: Schema.Struct({ text: Schema.String }), output: Schema.Struct({ ok: Schema.Boolean }),
   handle: (input, ctx) => ctx.emit(Noted, input).pipe(Effect.as({ ok: true })),
 })
 `,
-  )
-}
+    },
+  })
 
 describe("passivation of idle host actors", () => {
   let server: TestServer
-  let root: string
+  let temp: TempProject
   beforeAll(async () => {
-    root = await Deno.makeTempDir({ prefix: "hamlet-idle-" })
-    await writeProject(join(root, "idler"))
-    await writeFile(join(root, "config.json"), JSON.stringify({ projects: ["./idler"] }))
-    server = await startTestServer({ configPath: join(root, "config.json") })
+    temp = await project()
+    server = await startTestServer({ configPath: temp.configPath })
   }, 60_000)
   afterAll(async () => {
     await server?.close()
-    await rm(root, { recursive: true, force: true })
+    await temp?.remove()
   })
 
   const activeWorkers = async () => {

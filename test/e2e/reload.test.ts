@@ -4,9 +4,10 @@
  */
 import { Effect } from "effect"
 import { mkdir, rm, writeFile } from "node:fs/promises"
-import { join, resolve } from "node:path"
+import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startTestServer, type TestServer } from "../support/server.ts"
+import { MOD, type TempProject, writeTempProject } from "../support/temp-project.ts"
 
 const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 10_000) => {
   const deadline = Date.now() + timeoutMs
@@ -16,42 +17,34 @@ const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 10
   }
 }
 
-/** A one-handler project written to `dir`, importing Hamlet by absolute path. */
-const writeProject = async (dir: string, name: string) => {
-  const mod = resolve("mod.ts")
-  await mkdir(join(dir, "api"), { recursive: true })
-  await mkdir(join(dir, "hosts", "first.reload.test"), { recursive: true })
-  await writeFile(
-    join(dir, "project.ts"),
-    `import { defineProject } from ${
-      JSON.stringify(mod)
-    }\nexport default defineProject({ name: "${name}" })\n`,
-  )
-  await writeFile(
-    join(dir, "api", "Ping.ts"),
-    `import { Effect, Schema } from "effect"
-import { defineQuery } from ${JSON.stringify(mod)}
+/** A one-handler project; hosts come and go as folders under its hosts/. */
+const project = () =>
+  writeTempProject({
+    name: "reloady",
+    hosts: ["first.reload.test"],
+    projectTs: `import { defineProject } from ${MOD}\nexport default defineProject({ name: "reloady" })\n`,
+    api: {
+      Ping: `import { Effect, Schema } from "effect"
+import { defineQuery } from ${MOD}
 export default defineQuery({
   name: "Ping", input: Schema.Struct({}), output: Schema.Struct({ host: Schema.String }),
   handle: (_i, ctx) => Effect.succeed({ host: ctx.host }),
 })
 `,
-  )
-}
+    },
+  })
 
 describe("hot reload of hosts and config", () => {
   let server: TestServer
-  let root: string
+  let temp: TempProject
 
   beforeAll(async () => {
-    root = await Deno.makeTempDir({ prefix: "hamlet-reload-" })
-    await writeProject(join(root, "reloady"), "reloady")
-    await writeFile(join(root, "config.json"), JSON.stringify({ projects: ["./reloady"] }))
-    server = await startTestServer({ configPath: join(root, "config.json") })
+    temp = await project()
+    server = await startTestServer({ configPath: temp.configPath })
   })
   afterAll(async () => {
     await server?.close()
-    await rm(root, { recursive: true, force: true })
+    await temp?.remove()
   })
 
   const ping = async (host: string) => (await server.call(host, "/api/Ping")).status
@@ -65,7 +58,7 @@ describe("hot reload of hosts and config", () => {
       while (!stop) statuses.push(await ping("first.reload.test"))
     })()
 
-    const secondDir = join(root, "reloady", "hosts", "second.reload.test")
+    const secondDir = join(temp.dir, "hosts", "second.reload.test")
     await mkdir(secondDir, { recursive: true })
     await until("the new host to be served", async () => (await ping("second.reload.test")) === 200)
     const body = await (await server.call("second.reload.test", "/api/Ping")).json()
@@ -80,12 +73,12 @@ describe("hot reload of hosts and config", () => {
   })
 
   it("a broken config.json is refused and the previous routing kept", async () => {
-    await writeFile(join(root, "config.json"), "{ not json")
+    await writeFile(temp.configPath, "{ not json")
     const exit = await Effect.runPromiseExit(server.supervisor.reload)
     expect(exit._tag).toBe("Failure")
     expect(String(exit._tag === "Failure" ? exit.cause : "")).toContain("config is not JSON")
     expect(await ping("first.reload.test")).toBe(200)
-    await writeFile(join(root, "config.json"), JSON.stringify({ projects: ["./reloady"] }))
+    await writeFile(temp.configPath, JSON.stringify({ projects: ["./reloady"] }))
     await Effect.runPromise(server.supervisor.reload)
     expect(await ping("first.reload.test")).toBe(200)
   })

@@ -4,62 +4,55 @@
  * event per period.
  */
 import { Effect, Exit, Scope } from "effect"
-import { mkdir, rm, writeFile } from "node:fs/promises"
-import { join, resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { PostgresLive } from "../../src/store/postgres.ts"
 import { scratchPostgresUrl } from "../support/database.ts"
 import { startTestServer, type TestServer } from "../support/server.ts"
+import { MOD, type TempProject, writeTempProject } from "../support/temp-project.ts"
 import { checkService } from "../support/services.ts"
 
 const available = await checkService("postgres")
 const HOSTS = ["one.tick.test", "two.tick.test"]
 
-const writeProject = async (dir: string) => {
-  const mod = JSON.stringify(resolve("mod.ts"))
-  await mkdir(join(dir, "api"), { recursive: true })
-  for (const host of HOSTS) await mkdir(join(dir, "hosts", host), { recursive: true })
-  await writeFile(
-    join(dir, "project.ts"),
-    `import { Schema } from "effect"
-import { defineEvent, defineProject } from ${mod}
+const project = () =>
+  writeTempProject({
+    name: "ticker",
+    hosts: HOSTS,
+    projectTs: `import { Schema } from "effect"
+import { defineEvent, defineProject } from ${MOD}
 export const Ticked = defineEvent("Ticked", Schema.Struct({ period: Schema.String }), () => "ticks")
 export default defineProject({
   name: "ticker", events: [Ticked], schedules: [{ name: "Heartbeat", every: "300 millis", command: "Tick" }],
 })
 `,
-  )
-  await writeFile(
-    join(dir, "api", "Tick.ts"),
-    `import { Effect, Schema } from "effect"
-import { defineCommand } from ${mod}
+    api: {
+      Tick: `import { Effect, Schema } from "effect"
+import { defineCommand } from ${MOD}
 import { Ticked } from "../project.ts"
 export default defineCommand({
   name: "Tick", input: Schema.Struct({ period: Schema.String }), output: Schema.Struct({ ok: Schema.Boolean }),
   handle: (input, ctx) => ctx.emit(Ticked, input).pipe(Effect.as({ ok: true })),
 })
 `,
-  )
-}
+    },
+  })
 
 describe.skipIf(!available)("per-project scheduled events", () => {
   const scope = Effect.runSync(Scope.make())
-  let root: string
+  let temp: TempProject
   let nodes: Array<TestServer> = []
 
   beforeAll(async () => {
-    root = await Deno.makeTempDir({ prefix: "hamlet-ticker-" })
-    await writeProject(join(root, "ticker"))
-    await writeFile(join(root, "config.json"), JSON.stringify({ projects: ["./ticker"] }))
+    temp = await project()
     const url = await Effect.runPromise(Scope.provide(scratchPostgresUrl, scope))
-    const configPath = join(root, "config.json")
+    const configPath = temp.configPath
     nodes = [await startTestServer({ configPath, database: PostgresLive(url) })]
     nodes.push(await startTestServer({ configPath, database: PostgresLive(url) }))
   }, 60_000)
   afterAll(async () => {
     await Promise.all(nodes.map((n) => n.close()))
     await Effect.runPromise(Scope.close(scope, Exit.void))
-    await rm(root, { recursive: true, force: true })
+    await temp?.remove()
   })
 
   it("runs the command once per period on every host, across two nodes", async () => {
