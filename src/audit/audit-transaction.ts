@@ -5,19 +5,17 @@
  */
 import { Effect } from "effect"
 import { type DatabaseError, query, type Sql, type SqlTx } from "../store/database.ts"
+import { withReservedConnection } from "../store/transaction.ts"
 
 export const withSnapshot = <A, E>(
   sql: Sql,
   body: (tx: SqlTx) => Effect.Effect<A, E>,
 ): Effect.Effect<A, E | DatabaseError> =>
-  Effect.acquireUseRelease(
-    query(() => sql.reserve()),
+  withReservedConnection(
+    sql,
     (conn) =>
       query(() => conn.unsafe("begin isolation level repeatable read").simple()).pipe(
         Effect.andThen(body(conn)),
       ),
-    (conn) =>
-      Effect.ignore(query(() => conn.unsafe("rollback").simple())).pipe(
-        Effect.ensuring(Effect.sync(() => conn.release())),
-      ),
+    (conn) => Effect.ignore(query(() => conn.unsafe("rollback").simple())),
   )

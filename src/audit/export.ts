@@ -8,7 +8,7 @@
  *   by seq, so paging sees a consistent prefix.
  */
 import type { SqlTx } from "../store/database.ts"
-import { rowToStoredEvent, type StoredEvent } from "../store/event-log.ts"
+import { EVENT_COLUMNS, rowToStoredEvent, type StoredEvent } from "../store/event-log.ts"
 import { encodeEventLine } from "./event-line.ts"
 import { type EventRange, rangeCondition } from "./event-range.ts"
 
@@ -20,10 +20,9 @@ export async function* eventCursor(
   range: EventRange = {},
   batchSize = BATCH_SIZE,
 ): AsyncGenerator<ReadonlyArray<StoredEvent>> {
-  const rows =
-    tx`select host, seq, project, stream, version, type, data, meta, recorded_at, hash from hamlet_events where ${
-      rangeCondition(tx, host, range)
-    } order by seq`.cursor(batchSize)
+  const rows = tx`select ${tx(EVENT_COLUMNS)} from hamlet_events where ${
+    rangeCondition(tx, host, range)
+  } order by seq`.cursor(batchSize)
   for await (const batch of rows) yield batch.map(rowToStoredEvent)
 }
 
@@ -35,10 +34,9 @@ export async function* eventPages(
 ): AsyncGenerator<ReadonlyArray<StoredEvent>> {
   let after = 0
   while (true) {
-    const rows =
-      await tx`select host, seq, project, stream, version, type, data, meta, recorded_at, hash from hamlet_events where ${
-        rangeCondition(tx, host, range, after)
-      } order by seq limit ${pageSize}`
+    const rows = await tx`select ${tx(EVENT_COLUMNS)} from hamlet_events where ${
+      rangeCondition(tx, host, range, after)
+    } order by seq limit ${pageSize}`
     if (rows.length === 0) return
     const batch = rows.map(rowToStoredEvent)
     yield batch

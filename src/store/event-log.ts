@@ -168,6 +168,20 @@ export const appendEvents = (
     return stored
   })
 
+/** The columns `rowToStoredEvent` reads (select them with `tx(EVENT_COLUMNS)`). */
+export const EVENT_COLUMNS = [
+  "host",
+  "seq",
+  "project",
+  "stream",
+  "version",
+  "type",
+  "data",
+  "meta",
+  "recorded_at",
+  "hash",
+] as const
+
 export const rowToStoredEvent = (row: Record<string, unknown>): StoredEvent => ({
   host: String(row.host),
   seq: Number(row.seq),

@@ -38,8 +38,8 @@ const withTransaction = <A, E>(
   beginSql: string,
   body: (tx: SqlTx) => Effect.Effect<A, E>,
 ): Effect.Effect<A, E | DatabaseError> =>
-  Effect.acquireUseRelease(
-    query(() => sql.reserve()),
+  withReservedConnection(
+    sql,
     (conn) =>
       Effect.gen(function* () {
         // pipelined: `begin` is sent now and the body's first query queues right behind it
@@ -60,8 +60,20 @@ const withTransaction = <A, E>(
         }
         return result
       }),
-    (conn, exit) =>
-      (Exit.isSuccess(exit) ? Effect.void : Effect.ignore(query(() => conn.unsafe("rollback")))).pipe(
-        Effect.ensuring(Effect.sync(() => conn.release())),
-      ),
+    (conn, exit) => Exit.isSuccess(exit) ? Effect.void : Effect.ignore(query(() => conn.unsafe("rollback"))),
+  )
+
+/**
+ * A connection of its own for `use` (a transaction, a snapshot); `finish` runs before it
+ * goes back to the pool, whatever the outcome — also on interruption.
+ */
+export const withReservedConnection = <A, E>(
+  sql: Sql,
+  use: (conn: SqlTx) => Effect.Effect<A, E>,
+  finish: (conn: SqlTx, exit: Exit.Exit<A, E | DatabaseError>) => Effect.Effect<void>,
+): Effect.Effect<A, E | DatabaseError> =>
+  Effect.acquireUseRelease(
+    query(() => sql.reserve()),
+    use,
+    (conn, exit) => finish(conn, exit).pipe(Effect.ensuring(Effect.sync(() => conn.release()))),
   )
