@@ -4,6 +4,7 @@
  * and the next command brings it back without anyone noticing.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { until } from "../support/eventually.ts"
 import { startTestServer, type TestServer } from "../support/server.ts"
 import { MOD, type TempProject, writeTempProject } from "../support/temp-project.ts"
 
@@ -45,13 +46,6 @@ describe("passivation of idle host actors", () => {
   const activeWorkers = async () => {
     const text = await (await server.call("localhost", "/metrics")).text()
     return Number(/^hamlet_active_host_workers (\d+)$/m.exec(text)?.[1])
-  }
-  const until = async (what: string, check: () => Promise<boolean>) => {
-    const deadline = Date.now() + 10_000
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-      await new Promise((r) => setTimeout(r, 25))
-    }
   }
   const note = async (host: string, text: string) =>
     (await server.call(host, "/api/Note", { body: JSON.stringify({ text }) })).status

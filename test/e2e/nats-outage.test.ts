@@ -11,6 +11,7 @@ import { scratchPostgresUrl } from "../support/database.ts"
 import { requestWithHost } from "../support/http.ts"
 import { NATS_SERVER_BIN, type PrivateNatsServer, startNatsServer } from "../support/nats-server.ts"
 import { type HamletNode, startNode } from "../support/node-process.ts"
+import { until } from "../support/eventually.ts"
 import { checkService, isServiceRequired } from "../support/services.ts"
 
 // a private nats-server is started and killed: the binary must be there, besides Postgres
@@ -18,14 +19,6 @@ const hasBinary = existsSync(NATS_SERVER_BIN)
 if (!hasBinary && isServiceRequired) throw new Error(`${NATS_SERVER_BIN} is required but missing`)
 if (!hasBinary) console.warn(`skipping the NATS outage scenario: no ${NATS_SERVER_BIN}`)
 const available = hasBinary && (await checkService("postgres"))
-
-const until = async (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 describe.skipIf(!available)("a NATS outage under load", () => {
   const scope = Effect.runSync(Scope.make())

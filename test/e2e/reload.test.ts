@@ -6,16 +6,9 @@ import { Effect } from "effect"
 import { mkdir, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { until } from "../support/eventually.ts"
 import { startTestServer, type TestServer } from "../support/server.ts"
 import { MOD, type TempProject, writeTempProject } from "../support/temp-project.ts"
-
-const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 10_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 /** A one-handler project; hosts come and go as folders under its hosts/. */
 const project = () =>

@@ -22,3 +22,16 @@ export const eventually = (
       yield* Effect.sleep(options.intervalMs ?? 5)
     }
   })
+
+/** The same for plain async tests: resolves once `check()` holds, rejects after the deadline. */
+export const until = async (
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
