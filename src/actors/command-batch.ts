@@ -8,6 +8,7 @@ import { Effect } from "effect"
 import type { Reply } from "../bus/envelope.ts"
 import { replyError } from "../errors.ts"
 import type { LoadedProject } from "../projects/loader.ts"
+import { applyProjections } from "../projects/projection.ts"
 import {
   COMMIT_UNKNOWN,
   type DatabaseError,
@@ -48,14 +49,11 @@ const lookupIdempotent = (tx: SqlTx, host: string, key: string) =>
   )
 
 const project = (log: HostLog, tx: SqlTx, pipeline: Pipeline, events: ReadonlyArray<StoredEvent>) =>
-  Effect.gen(function* () {
-    const writer = makeProjectionWriter(tx, log.project.name, log.host, pipeline)
-    for (const event of events) {
-      for (const projection of log.project.projections.get(event.type) ?? []) {
-        yield* projection.apply(event, writer)
-      }
-    }
-  })
+  applyProjections(
+    log.project.projections,
+    events,
+    makeProjectionWriter(tx, log.project.name, log.host, pipeline),
+  )
 
 /** One transaction over `commands`; resolves to their replies and the events written. */
 const commitOnce = (log: HostLog, commands: ReadonlyArray<Command>) =>

@@ -6,6 +6,7 @@
  */
 import { Effect } from "effect"
 import type { LoadedProject } from "../projects/loader.ts"
+import { applyProjections } from "../projects/projection.ts"
 import { query, type SqlTx } from "../store/database.ts"
 import { makeBufferedProjectionWriter } from "../store/buffered-writer.ts"
 import type { EventRange } from "./event-range.ts"
@@ -38,13 +39,9 @@ export const replayInto = (
     while (true) {
       const page = yield* query(() => pages.next())
       if (page.done) break
-      for (const event of page.value) {
-        for (const projection of project.projections.get(event.type) ?? []) {
-          yield* projection.apply(event, writer)
-        }
-        events++
-        lastSeq = event.seq
-      }
+      yield* applyProjections(project.projections, page.value, writer)
+      events += page.value.length
+      lastSeq = page.value.at(-1)?.seq ?? lastSeq
     }
     yield* writer.flush
     return { events, lastSeq } satisfies Replayed

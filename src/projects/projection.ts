@@ -2,7 +2,7 @@
  * Projections map events to read-table writes. The same projection code runs on the live
  * path (in the append transaction) and in audit rebuilds (into a scratch schema).
  */
-import type { Effect, Schema } from "effect"
+import { Effect, type Schema } from "effect"
 import type { DatabaseError } from "../store/database.ts"
 import type { ProjectionWriter } from "./access.ts"
 import type { EventDef, RecordedEvent } from "./event.ts"
@@ -29,3 +29,18 @@ export const defineProjection = <S extends Schema.Top>(
   eventType: event.type,
   apply: apply as Projection["apply"],
 })
+
+/**
+ * Runs every projection of each event, in log order: the one loop shared by the live path,
+ * the cleanup jobs and audit replays.
+ */
+export const applyProjections = (
+  projections: ReadonlyMap<string, ReadonlyArray<Projection>>,
+  events: Iterable<RecordedEvent>,
+  db: ProjectionWriter,
+): Effect.Effect<void, DatabaseError> =>
+  Effect.gen(function* () {
+    for (const event of events) {
+      for (const projection of projections.get(event.type) ?? []) yield* projection.apply(event, db)
+    }
+  })

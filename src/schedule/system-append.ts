@@ -5,6 +5,7 @@
  */
 import { Effect } from "effect"
 import type { LoadedProject } from "../projects/loader.ts"
+import { applyProjections } from "../projects/projection.ts"
 import { type DatabaseError, type Sql, type SqlTx, UNIQUE_VIOLATION } from "../store/database.ts"
 import { appendEvents, type PendingEvent, readHead } from "../store/event-log.ts"
 import { makeProjectionWriter } from "../store/model-access.ts"
@@ -24,12 +25,7 @@ export const appendSystemEvents = (
     Effect.gen(function* () {
       const head = yield* readHead(tx, host)
       const stored = yield* appendEvents(tx, head, host, project.name, events, new Date())
-      const writer = makeProjectionWriter(tx, project.name, host)
-      for (const event of stored) {
-        for (const projection of project.projections.get(event.type) ?? []) {
-          yield* projection.apply(event, writer)
-        }
-      }
+      yield* applyProjections(project.projections, stored, makeProjectionWriter(tx, project.name, host))
       yield* alongside(tx)
     }))
   return attempt.pipe(
