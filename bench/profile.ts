@@ -125,6 +125,9 @@ export const profileDuring = async (port: number, name: string, during: () => Pr
     await send("Profiler.start")
     await during()
     const { profile } = await send("Profiler.stop") as { profile: { nodes: Array<CpuProfileNode> } }
+    // BENCH_PROFILE_DIR=<dir> keeps the raw V8 profile (open it in Chrome DevTools)
+    const dir = Deno.env.get("BENCH_PROFILE_DIR")
+    if (dir) await Deno.writeTextFile(`${dir}/${name.replace(/\W+/g, "-")}.cpuprofile`, JSON.stringify(profile))
     return summariseProfile(name, profile)
   } finally {
     ws.close()

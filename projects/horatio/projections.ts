@@ -19,9 +19,7 @@ export const projections = [
       })
       for (const tag of new Set(e.data.tags)) {
         yield* db.insert(ItemTag, { id: `${e.data.id}:${tag}`, item_id: e.data.id, tag })
-        const existing = yield* db.get(Tag, tag)
-        if (existing) yield* db.increment(Tag, tag, "item_count")
-        else yield* db.insert(Tag, { id: tag, item_count: 1 })
+        yield* db.incrementOrInsert(Tag, { id: tag, item_count: 1 }, "item_count")
       }
     })),
   defineProjection(CommentSubmitted, (e, db) =>
@@ -36,9 +34,11 @@ export const projections = [
       })
       yield* db.increment(Item, e.data.itemId, "comment_count")
       if (e.data.author) {
-        const guest = yield* db.get(Guest, e.data.author)
-        if (guest) yield* db.increment(Guest, e.data.author, "comment_count")
-        else yield* db.insert(Guest, { id: e.data.author, comment_count: 1, first_seen_at: createdAt })
+        yield* db.incrementOrInsert(
+          Guest,
+          { id: e.data.author, comment_count: 1, first_seen_at: createdAt },
+          "comment_count",
+        )
       }
     })),
   defineProjection(ItemDeleted, (e, db) => db.softDelete(Item, e.data.id, e.recordedAt)),

@@ -49,6 +49,16 @@ export interface ProjectionWriter extends HostReader {
     column: keyof ModelRow<M> & string,
     by?: number,
   ) => Effect.Effect<void, DatabaseError>
+  /**
+   * Adds `by` to `column` of the row with `row.id`, or inserts `row` as given when there is
+   * none — one statement, no read: a counter a projection keeps costs no round trip.
+   */
+  readonly incrementOrInsert: <M extends Model>(
+    model: M,
+    row: ModelRow<M>,
+    column: keyof ModelRow<M> & string,
+    by?: number,
+  ) => Effect.Effect<void, DatabaseError>
   /** Sets `deleted_at` (models declared with softDelete). */
   readonly softDelete: <M extends Model>(
     model: M,

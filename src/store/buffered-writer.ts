@@ -167,6 +167,16 @@ export const makeBufferedProjectionWriter = (
         columnOf(model, column)
         row[column] = Number(row[column] ?? 0) + by
       }),
+    incrementOrInsert: (model, row, column, by = 1) =>
+      Effect.flatMap(load(model, (row as Row).id), (entry) => {
+        columnOf(model, column)
+        if (!entry.row) {
+          return Effect.asVoid(remember(model, (row as Row).id, fullRow(model, row as Row), "insert", true))
+        }
+        entry.row[column] = Number(entry.row[column] ?? 0) + by
+        entry.isDirty = true
+        return Effect.void
+      }),
     softDelete: (model, id, at) =>
       model.options.softDelete
         ? change(model, id, (row) => {

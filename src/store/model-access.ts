@@ -139,19 +139,31 @@ export const makeProjectionWriter = (
       // deno-lint-ignore no-explicit-any -- postgres.js types parameters as its own serializable union
       ? Effect.sync(() => pipeline.send(tx.unsafe(text, params as any, { prepare: true }).execute()))
       : Effect.asVoid(run(tx, text, params))
-  const insertLike = (model: Model, row: Row, onConflict: "error" | "replace") => {
+  /** `onConflict`: fail, replace every model column, or add to one column (`$?` is the amount). */
+  const insertLike = (
+    model: Model,
+    row: Row,
+    onConflict: "error" | "replace" | { readonly add: string; readonly by: number },
+  ) => {
     const names = Object.keys(row).filter((k) => row[k] !== undefined)
     const columns = names.map((n) => columnOf(model, n))
     const params = [host, ...columns.map((c, i) => param(c, row[names[i]]))]
     const values = ["$1", ...columns.map((c, i) => placeholder(c, i + 2))]
-    const conflict = onConflict === "replace"
-      ? ` on conflict (host, id) do update set ${
+    let conflict = ""
+    if (onConflict === "replace") {
+      conflict = ` on conflict (host, id) do update set ${
         modelColumns(model).filter((c) => c.name !== "id").map((c) => `${q(c.name)} = excluded.${q(c.name)}`)
           .join(", ") || "id = excluded.id"
       }`
-      : ""
+    } else if (onConflict !== "error") {
+      columnOf(model, onConflict.add)
+      params.push(onConflict.by)
+      const column = q(onConflict.add)
+      conflict =
+        ` on conflict (host, id) do update set ${column} = coalesce(t.${column}, 0) + $${params.length}`
+    }
     return write(
-      `insert into ${tableName(schema, model)} (host, ${names.map(q).join(", ")}) values (${
+      `insert into ${tableName(schema, model)} as t (host, ${names.map(q).join(", ")}) values (${
         values.join(", ")
       })${conflict}`,
       params,
@@ -188,6 +200,7 @@ export const makeProjectionWriter = (
       columnOf(model, column)
       return updateSet(model, id, [[column, `coalesce(${q(column)}, 0) + $?`, by]])
     },
+    incrementOrInsert: (model, row, column, by = 1) => insertLike(model, row as Row, { add: column, by }),
     softDelete: (model, id, at) => {
       if (!model.options.softDelete) return Effect.die(new Error(`model ${model.table} has no soft delete`))
       return updateSet(model, id, [["deleted_at", "$?", at]])

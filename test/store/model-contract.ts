@@ -152,13 +152,17 @@ export const describeModelContract = (it: Vitest.MethodsNonLive<Database>): void
           yield* db.update(Note, "n1", { title: "one!" })
           yield* db.increment(Note, "n1", "hits")
           yield* db.increment(Note, "n1", "hits", 2)
+          yield* db.incrementOrInsert(Note, { id: "n3", title: "three", tags: [], hits: 1 }, "hits")
+          yield* db.incrementOrInsert(Note, { id: "n3", title: "ignored", tags: [], hits: 1 }, "hits", 4)
         })
       )
       const listed = yield* run((db) => db.list(Note, { orderBy: [["id", "asc"]] }))
       assert.deepStrictEqual(listed.map((r): Record<string, unknown> => ({ ...r })), [
         { id: "n1", title: "one!", tags: ["a", "b"], hits: 3, deleted_at: null },
         { id: "n2", title: "two again", tags: ["c"], hits: 5, deleted_at: null },
+        { id: "n3", title: "three", tags: [], hits: 5, deleted_at: null },
       ])
+      yield* run((db) => db.remove(Note, { id: "n3" }))
       yield* run((db) => db.softDelete(Note, "n1", new Date("2024-01-02T03:04:05.678Z")))
       const visible = yield* run((db) => db.list(Note))
       assert.deepStrictEqual(visible.map((r) => r.id), ["n2"])

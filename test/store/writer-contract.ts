@@ -36,10 +36,18 @@ const script = (db: ProjectionWriter) =>
       else yield* db.insert(Tag, { id: tag, item_count: 1 })
     }
     for (let n = 0; n < 12; n += 2) yield* db.increment(Item, `i${n}`, "comment_count", 2)
+    for (const author of ["bob", "cy", "bob", "bob"]) {
+      yield* db.incrementOrInsert(
+        Guest,
+        { id: author, comment_count: 1, first_seen_at: at(3) },
+        "comment_count",
+      )
+    }
     yield* db.update(Item, "i3", { title: "renamed", tags: ["x", "y"] })
     yield* db.update(Item, "missing", { title: "nobody" })
     yield* db.softDelete(Item, "i5", new Date(at(99)))
     assert.strictEqual(yield* db.count(Item), 11)
+    assert.strictEqual((yield* db.get(Guest, "bob"))?.comment_count, 3)
     yield* db.upsert(Guest, { id: "ann", comment_count: 1, first_seen_at: at(1) })
     yield* db.upsert(Guest, { id: "ann", comment_count: 5, first_seen_at: at(2) })
     yield* db.remove(Item, { id: "i7" })
