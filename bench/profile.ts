@@ -127,7 +127,9 @@ export const profileDuring = async (port: number, name: string, during: () => Pr
     const { profile } = await send("Profiler.stop") as { profile: { nodes: Array<CpuProfileNode> } }
     // BENCH_PROFILE_DIR=<dir> keeps the raw V8 profile (open it in Chrome DevTools)
     const dir = Deno.env.get("BENCH_PROFILE_DIR")
-    if (dir) await Deno.writeTextFile(`${dir}/${name.replace(/\W+/g, "-")}.cpuprofile`, JSON.stringify(profile))
+    if (dir) {
+      await Deno.writeTextFile(`${dir}/${name.replace(/\W+/g, "-")}.cpuprofile`, JSON.stringify(profile))
+    }
     return summariseProfile(name, profile)
   } finally {
     ws.close()

@@ -1,7 +1,7 @@
 /**
  * A host actor: subscribes to `hamlet.req.<project>.<hostToken>.*` in a queue group (so a
- * fleet shares the host's load), decodes each request, runs queries concurrently and
- * commands one batch at a time through a bounded mailbox. The mailbox and its worker fiber
+ * fleet shares the host's load), decodes each request, runs queries in read batches
+ * (query-batch.ts) and commands one batch at a time through a bounded mailbox. The mailbox and its worker fiber
  * exist only while the host is busy (idle hosts are passivated). Closing its scope
  * unsubscribes, then drains the commands already queued.
  */
@@ -21,9 +21,9 @@ import { badInput, replyError } from "../errors.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import type { Sql } from "../store/database.ts"
 import type { StoredEvent } from "../store/event-log.ts"
-import { withHostReadTransaction } from "../store/transaction.ts"
 import { type Command, type HostLog, processBatch } from "./command-batch.ts"
-import { decodeInput, type HandlerRequest, inputError, runHandler } from "./handler-run.ts"
+import { decodeInput, type HandlerRequest, inputError } from "./handler-run.ts"
+import { coalesceKeyOf, makeQueryBatcher } from "./query-batch.ts"
 
 /** Commands taken from the mailbox per transaction at most. */
 const MAX_BATCH = 256
@@ -41,6 +41,17 @@ interface Worker {
 export const HOST_QUEUE_GROUP = "hamlet"
 
 const decodeEnvelope = Schema.decodeUnknownExit(RequestEnvelope)
+
+/** Encoded once per reply object: requests coalesced onto one run share its bytes. */
+const successBytes = new WeakMap<Reply, Uint8Array>()
+const encodedSuccess = (reply: Reply & { ok: true }): Uint8Array => {
+  let bytes = successBytes.get(reply)
+  if (!bytes) {
+    bytes = encodeSuccess(reply.output)
+    successBytes.set(reply, bytes)
+  }
+  return bytes
+}
 
 const announceEvents =
   (bus: Bus["Service"], project: string, host: string) => (events: ReadonlyArray<StoredEvent>) =>
@@ -78,21 +89,7 @@ export const startHostActor = (
     const runFork = Effect.runForkWith(context)
     const annotate = Effect.annotateLogs({ project: project.name, host })
 
-    const runQuery = (request: HandlerRequest, respond: (reply: Reply) => void) =>
-      withHostReadTransaction(sql, host, (tx) => runHandler(project, host, tx, request)).pipe(
-        Effect.map((outcome) => outcome.reply),
-        Effect.catchCause((cause) =>
-          Effect.logError("query failed", Cause.pretty(cause)).pipe(
-            Effect.as<Reply>({
-              ok: false,
-              error: { code: "internal", message: "internal error", requestId: request.requestId },
-            }),
-          )
-        ),
-        Effect.map(respond),
-        Effect.annotateLogs({ requestId: request.requestId }),
-        annotate,
-      )
+    const queries = makeQueryBatcher(sql, project, host, (effect) => void runFork(annotate(effect)))
 
     const onMessage = (message: BusMessage) => {
       const respond = (reply: Reply) => {
@@ -102,7 +99,7 @@ export const startHostActor = (
         try {
           if (!reply.ok) return message.respond(encodeJson(reply), headers)
           headers[OK_REPLY_HEADER] = "ok"
-          message.respond(encodeSuccess(reply.output), headers)
+          message.respond(encodedSuccess(reply), headers)
         } catch (error) {
           runFork(Effect.logWarning("reply not sent", { requestId, error: String(error) }))
         }
@@ -152,7 +149,13 @@ export const startHostActor = (
         meta: envelope.value.meta ?? {},
         deadline: Date.now() + (handler.timeoutMs ?? project.limits.handlerTimeoutMs),
       }
-      if (handler.kind === "query") return void runFork(runQuery(request, respond))
+      if (handler.kind === "query") {
+        return queries.submit({
+          ...request,
+          coalesceKey: coalesceKeyOf(handler, envelope.value.input, request.meta),
+          respond,
+        })
+      }
       if (!enqueue({ ...request, respond })) {
         respond({ ok: false, error: replyError("overloaded", `host ${host} is busy; retry shortly`) })
       }

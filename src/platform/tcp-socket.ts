@@ -7,10 +7,26 @@
  */
 import { EventEmitter } from "node:events"
 
+const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
+  let size = 0
+  for (const c of chunks) size += c.length
+  const out = new Uint8Array(size)
+  let offset = 0
+  for (const c of chunks) {
+    out.set(c, offset)
+    offset += c.length
+  }
+  return out
+}
+
 export class DenoSocket extends EventEmitter {
   readyState: "open" | "closed" = "open"
   readonly #conn: Deno.TcpConn
-  /** Writes are chained so they reach the socket in call order. */
+  /** Chunks waiting for the write in flight; written in call order. */
+  readonly #pending: Array<Uint8Array> = []
+  readonly #callbacks: Array<(error?: Error) => void> = []
+  #isWriting = false
+  /** The write loop in flight (ends when nothing is pending). */
   #writing: Promise<void> = Promise.resolve()
 
   constructor(conn: Deno.TcpConn) {
@@ -30,8 +46,9 @@ export class DenoSocket extends EventEmitter {
       for (;;) {
         const n = await this.#conn.read(buffer)
         if (n === null) break
-        // postgres.js keeps references to chunks it has not parsed yet: hand it a copy
-        this.emit("data", Buffer.from(buffer.subarray(0, n)))
+        // postgres.js keeps references to chunks it has not parsed yet: hand it a copy (a native
+        // slice, then a Buffer view of it — Buffer.from(Uint8Array) copies element by element)
+        this.emit("data", Buffer.from(buffer.slice(0, n).buffer, 0, n))
       }
     } catch (error) {
       this.#fail(error)
@@ -55,22 +72,50 @@ export class DenoSocket extends EventEmitter {
   }
 
   write(chunk: Uint8Array, callback?: (error?: Error) => void): boolean {
-    const data = new Uint8Array(chunk)
-    this.#writing = this.#writing.then(async () => {
-      if (this.readyState === "closed") throw new Error("socket closed")
-      let offset = 0
-      while (offset < data.length) offset += await this.#conn.write(data.subarray(offset))
-    }).then(
-      () => callback?.(),
-      (error) => {
-        callback?.(error)
-        // like node: a failed write errors the socket and closes it, so no reply to a lost
-        // request can be matched to a later one
-        this.#fail(error)
-        this.#close()
-      },
-    )
+    if (this.readyState === "closed") {
+      queueMicrotask(() => callback?.(new Error("socket closed")))
+      return false
+    }
+    // copied: callers may reuse their buffer once write returns
+    this.#pending.push(new Uint8Array(chunk))
+    if (callback) this.#callbacks.push(callback)
+    if (!this.#isWriting) {
+      // flushed once the current turn of the event loop is done: writes made in the same turn
+      // (replies to one batch, requests from one burst) leave in one syscall
+      this.#isWriting = true
+      this.#writing = new Promise((resolve) => setImmediate(resolve)).then(() => this.#flushPending())
+    }
     return true
+  }
+
+  /**
+   * Writes everything queued, coalescing what arrived while the previous write was in
+   * flight into one buffer: under load, one syscall carries many messages.
+   */
+  async #flushPending(): Promise<void> {
+    this.#isWriting = true
+    try {
+      while (this.#pending.length > 0) {
+        const chunks = this.#pending.splice(0)
+        const callbacks = this.#callbacks.splice(0)
+        const data = chunks.length === 1 ? chunks[0] : concat(chunks)
+        try {
+          let offset = 0
+          while (offset < data.length) offset += await this.#conn.write(data.subarray(offset))
+        } catch (error) {
+          for (const callback of [...callbacks, ...this.#callbacks.splice(0)]) callback(error as Error)
+          this.#pending.length = 0
+          // like node: a failed write errors the socket and closes it, so no reply to a lost
+          // request can be matched to a later one
+          this.#fail(error)
+          this.#close()
+          return
+        }
+        for (const callback of callbacks) callback()
+      }
+    } finally {
+      this.#isWriting = false
+    }
   }
 
   end(chunk?: Uint8Array): void {

@@ -39,6 +39,11 @@ export interface Handler<I extends Schema.Top = Schema.Top, O extends Schema.Top
   readonly output: O
   /** Overrides the project's handler time limit. */
   readonly timeoutMs?: number
+  /**
+   * Queries: identical concurrent requests to one host (same input and metadata) share one
+   * run and its reply (default true). Set false when the output depends on `ctx.requestId`.
+   */
+  readonly coalesce?: boolean
   readonly handle: (
     input: I["Type"],
     ctx: HandlerContext,
@@ -50,6 +55,7 @@ interface HandlerSpec<I extends Schema.Top, O extends Schema.Top> {
   readonly input: I
   readonly output: O
   readonly timeoutMs?: number
+  readonly coalesce?: boolean
   readonly handle: Handler<I, O>["handle"]
 }
 
@@ -77,7 +83,10 @@ export const defineCommand = <I extends Schema.Top, O extends Schema.Top>(
   return { _tag: "Handler", kind: "command", ...spec }
 }
 
-/** Declares a query: read-only, callable with GET, runs concurrently. */
+/**
+ * Declares a query: read-only, callable with GET, runs concurrently; identical concurrent
+ * requests share one run unless `coalesce: false`.
+ */
 export const defineQuery = <I extends Schema.Top, O extends Schema.Top>(
   spec: HandlerSpec<I, O>,
 ): Handler<I, O> => {

@@ -1,0 +1,150 @@
+/**
+ * Group reads for one host: queries that arrive while the host already has
+ * `READ_BATCHES_IN_FLIGHT` read transactions open wait, and the next transaction takes all
+ * of them. Within it, identical requests (same handler, raw input and metadata) run once
+ * and share the reply — request coalescing. Every reply still comes from a snapshot taken
+ * after its request arrived, so a read never misses a write committed before it was sent.
+ * A batch whose transaction fails is retried one group at a time, so one bad query fails
+ * alone.
+ */
+import { Cause, Effect } from "effect"
+import type { Reply } from "../bus/envelope.ts"
+import { replyError } from "../errors.ts"
+import type { LoadedProject } from "../projects/loader.ts"
+import type { Sql } from "../store/database.ts"
+import { withHostReadTransaction } from "../store/transaction.ts"
+import { type HandlerRequest, runHandler } from "./handler-run.ts"
+
+/** Read transactions one host keeps open at once; later queries join the next one. */
+export const READ_BATCHES_IN_FLIGHT = 2
+
+export interface Query extends HandlerRequest {
+  /** Requests with equal keys may share one run (undefined: never shared). */
+  readonly coalesceKey: string | undefined
+  readonly respond: (reply: Reply) => void
+}
+
+/** The key under which a query may share its run with identical concurrent ones. */
+export const coalesceKeyOf = (
+  handler: HandlerRequest["handler"],
+  rawInput: unknown,
+  meta: HandlerRequest["meta"],
+): string | undefined =>
+  handler.coalesce === false
+    ? undefined
+    : `${handler.name}\u0000${JSON.stringify(rawInput ?? {})}\u0000${JSON.stringify(meta)}`
+
+/** The leader's reply for a follower: errors carry the follower's own request id. */
+const replyFor = (reply: Reply, query: Query): Reply =>
+  !reply.ok && reply.error.requestId !== undefined
+    ? { ok: false, error: { ...reply.error, requestId: query.requestId } }
+    : reply
+
+const internalError = (query: Query): Reply => ({
+  ok: false,
+  error: { code: "internal", message: "internal error", requestId: query.requestId },
+})
+
+const groupByKey = (queries: ReadonlyArray<Query>): Array<Array<Query>> => {
+  const groups = new Map<string | Query, Array<Query>>()
+  for (const query of queries) {
+    const key = query.coalesceKey ?? query
+    const group = groups.get(key)
+    if (group) group.push(query)
+    else groups.set(key, [query])
+  }
+  return [...groups.values()]
+}
+
+export interface QueryBatcher {
+  readonly submit: (query: Query) => void
+}
+
+/**
+ * `run` forks an effect on the host actor's runtime. Replies are sent as soon as a group's
+ * handler finishes: a read-only transaction's data does not depend on its commit.
+ */
+export const makeQueryBatcher = (
+  sql: Sql,
+  project: LoadedProject,
+  host: string,
+  run: (effect: Effect.Effect<void>) => void,
+): QueryBatcher => {
+  const waiting: Array<Query> = []
+  let inFlight = 0
+
+  const answer = (group: ReadonlyArray<Query>, reply: Reply) => {
+    group[0].respond(reply)
+    for (let i = 1; i < group.length; i++) group[i].respond(replyFor(reply, group[i]))
+  }
+
+  const runGroups = (groups: ReadonlyArray<Array<Query>>, answered: Set<Array<Query>>) =>
+    withHostReadTransaction(
+      sql,
+      host,
+      (tx) =>
+        Effect.forEach(groups, (group) =>
+          runHandler(project, host, tx, group[0]).pipe(
+            Effect.map(({ reply }) => {
+              answered.add(group)
+              answer(group, reply)
+            }),
+          ), { concurrency: "unbounded", discard: true }),
+    )
+
+  const runBatch = (queued: ReadonlyArray<Query>): Effect.Effect<void> => {
+    const now = Date.now()
+    const batch = queued.filter((q) => {
+      if (now <= q.deadline) return true
+      q.respond({ ok: false, error: replyError("timeout", "the request expired while queued") })
+      return false
+    })
+    if (batch.length === 0) return Effect.void
+    const groups = groupByKey(batch)
+    const answered = new Set<Array<Query>>()
+    return runGroups(groups, answered).pipe(
+      Effect.catchCause((cause) => {
+        const left = groups.filter((g) => !answered.has(g))
+        if (left.length === 0) return Effect.void
+        // one group's failure aborts the shared transaction: give each its own
+        if (groups.length > 1) {
+          return Effect.forEach(left, (group) =>
+            runGroups([group], answered).pipe(
+              Effect.catchCause((alone) =>
+                Effect.logError("query failed", Cause.pretty(alone)).pipe(
+                  Effect.andThen(Effect.sync(() => {
+                    for (const q of group) q.respond(internalError(q))
+                  })),
+                )
+              ),
+            ), { discard: true })
+        }
+        return Effect.logError("query failed", Cause.pretty(cause)).pipe(
+          Effect.andThen(Effect.sync(() => {
+            for (const q of left[0]) q.respond(internalError(q))
+          })),
+        )
+      }),
+      Effect.annotateLogs({ requestId: batch[0].requestId }),
+    )
+  }
+
+  const startNext = (): void => {
+    if (waiting.length === 0 || inFlight >= READ_BATCHES_IN_FLIGHT) return
+    inFlight++
+    const batch = waiting.splice(0)
+    run(
+      runBatch(batch).pipe(Effect.ensuring(Effect.sync(() => {
+        inFlight--
+        startNext()
+      }))),
+    )
+  }
+
+  return {
+    submit: (query) => {
+      waiting.push(query)
+      startNext()
+    },
+  }
+}
