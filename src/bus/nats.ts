@@ -4,15 +4,8 @@
  */
 import { Effect, Layer, type Scope } from "effect"
 import { connectNats } from "./nats-connect.ts"
-import {
-  headers as natsHeaders,
-  type Msg,
-  type MsgHdrs,
-  type NatsConnection,
-  NoRespondersError,
-  RequestError,
-  TimeoutError,
-} from "@nats-io/transport-node"
+import { makeRequestMux } from "./nats-requests.ts"
+import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node"
 import {
   Bus,
   type BusHeaders,
@@ -86,6 +79,10 @@ export const makeNatsBus = (
       (nc) => Effect.promise(() => _closeQuietly(nc)),
     )
     const maxPayload = nc.info?.max_payload ?? 1024 * 1024
+    const requests = yield* Effect.acquireRelease(
+      Effect.sync(() => makeRequestMux(nc)),
+      (mux) => Effect.sync(() => mux.close()),
+    )
 
     let isConnected = true
     // Fail in-flight requests at once on disconnect: their replies cannot arrive anyway.
@@ -169,33 +166,47 @@ export const makeNatsBus = (
           if (data.length > maxPayload) {
             return resume(Effect.fail(new BusPayloadTooLarge({ subject, size: data.length, maxPayload })))
           }
-          const failFast = () => resume(Effect.fail(unavailable(`request to ${subject}`)))
-          onDisconnect.add(failFast)
           const { timeoutMs } = requestOptions
-          nc.request(subject, data, { timeout: timeoutMs, headers: _toNatsHeaders(requestOptions.headers) })
-            .then(
-              (msg) => {
+          let cancel = () => {}
+          const failFast = () => {
+            cancel()
+            resume(Effect.fail(unavailable(`request to ${subject}`)))
+          }
+          try {
+            cancel = requests.request(
+              subject,
+              data,
+              _toNatsHeaders(requestOptions.headers),
+              timeoutMs,
+              (outcome) => {
                 onDisconnect.delete(failFast)
-                resume(Effect.succeed({ data: msg.data, headers: _fromNatsHeaders(msg.headers) }))
-              },
-              (error: unknown) => {
-                onDisconnect.delete(failFast)
-                if (error instanceof TimeoutError) resume(Effect.fail(new BusTimeout({ subject, timeoutMs })))
-                else if (
-                  error instanceof NoRespondersError ||
-                  (error instanceof RequestError && error.isNoResponders())
-                ) resume(Effect.fail(new BusNoResponders({ subject })))
-                else if (_isPayloadError(error)) {
-                  resume(Effect.fail(new BusPayloadTooLarge({ subject, size: data.length, maxPayload })))
-                } else if (!isUp()) failFast()
-                else {resume(
-                    Effect.fail(
-                      new BusUnavailable({ message: `request to ${subject} failed: ${String(error)}` }),
-                    ),
-                  )}
+                switch (outcome._tag) {
+                  case "reply":
+                    return resume(
+                      Effect.succeed({
+                        data: outcome.msg.data,
+                        headers: _fromNatsHeaders(outcome.msg.headers),
+                      }),
+                    )
+                  case "timeout":
+                    return resume(Effect.fail(new BusTimeout({ subject, timeoutMs })))
+                  case "noResponders":
+                    return resume(Effect.fail(new BusNoResponders({ subject })))
+                }
               },
             )
-          return Effect.sync(() => onDisconnect.delete(failFast))
+          } catch (error) {
+            return resume(Effect.fail(
+              _isPayloadError(error)
+                ? new BusPayloadTooLarge({ subject, size: data.length, maxPayload })
+                : new BusUnavailable({ message: `request to ${subject} failed: ${String(error)}` }),
+            ))
+          }
+          onDisconnect.add(failFast)
+          return Effect.sync(() => {
+            onDisconnect.delete(failFast)
+            cancel()
+          })
         },
       )
 
