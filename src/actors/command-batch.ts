@@ -17,7 +17,7 @@ import {
   type SqlTx,
   UNIQUE_VIOLATION,
 } from "../store/database.ts"
-import { appendEvents, type LogHead, readHead, type StoredEvent } from "../store/event-log.ts"
+import { insertEvents, type LogHead, placeEvents, readHead, type StoredEvent } from "../store/event-log.ts"
 import { makeProjectionWriter } from "../store/model-access.ts"
 import { makePipeline, type Pipeline } from "../store/pipeline.ts"
 import { withHostTransaction } from "../store/transaction.ts"
@@ -40,6 +40,8 @@ export interface HostLog {
 }
 
 const MAX_CONFLICT_RETRIES = 8
+/** Events per insert statement (10 parameters each; Postgres allows 65,535). */
+const EVENTS_PER_INSERT = 2_000
 /** Bound on the per-host stream version cache (cleared, not evicted: it refills on demand). */
 const MAX_CACHED_STREAMS = 10_000
 
@@ -64,6 +66,7 @@ const commitOnce = (log: HostLog, commands: ReadonlyArray<Command>) =>
       let head = log.head ?? (yield* readHead(tx, log.host))
       const replies: Array<Reply> = []
       const written: Array<StoredEvent> = []
+      const unsent: Array<StoredEvent> = []
       for (const command of commands) {
         if (Date.now() > command.deadline) {
           replies.push({ ok: false, error: replyError("timeout", "the request expired while queued") })
@@ -77,18 +80,20 @@ const commitOnce = (log: HostLog, commands: ReadonlyArray<Command>) =>
         }
         const outcome = yield* runHandler(log.project, log.host, tx, command)
         if (outcome.reply.ok && outcome.events.length > 0) {
-          const stored = yield* appendEvents(
+          // the batch's first events are inserted at once: that takes the log partition's lock
+          // before any projection row lock, the order an audit repair takes them in (no
+          // deadlock); the rest go in one statement at the end
+          const stored = yield* placeEvents(
             tx,
             head,
             log.host,
             log.project.name,
             outcome.events,
             new Date(),
-            {
-              versions: log.versions,
-              pipeline,
-            },
+            { versions: log.versions },
           )
+          if (written.length === 0) pipeline.send(insertEvents(tx, stored).execute())
+          else unsent.push(...stored)
           yield* project(log, tx, pipeline, stored)
           head = stored[stored.length - 1]
           written.push(...stored)
@@ -102,6 +107,9 @@ const commitOnce = (log: HostLog, commands: ReadonlyArray<Command>) =>
           )
         }
         replies.push(outcome.reply)
+      }
+      for (let i = 0; i < unsent.length; i += EVENTS_PER_INSERT) {
+        pipeline.send(insertEvents(tx, unsent.slice(i, i + EVENTS_PER_INSERT)).execute())
       }
       yield* pipeline.flush
       return { replies, written, head }

@@ -8,7 +8,6 @@ import { Effect } from "effect"
 import { DatabaseError, query, type Sql, type SqlTx } from "./database.ts"
 import { eventHash, GENESIS_HASH } from "./event-hash.ts"
 import { runLockedDdl } from "./migrations.ts"
-import type { Pipeline } from "./pipeline.ts"
 
 /** The last event of a host: where the next append continues the chain. */
 export interface LogHead {
@@ -95,30 +94,27 @@ const currentVersions = (
        where host = ${host} and stream = any(${streams as string[]}) group by stream`
   ).pipe(Effect.map((rows) => new Map(rows.map((r) => [String(r.stream), Number(r.version)]))))
 
-export interface AppendOptions {
+export interface PlaceOptions {
   /**
    * Known stream versions (stream → last version), consulted before asking Postgres and
-   * updated with the appended versions. Discard it if the transaction does not commit.
+   * updated with the placed versions. Discard it if the transaction does not commit.
    */
   readonly versions?: Map<string, number>
-  /** Send the insert without waiting (checked at the pipeline's flush). */
-  readonly pipeline?: Pipeline
 }
 
 /**
- * Appends events after `head` in the caller's transaction and returns them as stored.
- * Two nodes appending to one host collide on (host, seq); the caller reloads its head
- * and retries.
+ * Gives events their place after `head`: seq, stream version and hash — without writing
+ * them (`insertEvents` does). Only streams missing from `versions` cost a read.
  */
-export const appendEvents = (
+export const placeEvents = (
   tx: SqlTx,
   head: LogHead,
   host: string,
   project: string,
   pending: ReadonlyArray<PendingEvent>,
   recordedAt: Date,
-  options: AppendOptions = {},
-): Effect.Effect<ReadonlyArray<StoredEvent>, DatabaseError> =>
+  options: PlaceOptions = {},
+): Effect.Effect<Array<StoredEvent>, DatabaseError> =>
   Effect.gen(function* () {
     if (pending.length === 0) return []
     const versions = options.versions ?? new Map<string, number>()
@@ -149,24 +145,44 @@ export const appendEvents = (
       stored.push({ host, seq, project, version, hash, recordedAt, ...event })
       prev = { seq, hash }
     }
-    const rows = tx`insert into hamlet_events ${
-      tx(stored.map((e) => ({
-        host: e.host,
-        seq: e.seq,
-        project: e.project,
-        stream: e.stream,
-        version: e.version,
-        type: e.type,
-        data: tx.json(e.data as never),
-        meta: tx.json(e.meta as never),
-        recorded_at: e.recordedAt,
-        hash: e.hash,
-      })))
-    }`
-    if (options.pipeline) options.pipeline.send(rows.execute())
-    else yield* query(() => rows)
     return stored
   })
+
+/**
+ * The insert of placed events (one multi-row statement; not yet sent). Two nodes appending
+ * to one host collide on (host, seq); the caller reloads its head and retries.
+ */
+export const insertEvents = (tx: SqlTx, stored: ReadonlyArray<StoredEvent>) =>
+  tx`insert into hamlet_events ${
+    tx(stored.map((e) => ({
+      host: e.host,
+      seq: e.seq,
+      project: e.project,
+      stream: e.stream,
+      version: e.version,
+      type: e.type,
+      data: tx.json(e.data as never),
+      meta: tx.json(e.meta as never),
+      recorded_at: e.recordedAt,
+      hash: e.hash,
+    })))
+  }`
+
+/** Places and inserts events after `head` in the caller's transaction; returns them as stored. */
+export const appendEvents = (
+  tx: SqlTx,
+  head: LogHead,
+  host: string,
+  project: string,
+  pending: ReadonlyArray<PendingEvent>,
+  recordedAt: Date,
+  options: PlaceOptions = {},
+): Effect.Effect<ReadonlyArray<StoredEvent>, DatabaseError> =>
+  placeEvents(tx, head, host, project, pending, recordedAt, options).pipe(
+    Effect.tap((stored) =>
+      stored.length === 0 ? Effect.void : Effect.asVoid(query(() => insertEvents(tx, stored)))
+    ),
+  )
 
 /** The columns `rowToStoredEvent` reads (select them with `tx(EVENT_COLUMNS)`). */
 export const EVENT_COLUMNS = [
