@@ -1,7 +1,11 @@
 /** `deno task serve`: runs Hamlet until SIGINT/SIGTERM, then shuts down gracefully. */
+// first: must run before anything imports effect
+import { restoreAsyncHooks } from "./platform/no-async-context.ts"
 import { Effect, Layer } from "effect"
 import { AppLive, BusFromConfig, DatabaseFromConfig, LoggingLive } from "./app.ts"
 import { ServerConfig } from "./server-config.ts"
+
+restoreAsyncHooks()
 
 const program = Effect.gen(function* () {
   const config = yield* ServerConfig
