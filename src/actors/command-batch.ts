@@ -7,6 +7,7 @@
 import { Effect } from "effect"
 import type { Reply } from "../bus/envelope.ts"
 import { replyError } from "../errors.ts"
+import type { HostReader } from "../projects/access.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { applyProjections } from "../projects/projection.ts"
 import {
@@ -19,7 +20,7 @@ import {
 } from "../store/database.ts"
 import { insertEvents, type LogHead, placeEvents, readHead, type StoredEvent } from "../store/event-log.ts"
 import { makeProjectionWriter } from "../store/model-access.ts"
-import { makePipeline, type Pipeline } from "../store/pipeline.ts"
+import { makePipeline } from "../store/pipeline.ts"
 import { withHostTransaction } from "../store/transaction.ts"
 import { type HandlerRequest, runHandler } from "./handler-run.ts"
 
@@ -50,18 +51,15 @@ const lookupIdempotent = (tx: SqlTx, host: string, key: string) =>
     Effect.map((rows) => rows[0]?.reply as Reply | undefined),
   )
 
-const project = (log: HostLog, tx: SqlTx, pipeline: Pipeline, events: ReadonlyArray<StoredEvent>) =>
-  applyProjections(
-    log.project.projections,
-    events,
-    makeProjectionWriter(tx, log.project.name, log.host, pipeline),
-  )
-
 /** One transaction over `commands`; resolves to their replies and the events written. */
 const commitOnce = (log: HostLog, commands: ReadonlyArray<Command>) =>
   withHostTransaction(log.sql, log.host, (tx) => {
     // writes are pipelined; only reads (handlers', projections', versions) wait
     const pipeline = makePipeline()
+    // one writer for the batch: its plain inserts combine across commands, and handlers read
+    // through it, so they see every earlier command's writes
+    const writer = makeProjectionWriter(tx, log.project.name, log.host, pipeline)
+    const reader: HostReader = { get: writer.get, list: writer.list, count: writer.count }
     return Effect.gen(function* () {
       let head = log.head ?? (yield* readHead(tx, log.host))
       const replies: Array<Reply> = []
@@ -78,7 +76,7 @@ const commitOnce = (log: HostLog, commands: ReadonlyArray<Command>) =>
           replies.push(previous)
           continue
         }
-        const outcome = yield* runHandler(log.project, log.host, tx, command)
+        const outcome = yield* runHandler(log.project, log.host, tx, command, reader)
         if (outcome.reply.ok && outcome.events.length > 0) {
           // the batch's first events are inserted at once: that takes the log partition's lock
           // before any projection row lock, the order an audit repair takes them in (no
@@ -94,7 +92,7 @@ const commitOnce = (log: HostLog, commands: ReadonlyArray<Command>) =>
           )
           if (written.length === 0) pipeline.send(insertEvents(tx, stored).execute())
           else unsent.push(...stored)
-          yield* project(log, tx, pipeline, stored)
+          yield* applyProjections(log.project.projections, stored, writer)
           head = stored[stored.length - 1]
           written.push(...stored)
         }
@@ -108,6 +106,7 @@ const commitOnce = (log: HostLog, commands: ReadonlyArray<Command>) =>
         }
         replies.push(outcome.reply)
       }
+      writer.sendQueued()
       for (let i = 0; i < unsent.length; i += EVENTS_PER_INSERT) {
         pipeline.send(insertEvents(tx, unsent.slice(i, i + EVENTS_PER_INSERT)).execute())
       }

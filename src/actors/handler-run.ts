@@ -7,6 +7,7 @@ import { Cause, Effect, Exit, Option, Schema, type SchemaAST } from "effect"
 import type { Reply } from "../bus/envelope.ts"
 import { badInput, replyError, toReplyError } from "../errors.ts"
 import type { EventDef } from "../projects/event.ts"
+import type { HostReader } from "../projects/access.ts"
 import type { Handler, HandlerContext, RequestMetadata } from "../projects/handler.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import type { DatabaseError, SqlTx } from "../store/database.ts"
@@ -69,7 +70,8 @@ const isDatabaseError = (u: unknown): u is DatabaseError =>
   typeof u === "object" && u !== null && (u as { _tag?: string })._tag === "DatabaseError"
 
 /**
- * Runs the handler against `tx` (reads see the transaction's earlier writes). Emitted
+ * Runs the handler against `tx` (reads see the transaction's earlier writes; a command batch
+ * passes its writer's `reader`, which sends queued writes before reading). Emitted
  * events are returned, not written: the caller appends them with the batch.
  */
 export const runHandler = (
@@ -77,6 +79,7 @@ export const runHandler = (
   host: string,
   tx: SqlTx,
   request: HandlerRequest,
+  reader: HostReader = makeHostReader(tx, project.name, host),
 ): Effect.Effect<HandlerOutcome, DatabaseError> => {
   const events: Array<PendingEvent> = []
   const eventMeta = {
@@ -89,7 +92,7 @@ export const runHandler = (
     project: project.name,
     requestId: request.requestId,
     meta: request.meta,
-    db: makeHostReader(tx, project.name, host),
+    db: reader,
     projectKey: project.projectKey,
     emit: <S extends Schema.Top>(event: EventDef<S>, data: S["Type"]) =>
       Effect.sync(() => {

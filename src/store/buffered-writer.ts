@@ -9,8 +9,8 @@ import { Effect } from "effect"
 import type { ProjectionWriter } from "../projects/access.ts"
 import type { Model } from "../projects/model.ts"
 import { DatabaseError, type SqlTx, UNIQUE_VIOLATION } from "./database.ts"
-import { columnOf, makeHostReader, placeholder, run, selectList, whereClause } from "./model-access.ts"
-import { type Column, modelColumns, quoteIdentifier as q, tableName } from "./model-ddl.ts"
+import { columnOf, makeHostReader, run, selectList, whereClause } from "./model-access.ts"
+import { type Column, modelColumns, placeholder, quoteIdentifier as q, tableName } from "./model-ddl.ts"
 
 type Row = Record<string, unknown>
 

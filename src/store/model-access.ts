@@ -8,7 +8,8 @@ import type { HostReader, ListOptions, ProjectionWriter } from "../projects/acce
 import type { Model } from "../projects/model.ts"
 import { type DatabaseError, query, type SqlTx } from "./database.ts"
 import type { Pipeline } from "./pipeline.ts"
-import { type Column, modelColumns, quoteIdentifier as q, tableName } from "./model-ddl.ts"
+import { makeCombinedInserts } from "./combined-inserts.ts"
+import { type Column, modelColumns, placeholder, quoteIdentifier as q, tableName } from "./model-ddl.ts"
 
 type Row = Record<string, unknown>
 
@@ -30,8 +31,6 @@ export const columnOf = (model: Model, name: string): Column => {
 
 /** A value as a parameter; postgres.js serialises jsonb parameters itself (typed by the `::jsonb` cast). */
 const param = (_column: Column, value: unknown): unknown => value === undefined ? null : value
-
-export const placeholder = (column: Column, index: number) => column.isJson ? `$${index}::jsonb` : `$${index}`
 
 const TIMESTAMP_TYPES = new Set(["timestamptz", "timestamp with time zone"])
 const isoText = (column: string) =>
@@ -124,21 +123,46 @@ export const makeHostReader = (tx: SqlTx, schema: string, host: string): HostRea
   },
 })
 
+export interface PipelinedProjectionWriter extends ProjectionWriter {
+  /** Sends the combined inserts still queued (before the pipeline's flush). */
+  readonly sendQueued: () => void
+}
+
 /**
  * Reads and writes for projections. With a pipeline, writes are sent without waiting
- * (checked at the pipeline's flush); reads still wait and see every earlier write.
+ * (checked at the pipeline's flush) and plain inserts are combined per table
+ * (combined-inserts.ts); reads still wait and see every earlier write.
  */
-export const makeProjectionWriter = (
+export function makeProjectionWriter(tx: SqlTx, schema: string, host: string): ProjectionWriter
+export function makeProjectionWriter(
+  tx: SqlTx,
+  schema: string,
+  host: string,
+  pipeline: Pipeline,
+): PipelinedProjectionWriter
+export function makeProjectionWriter(
   tx: SqlTx,
   schema: string,
   host: string,
   pipeline?: Pipeline,
-): ProjectionWriter => {
-  const write = (text: string, params: ReadonlyArray<unknown>): Effect.Effect<void, DatabaseError> =>
+): ProjectionWriter | PipelinedProjectionWriter {
+  const combined = pipeline && makeCombinedInserts(tx, host, pipeline)
+  const reader = makeHostReader(tx, schema, host)
+  /** Before a statement on `table`: what is queued for it goes first. */
+  const write = (
+    table: string,
+    text: string,
+    params: ReadonlyArray<unknown>,
+  ): Effect.Effect<void, DatabaseError> =>
     pipeline
-      // deno-lint-ignore no-explicit-any -- postgres.js types parameters as its own serializable union
-      ? Effect.sync(() => pipeline.send(tx.unsafe(text, params as any, { prepare: true }).execute()))
+      ? Effect.sync(() => {
+        combined?.flushTable(table)
+        // deno-lint-ignore no-explicit-any -- postgres.js types parameters as its own serializable union
+        pipeline.send(tx.unsafe(text, params as any, { prepare: true }).execute())
+      })
       : Effect.asVoid(run(tx, text, params))
+  const beforeRead = <A>(read: Effect.Effect<A, DatabaseError>) =>
+    combined ? Effect.andThen(Effect.sync(combined.flushAll), read) : read
   /** `onConflict`: fail, replace every model column, or add to one column (`$?` is the amount). */
   const insertLike = (
     model: Model,
@@ -147,6 +171,10 @@ export const makeProjectionWriter = (
   ) => {
     const names = Object.keys(row).filter((k) => row[k] !== undefined)
     const columns = names.map((n) => columnOf(model, n))
+    const table = tableName(schema, model)
+    if (combined && onConflict === "error") {
+      return Effect.sync(() => combined.add(table, columns, columns.map((c, i) => param(c, row[names[i]]))))
+    }
     const params = [host, ...columns.map((c, i) => param(c, row[names[i]]))]
     const values = ["$1", ...columns.map((c, i) => placeholder(c, i + 2))]
     let conflict = ""
@@ -163,9 +191,8 @@ export const makeProjectionWriter = (
         ` on conflict (host, id) do update set ${column} = coalesce(t.${column}, 0) + $${params.length}`
     }
     return write(
-      `insert into ${tableName(schema, model)} as t (host, ${names.map(q).join(", ")}) values (${
-        values.join(", ")
-      })${conflict}`,
+      table,
+      `insert into ${table} as t (host, ${names.map(q).join(", ")}) values (${values.join(", ")})${conflict}`,
       params,
     )
   }
@@ -175,13 +202,14 @@ export const makeProjectionWriter = (
       params.push(value)
       return `${q(name)} = ${expr.replace("$?", `$${params.length}`)}`
     })
-    return write(
-      `update ${tableName(schema, model)} set ${assignments.join(", ")} where host = $1 and id = $2`,
-      params,
-    )
+    const table = tableName(schema, model)
+    return write(table, `update ${table} set ${assignments.join(", ")} where host = $1 and id = $2`, params)
   }
   return {
-    ...makeHostReader(tx, schema, host),
+    get: (model, id, options) => beforeRead(reader.get(model, id, options)),
+    list: (model, options) => beforeRead(reader.list(model, options)),
+    count: (model, where) => beforeRead(reader.count(model, where)),
+    sendQueued: () => combined?.flushAll(),
     insert: (model, row) => insertLike(model, row as Row, "error"),
     upsert: (model, row) => insertLike(model, row as Row, "replace"),
     update: (model, id, patch) => {
@@ -207,7 +235,8 @@ export const makeProjectionWriter = (
     },
     remove: (model, where) => {
       const w = whereClause(model, host, where as Row, true)
-      return write(`delete from ${tableName(schema, model)} where ${w.text}`, w.params)
+      const table = tableName(schema, model)
+      return write(table, `delete from ${table} where ${w.text}`, w.params)
     },
   }
 }

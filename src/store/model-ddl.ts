@@ -83,3 +83,7 @@ export const modelDdl = (
 }
 
 export { quote as quoteIdentifier }
+
+/** A parameter's placeholder; jsonb columns get a cast so postgres.js sends JSON text. */
+export const placeholder = (column: Column, index: number): string =>
+  column.isJson ? `$${index}::jsonb` : `$${index}`

@@ -9,6 +9,7 @@ import type { ProjectionWriter } from "../../src/projects/access.ts"
 import { makeBufferedProjectionWriter } from "../../src/store/buffered-writer.ts"
 import { Database, query, type SqlTx } from "../../src/store/database.ts"
 import { makeProjectionWriter } from "../../src/store/model-access.ts"
+import { makePipeline } from "../../src/store/pipeline.ts"
 import { schemaDdl } from "../../src/store/project-schema.ts"
 import { withOwnerTransaction } from "../../src/store/transaction.ts"
 import { Guest, Item, Tag } from "../../projects/horatio/model.ts"
@@ -56,6 +57,15 @@ const script = (db: ProjectionWriter) =>
     assert.deepStrictEqual(feed.map((r) => r.id), ["i7", "i11", "i10"])
     assert.strictEqual(yield* db.get(Item, "i5"), undefined)
     assert.strictEqual((yield* db.get(Item, "i5", { includeDeleted: true }))?.id, "i5")
+    // runs of inserts with no read between them (combined when pipelined), interleaved with
+    // another table, then a statement on the same table that must see them
+    for (let n = 20; n < 25; n++) {
+      yield* db.insert(Item, item(`i${n}`, n))
+      yield* db.incrementOrInsert(Tag, { id: `t${n % 2}`, item_count: 1 }, "item_count")
+    }
+    yield* db.increment(Item, "i20", "comment_count", 3)
+    yield* db.softDelete(Item, "i21", new Date(at(98)))
+    assert.strictEqual(yield* db.count(Item), 15)
   })
 
 const tables = (tx: SqlTx, schema: string) =>
@@ -65,23 +75,39 @@ const tables = (tx: SqlTx, schema: string) =>
   )
 
 export const describeWriterContract = (it: Vitest.MethodsNonLive<Database>): void => {
-  it.effect("the buffered replay writer leaves the same rows as the live writer", () =>
+  it.effect("the buffered replay writer and the pipelined batch writer leave the same rows as the live writer", () =>
     Effect.gen(function* () {
       const { sql } = yield* Database
       const suffix = Math.random().toString(36).slice(2, 8)
-      const [live, buffered] = [`writer_live_${suffix}`, `writer_buf_${suffix}`]
+      const [live, buffered, piped] = [
+        `writer_live_${suffix}`,
+        `writer_buf_${suffix}`,
+        `writer_pipe_${suffix}`,
+      ]
       const models = [Item, Tag, Guest]
       const result = yield* withOwnerTransaction(sql, (tx) =>
         Effect.gen(function* () {
-          yield* query(() => tx.unsafe(schemaDdl(live, models, { withSecurity: false })))
-          yield* query(() => tx.unsafe(schemaDdl(buffered, models, { withSecurity: false })))
+          for (const schema of [live, buffered, piped]) {
+            yield* query(() => tx.unsafe(schemaDdl(schema, models, { withSecurity: false })))
+          }
           yield* script(makeProjectionWriter(tx, live, HOST))
           const writer = makeBufferedProjectionWriter(tx, buffered, HOST, 4)
           yield* script(writer)
           yield* writer.flush
-          return { live: yield* tables(tx, live), buffered: yield* tables(tx, buffered) }
+          // inserts combined per table, sent before reads and other statements on their table
+          const pipeline = makePipeline()
+          const pipelined = makeProjectionWriter(tx, piped, HOST, pipeline)
+          yield* script(pipelined)
+          pipelined.sendQueued()
+          yield* pipeline.flush
+          return {
+            live: yield* tables(tx, live),
+            buffered: yield* tables(tx, buffered),
+            piped: yield* tables(tx, piped),
+          }
         }))
       assert.deepStrictEqual(result.buffered, result.live)
+      assert.deepStrictEqual(result.piped, result.live)
       assert.isAbove(result.live[0].length, 10)
     }))
 }
