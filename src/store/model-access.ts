@@ -9,6 +9,7 @@ import type { Model } from "../projects/model.ts"
 import { type DatabaseError, query, type SqlTx } from "./database.ts"
 import type { Pipeline } from "./pipeline.ts"
 import { makeCombinedInserts } from "./combined-inserts.ts"
+import { isoTextOf, jsonListQuery, jsonObjectOf } from "./json-rows.ts"
 import { type Column, modelColumns, placeholder, quoteIdentifier as q, tableName } from "./model-ddl.ts"
 
 type Row = Record<string, unknown>
@@ -33,8 +34,7 @@ export const columnOf = (model: Model, name: string): Column => {
 const param = (_column: Column, value: unknown): unknown => value === undefined ? null : value
 
 const TIMESTAMP_TYPES = new Set(["timestamptz", "timestamp with time zone"])
-const isoText = (column: string) =>
-  `to_char(${q(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as ${q(column)}`
+const isoText = (column: string) => `${isoTextOf(q(column))} as ${q(column)}`
 
 const selectListCache = new WeakMap<Model, string>()
 /**
@@ -90,9 +90,21 @@ export const run = (
   // deno-lint-ignore no-explicit-any -- postgres.js types parameters as its own serializable union
   query(() => tx.unsafe(text, params as any, { prepare: true }) as unknown as Promise<Array<Row>>)
 
+const parseJson = (rows: ReadonlyArray<Row>): unknown => {
+  const text = rows[0]?.j
+  return typeof text === "string" ? JSON.parse(text) : undefined
+}
+
 export const makeHostReader = (tx: SqlTx, schema: string, host: string): HostReader => ({
   get: (model, id, options) => {
     const where = whereClause(model, host, { id }, options?.includeDeleted ?? false)
+    const object = jsonObjectOf(model)
+    if (object) {
+      const text = `select ${object}::text as j from ${
+        tableName(schema, model)
+      } as t where ${where.text} limit 1`
+      return run(tx, text, where.params).pipe(Effect.map(parseJson)) as never
+    }
     return run(
       tx,
       `select ${selectList(model)} from ${tableName(schema, model)} where ${where.text} limit 1`,
@@ -104,14 +116,20 @@ export const makeHostReader = (tx: SqlTx, schema: string, host: string): HostRea
     const where = whereClause(model, host, options?.where, options?.includeDeleted ?? false)
     const order = (options?.orderBy ?? []).map(([name, dir]) => {
       columnOf(model, name)
-      // qualified: an output column of the same name (a timestamp rendered as text) must not
-      // be what is sorted — the table's column is, so its index serves the order
-      return `t.${q(name)} ${dir === "desc" ? "desc" : "asc"}`
+      return { column: name, desc: dir === "desc" }
     })
-    const text = `select ${selectList(model)} from ${tableName(schema, model)} as t where ${where.text}` +
-      (order.length ? ` order by ${order.join(", ")}` : "") +
-      (options?.limit !== undefined ? ` limit ${Math.max(0, Math.floor(options.limit))}` : "") +
+    const tail = (options?.limit !== undefined ? ` limit ${Math.max(0, Math.floor(options.limit))}` : "") +
       (options?.offset !== undefined ? ` offset ${Math.max(0, Math.floor(options.offset))}` : "")
+    const object = jsonObjectOf(model)
+    if (object) {
+      const text = jsonListQuery(object, tableName(schema, model), where.text, order, tail)
+      return run(tx, text, where.params).pipe(Effect.map(parseJson)) as never
+    }
+    // qualified: an output column of the same name (a timestamp rendered as text) must not
+    // be what is sorted — the table's column is, so its index serves the order
+    const orderBy = order.map((o) => `t.${q(o.column)}${o.desc ? " desc" : " asc"}`)
+    const text = `select ${selectList(model)} from ${tableName(schema, model)} as t where ${where.text}` +
+      (orderBy.length ? ` order by ${orderBy.join(", ")}` : "") + tail
     return run(tx, text, where.params) as never
   },
   count: (model, where) => {

@@ -130,6 +130,62 @@ export const describeModelContract = (it: Vitest.MethodsNonLive<Database>): void
       assert.strictEqual(after.length, before.length + 1)
     }))
 
+  it.effect("reads give the same values on the JSON path and the row-by-row path", () =>
+    Effect.gen(function* () {
+      const sql = yield* _setup
+      const fields = {
+        id: Schema.String,
+        label: Schema.NullOr(Schema.String),
+        score: Schema.Number,
+        ok: Schema.Boolean,
+        extra: Schema.Struct({ n: Schema.Number }),
+        at: Schema.String,
+      }
+      // the same columns, once as exact JSON types, once with a numeric column (row by row)
+      const Exact = defineModel("reading_exact", fields, { softDelete: true, columns: { at: "timestamptz" } })
+      const Rows = defineModel("reading_rows", { ...fields, amount: Schema.String }, {
+        softDelete: true,
+        columns: { at: "timestamptz", amount: "numeric" },
+      })
+      yield* migrateProject(sql, "readpaths", [Exact, Rows])
+      const host = "paths.example.com"
+      const base = [
+        {
+          id: "a",
+          label: 'it\'s "quoted" ✓',
+          score: 1.5,
+          ok: true,
+          extra: { n: 1 },
+          at: "2024-01-02T03:04:05.678Z",
+        },
+        { id: "b", label: null, score: -2, ok: false, extra: { n: 2 }, at: "2024-01-03T00:00:00.000Z" },
+      ]
+      const read = yield* withHostTransaction(sql, host, (tx) =>
+        Effect.gen(function* () {
+          const db = makeProjectionWriter(tx, "readpaths", host)
+          for (const row of base) {
+            yield* db.insert(Exact, row)
+            yield* db.insert(Rows, { ...row, amount: "10.50" })
+          }
+          return {
+            exact: yield* db.list(Exact, { orderBy: [["at", "desc"]] }),
+            rows: yield* db.list(Rows, { orderBy: [["at", "desc"]] }),
+            one: yield* db.get(Exact, "a"),
+            none: yield* db.get(Exact, "zz"),
+            empty: yield* db.list(Exact, { where: { id: "zz" } }),
+          }
+        }))
+      const expected = [...base].reverse().map((r) => ({ ...r, deleted_at: null }))
+      assert.deepStrictEqual(read.exact.map((r) => ({ ...r })), expected)
+      assert.deepStrictEqual(
+        read.rows.map((r) => ({ ...r })),
+        expected.map((r) => ({ ...r, amount: "10.50" })),
+      )
+      assert.deepStrictEqual({ ...read.one }, expected[1])
+      assert.strictEqual(read.none, undefined)
+      assert.deepStrictEqual(read.empty, [])
+    }))
+
   it.effect("projection writer and reader round-trip rows within one host", () =>
     Effect.gen(function* () {
       const sql = yield* _setup
