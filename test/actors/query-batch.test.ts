@@ -1,10 +1,12 @@
 /**
  * Read batching per host (src/actors/query-batch.ts): identical concurrent queries share one
- * run, `coalesce: false` and different inputs do not, and a query never shares a run that
- * started before it was sent — so it always sees writes committed before it.
+ * run, `coalesce: false` and different inputs do not, a slow batch does not block the
+ * host's other reads, and a query never shares a run that started before it was sent — so
+ * it always sees writes committed before it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startTestServer, type TestServer } from "../support/server.ts"
+import { checkService } from "../support/services.ts"
 import { MOD, type TempProject, writeTempProject } from "../support/temp-project.ts"
 
 const HOST = "reads.batch.test"
@@ -74,12 +76,18 @@ interface CountReply {
   readonly tag: string
 }
 
-describe("read batches and coalesced queries", () => {
+const hasPostgres = await checkService("postgres")
+
+describe.each([
+  { store: "pglite" as const, skip: false },
+  { store: "postgres" as const, skip: !hasPostgres },
+])("read batches and coalesced queries on $store", ({ store, skip }) => {
   let server: TestServer
   let temp: TempProject
   beforeAll(async () => {
+    if (skip) return
     temp = await project()
-    server = await startTestServer({ configPath: temp.configPath })
+    server = await startTestServer({ configPath: temp.configPath, store })
   }, 60_000)
   afterAll(async () => {
     await server?.close()
@@ -91,6 +99,8 @@ describe("read batches and coalesced queries", () => {
     expect(response.status).toBe(200)
     return await response.json() as CountReply
   }
+
+  if (skip) return void it.skip("needs Postgres (not reachable)", () => {})
 
   it("identical concurrent queries share runs; every caller gets the full reply", async () => {
     const replies = await Promise.all(Array.from({ length: 12 }, () => count("Count")))
@@ -123,6 +133,18 @@ describe("read batches and coalesced queries", () => {
       "b3",
       "b4",
     ])
+  })
+
+  // PGlite has a single connection: every transaction on it waits for the one before
+  it.skipIf(store === "pglite")("a slow query does not hold up the host's other reads", async () => {
+    const slow = count("Count", "?tag=slow&delayMs=2000")
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const started = Date.now()
+    const quick = await count("Count", "?tag=quick&delayMs=1")
+    // waits for the slow batch to count as slow (tens of ms), not for it to finish (2 s)
+    expect(Date.now() - started).toBeLessThan(1000)
+    expect(quick.tag).toBe("quick")
+    expect((await slow).tag).toBe("slow")
   })
 
   it("a query sent after a write's reply sees it, even while an identical query is running", async () => {
