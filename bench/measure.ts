@@ -2,6 +2,7 @@
  * One measured load run: the load generator in its own process while the servers' CPU is
  * sampled from /proc, plus the ratio arithmetic every scenario reports against baselines.
  */
+import http from "node:http"
 import type { BenchContext, Row } from "./context.ts"
 import type { LoadResult } from "./driver.ts"
 import { encodeRequest, HttpConnection } from "./http-client.ts"
@@ -96,3 +97,24 @@ export const seedItems = async (port: number, host: string, count: number): Prom
     conn.close()
   }
 }
+
+/** The ids of the items GetFeed lists for `host` (the targets of the distinct-read path). */
+export const feedItemIds = (port: number, host: string): Promise<Array<string>> =>
+  new Promise((resolve, reject) => {
+    const request = http.get(
+      { host: "127.0.0.1", port, path: "/api/GetFeed", headers: { host } },
+      (response) => {
+        let body = ""
+        response.setEncoding("utf8")
+        response.on("data", (chunk: string) => body += chunk)
+        response.on("end", () => {
+          try {
+            resolve((JSON.parse(body) as { items: Array<{ id: string }> }).items.map((i) => i.id))
+          } catch (error) {
+            reject(error)
+          }
+        })
+      },
+    )
+    request.on("error", reject)
+  })

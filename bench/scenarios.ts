@@ -1,13 +1,14 @@
 /**
- * The baselines and Hamlet's request paths: GetFeed (read), SubmitItem (write) and a 90/10
- * mix over HTTP at each client count, each row carrying its ratio to the baseline measured
+ * The baselines and Hamlet's request paths: GetFeed (read; identical concurrent requests
+ * share a run), GetItem over 50 ids (reads that mostly do not), SubmitItem (write) and a
+ * 90/10 mix over HTTP at each client count, each row carrying its ratio to the baseline measured
  * in the same run (hello for HTTP, NATS hop for reads, batched append for writes).
  */
 import type { BenchContext, Row } from "./context.ts"
 import type { LoadResult } from "./driver.ts"
 import { sampleConfigPath } from "./fixtures.ts"
 import type { HttpTarget } from "./load.ts"
-import { measure, mixBaseline, rowOf, seedItems } from "./measure.ts"
+import { feedItemIds, measure, mixBaseline, rowOf, seedItems } from "./measure.ts"
 import { freePort, type Proc, startBaselineServer, startHamlet } from "./processes.ts"
 import { profileDuring, type ProfileSummary } from "./profile.ts"
 
@@ -125,8 +126,15 @@ export const runPaths = async (
   const node: Proc = await startSampleNode(ctx, "paths")
   try {
     await seedItems(node.port, HOST, 50)
+    // GetItem over 50 ids: concurrent requests rarely match, so little is coalesced
+    const distinct = (await feedItemIds(node.port, HOST)).map((id): HttpTarget => ({
+      method: "GET",
+      path: `/api/GetItem?id=${encodeURIComponent(id)}`,
+      weight: 1,
+    }))
     const paths = [
       { name: "read GetFeed", targets: [READ], service: "nats" },
+      { name: "read GetItem ×50 ids", targets: distinct, service: "nats" },
       { name: "write SubmitItem", targets: [WRITE], service: "pg" },
       { name: "mix 90/10", targets: MIX, service: "mix" },
     ] as const
