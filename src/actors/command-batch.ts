@@ -46,22 +46,29 @@ const EVENTS_PER_INSERT = 2_000
 /** Bound on the per-host stream version cache (cleared, not evicted: it refills on demand). */
 const MAX_CACHED_STREAMS = 10_000
 
-const lookupIdempotent = (tx: SqlTx, host: string, key: string) =>
-  query(() => tx`select reply from hamlet_idempotency where host = ${host} and key = ${key}`).pipe(
-    Effect.map((rows) => rows[0]?.reply as Reply | undefined),
+/** Replies remembered for the batch's idempotency keys: one read for the whole batch. */
+const lookupIdempotent = (tx: SqlTx, host: string, commands: ReadonlyArray<Command>) => {
+  const keys = [...new Set(commands.flatMap((c) => c.meta.idempotencyKey ?? []))]
+  if (keys.length === 0) return Effect.succeed(new Map<string, Reply>())
+  return query(() =>
+    tx`select key, reply from hamlet_idempotency where host = ${host} and key = any(${keys})`
   )
+    .pipe(Effect.map((rows) => new Map(rows.map((r) => [String(r.key), r.reply as Reply]))))
+}
 
 /** One transaction over `commands`; resolves to their replies and the events written. */
-const commitOnce = (log: HostLog, commands: ReadonlyArray<Command>) =>
-  withHostTransaction(log.sql, log.host, (tx) => {
-    // writes are pipelined; only reads (handlers', projections', versions) wait
-    const pipeline = makePipeline()
+const commitOnce = (log: HostLog, commands: ReadonlyArray<Command>) => {
+  // writes are pipelined, and so is the commit; only reads (handlers', projections',
+  // versions, idempotency keys) wait
+  const pipeline = makePipeline()
+  return withHostTransaction(log.sql, log.host, (tx) => {
     // one writer for the batch: its plain inserts combine across commands, and handlers read
     // through it, so they see every earlier command's writes
     const writer = makeProjectionWriter(tx, log.project.name, log.host, pipeline)
     const reader: HostReader = { get: writer.get, list: writer.list, count: writer.count }
     return Effect.gen(function* () {
       let head = log.head ?? (yield* readHead(tx, log.host))
+      const remembered = yield* lookupIdempotent(tx, log.host, commands)
       const replies: Array<Reply> = []
       const written: Array<StoredEvent> = []
       const unsent: Array<StoredEvent> = []
@@ -71,7 +78,7 @@ const commitOnce = (log: HostLog, commands: ReadonlyArray<Command>) =>
           continue
         }
         const key = command.meta.idempotencyKey
-        const previous = key ? yield* lookupIdempotent(tx, log.host, key) : undefined
+        const previous = key ? remembered.get(key) : undefined
         if (previous) {
           replies.push(previous)
           continue
@@ -98,10 +105,11 @@ const commitOnce = (log: HostLog, commands: ReadonlyArray<Command>) =>
         }
         // only successes are remembered: a failed command may be retried with the same key
         if (key && outcome.reply.ok) {
-          yield* query(() =>
+          remembered.set(key, outcome.reply) // a repeat later in this batch gets the same reply
+          pipeline.send(
             tx`insert into hamlet_idempotency (host, key, reply) values (${log.host}, ${key}, ${
               tx.json(outcome.reply as never)
-            })`
+            })`.execute(),
           )
         }
         replies.push(outcome.reply)
@@ -110,14 +118,14 @@ const commitOnce = (log: HostLog, commands: ReadonlyArray<Command>) =>
       for (let i = 0; i < unsent.length; i += EVENTS_PER_INSERT) {
         pipeline.send(insertEvents(tx, unsent.slice(i, i + EVENTS_PER_INSERT)).execute())
       }
-      yield* pipeline.flush
       return { replies, written, head }
     }).pipe(
       // a failed pipelined write aborts the transaction, so later reads fail with "current
       // transaction is aborted": report the write's own error (e.g. the (host, seq) race)
       Effect.catch((error) => Effect.andThen(pipeline.flush, Effect.fail(error))),
     )
-  })
+  }, pipeline)
+}
 
 const isConflict = (e: DatabaseError) => e.code === UNIQUE_VIOLATION
 

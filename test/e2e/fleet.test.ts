@@ -96,6 +96,23 @@ describe.skipIf(!available)("a two-node fleet on NATS and Postgres", () => {
     expect(rows[0].n).toBe(1)
   })
 
+  it("concurrent first sends with one idempotency key write once and all get the same reply", async () => {
+    const key = `idem-${crypto.randomUUID()}`
+    const subject = requestSubject("horatio", "blog.example.com", "SubmitItem")
+    // several land in one host batch on one node, others race from the other node
+    const replies = await Promise.all(Array.from({ length: 6 }, () =>
+      nc.request(
+        subject,
+        JSON.stringify({ id: crypto.randomUUID(), input: { title: "burst" }, meta: { idempotencyKey: key } }),
+        { timeout: 5_000 },
+      ).then((m) => m.json<{ ok: boolean; output: { id: string } }>())))
+    expect(replies[0]).toMatchObject({ ok: true })
+    for (const r of replies) expect(r).toEqual(replies[0])
+    const rows = await sql`select count(*)::int as n from hamlet_events
+      where host = 'blog.example.com' and meta->>'idempotencyKey' = ${key}`
+    expect(rows[0].n).toBe(1)
+  })
+
   it("a host added or removed on the control subject is served, then refused, by every node", async () => {
     const host = `t${Date.now().toString(36)}.fleet.test`
     const feed = (node: HamletNode) => requestWithHost(node.port, host, "/api/GetFeed")
