@@ -77,7 +77,6 @@ export const makeQueryBatcher = (
   run: (effect: Effect.Effect<void>) => void,
 ): QueryBatcher => {
   const waiting: Array<Query> = []
-  let inFlight = 0
 
   const answer = (group: ReadonlyArray<Query>, reply: Reply) => {
     group[0].respond(reply)

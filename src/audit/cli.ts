@@ -3,6 +3,8 @@
  * verify an NDJSON export offline. See USAGE in cli-args.ts. Exit codes: 0 ok, 1 a broken
  * chain, drift or bad file (each finding printed), 2 usage or store errors.
  */
+// first: must run before anything imports effect
+import { restoreAsyncHooks } from "../platform/no-async-context.ts"
 import { Cause, Effect, Layer } from "effect"
 import { Auditor, AuditorLive } from "./auditor.ts"
 import { type CliOptions, parseCli, USAGE } from "./cli-args.ts"
@@ -12,6 +14,8 @@ import { encodeEventLine } from "./event-line.ts"
 import { chainLines, driftLines, EVENT_TABLE_HEADER, eventTableRow, fileLines, stateLines } from "./report.ts"
 import { isFileIntact, verifyFile } from "./verify-file.ts"
 import { isVerified, type VerifyReport } from "./verify.ts"
+
+restoreAsyncHooks()
 
 const encoder = new TextEncoder()
 
