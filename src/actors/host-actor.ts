@@ -93,7 +93,8 @@ export const startHostActor = (
 
     const onMessage = (message: BusMessage) => {
       const respond = (reply: Reply) => {
-        const headers: Record<string, string> = requestId ? { [REQUEST_ID_HEADER]: requestId } : {}
+        // x-request-id is echoed to callers that sent it (the ingress sends the id in the envelope)
+        const headers: Record<string, string> = echoedId ? { [REQUEST_ID_HEADER]: echoedId } : {}
         // a reply that cannot be sent (bus closed) is lost to the caller, who times out; it must
         // not throw into the batch that committed it
         try {
@@ -104,7 +105,8 @@ export const startHostActor = (
           runFork(Effect.logWarning("reply not sent", { requestId, error: String(error) }))
         }
       }
-      let requestId = message.headers[REQUEST_ID_HEADER]
+      const echoedId = message.headers[REQUEST_ID_HEADER]
+      let requestId = echoedId
       const address = parseRequestSubject(message.subject)
       let json: unknown
       try {

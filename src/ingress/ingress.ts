@@ -92,9 +92,9 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
       const envelope: RequestEnvelope = { id: requestId, input }
       const timeoutMs = (handler.timeoutMs ?? route.project.limits.handlerTimeoutMs) + REPLY_MARGIN_MS
       const outcome = await runPromise(
+        // the request id travels in the envelope: no NATS headers to encode and parse per request
         bus.request(requestSubject(route.project.name, route.host, handlerName), encodeJson(envelope), {
           timeoutMs,
-          headers: { [REQUEST_ID_HEADER]: requestId },
         }).pipe(
           Effect.map((reply): Reply | Response =>
             reply.headers[OK_REPLY_HEADER] === "ok"
