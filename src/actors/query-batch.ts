@@ -83,7 +83,11 @@ export const makeQueryBatcher = (
     for (let i = 1; i < group.length; i++) group[i].respond(replyFor(reply, group[i]))
   }
 
-  const runGroups = (groups: ReadonlyArray<Array<Query>>, answered: Set<Array<Query>>) =>
+  const runGroups = (
+    groups: ReadonlyArray<Array<Query>>,
+    answered: Set<Array<Query>>,
+    onAllAnswered: () => void = () => {},
+  ) =>
     withHostReadTransaction(
       sql,
       host,
@@ -93,11 +97,13 @@ export const makeQueryBatcher = (
             Effect.map(({ reply }) => {
               answered.add(group)
               answer(group, reply)
+              if (answered.size === groups.length) onAllAnswered()
             }),
           ), { concurrency: "unbounded", discard: true }),
     )
 
-  const runBatch = (queued: ReadonlyArray<Query>): Effect.Effect<void> => {
+  /** `onAllAnswered`: every query has its reply (the read-only commit may still be on its way). */
+  const runBatch = (queued: ReadonlyArray<Query>, onAllAnswered: () => void): Effect.Effect<void> => {
     const now = Date.now()
     const batch = queued.filter((q) => {
       if (now <= q.deadline) return true
@@ -107,7 +113,7 @@ export const makeQueryBatcher = (
     if (batch.length === 0) return Effect.void
     const groups = groupByKey(batch)
     const answered = new Set<Array<Query>>()
-    return runGroups(groups, answered).pipe(
+    return runGroups(groups, answered, onAllAnswered).pipe(
       Effect.catchCause((cause) => {
         const left = groups.filter((g) => !answered.has(g))
         if (left.length === 0) return Effect.void
@@ -152,12 +158,15 @@ export const makeQueryBatcher = (
     }
     started.push(now)
     const batch = waiting.splice(0)
-    run(
-      runBatch(batch).pipe(Effect.ensuring(Effect.sync(() => {
-        started.splice(started.indexOf(now), 1)
-        startNext()
-      }))),
-    )
+    // the next batch may start once this one has answered everyone, before its commit returns
+    let isDone = false
+    const done = () => {
+      if (isDone) return
+      isDone = true
+      started.splice(started.indexOf(now), 1)
+      startNext()
+    }
+    run(runBatch(batch, done).pipe(Effect.ensuring(Effect.sync(done))))
   }
 
   return {
