@@ -40,11 +40,29 @@ export const HttpServerLive = (port: number): Layer.Layer<HttpServer, never, Bus
     }),
   )
 
+export interface AppOptions {
+  readonly configPath: string
+  readonly port: number
+  readonly cleanupEvery?: Duration.Duration
+}
+
 /** The whole server over given database and bus layers. */
 export const AppLive = (
-  options: { readonly configPath: string; readonly port: number; readonly cleanupEvery?: Duration.Duration },
+  options: AppOptions,
 ): Layer.Layer<HttpServer | Supervisor | Scheduler, Error, Database | Bus> =>
   Layer.mergeAll(HttpServerLive(options.port), SchedulerLive(options.cleanupEvery ?? Duration.hours(1))).pipe(
+    Layer.provideMerge(SupervisorLive(options.configPath)),
+  )
+
+/** Half of a node split in two isolates (node-isolates.ts): the HTTP ingress, with routing but no host actors. */
+export const IngressLive = (
+  options: AppOptions,
+): Layer.Layer<HttpServer | Supervisor, Error, Database | Bus> =>
+  HttpServerLive(options.port).pipe(Layer.provideMerge(SupervisorLive(options.configPath, false)))
+
+/** The other half: the host actors and the fleet-wide scheduler, no HTTP. */
+export const ActorsLive = (options: AppOptions): Layer.Layer<Supervisor | Scheduler, Error, Database | Bus> =>
+  SchedulerLive(options.cleanupEvery ?? Duration.hours(1)).pipe(
     Layer.provideMerge(SupervisorLive(options.configPath)),
   )
 

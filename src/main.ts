@@ -1,20 +1,40 @@
-/** `deno task serve`: runs Hamlet until SIGINT/SIGTERM, then shuts down gracefully. */
+/**
+ * `deno task serve`: runs Hamlet until SIGINT/SIGTERM, then shuts down gracefully. With NATS
+ * and Postgres the node runs in two isolates (node-isolates.ts): this one serves HTTP, a
+ * worker runs the host actors; HAMLET_ISOLATES=1 keeps everything in one.
+ */
 // first: must run before anything imports effect
 import { restoreAsyncHooks } from "./platform/no-async-context.ts"
 import { Effect, Layer } from "effect"
-import { AppLive, BusFromConfig, DatabaseFromConfig, LoggingLive } from "./app.ts"
+import { AppLive, BusFromConfig, DatabaseFromConfig, IngressLive, LoggingLive } from "./app.ts"
+import { isSplit, startActorIsolate } from "./node-isolates.ts"
 import { ServerConfig } from "./server-config.ts"
 
 restoreAsyncHooks()
 
 const program = Effect.gen(function* () {
   const config = yield* ServerConfig
-  const app = AppLive({ configPath: config.configPath, port: config.port, cleanupEvery: config.cleanupEvery })
-    .pipe(
-      Layer.provide(Layer.mergeAll(DatabaseFromConfig(config), BusFromConfig(config))),
-      Layer.provide(LoggingLive(config.logLevel)),
+  const options = { configPath: config.configPath, port: config.port, cleanupEvery: config.cleanupEvery }
+  const logging = LoggingLive(config.logLevel)
+  const services = Layer.mergeAll(DatabaseFromConfig(config), BusFromConfig(config))
+  if (!isSplit(config)) {
+    const app = AppLive(options).pipe(Layer.provide(services), Layer.provide(logging))
+    return yield* Layer.launch(app).pipe(Effect.provide(logging))
+  }
+  // the actors first, so the ingress never answers "no responders" at start; on shutdown the
+  // ingress stops taking requests first, then the actors drain what is queued
+  return yield* Effect.gen(function* () {
+    const actors = yield* Effect.acquireRelease(
+      Effect.tryPromise({ try: () => startActorIsolate(), catch: (e) => e as Error }),
+      (isolate) => Effect.promise(() => isolate.stop()),
     )
-  return yield* Layer.launch(app).pipe(Effect.provide(LoggingLive(config.logLevel)))
+    yield* Effect.logInfo("node split: HTTP ingress in this isolate, host actors in a worker isolate")
+    const ingress = IngressLive(options).pipe(Layer.provide(services), Layer.provide(logging))
+    return yield* Effect.raceFirst(
+      Layer.launch(ingress),
+      Effect.promise(() => actors.crashed).pipe(Effect.flatMap(Effect.fail)),
+    )
+  }).pipe(Effect.scoped, Effect.provide(logging))
 })
 
 const controller = new AbortController()

@@ -1,6 +1,6 @@
 /**
  * Server settings from the environment (Effect Config): PORT, DATABASE_URL, NATS_URL,
- * HAMLET_CONFIG, HAMLET_DATA, LOG_LEVEL, HAMLET_CLEANUP_EVERY. Unset DATABASE_URL/NATS_URL select the embedded
+ * HAMLET_CONFIG, HAMLET_DATA, LOG_LEVEL, HAMLET_CLEANUP_EVERY, HAMLET_ISOLATES. Unset DATABASE_URL/NATS_URL select the embedded
  * defaults (PGlite, in-process bus).
  */
 import { Config, Duration, Option } from "effect"
@@ -13,5 +13,9 @@ export const ServerConfig = Config.all({
   dataDir: Config.String("HAMLET_DATA").pipe(Config.withDefault("./.hamlet")),
   logLevel: Config.LogLevel("LOG_LEVEL").pipe(Config.withDefault("Info" as const)),
   cleanupEvery: Config.Duration("HAMLET_CLEANUP_EVERY").pipe(Config.withDefault(Duration.hours(1))),
+  /** "auto": ingress and actors in two isolates with NATS, Postgres and 2+ cores (node-isolates.ts). */
+  isolates: Config.Literals(["auto", "1", "2"] as const, "HAMLET_ISOLATES").pipe(
+    Config.withDefault("auto" as const),
+  ),
 })
 export type ServerConfig = Config.Success<typeof ServerConfig>

@@ -28,9 +28,15 @@ import { coalesceKeyOf, makeQueryBatcher } from "./query-batch.ts"
 /** Commands taken from the mailbox per transaction at most. */
 const MAX_BATCH = 256
 let activeWorkers = 0
+let remoteWorkers = 0
 
 /** Host workers (mailbox + fiber) alive on this node; idle hosts have none. */
-export const activeWorkerCount = (): number => activeWorkers
+export const activeWorkerCount = (): number => activeWorkers + remoteWorkers
+
+/** The count reported by this node's actor isolate, when the node is split (node-isolates.ts). */
+export const setRemoteWorkerCount = (count: number): void => {
+  remoteWorkers = count
+}
 
 interface Worker {
   readonly mailbox: Queue.Queue<Command, Cause.Done>

@@ -1,6 +1,8 @@
 /**
  * A project actor: migrates the project's read tables, then owns one host actor per host,
  * each in its own scope so a host can be added or removed without touching the others.
+ * With `runsHosts` false (an ingress-only isolate) it tracks the hosts for routing and
+ * starts no host actors: another isolate of the node serves them.
  */
 import { Effect, Exit, Scope } from "effect"
 import type { Bus, BusUnavailable } from "../bus/bus.ts"
@@ -25,6 +27,7 @@ export interface ProjectActor {
 export const startProjectActor = (
   sql: Sql,
   project: LoadedProject,
+  runsHosts = true,
 ): Effect.Effect<ProjectActor, DatabaseError, Scope.Scope | Bus> =>
   Effect.gen(function* () {
     yield* migrateProject(sql, project.name, project.models)
@@ -46,6 +49,7 @@ export const startProjectActor = (
         if (!isRegistered) yield* registerHost(sql, project.name, host, source)
         const scope = yield* Scope.fork(parent)
         hostScopes.set(host, scope)
+        if (!runsHosts) return
         yield* startHostActor(sql, project, host).pipe(
           Scope.provide(scope),
           Effect.provide(context),

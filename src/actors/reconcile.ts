@@ -19,7 +19,7 @@ interface Running {
 
 const EMPTY: RoutingTable = { routes: new Map(), fallback: undefined, projects: new Map() }
 
-export const makeReconciler = (sql: Sql, parent: Scope.Scope) =>
+export const makeReconciler = (sql: Sql, parent: Scope.Scope, runsHosts = true) =>
   Effect.gen(function* () {
     const context = yield* Effect.context<Bus>()
     const running = new Map<string, Running>()
@@ -46,7 +46,7 @@ export const makeReconciler = (sql: Sql, parent: Scope.Scope) =>
     const startProject = (project: LoadedProject) =>
       Effect.gen(function* () {
         const scope = yield* Scope.fork(parent)
-        const actor = yield* startProjectActor(sql, project).pipe(
+        const actor = yield* startProjectActor(sql, project, runsHosts).pipe(
           Scope.provide(scope),
           Effect.provide(context),
           Effect.onError(() => Scope.close(scope, Exit.void)),

@@ -39,7 +39,11 @@ export class Supervisor extends Context.Service<Supervisor, {
   readonly reload: Effect.Effect<void, Error>
 }>()("hamlet/Supervisor") {}
 
-export const SupervisorLive = (configPath: string): Layer.Layer<Supervisor, Error, Database | Bus> =>
+/** `runsHosts` false: routing only, no host actors (an ingress-only isolate; see node-isolates.ts). */
+export const SupervisorLive = (
+  configPath: string,
+  runsHosts = true,
+): Layer.Layer<Supervisor, Error, Database | Bus> =>
   Layer.effect(
     Supervisor,
     Effect.gen(function* () {
@@ -47,7 +51,7 @@ export const SupervisorLive = (configPath: string): Layer.Layer<Supervisor, Erro
       const bus = yield* Bus
       const scope = yield* Scope.Scope
       yield* migrateCore(sql)
-      const reconciler = yield* makeReconciler(sql, scope)
+      const reconciler = yield* makeReconciler(sql, scope, runsHosts)
       const lock = yield* Semaphore.make(1)
       let config = yield* loadConfig(configPath)
 

@@ -13,6 +13,7 @@ export type RequestOutcome =
   | { readonly _tag: "reply"; readonly msg: Msg }
   | { readonly _tag: "timeout" }
   | { readonly _tag: "noResponders" }
+  | { readonly _tag: "closed" }
 
 interface Pending {
   readonly deadline: number
@@ -33,6 +34,13 @@ export interface RequestMux {
 
 const TIMEOUT: RequestOutcome = { _tag: "timeout" }
 const NO_RESPONDERS: RequestOutcome = { _tag: "noResponders" }
+const CLOSED: RequestOutcome = { _tag: "closed" }
+
+/** Reply tokens are unguessable: a service that sees the inbox prefix cannot forge replies. */
+const randomToken = (): string => {
+  const words = crypto.getRandomValues(new Uint32Array(2))
+  return words[0].toString(36) + words[1].toString(36)
+}
 
 export const makeRequestMux = (nc: NatsConnection): RequestMux => {
   const prefix = createInbox()
@@ -65,7 +73,7 @@ export const makeRequestMux = (nc: NatsConnection): RequestMux => {
 
   return {
     request: (subject, data, headers, timeoutMs, done) => {
-      const token = (counter++).toString(36)
+      const token = `${(counter++).toString(36)}${randomToken()}`
       pending.set(token, { deadline: Date.now() + timeoutMs, done })
       try {
         nc.publish(subject, data, { reply: `${prefix}.${token}`, headers })
@@ -77,7 +85,9 @@ export const makeRequestMux = (nc: NatsConnection): RequestMux => {
     },
     close: () => {
       clearInterval(sweeper)
+      const left = [...pending.values()]
       pending.clear()
+      for (const waiting of left) waiting.done(CLOSED)
     },
   }
 }

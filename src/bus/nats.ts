@@ -169,6 +169,7 @@ export const makeNatsBus = (
           const { timeoutMs } = requestOptions
           let cancel = () => {}
           const failFast = () => {
+            onDisconnect.delete(failFast)
             cancel()
             resume(Effect.fail(unavailable(`request to ${subject}`)))
           }
@@ -192,6 +193,8 @@ export const makeNatsBus = (
                     return resume(Effect.fail(new BusTimeout({ subject, timeoutMs })))
                   case "noResponders":
                     return resume(Effect.fail(new BusNoResponders({ subject })))
+                  case "closed":
+                    return resume(Effect.fail(unavailable(`request to ${subject}`)))
                 }
               },
             )

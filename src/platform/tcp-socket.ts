@@ -19,6 +19,17 @@ const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
   return out
 }
 
+/** A write callback that throws must not skip the others or escape the write loop. */
+const notify = (callback: (error?: Error) => void, error?: Error) => {
+  try {
+    callback(error)
+  } catch (thrown) {
+    queueMicrotask(() => {
+      throw thrown
+    })
+  }
+}
+
 export class DenoSocket extends EventEmitter {
   readyState: "open" | "closed" = "open"
   readonly #conn: Deno.TcpConn
@@ -103,7 +114,9 @@ export class DenoSocket extends EventEmitter {
           let offset = 0
           while (offset < data.length) offset += await this.#conn.write(data.subarray(offset))
         } catch (error) {
-          for (const callback of [...callbacks, ...this.#callbacks.splice(0)]) callback(error as Error)
+          for (const callback of [...callbacks, ...this.#callbacks.splice(0)]) {
+            notify(callback, error as Error)
+          }
           this.#pending.length = 0
           // like node: a failed write errors the socket and closes it, so no reply to a lost
           // request can be matched to a later one
@@ -111,7 +124,7 @@ export class DenoSocket extends EventEmitter {
           this.#close()
           return
         }
-        for (const callback of callbacks) callback()
+        for (const callback of callbacks) notify(callback)
       }
     } finally {
       this.#isWriting = false

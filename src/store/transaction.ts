@@ -57,14 +57,34 @@ const withTransaction = <A, E>(
         const result = yield* body(conn).pipe(Effect.tap(() => query(() => begun)))
         const sent = conn.unsafe("commit").execute()
         sent.catch(() => {}) // observed below, after the pipeline
-        if (pipeline) yield* pipeline.flush
         // an aborted transaction answers COMMIT with ROLLBACK and no error: check the tag
         const committed = yield* query(() => sent).pipe(
           Effect.mapError((e) =>
             new DatabaseError({ message: `commit outcome unknown: ${e.message}`, code: COMMIT_UNKNOWN })
           ),
+          Effect.exit,
         )
-        if (committed.command !== "COMMIT") {
+        if (pipeline) {
+          const flushed = yield* Effect.exit(pipeline.flush)
+          if (Exit.isFailure(flushed)) {
+            // the write's own error is safe to act on (retry) only when the commit surely did
+            // not happen: a lost connection, or a write that failed in the client while the
+            // commit went through, leaves the outcome unknown
+            if (Exit.isSuccess(committed) && committed.value.command === "ROLLBACK") {
+              return yield* Effect.failCause(flushed.cause)
+            }
+            return yield* Effect.fail(
+              new DatabaseError({
+                message: `commit outcome unknown after a failed pipelined write: ${
+                  Exit.isFailure(committed) ? "the commit failed too" : "the commit went through"
+                }`,
+                code: COMMIT_UNKNOWN,
+              }),
+            )
+          }
+        }
+        if (Exit.isFailure(committed)) return yield* Effect.failCause(committed.cause)
+        if (committed.value.command !== "COMMIT") {
           return yield* Effect.fail(
             new DatabaseError({ message: "the transaction failed and was rolled back", code: ROLLED_BACK }),
           )

@@ -3,12 +3,13 @@
  * started on a free port with the given environment, ready when /healthz answers, killed
  * on close.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import net from "node:net"
 
 export interface HamletNode {
   readonly port: number
   readonly logs: () => string
+  /** The process' exit code once it has exited (null while running or when killed by a signal). */
+  readonly exitCode: () => number | null
   readonly close: () => Promise<void>
 }
 
@@ -26,23 +27,41 @@ export const freePort = (): Promise<number> =>
 export const startNode = async (env: Record<string, string>, timeoutMs = 60_000): Promise<HamletNode> => {
   const port = await freePort()
   let output = ""
-  const child: ChildProcess = spawn(Deno.execPath(), ["run", "-A", "src/main.ts"], {
-    env: { ...process.env, LOG_LEVEL: "Warn", ...env, PORT: String(port) },
-    stdio: ["ignore", "pipe", "pipe"],
+  // Deno.Command, not node:child_process: its emulation reports a handled SIGTERM's exit as a signal
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "src/main.ts"],
+    env: { ...process.env, LOG_LEVEL: "Warn", ...env, PORT: String(port) } as Record<string, string>,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn()
+  const decoder = () => new TextDecoderStream()
+  for (const stream of [child.stdout, child.stderr]) {
+    void stream.pipeThrough(decoder()).pipeTo(new WritableStream({ write: (text) => void (output += text) }))
+      .catch(() => {})
+  }
+  let exitCode: number | null = null
+  let hasExited = false
+  const exited = child.status.then((status) => {
+    hasExited = true
+    exitCode = status.signal === null ? status.code : null
   })
-  child.stdout?.on("data", (d) => output += String(d))
-  child.stderr?.on("data", (d) => output += String(d))
-  const close = () =>
-    new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve()
-      child.once("exit", () => resolve())
-      child.kill("SIGTERM")
-      setTimeout(() => child.kill("SIGKILL"), 5_000).unref?.()
-    })
+  const close = async () => {
+    if (hasExited) return
+    child.kill("SIGTERM")
+    const timer = setTimeout(() => {
+      if (!hasExited) child.kill("SIGKILL")
+    }, 5_000)
+    await exited
+    clearTimeout(timer)
+  }
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`node exited early (${child.exitCode}):\n${output}`)
-    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)
+    if (hasExited) throw new Error(`node exited early (${exitCode}):\n${output}`)
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => {
+      void r.body?.cancel()
+      return r.ok
+    }, () => false)
     if (ok) break
     if (Date.now() > deadline) {
       await close()
@@ -50,5 +69,5 @@ export const startNode = async (env: Record<string, string>, timeoutMs = 60_000)
     }
     await new Promise((r) => setTimeout(r, 100))
   }
-  return { port, logs: () => output, close }
+  return { port, logs: () => output, exitCode: () => exitCode, close }
 }

@@ -1,0 +1,53 @@
+/**
+ * Entry of the actor isolate of a split node (node-isolates.ts): host actors and the
+ * scheduler, no HTTP. Reports ready/failed/stopped and its active host workers to the main
+ * isolate; drains and stops when asked.
+ */
+// first: must run before anything imports effect
+import { restoreAsyncHooks } from "./platform/no-async-context.ts"
+import { Cause, Effect, Exit, Fiber, Layer, Schedule } from "effect"
+import { activeWorkerCount } from "./actors/host-actor.ts"
+import { ActorsLive, BusFromConfig, DatabaseFromConfig, LoggingLive } from "./app.ts"
+import type { IsolateCommand, IsolateReport } from "./node-isolates.ts"
+import { ServerConfig } from "./server-config.ts"
+
+restoreAsyncHooks()
+
+const isolate = globalThis as unknown as {
+  postMessage: (report: IsolateReport) => void
+  onmessage: ((event: MessageEvent<IsolateCommand>) => void) | null
+  close: () => void
+}
+
+const program = Effect.gen(function* () {
+  const config = yield* ServerConfig
+  const app = ActorsLive({
+    configPath: config.configPath,
+    port: config.port,
+    cleanupEvery: config.cleanupEvery,
+  })
+    .pipe(
+      Layer.provide(Layer.mergeAll(DatabaseFromConfig(config), BusFromConfig(config))),
+      Layer.provide(LoggingLive(config.logLevel)),
+    )
+  yield* Layer.build(app)
+  isolate.postMessage({ type: "ready" })
+  let reported = -1
+  yield* Effect.sync(() => {
+    const count = activeWorkerCount()
+    if (count !== reported) isolate.postMessage({ type: "workers", count })
+    reported = count
+  }).pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
+  return yield* Effect.never
+}).pipe(Effect.scoped, Effect.provide(LoggingLive("Info")))
+
+const fiber = Effect.runFork(program)
+isolate.onmessage = (event) => {
+  if (event.data.type === "stop") Effect.runFork(Fiber.interrupt(fiber))
+}
+const exit = await Effect.runPromise(Fiber.await(fiber))
+if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)) {
+  isolate.postMessage({ type: "failed", message: Cause.pretty(exit.cause) })
+}
+isolate.postMessage({ type: "stopped" })
+isolate.close()

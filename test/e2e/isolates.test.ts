@@ -1,0 +1,79 @@
+/**
+ * A node split in two isolates (src/node-isolates.ts): HTTP ingress in the main isolate,
+ * host actors in a worker, meeting on NATS. It serves reads and writes, reports the worker's
+ * host actors in /metrics, and on SIGTERM answers what it accepted and exits 0. With
+ * HAMLET_ISOLATES=1 the node stays in one isolate.
+ */
+import { Effect, Exit, Scope } from "effect"
+import postgres from "postgres"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { scratchPostgresUrl } from "../support/database.ts"
+import { until } from "../support/eventually.ts"
+import { requestWithHost } from "../support/http.ts"
+import { type HamletNode, startNode } from "../support/node-process.ts"
+import { checkService, NATS_URL } from "../support/services.ts"
+
+const available = (await checkService("postgres")) && (await checkService("nats"))
+const HOST = "blog.example.com"
+
+describe.skipIf(!available)("a node in two isolates", () => {
+  const scope = Effect.runSync(Scope.make())
+  let env: Record<string, string>
+  let sql: postgres.Sql
+  const started: Array<HamletNode> = []
+
+  beforeAll(async () => {
+    const databaseUrl = await Effect.runPromise(Scope.provide(scratchPostgresUrl, scope))
+    env = { DATABASE_URL: databaseUrl, NATS_URL, LOG_LEVEL: "Info" }
+    sql = postgres(databaseUrl, { max: 2, onnotice: () => {} })
+  }, 60_000)
+
+  afterAll(async () => {
+    await Promise.all(started.map((n) => n.close()))
+    await sql?.end()
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+  })
+
+  const start = async (isolates: string) => {
+    const node = await startNode({ ...env, HAMLET_ISOLATES: isolates })
+    started.push(node)
+    return node
+  }
+  const submit = (node: HamletNode, title: string) =>
+    requestWithHost(node.port, HOST, "/api/SubmitItem", { body: JSON.stringify({ title }) })
+
+  it("serves writes and reads, shows the worker's host actors, and drains on SIGTERM", async () => {
+    const node = await start("2")
+    expect(node.logs()).toContain("node split")
+    const written = await Promise.all(["a", "b", "c"].map((t) => submit(node, `split ${t}`)))
+    expect(written.map((r) => r.status)).toEqual([200, 200, 200])
+    const ids = await Promise.all(written.map(async (r) => (await r.json()).id as string))
+    const feed = await (await requestWithHost(node.port, HOST, "/api/GetFeed")).json()
+    expect(feed.items.map((i: { id: string }) => i.id)).toEqual(expect.arrayContaining(ids))
+    await until("the worker isolate to report its host actors", async () => {
+      const metrics = await (await requestWithHost(node.port, "localhost", "/metrics")).text()
+      return Number(/^hamlet_active_host_workers (\d+)$/m.exec(metrics)?.[1]) >= 1
+    })
+
+    // a burst, then SIGTERM while it is in flight: every accepted write is answered and stored
+    const burst = Array.from(
+      { length: 20 },
+      (_, i) => submit(node, `burst ${i}`).then((r) => r.status, () => 0),
+    )
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    await node.close()
+    const statuses = await Promise.all(burst)
+    const acknowledged = statuses.filter((s) => s === 200).length
+    expect(statuses.every((s) => s === 200 || s === 0 || s === 503)).toBe(true)
+    const rows = await sql`select count(*)::int as n from hamlet_events
+      where host = ${HOST} and data->>'title' like 'burst %'`
+    expect(rows[0].n).toBeGreaterThanOrEqual(acknowledged)
+    expect(node.exitCode()).toBe(0)
+  }, 60_000)
+
+  it("stays in one isolate with HAMLET_ISOLATES=1", async () => {
+    const node = await start("1")
+    expect(node.logs()).not.toContain("node split")
+    expect((await submit(node, "single")).status).toBe(200)
+  }, 60_000)
+})
