@@ -33,23 +33,26 @@ export const startProjectActor = (
     yield* migrateProject(sql, project.name, project.models)
     const parent = yield* Scope.Scope
     const context = yield* Effect.context<Bus>()
-    const hostScopes = new Map<string, Scope.Closeable>()
+    /** A host's actor scope; undefined when this isolate only routes to it (`runsHosts` false). */
+    const hostScopes = new Map<string, Scope.Closeable | undefined>()
 
     const removeHost = (host: string) =>
       Effect.suspend(() => {
+        if (!hostScopes.has(host)) return Effect.void
         const scope = hostScopes.get(host)
-        if (!scope) return Effect.void
         hostScopes.delete(host)
-        return Scope.close(scope, Exit.void)
+        return scope ? Scope.close(scope, Exit.void) : Effect.void
       })
 
     const addHost = (host: string, source: "directory" | "database", isRegistered = false) =>
       Effect.gen(function* () {
         if (hostScopes.has(host)) return
+        // an ingress-only isolate routes; registering (partition DDL) is the actor isolate's job,
+        // which has done it before the ingress starts
+        if (!runsHosts) return void hostScopes.set(host, undefined)
         if (!isRegistered) yield* registerHost(sql, project.name, host, source)
         const scope = yield* Scope.fork(parent)
         hostScopes.set(host, scope)
-        if (!runsHosts) return
         yield* startHostActor(sql, project, host).pipe(
           Scope.provide(scope),
           Effect.provide(context),
