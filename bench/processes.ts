@@ -115,6 +115,13 @@ export interface HamletOptions {
   readonly denoFlags?: ReadonlyArray<string>
 }
 
+/**
+ * The V8 flags of `deno task serve` (deno.json), so the bench measures what users run: young
+ * generation capped at 8 MB per semi-space — measured: a split node with 10,000 hosts 328 →
+ * 278 MB at rest, throughput unchanged.
+ */
+export const SERVE_FLAGS = ["--v8-flags=--max-semi-space-size=8"]
+
 /** Starts one Hamlet node (`src/main.ts`) and waits until `probeHost` is served. */
 export const startHamlet = async (options: HamletOptions): Promise<Proc> => {
   const port = freePort()
@@ -126,7 +133,7 @@ export const startHamlet = async (options: HamletOptions): Promise<Proc> => {
   }
   if (options.databaseUrl) env.DATABASE_URL = options.databaseUrl
   if (options.natsUrl) env.NATS_URL = options.natsUrl
-  const proc = spawn(["run", "-A", ...(options.denoFlags ?? []), "src/main.ts"], env, port)
+  const proc = spawn(["run", "-A", ...SERVE_FLAGS, ...(options.denoFlags ?? []), "src/main.ts"], env, port)
   try {
     await waitUntil(
       async () => {

@@ -4,6 +4,7 @@
  * on close.
  */
 import net from "node:net"
+import { SERVE_FLAGS } from "../../bench/processes.ts"
 
 export interface HamletNode {
   readonly port: number
@@ -29,7 +30,7 @@ export const startNode = async (env: Record<string, string>, timeoutMs = 60_000)
   let output = ""
   // Deno.Command, not node:child_process: its emulation reports a handled SIGTERM's exit as a signal
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "src/main.ts"],
+    args: ["run", "-A", ...SERVE_FLAGS, "src/main.ts"],
     env: { ...process.env, LOG_LEVEL: "Warn", ...env, PORT: String(port) } as Record<string, string>,
     stdin: "null",
     stdout: "piped",
