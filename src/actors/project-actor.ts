@@ -47,10 +47,10 @@ export const startProjectActor = (
     const addHost = (host: string, source: "directory" | "database", isRegistered = false) =>
       Effect.gen(function* () {
         if (hostScopes.has(host)) return
-        // an ingress-only isolate routes; registering (partition DDL) is the actor isolate's job,
-        // which has done it before the ingress starts
-        if (!runsHosts) return void hostScopes.set(host, undefined)
+        // registering also checks ownership: an ingress-only isolate must not route a host whose
+        // log another project owns (idempotent; the actor isolate has done it already)
         if (!isRegistered) yield* registerHost(sql, project.name, host, source)
+        if (!runsHosts) return void hostScopes.set(host, undefined)
         const scope = yield* Scope.fork(parent)
         hostScopes.set(host, scope)
         yield* startHostActor(sql, project, host).pipe(
