@@ -170,17 +170,11 @@ export const insertEvents = (tx: SqlTx, stored: ReadonlyArray<StoredEvent>) =>
 
 /** Places and inserts events after `head` in the caller's transaction; returns them as stored. */
 export const appendEvents = (
-  tx: SqlTx,
-  head: LogHead,
-  host: string,
-  project: string,
-  pending: ReadonlyArray<PendingEvent>,
-  recordedAt: Date,
-  options: PlaceOptions = {},
+  ...args: Parameters<typeof placeEvents>
 ): Effect.Effect<ReadonlyArray<StoredEvent>, DatabaseError> =>
-  placeEvents(tx, head, host, project, pending, recordedAt, options).pipe(
+  placeEvents(...args).pipe(
     Effect.tap((stored) =>
-      stored.length === 0 ? Effect.void : Effect.asVoid(query(() => insertEvents(tx, stored)))
+      stored.length === 0 ? Effect.void : Effect.asVoid(query(() => insertEvents(args[0], stored)))
     ),
   )
 

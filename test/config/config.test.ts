@@ -86,6 +86,7 @@ const _project = (name: string, hosts: ReadonlyArray<string>): LoadedProject => 
   limits: DEFAULT_LIMITS,
   hostDirs: new Map(hosts.map((h) => [h, `/projects/${name}/hosts/${h}`])),
   projectKey: undefined,
+  schedules: [],
 })
 
 describe("routing table", () => {

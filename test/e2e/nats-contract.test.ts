@@ -83,7 +83,7 @@ describe.skipIf(!available)("external services calling handlers over NATS", () =
   it("subscribers to the event subject see each committed event once, after commit", async () => {
     const seen: Array<{ seq: number; type: string; data: { id: string }; host: string }> = []
     const sub = nc.subscribe(`${SUBJECT_ROOT}.evt.horatio.blog_example_com.>`, {
-      callback: (_e, m) => seen.push(m.json()),
+      callback: (_e, m) => void seen.push(m.json()),
     })
     await nc.flush()
     const reply = await call(

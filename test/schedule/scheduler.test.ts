@@ -64,4 +64,6 @@ const describeScheduler = (kind: StoreKind) =>
   })
 
 describeScheduler("pglite")
-describe.skipIf(!hasPostgres)("on the real Postgres", () => describeScheduler("postgres"))
+describe.skipIf(!hasPostgres)("on the real Postgres", () => {
+  describeScheduler("postgres")
+})

@@ -6,6 +6,7 @@ import { assert, type Vitest } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { Database, type DatabaseError, query } from "../../src/store/database.ts"
 import { migrateCore } from "../../src/store/migrations.ts"
+import type { ProjectionWriter } from "../../src/projects/access.ts"
 import { makeProjectionWriter } from "../../src/store/model-access.ts"
 import { migrateProject } from "../../src/store/project-schema.ts"
 import { withHostReadTransaction, withHostTransaction } from "../../src/store/transaction.ts"
@@ -181,7 +182,7 @@ export const describeModelContract = (it: Vitest.MethodsNonLive<Database>): void
         read.rows.map((r) => ({ ...r })),
         expected.map((r) => ({ ...r, amount: "10.50" })),
       )
-      assert.deepStrictEqual({ ...read.one }, expected[1])
+      assert.deepStrictEqual({ ...read.one } as Record<string, unknown>, expected[1])
       assert.strictEqual(read.none, undefined)
       assert.deepStrictEqual(read.empty, [])
     }))
@@ -198,7 +199,7 @@ export const describeModelContract = (it: Vitest.MethodsNonLive<Database>): void
       yield* migrateProject(sql, "roundtrip", [Note])
       const host = "rt.example.com"
       const run = <A>(
-        body: (db: ReturnType<typeof makeProjectionWriter>) => Effect.Effect<A, DatabaseError>,
+        body: (db: ProjectionWriter) => Effect.Effect<A, DatabaseError>,
       ) => withHostTransaction(sql, host, (tx) => body(makeProjectionWriter(tx, "roundtrip", host)))
       yield* run((db) =>
         Effect.gen(function* () {
