@@ -7,7 +7,7 @@
 import type { BenchContext, Row } from "./context.ts"
 import type { LoadResult } from "./driver.ts"
 import { sampleConfigPath } from "./fixtures.ts"
-import type { HttpTarget } from "./load.ts"
+import type { HttpTarget, LoadSpec } from "./load.ts"
 import { feedItemIds, measure, mixBaseline, rowOf, seedItems } from "./measure.ts"
 import { freePort, type Proc, startBaselineServer, startHamlet } from "./processes.ts"
 import { profileDuring, type ProfileSummary } from "./profile.ts"
@@ -36,71 +36,70 @@ export const runBaselines = async (
   const baselines: Baselines = new Map()
   const timing = { durationS: ctx.durationS, warmupS: ctx.warmupS }
 
+  /** One baseline at every client count: measured, recorded under `key`, reported as `name`. */
+  const measureAll = async (
+    key: string,
+    name: string,
+    spec: (clients: number) => LoadSpec,
+    pids: Array<number>,
+  ) => {
+    for (const clients of ctx.clients) {
+      ctx.log(`baseline ${name} × ${clients}`)
+      const m = await measure(ctx, spec(clients), pids)
+      record(baselines, key, clients, m.result)
+      rows.push(rowOf({ group: "baseline", name, clients }, m))
+    }
+  }
+
   const hello = await startBaselineServer("hello", [])
   try {
-    for (const clients of ctx.clients) {
-      ctx.log(`baseline http-hello × ${clients}`)
-      const m = await measure(ctx, {
-        kind: "http",
-        port: hello.port,
-        hosts: ["localhost"],
-        targets: [{ method: "GET", path: "/", weight: 1 }],
-        connections: clients,
-        ...timing,
-      }, [hello.pid])
-      record(baselines, "hello", clients, m.result)
-      rows.push(rowOf({ group: "baseline", name: "http-hello", clients }, m))
-    }
+    await measureAll("hello", "http-hello", (connections) => ({
+      kind: "http",
+      port: hello.port,
+      hosts: ["localhost"],
+      targets: [{ method: "GET", path: "/", weight: 1 }],
+      connections,
+      ...timing,
+    }), [hello.pid])
   } finally {
     await hello.stop()
   }
 
   if (ctx.natsUrl) {
+    const url = ctx.natsUrl
     const subject = `bench.echo.${Date.now()}`
-    const echo = await startBaselineServer("nats-echo", [ctx.natsUrl, subject])
+    const echo = await startBaselineServer("nats-echo", [url, subject])
     try {
-      for (const clients of ctx.clients) {
-        ctx.log(`baseline nats-hop × ${clients}`)
-        const m = await measure(ctx, {
-          kind: "nats",
-          url: ctx.natsUrl,
-          subject,
-          connections: clients,
-          ...timing,
-        }, [
+      await measureAll(
+        "nats",
+        "nats-hop",
+        (connections) => ({ kind: "nats", url, subject, connections, ...timing }),
+        [
           echo.pid,
-        ])
-        record(baselines, "nats", clients, m.result)
-        rows.push(rowOf({ group: "baseline", name: "nats-hop", clients }, m))
-      }
+        ],
+      )
     } finally {
       await echo.stop()
     }
-  } else {rows.push({
-      group: "baseline",
-      name: "nats-hop",
-      note: "not available: no NATS_URL (in-process bus)",
-    })}
+  } else {
+    rows.push({ group: "baseline", name: "nats-hop", note: "not available: no NATS_URL (in-process bus)" })
+  }
 
   if (ctx.databases) {
     const url = await ctx.databases.create("append")
-    for (const clients of ctx.clients) {
-      ctx.log(`baseline pg-append × ${clients}`)
-      const m = await measure(ctx, {
-        kind: "pg",
-        url,
-        table: "bench_append",
-        connections: clients,
-        ...timing,
-      })
-      record(baselines, "pg", clients, m.result)
-      rows.push(rowOf({ group: "baseline", name: "pg-append", clients }, m))
-    }
-  } else {rows.push({
+    await measureAll(
+      "pg",
+      "pg-append",
+      (connections) => ({ kind: "pg", url, table: "bench_append", connections, ...timing }),
+      [],
+    )
+  } else {
+    rows.push({
       group: "baseline",
       name: "pg-append",
       note: "not available: no DATABASE_URL (embedded PGlite)",
-    })}
+    })
+  }
   return { rows, baselines }
 }
 
