@@ -7,7 +7,7 @@
 import { restoreAsyncHooks } from "./platform/no-async-context.ts"
 import { Cause, Effect, Exit, Fiber, Layer, Schedule } from "effect"
 import { activeWorkerCount } from "./actors/host-actor.ts"
-import { ActorsLive, BusFromConfig, DatabaseFromConfig, LoggingLive } from "./app.ts"
+import { ActorsLive, fromConfig, LoggingLive } from "./app.ts"
 import type { IsolateCommand, IsolateReport } from "./node-isolates.ts"
 import { ServerConfig } from "./server-config.ts"
 
@@ -21,16 +21,7 @@ const isolate = globalThis as unknown as {
 
 const program = Effect.gen(function* () {
   const config = yield* ServerConfig
-  const app = ActorsLive({
-    configPath: config.configPath,
-    port: config.port,
-    cleanupEvery: config.cleanupEvery,
-  })
-    .pipe(
-      Layer.provide(Layer.mergeAll(DatabaseFromConfig(config), BusFromConfig(config))),
-      Layer.provide(LoggingLive(config.logLevel)),
-    )
-  yield* Layer.build(app)
+  yield* Layer.build(fromConfig(config, ActorsLive))
   isolate.postMessage({ type: "ready" })
   let reported = -1
   yield* Effect.sync(() => {

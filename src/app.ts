@@ -46,11 +46,13 @@ export interface AppOptions {
   readonly cleanupEvery?: Duration.Duration
 }
 
+const schedulerOf = (options: AppOptions) => SchedulerLive(options.cleanupEvery ?? Duration.hours(1))
+
 /** The whole server over given database and bus layers. */
 export const AppLive = (
   options: AppOptions,
 ): Layer.Layer<HttpServer | Supervisor | Scheduler, Error, Database | Bus> =>
-  Layer.mergeAll(HttpServerLive(options.port), SchedulerLive(options.cleanupEvery ?? Duration.hours(1))).pipe(
+  Layer.mergeAll(HttpServerLive(options.port), schedulerOf(options)).pipe(
     Layer.provideMerge(SupervisorLive(options.configPath)),
   )
 
@@ -62,9 +64,17 @@ export const IngressLive = (
 
 /** The other half: the host actors and the fleet-wide scheduler, no HTTP. */
 export const ActorsLive = (options: AppOptions): Layer.Layer<Supervisor | Scheduler, Error, Database | Bus> =>
-  SchedulerLive(options.cleanupEvery ?? Duration.hours(1)).pipe(
-    Layer.provideMerge(SupervisorLive(options.configPath)),
-  )
+  schedulerOf(options).pipe(Layer.provideMerge(SupervisorLive(options.configPath)))
 
 export const LoggingLive = (level: ServerConfig["logLevel"]) =>
   Layer.mergeAll(Logger.layer([Logger.consoleJson]), Layer.succeed(References.MinimumLogLevel, level))
+
+/** A server layer (AppLive, IngressLive or ActorsLive) over the services and logging the settings name. */
+export const fromConfig = <A>(
+  config: ServerConfig,
+  build: (options: AppOptions) => Layer.Layer<A, Error, Database | Bus>,
+): Layer.Layer<A, Error> =>
+  build({ configPath: config.configPath, port: config.port, cleanupEvery: config.cleanupEvery }).pipe(
+    Layer.provide(Layer.mergeAll(DatabaseFromConfig(config), BusFromConfig(config))),
+    Layer.provide(LoggingLive(config.logLevel)),
+  )

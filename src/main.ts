@@ -6,7 +6,7 @@
 // first: must run before anything imports effect
 import { restoreAsyncHooks } from "./platform/no-async-context.ts"
 import { Effect, Layer } from "effect"
-import { AppLive, BusFromConfig, DatabaseFromConfig, IngressLive, LoggingLive } from "./app.ts"
+import { AppLive, fromConfig, IngressLive, LoggingLive } from "./app.ts"
 import { isSplit, startActorIsolate } from "./node-isolates.ts"
 import { ServerConfig } from "./server-config.ts"
 
@@ -14,13 +14,8 @@ restoreAsyncHooks()
 
 const program = Effect.gen(function* () {
   const config = yield* ServerConfig
-  const options = { configPath: config.configPath, port: config.port, cleanupEvery: config.cleanupEvery }
   const logging = LoggingLive(config.logLevel)
-  const services = Layer.mergeAll(DatabaseFromConfig(config), BusFromConfig(config))
-  if (!isSplit(config)) {
-    const app = AppLive(options).pipe(Layer.provide(services), Layer.provide(logging))
-    return yield* Layer.launch(app).pipe(Effect.provide(logging))
-  }
+  if (!isSplit(config)) return yield* Layer.launch(fromConfig(config, AppLive)).pipe(Effect.provide(logging))
   // the actors first, so the ingress never answers "no responders" at start; on shutdown the
   // ingress stops taking requests first, then the actors drain what is queued
   return yield* Effect.gen(function* () {
@@ -29,9 +24,8 @@ const program = Effect.gen(function* () {
       (isolate) => Effect.promise(() => isolate.stop()),
     )
     yield* Effect.logInfo("node split: HTTP ingress in this isolate, host actors in a worker isolate")
-    const ingress = IngressLive(options).pipe(Layer.provide(services), Layer.provide(logging))
     return yield* Effect.raceFirst(
-      Layer.launch(ingress),
+      Layer.launch(fromConfig(config, IngressLive)),
       Effect.promise(() => actors.crashed).pipe(Effect.flatMap(Effect.fail)),
     )
   }).pipe(Effect.scoped, Effect.provide(logging))

@@ -119,11 +119,7 @@ const commitOnce = (log: HostLog, commands: ReadonlyArray<Command>) => {
         pipeline.send(insertEvents(tx, unsent.slice(i, i + EVENTS_PER_INSERT)).execute())
       }
       return { replies, written, head }
-    }).pipe(
-      // a failed pipelined write aborts the transaction, so later reads fail with "current
-      // transaction is aborted": report the write's own error (e.g. the (host, seq) race)
-      Effect.catch((error) => Effect.andThen(pipeline.flush, Effect.fail(error))),
-    )
+    })
   }, pipeline)
 }
 

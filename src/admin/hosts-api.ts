@@ -9,13 +9,12 @@
  */
 import { Effect } from "effect"
 import {
+  announceHostChange,
   type HostChange,
-  HOSTS_CONTROL_SUBJECT,
   retireDatabaseHost,
   type Supervisor,
 } from "../actors/supervisor.ts"
-import type { Bus } from "../bus/bus.ts"
-import { encodeJson } from "../bus/envelope.ts"
+import { Bus } from "../bus/bus.ts"
 import { replyError } from "../errors.ts"
 import { normaliseHost } from "../ingress/host.ts"
 import { errorResponse, jsonResponse } from "../ingress/responses.ts"
@@ -75,7 +74,7 @@ export const hostsApi = async (
     if (projectRoute[2] === undefined) {
       if (request.method === "GET") {
         const rows = await deps.run(query(() =>
-          deps.sql`select host, source, created_at from hamlet_hosts
+          deps.sql`select host, source from hamlet_hosts
                    where project = ${project.name} and removed_at is null order by host`
         ))
         return jsonResponse(200, { hosts: rows.map((r) => ({ host: r.host, source: r.source })) })
@@ -100,7 +99,7 @@ export const hostsApi = async (
         if (applied.failure._tag === "DatabaseError" && applied.failure.code === HOST_OWNED) return conflict
         throw applied.failure
       }
-      await deps.run(deps.bus.publish(HOSTS_CONTROL_SUBJECT, encodeJson(change)).pipe(Effect.ignore))
+      await deps.run(announceHostChange(change).pipe(Effect.provideService(Bus, deps.bus), Effect.ignore))
       return jsonResponse(201, { host, project: project.name })
     }
     if (request.method !== "DELETE") return notAllowed(request.method)
@@ -117,7 +116,7 @@ export const hostsApi = async (
     }
     const change: HostChange = { action: "remove", project: project.name, host }
     await Effect.runPromise(deps.applyHostChange(change))
-    await deps.run(deps.bus.publish(HOSTS_CONTROL_SUBJECT, encodeJson(change)).pipe(Effect.ignore))
+    await deps.run(announceHostChange(change).pipe(Effect.provideService(Bus, deps.bus), Effect.ignore))
     return jsonResponse(200, { host, removed: true })
   }
 

@@ -7,7 +7,7 @@ import { Effect } from "effect"
 import type { Model } from "../projects/model.ts"
 import { canonicalJson } from "../store/event-hash.ts"
 import { query, type SqlTx } from "../store/database.ts"
-import { modelColumns, quoteIdentifier as q, tableName } from "../store/model-ddl.ts"
+import { quoteIdentifier as q, readColumns, tableName } from "../store/model-ddl.ts"
 
 export interface Drift {
   /** `schema.table` of the live table. */
@@ -32,10 +32,7 @@ export const MISSING_ROW = "(row)"
 const MAX_DRIFTS = 1000
 
 /** The columns compared: the model's, plus deleted_at for soft-delete models. */
-export const comparedColumns = (model: Model): ReadonlyArray<string> => [
-  ...modelColumns(model).map((c) => c.name),
-  ...(model.options.softDelete ? ["deleted_at"] : []),
-]
+export const comparedColumns = (model: Model): ReadonlyArray<string> => readColumns(model).map((c) => c.name)
 
 /** `jsonb_build_object('a', "a", …)` over a model's compared columns. */
 export const rowJsonSql = (model: Model): string =>

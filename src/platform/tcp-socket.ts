@@ -7,17 +7,8 @@
  */
 import { EventEmitter } from "node:events"
 
-const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
-  let size = 0
-  for (const c of chunks) size += c.length
-  const out = new Uint8Array(size)
-  let offset = 0
-  for (const c of chunks) {
-    out.set(c, offset)
-    offset += c.length
-  }
-  return out
-}
+/** Initial size of the outgoing buffer (it grows for larger bursts). */
+const OUT_BUFFER_BYTES = 16 * 1024
 
 /** A write callback that throws must not skip the others or escape the write loop. */
 const notify = (callback: (error?: Error) => void, error?: Error) => {
@@ -33,8 +24,11 @@ const notify = (callback: (error?: Error) => void, error?: Error) => {
 export class DenoSocket extends EventEmitter {
   readyState: "open" | "closed" = "open"
   readonly #conn: Deno.TcpConn
-  /** Chunks waiting for the write in flight; written in call order. */
-  readonly #pending: Array<Uint8Array> = []
+  /** Bytes waiting to be written, in call order: each chunk is copied in once. */
+  #pending = new Uint8Array(OUT_BUFFER_BYTES)
+  #pendingLength = 0
+  /** The buffer of the last completed write, reused for the next burst (two buffers take turns). */
+  #spare: Uint8Array<ArrayBuffer> | undefined
   readonly #callbacks: Array<(error?: Error) => void> = []
   #isWriting = false
   /** The write loop in flight (ends when nothing is pending). */
@@ -88,7 +82,14 @@ export class DenoSocket extends EventEmitter {
       return false
     }
     // copied: callers may reuse their buffer once write returns
-    this.#pending.push(new Uint8Array(chunk))
+    const needed = this.#pendingLength + chunk.length
+    if (needed > this.#pending.length) {
+      const grown = new Uint8Array(Math.max(needed, this.#pending.length * 2))
+      grown.set(this.#pending.subarray(0, this.#pendingLength))
+      this.#pending = grown
+    }
+    this.#pending.set(chunk, this.#pendingLength)
+    this.#pendingLength = needed
     if (callback) this.#callbacks.push(callback)
     if (!this.#isWriting) {
       // flushed once the current turn of the event loop is done: writes made in the same turn
@@ -104,12 +105,14 @@ export class DenoSocket extends EventEmitter {
    * flight into one buffer: under load, one syscall carries many messages.
    */
   async #flushPending(): Promise<void> {
-    this.#isWriting = true
     try {
-      while (this.#pending.length > 0) {
-        const chunks = this.#pending.splice(0)
+      while (this.#pendingLength > 0) {
+        const buffer = this.#pending
+        const data = buffer.subarray(0, this.#pendingLength)
+        this.#pending = this.#spare ?? new Uint8Array(OUT_BUFFER_BYTES)
+        this.#spare = undefined
+        this.#pendingLength = 0
         const callbacks = this.#callbacks.splice(0)
-        const data = chunks.length === 1 ? chunks[0] : concat(chunks)
         try {
           let offset = 0
           while (offset < data.length) offset += await this.#conn.write(data.subarray(offset))
@@ -117,13 +120,14 @@ export class DenoSocket extends EventEmitter {
           for (const callback of [...callbacks, ...this.#callbacks.splice(0)]) {
             notify(callback, error as Error)
           }
-          this.#pending.length = 0
+          this.#pendingLength = 0
           // like node: a failed write errors the socket and closes it, so no reply to a lost
           // request can be matched to a later one
           this.#fail(error)
           this.#close()
           return
         }
+        this.#spare = buffer
         for (const callback of callbacks) notify(callback)
       }
     } finally {

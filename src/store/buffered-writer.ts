@@ -9,8 +9,8 @@ import { Effect } from "effect"
 import type { ProjectionWriter } from "../projects/access.ts"
 import type { Model } from "../projects/model.ts"
 import { DatabaseError, type SqlTx, UNIQUE_VIOLATION } from "./database.ts"
-import { columnOf, makeHostReader, run, selectList, whereClause } from "./model-access.ts"
-import { type Column, modelColumns, placeholder, quoteIdentifier as q, tableName } from "./model-ddl.ts"
+import { columnOf, makeHostReader, run, whereClause } from "./model-access.ts"
+import { DELETED_AT, modelColumns, placeholder, quoteIdentifier as q, tableName } from "./model-ddl.ts"
 
 type Row = Record<string, unknown>
 
@@ -22,9 +22,6 @@ interface Entry {
   kind: "insert" | "upsert" | "update"
   isDirty: boolean
 }
-
-/** Soft-delete marker: not a model field, but part of a loaded row. */
-const DELETED_AT: Column = { name: "deleted_at", type: "timestamptz", isNullable: true, isJson: false }
 
 /** Rows per flush statement (well under Postgres' 65,535 parameters). */
 const ROWS_PER_STATEMENT = 500
@@ -47,17 +44,9 @@ export const makeBufferedProjectionWriter = (
     Effect.suspend(() => {
       const cached = cache.get(keyOf(model, id))
       if (cached) return Effect.succeed(cached)
-      return run(
-        tx,
-        `select ${selectList(model)} from ${tableName(schema, model)} where host = $1 and id = $2`,
-        [
-          host,
-          id,
-        ],
+      return reader.get(model, id as never, { includeDeleted: true }).pipe(
+        Effect.flatMap((row) => remember(model, id, row as Row | undefined, "update", false)),
       )
-        .pipe(
-          Effect.flatMap((rows) => remember(model, id, rows[0], "update", false)),
-        )
     })
 
   const remember = (model: Model, id: unknown, row: Row | undefined, kind: Entry["kind"], isDirty: boolean) =>

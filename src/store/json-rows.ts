@@ -6,7 +6,7 @@
  * columns all have an exact JSON form take this path; others read row by row.
  */
 import type { Model } from "../projects/model.ts"
-import { modelColumns, quoteIdentifier as q } from "./model-ddl.ts"
+import { isTimestamp, quoteIdentifier as q, readColumns } from "./model-ddl.ts"
 
 /** Types whose JSON value is what postgres.js would have returned. */
 const JSON_EXACT = new Set([
@@ -27,7 +27,6 @@ const JSON_EXACT = new Set([
   "jsonb",
   "json",
 ])
-const TIMESTAMP_TYPES = new Set(["timestamptz", "timestamp with time zone"])
 /** json_build_object takes at most 100 arguments: 50 key/value pairs. */
 const MAX_PAIRS = 50
 
@@ -41,17 +40,14 @@ const objects = new WeakMap<Model, string | null>()
 export const jsonObjectOf = (model: Model): string | undefined => {
   let cached = objects.get(model)
   if (cached === undefined) {
-    const columns = [
-      ...modelColumns(model).map((c) => ({ name: c.name, type: c.type.toLowerCase() })),
-      ...(model.options.softDelete ? [{ name: "deleted_at", type: "timestamptz" }] : []),
-    ]
+    const columns = readColumns(model)
     const isExact = columns.length <= MAX_PAIRS &&
-      columns.every((c) => JSON_EXACT.has(c.type) || TIMESTAMP_TYPES.has(c.type))
+      columns.every((c) => JSON_EXACT.has(c.type.toLowerCase()) || isTimestamp(c))
     cached = isExact
       ? `json_build_object(${
         columns.map((c) =>
           `'${c.name.replaceAll("'", "''")}', ${
-            TIMESTAMP_TYPES.has(c.type) ? isoTextOf(`t.${q(c.name)}`) : `t.${q(c.name)}`
+            isTimestamp(c) ? isoTextOf(`t.${q(c.name)}`) : `t.${q(c.name)}`
           }`
         ).join(", ")
       })`

@@ -10,7 +10,15 @@ import { type DatabaseError, query, type SqlTx } from "./database.ts"
 import type { Pipeline } from "./pipeline.ts"
 import { makeCombinedInserts } from "./combined-inserts.ts"
 import { isoTextOf, jsonListQuery, jsonObjectOf } from "./json-rows.ts"
-import { type Column, modelColumns, placeholder, quoteIdentifier as q, tableName } from "./model-ddl.ts"
+import {
+  type Column,
+  isTimestamp,
+  modelColumns,
+  placeholder,
+  quoteIdentifier as q,
+  readColumns,
+  tableName,
+} from "./model-ddl.ts"
 
 type Row = Record<string, unknown>
 
@@ -33,9 +41,6 @@ export const columnOf = (model: Model, name: string): Column => {
 /** A value as a parameter; postgres.js serialises jsonb parameters itself (typed by the `::jsonb` cast). */
 const param = (_column: Column, value: unknown): unknown => value === undefined ? null : value
 
-const TIMESTAMP_TYPES = new Set(["timestamptz", "timestamp with time zone"])
-const isoText = (column: string) => `${isoTextOf(q(column))} as ${q(column)}`
-
 const selectListCache = new WeakMap<Model, string>()
 /**
  * The columns a read returns: the model's (no `host`) and `deleted_at`, timestamps already
@@ -45,12 +50,10 @@ const selectListCache = new WeakMap<Model, string>()
 export const selectList = (model: Model): string => {
   let list = selectListCache.get(model)
   if (!list) {
-    list = [
-      ...modelColumns(model).map((c) =>
-        TIMESTAMP_TYPES.has(c.type.toLowerCase()) ? isoText(c.name) : q(c.name)
-      ),
-      ...(model.options.softDelete ? [isoText("deleted_at")] : []),
-    ].join(", ")
+    list = readColumns(model).map((c) =>
+      isTimestamp(c) ? `${isoTextOf(q(c.name))} as ${q(c.name)}` : q(c.name)
+    )
+      .join(", ")
     selectListCache.set(model, list)
   }
   return list

@@ -45,6 +45,16 @@ export const modelColumns = (model: Model): ReadonlyArray<Column> =>
     return { name, type, isNullable: isNullable(ps.type), isJson: type === "jsonb" }
   })
 
+/** The soft-delete marker: not a model field, but a column of soft-delete models' tables. */
+export const DELETED_AT: Column = { name: "deleted_at", type: "timestamptz", isNullable: true, isJson: false }
+
+/** The columns a read returns and an audit compares: the model's, and `deleted_at` with soft delete. */
+export const readColumns = (model: Model): ReadonlyArray<Column> =>
+  model.options.softDelete ? [...modelColumns(model), DELETED_AT] : modelColumns(model)
+
+const TIMESTAMP_TYPES = new Set(["timestamptz", "timestamp with time zone"])
+export const isTimestamp = (column: Column): boolean => TIMESTAMP_TYPES.has(column.type.toLowerCase())
+
 /** Qualified, quoted table name in a schema (a project's, or an audit scratch schema). */
 export const tableName = (schema: string, model: Model): string => `${quote(schema)}.${quote(model.table)}`
 

@@ -5,7 +5,7 @@ import { DenoSocket } from "../platform/tcp-socket.ts"
 import { Database } from "./database.ts"
 
 /**
- * Plain TCP (no TLS, no Unix socket) uses Deno's own sockets (deno-socket.ts); anything
+ * Plain TCP (no TLS, no Unix socket) uses Deno's own sockets (platform/tcp-socket.ts); anything
  * else, or HAMLET_PG_NODE_NET=1, keeps postgres.js' node:net.
  */
 const isPlainTcp = (url: string): boolean => {
@@ -18,7 +18,6 @@ const isPlainTcp = (url: string): boolean => {
 export const makePostgresClient = (
   url: string,
   max = 10,
-  session: Readonly<Record<string, string>> = {},
 ): postgres.Sql =>
   postgres(url, {
     max,
@@ -43,7 +42,6 @@ export const makePostgresClient = (
     connection: {
       plan_cache_mode: process.env.HAMLET_PG_PLAN_CACHE_MODE ?? "force_custom_plan",
       jit: "off",
-      ...session,
     },
   })
 

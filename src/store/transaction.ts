@@ -54,7 +54,13 @@ const withTransaction = <A, E>(
         // on the same connection, saving a round trip; its outcome is checked before commit
         const begun = conn.unsafe(beginSql).simple().execute()
         begun.catch(() => {}) // observed below; never an unhandled rejection when the body fails first
-        const result = yield* body(conn).pipe(Effect.tap(() => query(() => begun)))
+        const result = yield* body(conn).pipe(
+          Effect.tap(() => query(() => begun)),
+          // a failed pipelined write aborts the transaction, so the body's later reads fail with
+          // "current transaction is aborted": report the write's own error (e.g. a (host, seq) race)
+          (run) =>
+            pipeline ? Effect.catch(run, (error) => Effect.andThen(pipeline.flush, Effect.fail(error))) : run,
+        )
         const sent = conn.unsafe("commit").execute()
         sent.catch(() => {}) // observed below, after the pipeline
         // an aborted transaction answers COMMIT with ROLLBACK and no error: check the tag
