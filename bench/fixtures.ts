@@ -5,6 +5,7 @@
  * projects/ is written.
  */
 import postgres from "postgres"
+import { partitionName } from "../src/store/event-log.ts"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 
@@ -95,11 +96,12 @@ export const preRegisterHosts = async (url: string, project: string, hosts: Read
   try {
     for (let i = 0; i < hosts.length; i += 500) {
       const chunk = hosts.slice(i, i + 500)
-      await sql.unsafe(`do $$ declare h text; p text; begin
-        foreach h in array array[${chunk.map((h) => `'${h}'`).join(",")}]::text[] loop
-          p := 'hamlet_events_' || left(encode(sha256(convert_to(h, 'UTF8')), 'hex'), 24);
-          execute format('create table if not exists %I partition of hamlet_events for values in (%L)', p, h);
-          insert into hamlet_hosts (host, project, source, partition_name) values (h, '${project}', 'directory', p)
+      // partition names from the server's own partitionName, not a copy of its formula
+      const pairs = chunk.map((h) => `('${h}', '${partitionName(h)}')`).join(",")
+      await sql.unsafe(`do $$ declare r record; begin
+        for r in select * from (values ${pairs}) as v(h, p) loop
+          execute format('create table if not exists %I partition of hamlet_events for values in (%L)', r.p, r.h);
+          insert into hamlet_hosts (host, project, source, partition_name) values (r.h, '${project}', 'directory', r.p)
             on conflict (host) do nothing;
         end loop; end $$`)
     }

@@ -10,7 +10,8 @@ import type { ProjectionWriter } from "../projects/access.ts"
 import type { Model } from "../projects/model.ts"
 import { DatabaseError, type SqlTx, UNIQUE_VIOLATION } from "./database.ts"
 import { columnOf, makeHostReader, run, whereClause } from "./model-access.ts"
-import { DELETED_AT, modelColumns, placeholder, quoteIdentifier as q, tableName } from "./model-ddl.ts"
+import { multiRowInserts } from "./combined-inserts.ts"
+import { DELETED_AT, modelColumns, quoteIdentifier as q, tableName } from "./model-ddl.ts"
 
 type Row = Record<string, unknown>
 
@@ -22,9 +23,6 @@ interface Entry {
   kind: "insert" | "upsert" | "update"
   isDirty: boolean
 }
-
-/** Rows per flush statement (well under Postgres' 65,535 parameters). */
-const ROWS_PER_STATEMENT = 500
 
 export interface BufferedProjectionWriter extends ProjectionWriter {
   readonly flush: Effect.Effect<void, DatabaseError>
@@ -63,21 +61,15 @@ export const makeBufferedProjectionWriter = (
   const writeGroup = (model: Model, kind: Entry["kind"], rows: ReadonlyArray<Row>) => {
     const names = Object.keys(rows[0])
     const columns = names.map((n) => n === DELETED_AT.name ? DELETED_AT : columnOf(model, n))
-    const params: Array<unknown> = []
-    const tuples = rows.map((row) => {
-      const slots = ["$1", ...columns.map((c, i) => placeholder(c, params.push(row[names[i]] ?? null) + 1))]
-      return `(${slots.join(", ")})`
-    })
     const updates = names.filter((n) => n !== "id").map((n) => `${q(n)} = excluded.${q(n)}`)
     const conflict = kind === "insert"
       ? ""
       : ` on conflict (host, id) do update set ${updates.join(", ") || "id = excluded.id"}`
-    return run(
-      tx,
-      `insert into ${tableName(schema, model)} (host, ${names.map(q).join(", ")}) values ${
-        tuples.join(", ")
-      }${conflict}`,
-      [host, ...params],
+    const values = rows.map((row) => names.map((n) => row[n] ?? null))
+    return Effect.forEach(
+      multiRowInserts(tableName(schema, model), host, columns, values, conflict),
+      (statement) => run(tx, statement.text, statement.params),
+      { discard: true },
     )
   }
 
@@ -92,14 +84,7 @@ export const makeBufferedProjectionWriter = (
       entry.isDirty = false
       entry.kind = "update"
     }
-    return Effect.forEach([...groups.values()], (g) =>
-      Effect.forEach(
-        Array.from({ length: Math.ceil(g.rows.length / ROWS_PER_STATEMENT) }, (_, i) =>
-          g.rows.slice(i * ROWS_PER_STATEMENT, (i + 1) * ROWS_PER_STATEMENT)),
-        (rows) =>
-          writeGroup(g.model, g.kind, rows),
-        { discard: true },
-      ), { discard: true })
+    return Effect.forEach([...groups.values()], (g) => writeGroup(g.model, g.kind, g.rows), { discard: true })
   })
 
   const flushAndForget = Effect.andThen(flush, Effect.sync(() => cache.clear()))

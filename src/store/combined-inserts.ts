@@ -26,6 +26,39 @@ export interface CombinedInserts {
   readonly flushAll: () => void
 }
 
+export interface Statement {
+  readonly text: string
+  readonly params: Array<unknown>
+}
+
+/**
+ * `insert into <table> (host, …) values ($1, …), …` for `rows` (values in `columns` order,
+ * host excluded), split so no statement passes MAX_PARAMS; `suffix` follows each values list
+ * (an on-conflict clause). Shared by write combining and the replay writer.
+ */
+export const multiRowInserts = (
+  table: string,
+  host: string,
+  columns: ReadonlyArray<Column>,
+  rows: ReadonlyArray<ReadonlyArray<unknown>>,
+  suffix = "",
+): Array<Statement> => {
+  const perStatement = Math.max(1, Math.floor(MAX_PARAMS / (columns.length + 1)))
+  const names = columns.map((c) => q(c.name)).join(", ")
+  const statements: Array<Statement> = []
+  for (let start = 0; start < rows.length; start += perStatement) {
+    const params: Array<unknown> = [host]
+    const tuples = rows.slice(start, start + perStatement).map((values) =>
+      `($1, ${columns.map((c, i) => placeholder(c, params.push(values[i]))).join(", ")})`
+    )
+    statements.push({
+      text: `insert into ${table} (host, ${names}) values ${tuples.join(", ")}${suffix}`,
+      params,
+    })
+  }
+  return statements
+}
+
 const sameColumns = (a: ReadonlyArray<Column>, b: ReadonlyArray<Column>) =>
   a.length === b.length && a.every((c, i) => c.name === b[i].name)
 
@@ -33,17 +66,10 @@ export const makeCombinedInserts = (tx: SqlTx, host: string, pipeline: Pipeline)
   const queued = new Map<string, Queued>()
 
   const send = (table: string, { columns, rows }: Queued) => {
-    const perStatement = Math.max(1, Math.floor(MAX_PARAMS / (columns.length + 1)))
-    const names = columns.map((c) => q(c.name)).join(", ")
-    for (let start = 0; start < rows.length; start += perStatement) {
-      const params: Array<unknown> = [host]
-      const tuples = rows.slice(start, start + perStatement).map((values) =>
-        `($1, ${columns.map((c, i) => placeholder(c, params.push(values[i]))).join(", ")})`
-      )
-      const text = `insert into ${table} (host, ${names}) values ${tuples.join(", ")}`
+    for (const { text, params } of multiRowInserts(table, host, columns, rows)) {
       // a single row is the common statement: prepared; multi-row texts vary with the count
       // deno-lint-ignore no-explicit-any -- postgres.js types parameters as its own serializable union
-      pipeline.send(tx.unsafe(text, params as any, { prepare: tuples.length === 1 }).execute())
+      pipeline.send(tx.unsafe(text, params as any, { prepare: rows.length === 1 }).execute())
     }
   }
 
