@@ -9,7 +9,8 @@ import { Supervisor } from "../actors/supervisor.ts"
 import { replyError } from "../errors.ts"
 import { normaliseHost } from "../ingress/host.ts"
 import { errorResponse } from "../ingress/responses.ts"
-import { Database, query } from "../store/database.ts"
+import { Database } from "../store/database.ts"
+import { hostOwner } from "../store/event-log.ts"
 import { hostEvents, type HostEventsDeps } from "./host-events.ts"
 import { hostsApi, type HostsApiDeps } from "./hosts-api.ts"
 import { Bus } from "../bus/bus.ts"
@@ -33,12 +34,8 @@ export const makeAdmin: Effect.Effect<AdminHandler, never, Supervisor | Database
         const routed = table.routes.get(host)
         if (routed) return routed.project
         // a host no longer routed may still have a log worth auditing
-        const rows = await runPromise(
-          query(() => sql`select project from hamlet_hosts where host = ${host}`).pipe(
-            Effect.orElseSucceed(() => []),
-          ),
-        )
-        return rows[0] ? table.projects.get(String(rows[0].project)) : undefined
+        const owner = await runPromise(hostOwner(sql, host).pipe(Effect.orElseSucceed(() => undefined)))
+        return owner === undefined ? undefined : table.projects.get(owner)
       },
       log: (message, fields) => void runPromise(Effect.logInfo(message, fields)),
     }

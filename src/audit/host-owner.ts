@@ -6,7 +6,8 @@
 import { Effect, Schema } from "effect"
 import { loadConfig } from "../config/config.ts"
 import { type LoadedProject, loadProject } from "../projects/loader.ts"
-import { query, type SqlTx } from "../store/database.ts"
+import type { SqlTx } from "../store/database.ts"
+import { hostOwner } from "../store/event-log.ts"
 
 export class HostNotFound extends Schema.TaggedError<HostNotFound>()("HostNotFound", {
   host: Schema.String,
@@ -27,10 +28,8 @@ export class ProjectNotLoaded extends Schema.TaggedError<ProjectNotLoaded>()("Pr
 
 /** The project that owns `host`'s log. */
 export const hostProject = (tx: SqlTx, host: string) =>
-  query(() => tx`select project from hamlet_hosts where host = ${host}`).pipe(
-    Effect.flatMap((rows) =>
-      rows[0] ? Effect.succeed(String(rows[0].project)) : Effect.fail(new HostNotFound({ host }))
-    ),
+  hostOwner(tx, host).pipe(
+    Effect.flatMap((project) => project ? Effect.succeed(project) : Effect.fail(new HostNotFound({ host }))),
   )
 
 /** Loads every project config.json lists, by name. Keys are not needed for auditing. */

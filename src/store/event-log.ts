@@ -64,17 +64,23 @@ export const registerHost = (
        on conflict (host) do update set removed_at = null where hamlet_hosts.project = excluded.project`,
   ).pipe(
     // a host's log belongs to one project forever, even after removal: never hand it over
-    Effect.andThen(query(() => sql`select project from hamlet_hosts where host = ${host}`)),
-    Effect.flatMap((rows) =>
-      rows[0]?.project === project ? Effect.void : Effect.fail(
+    Effect.andThen(hostOwner(sql, host)),
+    Effect.flatMap((owner) =>
+      owner === project ? Effect.void : Effect.fail(
         new DatabaseError({
-          message: `host ${host} belongs to project ${String(rows[0]?.project)}, not ${project}`,
+          message: `host ${host} belongs to project ${owner}, not ${project}`,
           code: HOST_OWNED,
         }),
       )
     ),
   )
 }
+
+/** The project that owns `host`'s log (registered, removed or not); undefined for an unknown host. */
+export const hostOwner = (sql: Sql | SqlTx, host: string): Effect.Effect<string | undefined, DatabaseError> =>
+  query(() => sql`select project from hamlet_hosts where host = ${host}`).pipe(
+    Effect.map((rows) => rows[0] ? String(rows[0].project) : undefined),
+  )
 
 /** registerHost's failure when another project owns (or owned) the host's log. */
 export const HOST_OWNED = "hamlet_host_owned"
