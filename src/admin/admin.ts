@@ -7,12 +7,11 @@
 import { Effect } from "effect"
 import { Supervisor } from "../actors/supervisor.ts"
 import { replyError } from "../errors.ts"
-import { normaliseHost } from "../ingress/host.ts"
 import { errorResponse } from "../ingress/responses.ts"
 import { Database } from "../store/database.ts"
 import { hostOwner } from "../store/event-log.ts"
 import { hostEvents, type HostEventsDeps } from "./host-events.ts"
-import { hostsApi, type HostsApiDeps } from "./hosts-api.ts"
+import { badHost, hostsApi, type HostsApiDeps, hostSegment, notAllowed } from "./hosts-api.ts"
 import { Bus } from "../bus/bus.ts"
 
 export type AdminHandler = (request: Request, url: URL) => Promise<Response>
@@ -52,19 +51,9 @@ export const makeAdmin: Effect.Effect<AdminHandler, never, Supervisor | Database
       if (handled) return handled
       const match = HOST_EVENTS.exec(url.pathname)
       if (!match) return errorResponse(replyError("not_found", `no admin route ${url.pathname}`))
-      if (request.method !== "GET" && request.method !== "HEAD") {
-        return errorResponse(replyError("bad_request", `method ${request.method} is not allowed`), 405)
-      }
-      let segment: string
-      try {
-        segment = decodeURIComponent(match[1])
-      } catch {
-        segment = ""
-      }
-      const host = normaliseHost(segment)
-      if (!host || host !== segment.toLowerCase()) {
-        return errorResponse(replyError("bad_request", `${JSON.stringify(segment)} is not a hostname`))
-      }
+      if (request.method !== "GET" && request.method !== "HEAD") return notAllowed(request.method)
+      const host = hostSegment(match[1])
+      if (!host) return badHost(match[1])
       return await hostEvents(deps, request, url, host)
     }
   },

@@ -39,13 +39,13 @@ const PROJECT_HOST = /^\/admin\/projects\/([a-z0-9-]+)\/hosts\/([^/]+)\/?$/
 const HOST_KEYS = /^\/admin\/hosts\/([^/]+)\/keys\/?$/
 const HOST_KEY = /^\/admin\/hosts\/([^/]+)\/keys\/([0-9a-f]{16})\/?$/
 
-const badHost = (raw: string) =>
+export const badHost = (raw: string) =>
   errorResponse(replyError("bad_request", `${JSON.stringify(raw)} is not a hostname`))
-const notAllowed = (method: string) =>
+export const notAllowed = (method: string) =>
   errorResponse(replyError("bad_request", `method ${method} is not allowed`), 405)
 
 /** The normalised host of a path segment, or undefined when it is not exactly a hostname. */
-const hostSegment = (segment: string): string | undefined => {
+export const hostSegment = (segment: string): string | undefined => {
   let decoded: string
   try {
     decoded = decodeURIComponent(segment)
