@@ -3,7 +3,6 @@
  * memory at rest, throughput), one node against two nodes on one NATS and Postgres, and
  * replay/verify speed through the audit CLI when it exists.
  */
-import { existsSync } from "node:fs"
 import { type BenchContext, fits, type Row } from "./context.ts"
 import { benchHosts, makeTemp, preRegisterHosts, removeTemp, writeScaleConfig } from "./fixtures.ts"
 import { measure, rowOf, seedItems } from "./measure.ts"
@@ -189,13 +188,6 @@ export const runFleet = async (ctx: BenchContext, baselines: Baselines): Promise
 export const runReplay = async (ctx: BenchContext, events: number): Promise<Array<Row>> => {
   const name = `replay --verify, ${events.toLocaleString("en")} events`
   const root = new URL("..", import.meta.url).pathname
-  if (!existsSync(`${root}src/audit/cli.ts`) || !existsSync(`${root}bench/seed-events.ts`)) {
-    return [{
-      group: "replay",
-      name,
-      note: "not available: src/audit/cli.ts or bench/seed-events.ts missing",
-    }]
-  }
   if (!ctx.databases) return [{ group: "replay", name, note: "not available: needs a real Postgres" }]
   if (!fits(ctx, 10 + events / 4_000)) return [{ group: "replay", name, note: "skipped: time budget" }]
   const url = await ctx.databases.create("replay")

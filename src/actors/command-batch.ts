@@ -4,7 +4,7 @@
  * and each still gets its own reply. A failed batch is retried one command at a time; a
  * lost (host, seq) race with another node reloads the log head and retries.
  */
-import { Effect } from "effect"
+import { Cause, Effect } from "effect"
 import type { Reply } from "../bus/envelope.ts"
 import { replyError } from "../errors.ts"
 import type { HostReader } from "../projects/access.ts"
@@ -159,10 +159,26 @@ const commitWithRetry = (
     }
   })
 
+/** A defect (a bug, e.g. in a projection): answer so no caller hangs, forget cached log state. */
+const answerCrashed = (log: HostLog, commands: ReadonlyArray<Command>, cause: Cause.Cause<unknown>) =>
+  Effect.logError("command batch crashed", Cause.pretty(cause)).pipe(
+    Effect.andThen(Effect.sync(() => {
+      log.head = undefined
+      log.versions.clear() // the crashed transaction may have bumped versions it never wrote
+      for (const c of commands) {
+        c.respond({
+          ok: false,
+          error: { code: "internal", message: "internal error", requestId: c.requestId },
+        })
+      }
+    })),
+  )
+
 /**
  * Processes one batch taken from a host's mailbox. Never fails: database trouble becomes
  * `internal` (or `conflict`) replies after the batch was retried command by command — except
- * when the commit's outcome is unknown: then nothing is run again (it may have landed).
+ * when the commit's outcome is unknown: then nothing is run again (it may have landed). A
+ * defect is retried command by command too, so only the command that causes it suffers.
  */
 export const processBatch = (log: HostLog, commands: ReadonlyArray<Command>): Effect.Effect<void> =>
   commitWithRetry(log, commands).pipe(
@@ -183,6 +199,11 @@ export const processBatch = (log: HostLog, commands: ReadonlyArray<Command>): Ef
             }
           })),
         )
+        : Effect.forEach(commands, (c) => processBatch(log, [c]), { discard: true })
+    ),
+    Effect.catchCause((cause) =>
+      commands.length === 1
+        ? answerCrashed(log, commands, cause)
         : Effect.forEach(commands, (c) => processBatch(log, [c]), { discard: true })
     ),
   )

@@ -169,21 +169,6 @@ export const startHostActor = (
       }
     }
 
-    const answerCrashed = (batch: ReadonlyArray<Command>) => (cause: Cause.Cause<unknown>) =>
-      // a defect here is a bug; answer the batch so no caller hangs, and keep serving
-      Effect.logError("command batch crashed", Cause.pretty(cause)).pipe(
-        Effect.andThen(Effect.sync(() => {
-          log.head = undefined
-          log.versions.clear() // the crashed transaction may have bumped versions it never wrote
-          for (const c of batch) {
-            c.respond({
-              ok: false,
-              error: { code: "internal", message: "internal error", requestId: c.requestId },
-            })
-          }
-        })),
-      )
-
     /** Runs batches until the mailbox has been idle for `limits.idleMs`, then passivates. */
     const work = (state: Worker): Effect.Effect<void> =>
       Effect.gen(function* () {
@@ -201,17 +186,7 @@ export const startHostActor = (
             if (isIdle) return
             continue
           }
-          const commands = batch.value
-          // a defect (a bug in a projection) fails the batch: retry alone so only its command suffers
-          yield* processBatch(log, commands).pipe(
-            Effect.catchCause((cause) =>
-              commands.length === 1 ? answerCrashed(commands)(cause) : Effect.forEach(
-                commands,
-                (c) => processBatch(log, [c]).pipe(Effect.catchCause(answerCrashed([c]))),
-                { discard: true },
-              )
-            ),
-          )
+          yield* processBatch(log, batch.value)
         }
       }).pipe(Effect.catchIf(Cause.isDone, () => Effect.void), annotate)
 

@@ -1,0 +1,72 @@
+/**
+ * A defect in a command batch (here: a projection that dies on one event) is retried
+ * command by command (src/actors/command-batch.ts processBatch): only the command that causes
+ * it gets a 500; the rest of its batch commits, and the host's log stays gapless.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { verifyLog } from "../support/event-log.ts"
+import { startTestServer, type TestServer } from "../support/server.ts"
+import { MOD, type TempProject, writeTempProject } from "../support/temp-project.ts"
+
+const HOST = "crash.batch.test"
+
+const project = () =>
+  writeTempProject({
+    name: "crasher",
+    hosts: [HOST],
+    projectTs: `import { Effect, Schema } from "effect"
+import { defineEvent, defineModel, defineProject, defineProjection } from ${MOD}
+export const Note = defineModel("note", { id: Schema.String, text: Schema.String })
+export const Noted = defineEvent("Noted", Schema.Struct({ id: Schema.String, text: Schema.String }), (e) => e.id, {
+  startsStream: true,
+})
+export default defineProject({
+  name: "crasher",
+  models: [Note],
+  events: [Noted],
+  projections: [
+    defineProjection(Noted, (e, db) => e.data.text === "crash" ? Effect.die(new Error("projection bug")) : db.insert(Note, e.data)),
+  ],
+})
+`,
+    api: {
+      AddNote: `import { Effect, Schema } from "effect"
+import { defineCommand } from ${MOD}
+import { Noted } from "../project.ts"
+export default defineCommand({
+  name: "AddNote", input: Schema.Struct({ text: Schema.String }), output: Schema.Struct({ ok: Schema.Boolean }),
+  handle: (input, ctx) => ctx.emit(Noted, { id: crypto.randomUUID(), text: input.text }).pipe(Effect.as({ ok: true })),
+})
+`,
+    },
+  })
+
+describe("a defect in a command batch", () => {
+  let server: TestServer
+  let temp: TempProject
+  beforeAll(async () => {
+    temp = await project()
+    server = await startTestServer({ configPath: temp.configPath })
+  }, 60_000)
+  afterAll(async () => {
+    await server?.close()
+    await temp?.remove()
+  })
+
+  it("fails only the command that causes it; the others commit", async () => {
+    const texts = ["a", "b", "c", "crash", "d", "e", "f", "g"]
+    const statuses = await Promise.all(
+      texts.map(async (text) =>
+        (await server.call(HOST, "/api/AddNote", { body: JSON.stringify({ text }) })).status
+      ),
+    )
+    expect(statuses).toEqual([200, 200, 200, 500, 200, 200, 200, 200])
+    const rows = await server
+      .sql`select data->>'text' as text from hamlet_events where host = ${HOST} order by seq`
+    expect(rows.map((r) => r.text).sort()).toEqual(["a", "b", "c", "d", "e", "f", "g"])
+    expect(await verifyLog(server.sql, HOST)).toMatchObject({ isGapless: true, brokenAt: undefined })
+    // and the host keeps serving
+    expect((await server.call(HOST, "/api/AddNote", { body: JSON.stringify({ text: "after" }) })).status)
+      .toBe(200)
+  })
+})
