@@ -3,8 +3,14 @@
  * runs in one transaction (handlers, event appends, projections, idempotency records),
  * and each still gets its own reply. A failed batch is retried one command at a time; a
  * lost (host, seq) race with another node reloads the log head and retries.
+ *
+ * A batch may be chained behind one whose COMMIT is still unanswered (commit-chain.ts): it
+ * runs its handlers and places its events after that batch's head meanwhile, but holds its
+ * statements, and its reads, until that answer (sent earlier, its row locks could stall the
+ * batch ahead, which may not have reached the same rows yet); if the batch before it did not
+ * commit, it rolls back and runs again once that batch has settled.
  */
-import { Cause, Effect } from "effect"
+import { Cause, Deferred, Effect, Exit } from "effect"
 import type { Reply } from "../bus/envelope.ts"
 import { replyError } from "../errors.ts"
 import type { HostReader } from "../projects/access.ts"
@@ -12,7 +18,7 @@ import type { LoadedProject } from "../projects/loader.ts"
 import { applyProjections } from "../projects/projection.ts"
 import {
   COMMIT_UNKNOWN,
-  type DatabaseError,
+  DatabaseError,
   query,
   type Sql,
   type SqlTx,
@@ -21,6 +27,7 @@ import {
 import { insertEvents, type LogHead, placeEvents, readHead, type StoredEvent } from "../store/event-log.ts"
 import { makeProjectionWriter } from "../store/model-access.ts"
 import { makePipeline } from "../store/pipeline.ts"
+import { VersionLayer } from "../store/stream-versions.ts"
 import { withHostTransaction } from "../store/transaction.ts"
 import { type HandlerRequest, runHandler } from "./handler-run.ts"
 
@@ -34,41 +41,116 @@ export interface HostLog {
   readonly host: string
   /** Cached head of the host's log; undefined means "read it in the next transaction". */
   head: LogHead | undefined
-  /** Known stream versions; cleared whenever a transaction fails (it may hold guesses). */
+  /** Committed stream versions (batches place theirs in a VersionLayer above); cleared on failure. */
   readonly versions: Map<string, number>
   /** Announces committed events (after commit; a notification, not the truth). */
   readonly announce: (events: ReadonlyArray<StoredEvent>) => void
 }
 
+/** A batch whose COMMIT is sent and not yet answered: the next batch is placed after it. */
+export interface PendingCommit {
+  /** The log head after it (true once it commits). */
+  readonly head: LogHead
+  readonly versions: VersionLayer
+  /** Its COMMIT's answer: whether it committed. */
+  readonly committed: Deferred.Deferred<boolean>
+  /** Done once it has answered every command (its retries included). */
+  readonly settled: Deferred.Deferred<void>
+}
+
+/** How a batch is chained: the batch still committing before it, and where it hands over. */
+export interface Chaining {
+  readonly previous: PendingCommit | undefined
+  /** Completed once, when this batch's COMMIT is sent (or with undefined when it is done). */
+  readonly handoff: Deferred.Deferred<PendingCommit | undefined>
+}
+
+/** Counts in this isolate: batches chained behind a committing one, and those run again after it failed. */
+export const chainStats = { chained: 0, rerun: 0 }
+
+/** A chained batch's failure when the batch before it did not commit. */
+const PREVIOUS_FAILED = "hamlet_previous_batch_failed"
+
 const MAX_CONFLICT_RETRIES = 8
-/** Events per insert statement (10 parameters each; Postgres allows 65,535). */
-const EVENTS_PER_INSERT = 2_000
 /** Bound on the per-host stream version cache (cleared, not evicted: it refills on demand). */
 const MAX_CACHED_STREAMS = 10_000
 
 /** Replies remembered for the batch's idempotency keys: one read for the whole batch. */
-const lookupIdempotent = (tx: SqlTx, host: string, commands: ReadonlyArray<Command>) => {
+const lookupIdempotent = (
+  tx: SqlTx,
+  host: string,
+  commands: ReadonlyArray<Command>,
+  gate: Effect.Effect<void, DatabaseError>,
+) => {
   const keys = [...new Set(commands.flatMap((c) => c.meta.idempotencyKey ?? []))]
   if (keys.length === 0) return Effect.succeed(new Map<string, Reply>())
-  return query(() =>
-    tx`select key, reply from hamlet_idempotency where host = ${host} and key = any(${keys})`
+  return gate.pipe(
+    Effect.andThen(
+      query(() => tx`select key, reply from hamlet_idempotency where host = ${host} and key = any(${keys})`),
+    ),
+    Effect.map((rows) => new Map(rows.map((r) => [String(r.key), r.reply as Reply]))),
   )
-    .pipe(Effect.map((rows) => new Map(rows.map((r) => [String(r.key), r.reply as Reply]))))
+}
+
+/** What a transaction builds on: the log head, the stream versions, and a wait for the batch before. */
+interface Base {
+  readonly head: LogHead | undefined
+  readonly versions: VersionLayer
+  readonly isChained: boolean
+  /** Before any read, write or COMMIT is sent: the batch before this one has committed. */
+  readonly gate: Effect.Effect<void, DatabaseError>
+}
+
+const baseAfter = (log: HostLog, previous: PendingCommit | undefined): Base => {
+  if (!previous) {
+    return { head: log.head, versions: new VersionLayer(log.versions), isChained: false, gate: Effect.void }
+  }
+  return {
+    head: previous.head,
+    isChained: true,
+    versions: new VersionLayer(previous.versions),
+    gate: Effect.flatMap(
+      Deferred.await(previous.committed),
+      (committed) =>
+        committed ? Effect.void : Effect.fail(
+          new DatabaseError({ message: "the batch before this one did not commit", code: PREVIOUS_FAILED }),
+        ),
+    ),
+  }
+}
+
+interface Outcome {
+  readonly replies: ReadonlyArray<Reply>
+  readonly written: ReadonlyArray<StoredEvent>
+  readonly head: LogHead
 }
 
 /** One transaction over `commands`; resolves to their replies and the events written. */
-const commitOnce = (log: HostLog, commands: ReadonlyArray<Command>) => {
+const commitOnce = (
+  log: HostLog,
+  commands: ReadonlyArray<Command>,
+  base: Base,
+  onCommitSent?: (outcome: Outcome) => void,
+) => {
   // writes are pipelined, and so is the commit; only reads (handlers', projections',
-  // versions, idempotency keys) wait
-  const pipeline = makePipeline()
+  // versions, idempotency keys) wait. Chained, nothing is sent before the batch ahead committed
+  const pipeline = makePipeline({ held: base.isChained })
+  const gate = Effect.andThen(base.gate, Effect.sync(pipeline.release))
+  const { versions } = base
   return withHostTransaction(log.sql, log.host, (tx) => {
     // one writer for the batch: its plain inserts combine across commands, and handlers read
     // through it, so they see every earlier command's writes
     const writer = makeProjectionWriter(tx, log.project.name, log.host, pipeline)
-    const reader: HostReader = { get: writer.get, list: writer.list, count: writer.count }
+    const gated: typeof writer = {
+      ...writer,
+      get: (model, id, options) => Effect.andThen(gate, writer.get(model, id, options)),
+      list: (model, options) => Effect.andThen(gate, writer.list(model, options)),
+      count: (model, where) => Effect.andThen(gate, writer.count(model, where)),
+    }
+    const reader: HostReader = { get: gated.get, list: gated.list, count: gated.count }
     return Effect.gen(function* () {
-      let head = log.head ?? (yield* readHead(tx, log.host))
-      const remembered = yield* lookupIdempotent(tx, log.host, commands)
+      let head = base.head ?? (yield* readHead(tx, log.host))
+      const remembered = yield* lookupIdempotent(tx, log.host, commands, gate)
       const replies: Array<Reply> = []
       const written: Array<StoredEvent> = []
       const unsent: Array<StoredEvent> = []
@@ -95,11 +177,11 @@ const commitOnce = (log: HostLog, commands: ReadonlyArray<Command>) => {
             log.project.name,
             outcome.events,
             new Date(),
-            { versions: log.versions },
+            { versions, beforeRead: gate },
           )
-          if (written.length === 0) pipeline.send(insertEvents(tx, stored).execute())
+          if (written.length === 0) pipeline.send(insertEvents(tx, stored))
           else unsent.push(...stored)
-          yield* applyProjections(log.project.projections, stored, writer)
+          yield* applyProjections(log.project.projections, stored, gated)
           head = stored[stored.length - 1]
           written.push(...stored)
         }
@@ -109,18 +191,16 @@ const commitOnce = (log: HostLog, commands: ReadonlyArray<Command>) => {
           pipeline.send(
             tx`insert into hamlet_idempotency (host, key, reply) values (${log.host}, ${key}, ${
               tx.json(outcome.reply as never)
-            })`.execute(),
+            })`,
           )
         }
         replies.push(outcome.reply)
       }
       writer.sendQueued()
-      for (let i = 0; i < unsent.length; i += EVENTS_PER_INSERT) {
-        pipeline.send(insertEvents(tx, unsent.slice(i, i + EVENTS_PER_INSERT)).execute())
-      }
-      return { replies, written, head }
+      if (unsent.length > 0) pipeline.send(insertEvents(tx, unsent))
+      return { replies, written, head } satisfies Outcome
     })
-  }, pipeline)
+  }, { pipeline, beforeCommit: gate, onCommitSent })
 }
 
 const isConflict = (e: DatabaseError) => e.code === UNIQUE_VIOLATION
@@ -135,25 +215,65 @@ const isRace = (e: DatabaseError) =>
   ((e.constraint.startsWith("hamlet_events_") && e.constraint.endsWith("_pkey")) ||
     e.constraint === "hamlet_idempotency_pkey")
 
-/** Commits `commands`, retrying lost races; replies to every command exactly once. */
+/** This batch's own signals to the batch chained behind it. */
+interface Signals {
+  readonly committed: Deferred.Deferred<boolean>
+  readonly settled: Deferred.Deferred<void>
+}
+
+/**
+ * Commits `commands`, retrying lost races; replies to every command exactly once. Chained,
+ * it hands over to the next batch when its first COMMIT is sent.
+ */
 const commitWithRetry = (
   log: HostLog,
   commands: ReadonlyArray<Command>,
+  chaining: Chaining | undefined,
+  signals: Signals,
 ): Effect.Effect<void, DatabaseError> =>
   Effect.gen(function* () {
-    for (let attempt = 0;; attempt++) {
-      const result = yield* Effect.result(commitOnce(log, commands))
-      if (result._tag === "Success") {
-        log.head = result.success.head
+    let previous = chaining?.previous
+    let isHandedOff = false
+    for (let attempt = 0;;) {
+      const base = baseAfter(log, previous)
+      let isSent = false
+      const onCommitSent = chaining && !isHandedOff
+        ? (outcome: Outcome) => {
+          isSent = isHandedOff = true
+          Deferred.doneUnsafe(
+            chaining.handoff,
+            Exit.succeed({ head: outcome.head, versions: base.versions, ...signals }),
+          )
+        }
+        : undefined
+      const exit = yield* Effect.exit(commitOnce(log, commands, base, onCommitSent))
+      if (Exit.isSuccess(exit)) {
+        base.versions.commitInto(log.versions)
         if (log.versions.size > MAX_CACHED_STREAMS) log.versions.clear()
-        result.success.replies.forEach((reply, i) => commands[i].respond(reply))
-        if (result.success.written.length > 0) log.announce(result.success.written)
+        log.head = exit.value.head
+        if (isSent) Deferred.doneUnsafe(signals.committed, Exit.succeed(true))
+        exit.value.replies.forEach((reply, i) => commands[i].respond(reply))
+        if (exit.value.written.length > 0) log.announce(exit.value.written)
         return
+      }
+      // the batch behind this one (if it started) runs again once this one has settled
+      Deferred.doneUnsafe(signals.committed, Exit.succeed(false))
+      if (previous) {
+        // until the previous batch has settled (its retries included), the log state is its own
+        yield* Deferred.await(previous.settled)
+        const previousCommitted = yield* Deferred.await(previous.committed)
+        previous = undefined
+        if (!previousCommitted) {
+          chainStats.rerun++
+          continue // placed after a head that never was: run again, unchained
+        }
       }
       log.head = undefined
       log.versions.clear()
-      if (!isRace(result.failure) || attempt >= MAX_CONFLICT_RETRIES) {
-        return yield* Effect.fail(result.failure)
+      const failure = Cause.findErrorOption(exit.cause)
+      if (failure._tag === "None") return yield* Effect.failCause(exit.cause) // a defect: processBatch's
+      if (!isRace(failure.value) || attempt++ >= MAX_CONFLICT_RETRIES) {
+        return yield* Effect.fail(failure.value)
       }
       yield* Effect.logDebug("append race lost; reloading head", { host: log.host, attempt })
     }
@@ -180,30 +300,43 @@ const answerCrashed = (log: HostLog, commands: ReadonlyArray<Command>, cause: Ca
  * when the commit's outcome is unknown: then nothing is run again (it may have landed). A
  * defect is retried command by command too, so only the command that causes it suffers.
  */
-export const processBatch = (log: HostLog, commands: ReadonlyArray<Command>): Effect.Effect<void> =>
-  commitWithRetry(log, commands).pipe(
-    Effect.catch((error) =>
-      commands.length === 1 || error.code === COMMIT_UNKNOWN
-        ? Effect.logError("command failed in the store", { host: log.host, error: error.message }).pipe(
-          Effect.andThen(Effect.sync(() => {
-            for (const command of commands) {
-              command.respond({
-                ok: false,
-                error: isConflict(error)
-                  ? replyError(
-                    "conflict",
-                    "the write conflicts with the log (a concurrent write, or a stream that exists)",
-                  )
-                  : { code: "internal", message: "internal error", requestId: command.requestId },
-              })
-            }
-          })),
-        )
-        : Effect.forEach(commands, (c) => processBatch(log, [c]), { discard: true })
-    ),
-    Effect.catchCause((cause) =>
-      commands.length === 1
-        ? answerCrashed(log, commands, cause)
-        : Effect.forEach(commands, (c) => processBatch(log, [c]), { discard: true })
-    ),
-  )
+export const processBatch = (
+  log: HostLog,
+  commands: ReadonlyArray<Command>,
+  chaining?: Chaining,
+): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const signals: Signals = { committed: Deferred.makeUnsafe(), settled: Deferred.makeUnsafe() }
+    return commitWithRetry(log, commands, chaining, signals).pipe(
+      Effect.catch((error) =>
+        commands.length === 1 || error.code === COMMIT_UNKNOWN
+          ? Effect.logError("command failed in the store", { host: log.host, error: error.message }).pipe(
+            Effect.andThen(Effect.sync(() => {
+              for (const command of commands) {
+                command.respond({
+                  ok: false,
+                  error: isConflict(error)
+                    ? replyError(
+                      "conflict",
+                      "the write conflicts with the log (a concurrent write, or a stream that exists)",
+                    )
+                    : { code: "internal", message: "internal error", requestId: command.requestId },
+                })
+              }
+            })),
+          )
+          : Effect.forEach(commands, (c) => processBatch(log, [c]), { discard: true })
+      ),
+      Effect.catchCause((cause) =>
+        commands.length === 1
+          ? answerCrashed(log, commands, cause)
+          : Effect.forEach(commands, (c) => processBatch(log, [c]), { discard: true })
+      ),
+      Effect.ensuring(Effect.sync(() => {
+        // whatever happened (an interruption too), nothing chained behind this batch waits forever
+        Deferred.doneUnsafe(signals.committed, Exit.succeed(false))
+        Deferred.doneUnsafe(signals.settled, Exit.void)
+        if (chaining) Deferred.doneUnsafe(chaining.handoff, Exit.succeed(undefined))
+      })),
+    )
+  })

@@ -1,7 +1,8 @@
 /**
  * A host actor: subscribes to `hamlet.req.<project>.<hostToken>.*` in a queue group (so a
  * fleet shares the host's load), decodes each request, runs queries in read batches
- * (query-batch.ts) and commands one batch at a time through a bounded mailbox. The mailbox and its worker fiber
+ * (query-batch.ts) and commands in batches through a bounded mailbox (each batch chained behind
+ * the previous one's commit: commit-chain.ts). The mailbox and its worker fiber
  * exist only while the host is busy (idle hosts are passivated). Closing its scope
  * unsubscribes, then drains the commands already queued.
  */
@@ -21,7 +22,8 @@ import { badInput, replyError } from "../errors.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import type { Sql } from "../store/database.ts"
 import type { StoredEvent } from "../store/event-log.ts"
-import { type Command, type HostLog, processBatch } from "./command-batch.ts"
+import type { Command, HostLog } from "./command-batch.ts"
+import { makeCommitChain } from "./commit-chain.ts"
 import { decodeInput, type HandlerRequest, inputError } from "./handler-run.ts"
 import { coalesceKeyOf, makeQueryBatcher } from "./query-batch.ts"
 
@@ -170,13 +172,15 @@ export const startHostActor = (
     }
 
     /** Runs batches until the mailbox has been idle for `limits.idleMs`, then passivates. */
-    const work = (state: Worker): Effect.Effect<void> =>
-      Effect.gen(function* () {
+    const work = (state: Worker): Effect.Effect<void> => {
+      const chain = makeCommitChain(log)
+      return Effect.gen(function* () {
         for (;;) {
           const batch = yield* Queue.takeBetween(state.mailbox, 1, MAX_BATCH).pipe(
             Effect.timeoutOption(project.limits.idleMs),
           )
           if (Option.isNone(batch)) {
+            yield* chain.settle
             // synchronous check-and-clear: no message can slip in between (one JS thread)
             const isIdle = yield* Effect.sync(() => {
               if (Queue.sizeUnsafe(state.mailbox) > 0) return false
@@ -186,9 +190,10 @@ export const startHostActor = (
             if (isIdle) return
             continue
           }
-          yield* processBatch(log, batch.value)
+          yield* chain.submit(batch.value)
         }
-      }).pipe(Effect.catchIf(Cause.isDone, () => Effect.void), annotate)
+      }).pipe(Effect.catchIf(Cause.isDone, () => chain.settle), annotate)
+    }
 
     const activate = (): Worker => {
       const mailbox = Effect.runSync(Queue.bounded<Command, Cause.Done>(project.limits.mailboxSize))

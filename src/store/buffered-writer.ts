@@ -10,7 +10,7 @@ import type { ProjectionWriter } from "../projects/access.ts"
 import type { Model } from "../projects/model.ts"
 import { DatabaseError, type SqlTx, UNIQUE_VIOLATION } from "./database.ts"
 import { columnOf, makeHostReader, run, whereClause } from "./model-access.ts"
-import { multiRowInserts } from "./combined-inserts.ts"
+import { multiRowInsert } from "./combined-inserts.ts"
 import { DELETED_AT, modelColumns, quoteIdentifier as q, tableName } from "./model-ddl.ts"
 
 type Row = Record<string, unknown>
@@ -66,11 +66,8 @@ export const makeBufferedProjectionWriter = (
       ? ""
       : ` on conflict (host, id) do update set ${updates.join(", ") || "id = excluded.id"}`
     const values = rows.map((row) => names.map((n) => row[n] ?? null))
-    return Effect.forEach(
-      multiRowInserts(tableName(schema, model), host, columns, values, conflict),
-      (statement) => run(tx, statement.text, statement.params),
-      { discard: true },
-    )
+    const statement = multiRowInsert(tx, tableName(schema, model), host, columns, values, conflict)
+    return Effect.asVoid(run(tx, statement.text, statement.params))
   }
 
   const flush: Effect.Effect<void, DatabaseError> = Effect.suspend(() => {

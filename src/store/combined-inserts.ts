@@ -2,24 +2,36 @@
  * Write combining for pipelined projection writes: plain inserts into one table are queued
  * and sent as one multi-row statement when something else touches that table, when anything
  * reads, or at the batch's end. A command batch of 32 new items then costs one insert per
- * table instead of 32. Statements on different tables commute (managed tables have no
+ * table instead of 32. Counters (`incrementOrInsert` whose new row starts at the amount added)
+ * combine too, summed per id: 32 items under one tag update the tag's row once. Statements on different tables commute (managed tables have no
  * triggers or foreign keys); statements on one table keep their order.
  */
 import type { Pipeline } from "./pipeline.ts"
 import type { SqlTx } from "./database.ts"
-import { type Column, placeholder, quoteIdentifier as q } from "./model-ddl.ts"
-
-/** Parameters per statement at most (Postgres allows 65,535). */
-const MAX_PARAMS = 60_000
+import { type Column, quoteIdentifier as q } from "./model-ddl.ts"
 
 interface Queued {
   readonly columns: ReadonlyArray<Column>
-  readonly rows: Array<ReadonlyArray<unknown>>
+  /** Plain inserts: every row; counters: one row per id, its counter the sum so far. */
+  readonly rows: Array<Array<unknown>>
+  /** Counters only: the queued row of each id, and the counter's place in the row. */
+  readonly counter?: { readonly index: number; readonly byId: Map<unknown, Array<unknown>> }
 }
 
 export interface CombinedInserts {
   /** Queues a row for `table` (values in `columns` order, host excluded). */
   readonly add: (table: string, columns: ReadonlyArray<Column>, values: ReadonlyArray<unknown>) => void
+  /**
+   * Queues a counter: insert the row, or add its `counter` value to the stored one (the
+   * row's value is the amount: a new row starts at what one call adds). Values must
+   * include `id`.
+   */
+  readonly addCount: (
+    table: string,
+    columns: ReadonlyArray<Column>,
+    values: ReadonlyArray<unknown>,
+    counter: string,
+  ) => void
   /** Sends what is queued for `table` (before another statement on it). */
   readonly flushTable: (table: string) => void
   /** Sends everything queued (before a read, and before commit). */
@@ -32,45 +44,56 @@ export interface Statement {
 }
 
 /**
- * `insert into <table> (host, …) values ($1, …), …` for `rows` (values in `columns` order,
- * host excluded), split so no statement passes MAX_PARAMS; `suffix` follows each values list
- * (an on-conflict clause). Shared by write combining and the replay writer.
+ * `insert into <table> (host, …) select $1, … from unnest($2::<type>[], …)` for `rows` (values
+ * in `columns` order, host excluded); `suffix` follows (an on-conflict clause). One array
+ * parameter per column, so the text is the same for any number of rows: prepared once per
+ * connection, sent without the describe round trip an unprepared statement costs (a VALUES
+ * list's text changes with its length). jsonb values travel as JSON text. Shared by write
+ * combining and the replay writer.
  */
-export const multiRowInserts = (
+export const multiRowInsert = (
+  tx: SqlTx,
   table: string,
   host: string,
   columns: ReadonlyArray<Column>,
   rows: ReadonlyArray<ReadonlyArray<unknown>>,
   suffix = "",
-): Array<Statement> => {
-  const perStatement = Math.max(1, Math.floor(MAX_PARAMS / (columns.length + 1)))
-  const names = columns.map((c) => q(c.name)).join(", ")
-  const statements: Array<Statement> = []
-  for (let start = 0; start < rows.length; start += perStatement) {
-    const params: Array<unknown> = [host]
-    const tuples = rows.slice(start, start + perStatement).map((values) =>
-      `($1, ${columns.map((c, i) => placeholder(c, params.push(values[i]))).join(", ")})`
-    )
-    statements.push({
-      text: `insert into ${table} (host, ${names}) values ${tuples.join(", ")}${suffix}`,
-      params,
-    })
+): Statement => {
+  const names = columns.map((c) => q(c.name))
+  const arrays = columns.map((c, i) => `$${i + 2}::${c.isJson ? "text" : c.type}[]`)
+  const selected = columns.map((c, i) => c.isJson ? `u.${names[i]}::jsonb` : `u.${names[i]}`)
+  const params: Array<unknown> = [host]
+  columns.forEach((c, i) => {
+    const values = rows.map((row) => row[i] ?? null)
+    // type 0: Postgres names the array type (postgres.js would guess a scalar type from a Date)
+    params.push(tx.typed(c.isJson ? values.map((v) => v === null ? null : JSON.stringify(v)) : values, 0))
+  })
+  return {
+    text: `insert into ${table} (host, ${names.join(", ")}) select $1, ${selected.join(", ")} from unnest(${
+      arrays.join(", ")
+    }) as u(${names.join(", ")})${suffix}`,
+    params,
   }
-  return statements
 }
 
 const sameColumns = (a: ReadonlyArray<Column>, b: ReadonlyArray<Column>) =>
   a.length === b.length && a.every((c, i) => c.name === b[i].name)
 
+/** `on conflict` for a counter: the stored value plus the queued sum. */
+const addOnConflict = (column: Column) =>
+  ` on conflict (host, id) do update set ${q(column.name)} = coalesce(t.${q(column.name)}, 0) + excluded.${
+    q(column.name)
+  }`
+
 export const makeCombinedInserts = (tx: SqlTx, host: string, pipeline: Pipeline): CombinedInserts => {
   const queued = new Map<string, Queued>()
 
-  const send = (table: string, { columns, rows }: Queued) => {
-    for (const { text, params } of multiRowInserts(table, host, columns, rows)) {
-      // a single row is the common statement: prepared; multi-row texts vary with the count
-      // deno-lint-ignore no-explicit-any -- postgres.js types parameters as its own serializable union
-      pipeline.send(tx.unsafe(text, params as any, { prepare: rows.length === 1 }).execute())
-    }
+  const send = (table: string, { columns, rows, counter }: Queued) => {
+    const { text, params } = counter
+      ? multiRowInsert(tx, `${table} as t`, host, columns, rows, addOnConflict(columns[counter.index]))
+      : multiRowInsert(tx, table, host, columns, rows)
+    // deno-lint-ignore no-explicit-any -- postgres.js types parameters as its own serializable union
+    pipeline.send(tx.unsafe(text, params as any, { prepare: true }))
   }
 
   const flushTable = (table: string) => {
@@ -80,15 +103,35 @@ export const makeCombinedInserts = (tx: SqlTx, host: string, pipeline: Pipeline)
     send(table, entry)
   }
 
+  /** The table's queue if it holds the same kind of rows; else what it held is sent first. */
+  const queueFor = (table: string, columns: ReadonlyArray<Column>, counterIndex?: number): Queued => {
+    const entry = queued.get(table)
+    if (entry && sameColumns(entry.columns, columns) && entry.counter?.index === counterIndex) return entry
+    flushTable(table)
+    const fresh: Queued = {
+      columns,
+      rows: [],
+      counter: counterIndex === undefined ? undefined : { index: counterIndex, byId: new Map() },
+    }
+    queued.set(table, fresh)
+    return fresh
+  }
+
   return {
-    add: (table, columns, values) => {
-      const entry = queued.get(table)
-      if (entry && sameColumns(entry.columns, columns)) {
-        entry.rows.push(values)
+    add: (table, columns, values) => void queueFor(table, columns).rows.push([...values]),
+    addCount: (table, columns, values, counter) => {
+      const index = columns.findIndex((c) => c.name === counter)
+      const { rows, counter: counts } = queueFor(table, columns, index)
+      const id = values[columns.findIndex((c) => c.name === "id")]
+      const row = counts!.byId.get(id)
+      if (row) {
+        // the id's later calls only add (the row exists once the first one ran)
+        row[index] = Number(row[index]) + Number(values[index])
         return
       }
-      flushTable(table)
-      queued.set(table, { columns, rows: [values] })
+      const fresh = [...values]
+      counts!.byId.set(id, fresh)
+      rows.push(fresh)
     },
     flushTable,
     flushAll: () => {

@@ -8,6 +8,7 @@ import { Effect } from "effect"
 import { DatabaseError, query, type Sql, type SqlTx } from "./database.ts"
 import { eventHash, GENESIS_HASH } from "./event-hash.ts"
 import { runLockedDdl } from "./migrations.ts"
+import type { StreamVersions } from "./stream-versions.ts"
 
 /** The last event of a host: where the next append continues the chain. */
 export interface LogHead {
@@ -105,7 +106,9 @@ export interface PlaceOptions {
    * Known stream versions (stream → last version), consulted before asking Postgres and
    * updated with the placed versions. Discard it if the transaction does not commit.
    */
-  readonly versions?: Map<string, number>
+  readonly versions?: StreamVersions
+  /** Runs before versions are read from Postgres (a chained batch waits for the one before it). */
+  readonly beforeRead?: Effect.Effect<void, DatabaseError>
 }
 
 /**
@@ -125,8 +128,9 @@ export const placeEvents = (
     if (pending.length === 0) return []
     const versions = options.versions ?? new Map<string, number>()
     const unknown = [...new Set(pending.filter((e) => !e.startsStream).map((e) => e.stream))]
-      .filter((s) => !versions.has(s))
+      .filter((s) => versions.get(s) === undefined)
     if (unknown.length > 0) {
+      if (options.beforeRead) yield* options.beforeRead
       const found = yield* currentVersions(tx, host, unknown)
       for (const stream of unknown) versions.set(stream, found.get(stream) ?? 0)
     }
@@ -154,25 +158,34 @@ export const placeEvents = (
     return stored
   })
 
+/** One statement for any number of events (one array per column: see multiRowInsert). */
+const INSERT_EVENTS =
+  `insert into hamlet_events (host, seq, project, stream, version, type, data, meta, recorded_at, hash)
+  select u.host, u.seq, u.project, u.stream, u.version, u.type, u.data::jsonb, u.meta::jsonb, u.recorded_at, u.hash
+  from unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::text[],
+    $9::timestamptz[], $10::text[]) as u(host, seq, project, stream, version, type, data, meta, recorded_at, hash)`
+
 /**
- * The insert of placed events (one multi-row statement; not yet sent). Two nodes appending
- * to one host collide on (host, seq); the caller reloads its head and retries.
+ * The insert of placed events (one statement, prepared once per connection; not yet sent).
+ * Two nodes appending to one host collide on (host, seq); the caller reloads its head and
+ * retries.
  */
-export const insertEvents = (tx: SqlTx, stored: ReadonlyArray<StoredEvent>) =>
-  tx`insert into hamlet_events ${
-    tx(stored.map((e) => ({
-      host: e.host,
-      seq: e.seq,
-      project: e.project,
-      stream: e.stream,
-      version: e.version,
-      type: e.type,
-      data: tx.json(e.data as never),
-      meta: tx.json(e.meta as never),
-      recorded_at: e.recordedAt,
-      hash: e.hash,
-    })))
-  }`
+export const insertEvents = (tx: SqlTx, stored: ReadonlyArray<StoredEvent>) => {
+  const column = <A>(f: (e: StoredEvent) => A) => tx.typed(stored.map(f), 0)
+  return tx.unsafe(INSERT_EVENTS, [
+    column((e) => e.host),
+    column((e) => e.seq),
+    column((e) => e.project),
+    column((e) => e.stream),
+    column((e) => e.version),
+    column((e) => e.type),
+    column((e) => JSON.stringify(e.data)),
+    column((e) => JSON.stringify(e.meta)),
+    column((e) => e.recordedAt),
+    column((e) => e.hash),
+    // deno-lint-ignore no-explicit-any -- postgres.js types parameters as its own serializable union
+  ] as any, { prepare: true })
+}
 
 /** Places and inserts events after `head` in the caller's transaction; returns them as stored. */
 export const appendEvents = (

@@ -179,7 +179,7 @@ export function makeProjectionWriter(
       ? Effect.sync(() => {
         combined?.flushTable(table)
         // deno-lint-ignore no-explicit-any -- postgres.js types parameters as its own serializable union
-        pipeline.send(tx.unsafe(text, params as any, { prepare: true }).execute())
+        pipeline.send(tx.unsafe(text, params as any, { prepare: true }))
       })
       : Effect.asVoid(run(tx, text, params))
   const beforeRead = <A>(read: Effect.Effect<A, DatabaseError>) =>
@@ -195,6 +195,16 @@ export function makeProjectionWriter(
     const table = tableName(schema, model)
     if (combined && onConflict === "error") {
       return Effect.sync(() => combined.add(table, columns, columns.map((c, i) => param(c, row[names[i]]))))
+    }
+    // a counter whose new row starts at the amount added combines with the batch's other counts
+    if (
+      combined && typeof onConflict === "object" && row[onConflict.add] === onConflict.by && "id" in row &&
+      typeof onConflict.by === "number"
+    ) {
+      columnOf(model, onConflict.add)
+      return Effect.sync(() =>
+        combined.addCount(table, columns, columns.map((c, i) => param(c, row[names[i]])), onConflict.add)
+      )
     }
     const params = [host, ...columns.map((c, i) => param(c, row[names[i]]))]
     const values = ["$1", ...columns.map((c, i) => placeholder(c, i + 2))]

@@ -8,17 +8,26 @@ import { COMMIT_UNKNOWN, DatabaseError, query, ROLLED_BACK, type Sql, type SqlTx
 import type { Pipeline } from "./pipeline.ts"
 import { enterHostSql } from "./roles.ts"
 
-/**
- * With `pipeline`, `commit` is sent right behind the body's pipelined writes instead of
- * after their results: one round trip less. A failed write aborts the transaction (COMMIT
- * then answers ROLLBACK), and the write's own error is what fails the effect.
- */
+/** How a write transaction ends (all optional). */
+export interface CommitOptions<A, E> {
+  /**
+   * `commit` is sent right behind the body's pipelined writes instead of after their
+   * results: one round trip less. A failed write aborts the transaction (COMMIT then answers
+   * ROLLBACK), and the write's own error is what fails the effect.
+   */
+  readonly pipeline?: Pipeline
+  /** Must succeed before `commit` is sent; its failure rolls the transaction back. */
+  readonly beforeCommit?: Effect.Effect<void, E>
+  /** Called once `commit` is sent, with the body's result, before its answer is known. */
+  readonly onCommitSent?: (result: A) => void
+}
+
 export const withHostTransaction = <A, E>(
   sql: Sql,
   host: string,
   body: (tx: SqlTx) => Effect.Effect<A, E>,
-  pipeline?: Pipeline,
-): Effect.Effect<A, E | DatabaseError> => withTransaction(sql, `begin; ${enterHostSql(host)}`, body, pipeline)
+  options: CommitOptions<A, E> = {},
+): Effect.Effect<A, E | DatabaseError> => withTransaction(sql, `begin; ${enterHostSql(host)}`, body, options)
 
 /**
  * A read-only host transaction (queries): a query handler cannot write, even by mistake.
@@ -44,7 +53,7 @@ const withTransaction = <A, E>(
   sql: Sql,
   beginSql: string,
   body: (tx: SqlTx) => Effect.Effect<A, E>,
-  pipeline?: Pipeline,
+  { pipeline, beforeCommit, onCommitSent }: CommitOptions<A, E> = {},
 ): Effect.Effect<A, E | DatabaseError> =>
   withReservedConnection(
     sql,
@@ -61,8 +70,10 @@ const withTransaction = <A, E>(
           (run) =>
             pipeline ? Effect.catch(run, (error) => Effect.andThen(pipeline.flush, Effect.fail(error))) : run,
         )
+        if (beforeCommit) yield* beforeCommit
         const sent = conn.unsafe("commit").execute()
         sent.catch(() => {}) // observed below, after the pipeline
+        onCommitSent?.(result)
         // an aborted transaction answers COMMIT with ROLLBACK and no error: check the tag
         const committed = yield* query(() => sent).pipe(
           Effect.mapError((e) =>

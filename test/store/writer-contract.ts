@@ -66,6 +66,24 @@ const script = (db: ProjectionWriter) =>
     yield* db.increment(Item, "i20", "comment_count", 3)
     yield* db.softDelete(Item, "i21", new Date(at(98)))
     assert.strictEqual(yield* db.count(Item), 15)
+    // counters summed per id (new and stored rows), a counter that starts elsewhere than its
+    // step (not combined), and a plain insert into a table with counters queued
+    for (const tag of ["t0", "t9", "t9", "t1", "t9"]) {
+      yield* db.incrementOrInsert(Tag, { id: tag, item_count: 1 }, "item_count")
+    }
+    yield* db.insert(Tag, { id: "t8", item_count: 4 })
+    yield* db.incrementOrInsert(Tag, { id: "t8", item_count: 2 }, "item_count", 2)
+    for (let i = 0; i < 2; i++) {
+      yield* db.incrementOrInsert(
+        Guest,
+        { id: "dee", comment_count: 5, first_seen_at: at(4) },
+        "comment_count",
+        2,
+      )
+    }
+    assert.strictEqual((yield* db.get(Tag, "t9"))?.item_count, 3)
+    assert.strictEqual((yield* db.get(Tag, "t8"))?.item_count, 6)
+    assert.strictEqual((yield* db.get(Guest, "dee"))?.comment_count, 7)
   })
 
 const tables = (tx: SqlTx, schema: string) =>
