@@ -135,9 +135,18 @@ const commitOnce = (
   // writes are pipelined, and so is the commit; only reads (handlers', projections',
   // versions, idempotency keys) wait. Chained, nothing is sent before the batch ahead committed
   const pipeline = makePipeline({ held: base.isChained })
-  const gate = Effect.andThen(base.gate, Effect.sync(pipeline.release))
   const { versions } = base
+  // events placed but not sent; held, they go out as one insert ahead of everything else
+  const unsent: Array<StoredEvent> = []
+  let isFirstInsertSent = false
+  let release = () => pipeline.release()
+  const gate = Effect.andThen(base.gate, Effect.sync(() => release()))
   return withHostTransaction(log.sql, log.host, (tx) => {
+    release = () => {
+      if (!pipeline.isHeld()) return
+      if (unsent.length > 0) isFirstInsertSent = true
+      pipeline.release(unsent.length > 0 ? insertEvents(tx, unsent.splice(0)) : undefined)
+    }
     // one writer for the batch: its plain inserts combine across commands, and handlers read
     // through it, so they see every earlier command's writes
     const writer = makeProjectionWriter(tx, log.project.name, log.host, pipeline)
@@ -153,7 +162,6 @@ const commitOnce = (
       const remembered = yield* lookupIdempotent(tx, log.host, commands, gate)
       const replies: Array<Reply> = []
       const written: Array<StoredEvent> = []
-      const unsent: Array<StoredEvent> = []
       for (const command of commands) {
         if (Date.now() > command.deadline) {
           replies.push({ ok: false, error: replyError("timeout", "the request expired while queued") })
@@ -167,7 +175,7 @@ const commitOnce = (
         }
         const outcome = yield* runHandler(log.project, log.host, tx, command, reader)
         if (outcome.reply.ok && outcome.events.length > 0) {
-          // the batch's first events are inserted at once: that takes the log partition's lock
+          // the batch's first events are inserted first: that takes the log partition's lock
           // before any projection row lock, the order an audit repair takes them in (no
           // deadlock); the rest go in one statement at the end
           const stored = yield* placeEvents(
@@ -179,8 +187,10 @@ const commitOnce = (
             new Date(),
             { versions, beforeRead: gate },
           )
-          if (written.length === 0) pipeline.send(insertEvents(tx, stored))
-          else unsent.push(...stored)
+          if (!isFirstInsertSent && !pipeline.isHeld()) {
+            isFirstInsertSent = true
+            pipeline.send(insertEvents(tx, stored))
+          } else unsent.push(...stored)
           yield* applyProjections(log.project.projections, stored, gated)
           head = stored[stored.length - 1]
           written.push(...stored)
@@ -197,7 +207,8 @@ const commitOnce = (
         replies.push(outcome.reply)
       }
       writer.sendQueued()
-      if (unsent.length > 0) pipeline.send(insertEvents(tx, unsent))
+      // held, the gate before COMMIT sends them, ahead of the rest
+      if (unsent.length > 0 && !pipeline.isHeld()) pipeline.send(insertEvents(tx, unsent.splice(0)))
       return { replies, written, head } satisfies Outcome
     })
   }, { pipeline, beforeCommit: gate, onCommitSent })

@@ -19,8 +19,10 @@ export interface LazyStatement {
 export interface Pipeline {
   /** Sends a statement now (or at `release`, when held); its outcome is checked at `flush`. */
   readonly send: (statement: LazyStatement) => void
-  /** Sends what is held, in order; from now on statements go out at once. */
-  readonly release: () => void
+  /** Sends what is held (`first`, if given, ahead of it), in order; from now on statements go out at once. */
+  readonly release: (first?: LazyStatement) => void
+  /** Whether statements are being held. */
+  readonly isHeld: () => boolean
   readonly flush: Effect.Effect<void, DatabaseError>
 }
 
@@ -37,11 +39,13 @@ export const makePipeline = (options: { readonly held?: boolean } = {}): Pipelin
   }
   return {
     send: (statement) => held ? held.push(statement) : execute(statement),
-    release: () => {
+    release: (first) => {
       const queued = held
       held = undefined
+      if (first) execute(first)
       queued?.forEach(execute)
     },
+    isHeld: () => held !== undefined,
     flush: Effect.suspend(() =>
       Effect.promise(() => Promise.all(inFlight.splice(0))).pipe(
         Effect.flatMap(() =>
