@@ -5,10 +5,11 @@
  * lost (host, seq) race with another node reloads the log head and retries.
  *
  * A batch may be chained behind one whose COMMIT is still unanswered (commit-chain.ts): it
- * runs its handlers and places its events after that batch's head meanwhile, but holds its
- * statements, and its reads, until that answer (sent earlier, its row locks could stall the
- * batch ahead, which may not have reached the same rows yet); if the batch before it did not
- * commit, it rolls back and runs again once that batch has settled.
+ * runs its handlers and places its events after that batch's head meanwhile. It holds its
+ * writes until the batch ahead has its own writes answered (that batch then holds every row
+ * lock it will take, so these wait for it in Postgres, never the other way round), and its
+ * reads and COMMIT until that batch has committed. If the batch before it did not commit, it
+ * rolls back and runs again once that batch has settled.
  */
 import { Cause, Deferred, Effect, Exit } from "effect"
 import type { Reply } from "../bus/envelope.ts"
@@ -52,6 +53,11 @@ export interface PendingCommit {
   /** The log head after it (true once it commits). */
   readonly head: LogHead
   readonly versions: VersionLayer
+  /**
+   * Resolves once its writes have been answered: it then holds every row lock it will take,
+   * so the next batch may send its own writes (they wait in Postgres for rows it holds).
+   */
+  readonly written: Promise<void>
   /** Its COMMIT's answer: whether it committed. */
   readonly committed: Deferred.Deferred<boolean>
   /** Done once it has answered every command (its retries included). */
@@ -96,18 +102,24 @@ const lookupIdempotent = (
 interface Base {
   readonly head: LogHead | undefined
   readonly versions: VersionLayer
-  readonly isChained: boolean
-  /** Before any read, write or COMMIT is sent: the batch before this one has committed. */
+  /** Chained: writes are held until the batch before has its writes answered. */
+  readonly previousWritten: Promise<void> | undefined
+  /** Before any read and before COMMIT: the batch before this one has committed. */
   readonly gate: Effect.Effect<void, DatabaseError>
 }
 
 const baseAfter = (log: HostLog, previous: PendingCommit | undefined): Base => {
   if (!previous) {
-    return { head: log.head, versions: new VersionLayer(log.versions), isChained: false, gate: Effect.void }
+    return {
+      head: log.head,
+      versions: new VersionLayer(log.versions),
+      previousWritten: undefined,
+      gate: Effect.void,
+    }
   }
   return {
     head: previous.head,
-    isChained: true,
+    previousWritten: previous.written,
     versions: new VersionLayer(previous.versions),
     gate: Effect.flatMap(
       Deferred.await(previous.committed),
@@ -130,23 +142,27 @@ const commitOnce = (
   log: HostLog,
   commands: ReadonlyArray<Command>,
   base: Base,
-  onCommitSent?: (outcome: Outcome) => void,
+  onCommitSent?: (outcome: Outcome, written: Promise<void>) => void,
 ) => {
   // writes are pipelined, and so is the commit; only reads (handlers', projections',
   // versions, idempotency keys) wait. Chained, nothing is sent before the batch ahead committed
-  const pipeline = makePipeline({ held: base.isChained })
+  const pipeline = makePipeline({ held: base.previousWritten !== undefined })
   const { versions } = base
   // events placed but not sent; held, they go out as one insert ahead of everything else
   const unsent: Array<StoredEvent> = []
   let isFirstInsertSent = false
   let release = () => pipeline.release()
   const gate = Effect.andThen(base.gate, Effect.sync(() => release()))
+  let isBodyDone = false
   return withHostTransaction(log.sql, log.host, (tx) => {
     release = () => {
       if (!pipeline.isHeld()) return
       if (unsent.length > 0) isFirstInsertSent = true
       pipeline.release(unsent.length > 0 ? insertEvents(tx, unsent.splice(0)) : undefined)
     }
+    // once the batch ahead holds its locks, writes go out while it commits (never after this
+    // transaction ended: its connection may belong to someone else by then)
+    void base.previousWritten?.then(() => isBodyDone || release())
     // one writer for the batch: its plain inserts combine across commands, and handlers read
     // through it, so they see every earlier command's writes
     const writer = makeProjectionWriter(tx, log.project.name, log.host, pipeline)
@@ -210,8 +226,18 @@ const commitOnce = (
       // held, the gate before COMMIT sends them, ahead of the rest
       if (unsent.length > 0 && !pipeline.isHeld()) pipeline.send(insertEvents(tx, unsent.splice(0)))
       return { replies, written, head } satisfies Outcome
-    })
-  }, { pipeline, beforeCommit: gate, onCommitSent })
+    }).pipe(Effect.ensuring(Effect.sync(() => isBodyDone = true)))
+  }, {
+    pipeline,
+    // the writes go out once the batch ahead has its writes answered; COMMIT once it committed
+    beforeCommit: base.previousWritten
+      ? Effect.promise(() => base.previousWritten!).pipe(
+        Effect.andThen(Effect.sync(() => release())),
+        Effect.andThen(gate),
+      )
+      : gate,
+    onCommitSent: onCommitSent && ((outcome) => onCommitSent(outcome, pipeline.answered())),
+  })
 }
 
 const isConflict = (e: DatabaseError) => e.code === UNIQUE_VIOLATION
@@ -249,11 +275,11 @@ const commitWithRetry = (
       const base = baseAfter(log, previous)
       let isSent = false
       const onCommitSent = chaining && !isHandedOff
-        ? (outcome: Outcome) => {
+        ? (outcome: Outcome, written: Promise<void>) => {
           isSent = isHandedOff = true
           Deferred.doneUnsafe(
             chaining.handoff,
-            Exit.succeed({ head: outcome.head, versions: base.versions, ...signals }),
+            Exit.succeed({ head: outcome.head, versions: base.versions, written, ...signals }),
           )
         }
         : undefined
