@@ -57,7 +57,7 @@ export interface PendingCommit {
    * Resolves once its writes have been answered: it then holds every row lock it will take,
    * so the next batch may send its own writes (they wait in Postgres for rows it holds).
    */
-  readonly written: Promise<void>
+  readonly writesAnswered: Promise<void>
   /** Its COMMIT's answer: whether it committed. */
   readonly committed: Deferred.Deferred<boolean>
   /** Done once it has answered every command (its retries included). */
@@ -103,7 +103,7 @@ interface Base {
   readonly head: LogHead | undefined
   readonly versions: VersionLayer
   /** Chained: writes are held until the batch before has its writes answered. */
-  readonly previousWritten: Promise<void> | undefined
+  readonly previousWritesAnswered: Promise<void> | undefined
   /** Before any read and before COMMIT: the batch before this one has committed. */
   readonly gate: Effect.Effect<void, DatabaseError>
 }
@@ -113,13 +113,13 @@ const baseAfter = (log: HostLog, previous: PendingCommit | undefined): Base => {
     return {
       head: log.head,
       versions: new VersionLayer(log.versions),
-      previousWritten: undefined,
+      previousWritesAnswered: undefined,
       gate: Effect.void,
     }
   }
   return {
     head: previous.head,
-    previousWritten: previous.written,
+    previousWritesAnswered: previous.writesAnswered,
     versions: new VersionLayer(previous.versions),
     gate: Effect.flatMap(
       Deferred.await(previous.committed),
@@ -142,11 +142,11 @@ const commitOnce = (
   log: HostLog,
   commands: ReadonlyArray<Command>,
   base: Base,
-  onCommitSent?: (outcome: Outcome, written: Promise<void>) => void,
+  onCommitSent?: (outcome: Outcome, writesAnswered: Promise<void>) => void,
 ) => {
   // writes are pipelined, and so is the commit; only reads (handlers', projections',
-  // versions, idempotency keys) wait. Chained, nothing is sent before the batch ahead committed
-  const pipeline = makePipeline({ held: base.previousWritten !== undefined })
+  // versions, idempotency keys) wait. Chained, writes are held (see the top of this file)
+  const pipeline = makePipeline({ held: base.previousWritesAnswered !== undefined })
   const { versions } = base
   // events placed but not sent; held, they go out as one insert ahead of everything else
   const unsent: Array<StoredEvent> = []
@@ -162,7 +162,7 @@ const commitOnce = (
     }
     // once the batch ahead holds its locks, writes go out while it commits (never after this
     // transaction ended: its connection may belong to someone else by then)
-    void base.previousWritten?.then(() => isBodyDone || release())
+    void base.previousWritesAnswered?.then(() => isBodyDone || release())
     // one writer for the batch: its plain inserts combine across commands, and handlers read
     // through it, so they see every earlier command's writes
     const writer = makeProjectionWriter(tx, log.project.name, log.host, pipeline)
@@ -230,8 +230,8 @@ const commitOnce = (
   }, {
     pipeline,
     // the writes go out once the batch ahead has its writes answered; COMMIT once it committed
-    beforeCommit: base.previousWritten
-      ? Effect.promise(() => base.previousWritten!).pipe(
+    beforeCommit: base.previousWritesAnswered
+      ? Effect.promise(() => base.previousWritesAnswered!).pipe(
         Effect.andThen(Effect.sync(() => release())),
         Effect.andThen(gate),
       )
@@ -275,11 +275,11 @@ const commitWithRetry = (
       const base = baseAfter(log, previous)
       let isSent = false
       const onCommitSent = chaining && !isHandedOff
-        ? (outcome: Outcome, written: Promise<void>) => {
+        ? (outcome: Outcome, writesAnswered: Promise<void>) => {
           isSent = isHandedOff = true
           Deferred.doneUnsafe(
             chaining.handoff,
-            Exit.succeed({ head: outcome.head, versions: base.versions, written, ...signals }),
+            Exit.succeed({ head: outcome.head, versions: base.versions, writesAnswered, ...signals }),
           )
         }
         : undefined

@@ -13,6 +13,8 @@ export const readBodyText = async (request: Request, limit: number): Promise<str
   const declared = Number(request.headers.get("content-length") ?? NaN)
   if (declared > limit) throw new BodyTooLarge(limit)
   if (!request.body) return ""
+  // a declared length is what the server reads, no more: one read, no stream machinery
+  if (Number.isFinite(declared)) return await request.text()
   const reader = request.body.getReader()
   const chunks: Array<Uint8Array> = []
   let size = 0

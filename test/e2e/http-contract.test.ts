@@ -187,6 +187,13 @@ describe("error statuses", () => {
     expect(res.status).toBe(413)
   })
 
+  it("a chunked body (no declared length) is read up to the limit: 200 under it, 413 over it", async () => {
+    const chunked = { "transfer-encoding": "chunked" }
+    expect((await _post(BLOG, "SubmitItem", { title: "chunked" }, chunked)).status).toBe(200)
+    const big = await _post(BLOG, "SubmitItem", { title: "big", extract: "x".repeat(300 * 1024) }, chunked)
+    expect(big.status).toBe(413)
+  })
+
   it("GET on a command is 405", async () => {
     expect((await _get(BLOG, "/api/SubmitItem")).status).toBe(405)
   })
