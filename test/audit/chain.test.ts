@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto"
 import { describe, expect, it } from "vitest"
 import { makeChainVerifier } from "../../src/audit/chain.ts"
 import { encodeEventLine, hashedFields } from "../../src/audit/event-line.ts"
@@ -26,6 +27,35 @@ const chainOf = (n: number, host = "blog.example.com"): Array<StoredEvent> => {
   }
   return events
 }
+
+describe("the chain's hash, as an outside auditor computes it", () => {
+  it("is sha256 of the previous hash followed by the event as JSON with sorted keys, no spacing", () => {
+    const event = {
+      host: "blog.example.com",
+      seq: 7,
+      project: "horatio",
+      stream: "item-1",
+      version: 2,
+      type: "ItemSubmitted",
+      data: {
+        title: 'Ünïcode "q"',
+        tags: ["b", "a"],
+        n: 1.5,
+        none: null,
+        nested: { z: true, a: [{ y: 1, x: 2 }] },
+      },
+      meta: { requestId: "r7", correlationId: "c" },
+      recordedAt: "2026-01-02T03:04:05.678Z",
+    }
+    // written out by hand: the form documented in the README, independent of the implementation
+    const canonical = `{"data":{"n":1.5,"nested":{"a":[{"x":2,"y":1}],"z":true},"none":null,` +
+      `"tags":["b","a"],"title":"Ünïcode \\"q\\""},"host":"blog.example.com",` +
+      `"meta":{"correlationId":"c","requestId":"r7"},"project":"horatio",` +
+      `"recordedAt":"2026-01-02T03:04:05.678Z","seq":7,"stream":"item-1","type":"ItemSubmitted","version":2}`
+    const expected = createHash("sha256").update(GENESIS_HASH + canonical).digest("hex")
+    expect(eventHash(GENESIS_HASH, event)).toBe(expected)
+  })
+})
 
 const verify = (events: ReadonlyArray<StoredEvent>) => {
   const verifier = makeChainVerifier("blog.example.com")
