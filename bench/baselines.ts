@@ -2,7 +2,8 @@
  * The baselines Hamlet's figures are divided by, measured in the same run on the same
  * machine: a bare Deno.serve hello, a bare NATS request/reply hop, and a bare batched
  * Postgres append (group commit: flush whatever is queued whenever no commit is in flight).
- * As a script it is the server half of a baseline: `hello <port>` or `nats-echo <url> <subject>`.
+ * As a script it is the server half of a baseline: `hello <port>` or `nats-echo <url> <subject>
+ * [replyBytes]`.
  */
 import { connect } from "@nats-io/transport-node"
 import postgres from "postgres"
@@ -80,16 +81,25 @@ const serveHello = (port: number) => {
   )
 }
 
-const serveNatsEcho = async (url: string, subject: string) => {
+/** A reply of about `bytes` bytes shaped like a Hamlet success (a read's payload, say). */
+const replyOfSize = (bytes: number): Uint8Array => {
+  const shell = JSON.stringify({ ok: true, output: { items: [""] } })
+  return new TextEncoder().encode(
+    JSON.stringify({ ok: true, output: { items: ["x".repeat(Math.max(0, bytes - shell.length))] } }),
+  )
+}
+
+const serveNatsEcho = async (url: string, subject: string, replyBytes?: number) => {
   const nc = await connect({ servers: url })
-  nc.subscribe(subject, { queue: "bench", callback: (_err, msg) => void msg.respond(ECHO_REPLY) })
+  const reply = replyBytes === undefined ? ECHO_REPLY : replyOfSize(replyBytes)
+  nc.subscribe(subject, { queue: "bench", callback: (_err, msg) => void msg.respond(reply) })
   await nc.flush()
   console.log("ready")
 }
 
 if (import.meta.main) {
-  const [mode, a, b] = Deno.args
+  const [mode, a, b, c] = Deno.args
   if (mode === "hello") serveHello(Number(a))
-  else if (mode === "nats-echo") await serveNatsEcho(a, b)
+  else if (mode === "nats-echo") await serveNatsEcho(a, b, c === undefined ? undefined : Number(c))
   else throw new Error(`unknown baseline server mode ${mode}`)
 }

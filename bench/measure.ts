@@ -98,8 +98,11 @@ export const seedItems = async (port: number, host: string, count: number): Prom
   }
 }
 
-/** The ids of the items GetFeed lists for `host` (the targets of the distinct-read path). */
-export const feedItemIds = (port: number, host: string): Promise<Array<string>> =>
+/**
+ * What GetFeed answers for `host`: the ids it lists (the targets of the distinct-read path)
+ * and the size of its reply body (what the feed-sized NATS hop baseline carries).
+ */
+export const readFeed = (port: number, host: string): Promise<{ ids: Array<string>; bytes: number }> =>
   new Promise((resolve, reject) => {
     const request = http.get(
       { host: "127.0.0.1", port, path: "/api/GetFeed", headers: { host } },
@@ -109,7 +112,10 @@ export const feedItemIds = (port: number, host: string): Promise<Array<string>> 
         response.on("data", (chunk: string) => body += chunk)
         response.on("end", () => {
           try {
-            resolve((JSON.parse(body) as { items: Array<{ id: string }> }).items.map((i) => i.id))
+            resolve({
+              ids: (JSON.parse(body) as { items: Array<{ id: string }> }).items.map((i) => i.id),
+              bytes: new TextEncoder().encode(body).byteLength,
+            })
           } catch (error) {
             reject(error)
           }

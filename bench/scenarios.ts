@@ -8,7 +8,7 @@ import type { BenchContext, Row } from "./context.ts"
 import type { LoadResult } from "./driver.ts"
 import { sampleConfigPath } from "./fixtures.ts"
 import type { HttpTarget, LoadSpec } from "./load.ts"
-import { feedItemIds, measure, mixBaseline, rowOf, seedItems } from "./measure.ts"
+import { measure, mixBaseline, readFeed, rowOf, seedItems } from "./measure.ts"
 import { freePort, type Proc, startBaselineServer, startHamlet } from "./processes.ts"
 import { profileDuring, type ProfileSummary } from "./profile.ts"
 
@@ -20,6 +20,8 @@ export const WRITE: HttpTarget = {
   weight: 1,
 }
 export const MIX: ReadonlyArray<HttpTarget> = [{ ...READ, weight: 9 }, { ...WRITE, weight: 1 }]
+/** The GetFeed path's targets (its rows also get a ratio to the feed-sized hop). */
+const READS_FEED: ReadonlyArray<HttpTarget> = [READ]
 
 /** Baseline results by name ("hello", "nats", "pg") and client count. */
 export type Baselines = Map<string, Map<number, LoadResult>>
@@ -29,31 +31,62 @@ const record = (baselines: Baselines, name: string, clients: number, result: Loa
   baselines.get(name)!.set(clients, result)
 }
 
+/** One baseline at every client count: measured, recorded under `key`, reported as `name`. */
+const measureAll = async (
+  ctx: BenchContext,
+  into: { readonly rows: Array<Row>; readonly baselines: Baselines },
+  key: string,
+  name: string,
+  spec: (clients: number) => LoadSpec,
+  pids: Array<number>,
+) => {
+  for (const clients of ctx.clients) {
+    ctx.log(`baseline ${name} × ${clients}`)
+    const m = await measure(ctx, spec(clients), pids)
+    record(into.baselines, key, clients, m.result)
+    into.rows.push(rowOf({ group: "baseline", name, clients }, m))
+  }
+}
+
+/** NATS request/reply to a bare responder whose replies are `replyBytes` long (default: tiny). */
+const measureNatsHop = async (
+  ctx: BenchContext,
+  into: { readonly rows: Array<Row>; readonly baselines: Baselines },
+  key: string,
+  name: string,
+  replyBytes?: number,
+) => {
+  const url = ctx.natsUrl!
+  const subject = `bench.echo.${Date.now()}`
+  const echo = await startBaselineServer(
+    "nats-echo",
+    replyBytes === undefined ? [url, subject] : [url, subject, String(replyBytes)],
+  )
+  try {
+    await measureAll(ctx, into, key, name, (connections) => ({
+      kind: "nats",
+      url,
+      subject,
+      connections,
+      durationS: ctx.durationS,
+      warmupS: ctx.warmupS,
+    }), [echo.pid])
+  } finally {
+    await echo.stop()
+  }
+}
+
 export const runBaselines = async (
   ctx: BenchContext,
 ): Promise<{ rows: Array<Row>; baselines: Baselines }> => {
   const rows: Array<Row> = []
   const baselines: Baselines = new Map()
+  const into = { rows, baselines }
   const timing = { durationS: ctx.durationS, warmupS: ctx.warmupS }
-
-  /** One baseline at every client count: measured, recorded under `key`, reported as `name`. */
-  const measureAll = async (
-    key: string,
-    name: string,
-    spec: (clients: number) => LoadSpec,
-    pids: Array<number>,
-  ) => {
-    for (const clients of ctx.clients) {
-      ctx.log(`baseline ${name} × ${clients}`)
-      const m = await measure(ctx, spec(clients), pids)
-      record(baselines, key, clients, m.result)
-      rows.push(rowOf({ group: "baseline", name, clients }, m))
-    }
-  }
 
   const hello = await startBaselineServer("hello", [])
   try {
-    await measureAll("hello", "http-hello", (connections) => ({
+    await measureAll(ctx, into, "hello", "http-hello", (connections) => ({
       kind: "http",
       port: hello.port,
       hosts: ["localhost"],
@@ -66,21 +99,7 @@ export const runBaselines = async (
   }
 
   if (ctx.natsUrl) {
-    const url = ctx.natsUrl
-    const subject = `bench.echo.${Date.now()}`
-    const echo = await startBaselineServer("nats-echo", [url, subject])
-    try {
-      await measureAll(
-        "nats",
-        "nats-hop",
-        (connections) => ({ kind: "nats", url, subject, connections, ...timing }),
-        [
-          echo.pid,
-        ],
-      )
-    } finally {
-      await echo.stop()
-    }
+    await measureNatsHop(ctx, into, "nats", "nats-hop")
   } else {
     rows.push({ group: "baseline", name: "nats-hop", note: "not available: no NATS_URL (in-process bus)" })
   }
@@ -88,6 +107,8 @@ export const runBaselines = async (
   if (ctx.databases) {
     const url = await ctx.databases.create("append")
     await measureAll(
+      ctx,
+      into,
       "pg",
       "pg-append",
       (connections) => ({ kind: "pg", url, table: "bench_append", connections, ...timing }),
@@ -125,14 +146,26 @@ export const runPaths = async (
   const node: Proc = await startSampleNode(ctx, "paths")
   try {
     await seedItems(node.port, HOST, 50)
+    const feed = await readFeed(node.port, HOST)
+    // GetFeed's reply is ~9 KB, the plain hop's 35 bytes: a hop carrying the same bytes is the
+    // transport limit of that read (measured here, the node idle, once its size is known)
+    if (ctx.natsUrl && baselines.has("nats")) {
+      await measureNatsHop(
+        ctx,
+        { rows, baselines },
+        "nats-feed",
+        `nats-hop, ${feed.bytes} B replies`,
+        feed.bytes,
+      )
+    }
     // GetItem over 50 ids: concurrent requests rarely match, so little is coalesced
-    const distinct = (await feedItemIds(node.port, HOST)).map((id): HttpTarget => ({
+    const distinct = feed.ids.map((id): HttpTarget => ({
       method: "GET",
       path: `/api/GetItem?id=${encodeURIComponent(id)}`,
       weight: 1,
     }))
     const paths = [
-      { name: "read GetFeed", targets: [READ], service: "nats" },
+      { name: "read GetFeed", targets: READS_FEED, service: "nats" },
       { name: "read GetItem ×50 ids", targets: distinct, service: "nats" },
       { name: "write SubmitItem", targets: [WRITE], service: "pg" },
       { name: "mix 90/10", targets: MIX, service: "mix" },
@@ -156,6 +189,9 @@ export const runPaths = async (
         rows.push(rowOf({ group: "path", name: path.name, clients }, m, {
           hello: baselines.get("hello")?.get(clients),
           [path.service === "nats" ? "nats-hop" : path.service === "pg" ? "pg-append" : "nats+pg"]: service,
+          ...(path.targets === READS_FEED
+            ? { "same-size hop": baselines.get("nats-feed")?.get(clients) }
+            : {}),
         }))
       }
     }
