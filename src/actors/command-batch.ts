@@ -6,9 +6,10 @@
  *
  * A batch may be chained behind one whose COMMIT is still unanswered (commit-chain.ts): it
  * runs its handlers and places its events after that batch's head meanwhile. It holds its
- * writes until the batch ahead has its own writes answered (that batch then holds every row
- * lock it will take, so these wait for it in Postgres, never the other way round), and its
- * reads and COMMIT until that batch has committed. If the batch before it did not commit, it
+ * writes until the batch ahead has its own writes answered, all successfully (that batch then
+ * holds every row lock it will take, so these wait for it in Postgres, never the other way
+ * round; a failed one will roll back and retry, and these are never sent), and its reads and
+ * COMMIT until that batch has committed. If the batch before it did not commit, it
  * rolls back and runs again once that batch has settled.
  */
 import { Cause, Deferred, Effect, Exit } from "effect"
@@ -54,10 +55,11 @@ export interface PendingCommit {
   readonly head: LogHead
   readonly versions: VersionLayer
   /**
-   * Resolves once its writes have been answered: it then holds every row lock it will take,
-   * so the next batch may send its own writes (they wait in Postgres for rows it holds).
+   * Resolves once its writes have been answered: whether all succeeded. Then it holds every
+   * row lock it will take, so the next batch may send its own writes (they wait in Postgres
+   * for rows it holds).
    */
-  readonly writesAnswered: Promise<void>
+  readonly writesSucceeded: Promise<boolean>
   /** Its COMMIT's answer: whether it committed. */
   readonly committed: Deferred.Deferred<boolean>
   /** Done once it has answered every command (its retries included). */
@@ -102,8 +104,8 @@ const lookupIdempotent = (
 interface Base {
   readonly head: LogHead | undefined
   readonly versions: VersionLayer
-  /** Chained: writes are held until the batch before has its writes answered. */
-  readonly previousWritesAnswered: Promise<void> | undefined
+  /** Chained: writes are held until the batch before has its writes answered, all successfully. */
+  readonly previousWritesSucceeded: Promise<boolean> | undefined
   /** Before any read and before COMMIT: the batch before this one has committed. */
   readonly gate: Effect.Effect<void, DatabaseError>
 }
@@ -113,13 +115,13 @@ const baseAfter = (log: HostLog, previous: PendingCommit | undefined): Base => {
     return {
       head: log.head,
       versions: new VersionLayer(log.versions),
-      previousWritesAnswered: undefined,
+      previousWritesSucceeded: undefined,
       gate: Effect.void,
     }
   }
   return {
     head: previous.head,
-    previousWritesAnswered: previous.writesAnswered,
+    previousWritesSucceeded: previous.writesSucceeded,
     versions: new VersionLayer(previous.versions),
     gate: Effect.flatMap(
       Deferred.await(previous.committed),
@@ -142,11 +144,11 @@ const commitOnce = (
   log: HostLog,
   commands: ReadonlyArray<Command>,
   base: Base,
-  onCommitSent?: (outcome: Outcome, writesAnswered: Promise<void>) => void,
+  onCommitSent?: (outcome: Outcome, writesSucceeded: Promise<boolean>) => void,
 ) => {
   // writes are pipelined, and so is the commit; only reads (handlers', projections',
   // versions, idempotency keys) wait. Chained, writes are held (see the top of this file)
-  const pipeline = makePipeline({ held: base.previousWritesAnswered !== undefined })
+  const pipeline = makePipeline({ held: base.previousWritesSucceeded !== undefined })
   const { versions } = base
   // events placed but not sent; held, they go out as one insert ahead of everything else
   const unsent: Array<StoredEvent> = []
@@ -162,7 +164,7 @@ const commitOnce = (
     }
     // once the batch ahead holds its locks, writes go out while it commits (never after this
     // transaction ended: its connection may belong to someone else by then)
-    void base.previousWritesAnswered?.then(() => isBodyDone || release())
+    void base.previousWritesSucceeded?.then((ok) => ok && !isBodyDone && release())
     // one writer for the batch: its plain inserts combine across commands, and handlers read
     // through it, so they see every earlier command's writes
     const writer = makeProjectionWriter(tx, log.project.name, log.host, pipeline)
@@ -230,13 +232,13 @@ const commitOnce = (
   }, {
     pipeline,
     // the writes go out once the batch ahead has its writes answered; COMMIT once it committed
-    beforeCommit: base.previousWritesAnswered
-      ? Effect.promise(() => base.previousWritesAnswered!).pipe(
-        Effect.andThen(Effect.sync(() => release())),
+    beforeCommit: base.previousWritesSucceeded
+      ? Effect.promise(() => base.previousWritesSucceeded!).pipe(
+        Effect.flatMap((ok) => ok ? Effect.sync(() => release()) : Effect.void),
         Effect.andThen(gate),
       )
       : gate,
-    onCommitSent: onCommitSent && ((outcome) => onCommitSent(outcome, pipeline.answered())),
+    onCommitSent: onCommitSent && ((outcome) => onCommitSent(outcome, pipeline.succeeded())),
   })
 }
 
@@ -275,11 +277,11 @@ const commitWithRetry = (
       const base = baseAfter(log, previous)
       let isSent = false
       const onCommitSent = chaining && !isHandedOff
-        ? (outcome: Outcome, writesAnswered: Promise<void>) => {
+        ? (outcome: Outcome, writesSucceeded: Promise<boolean>) => {
           isSent = isHandedOff = true
           Deferred.doneUnsafe(
             chaining.handoff,
-            Exit.succeed({ head: outcome.head, versions: base.versions, writesAnswered, ...signals }),
+            Exit.succeed({ head: outcome.head, versions: base.versions, writesSucceeded, ...signals }),
           )
         }
         : undefined
@@ -293,8 +295,8 @@ const commitWithRetry = (
         if (exit.value.written.length > 0) log.announce(exit.value.written)
         return
       }
-      // the batch behind this one (if it started) runs again once this one has settled
-      Deferred.doneUnsafe(signals.committed, Exit.succeed(false))
+      // the batch behind this one (if this attempt handed over) runs again once this one has settled
+      if (isSent) Deferred.doneUnsafe(signals.committed, Exit.succeed(false))
       if (previous) {
         // until the previous batch has settled (its retries included), the log state is its own
         yield* Deferred.await(previous.settled)

@@ -8,9 +8,9 @@
 import { Effect } from "effect"
 import type { ProjectionWriter } from "../projects/access.ts"
 import type { Model } from "../projects/model.ts"
-import { DatabaseError, type SqlTx, UNIQUE_VIOLATION } from "./database.ts"
+import { DatabaseError, query, type SqlTx, UNIQUE_VIOLATION } from "./database.ts"
 import { columnOf, makeHostReader, run, whereClause } from "./model-access.ts"
-import { multiRowInsert } from "./combined-inserts.ts"
+import { multiRowInserts } from "./combined-inserts.ts"
 import { DELETED_AT, modelColumns, quoteIdentifier as q, tableName } from "./model-ddl.ts"
 
 type Row = Record<string, unknown>
@@ -66,8 +66,12 @@ export const makeBufferedProjectionWriter = (
       ? ""
       : ` on conflict (host, id) do update set ${updates.join(", ") || "id = excluded.id"}`
     const values = rows.map((row) => names.map((n) => row[n] ?? null))
-    const statement = multiRowInsert(tx, tableName(schema, model), host, columns, values, conflict)
-    return Effect.asVoid(run(tx, statement.text, statement.params))
+    return Effect.forEach(
+      multiRowInserts(tx, tableName(schema, model), host, columns, values, conflict),
+      // deno-lint-ignore no-explicit-any -- postgres.js types parameters as its own serializable union
+      ({ text, params, prepare }) => query(() => tx.unsafe(text, params as any, { prepare })),
+      { discard: true },
+    )
   }
 
   const flush: Effect.Effect<void, DatabaseError> = Effect.suspend(() => {

@@ -23,8 +23,8 @@ export interface Pipeline {
   readonly release: (first?: LazyStatement) => void
   /** Whether statements are being held. */
   readonly isHeld: () => boolean
-  /** Resolves once every statement sent so far has been answered (whatever the answer). */
-  readonly answered: () => Promise<void>
+  /** Resolves once every statement sent so far has been answered: whether all of them succeeded. */
+  readonly succeeded: () => Promise<boolean>
   readonly flush: Effect.Effect<void, DatabaseError>
 }
 
@@ -48,7 +48,7 @@ export const makePipeline = (options: { readonly held?: boolean } = {}): Pipelin
       queued?.forEach(execute)
     },
     isHeld: () => held !== undefined,
-    answered: () => Promise.all(inFlight).then(() => {}),
+    succeeded: () => Promise.all(inFlight).then(() => firstError === undefined),
     flush: Effect.suspend(() =>
       Effect.promise(() => Promise.all(inFlight.splice(0))).pipe(
         Effect.flatMap(() =>

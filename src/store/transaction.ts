@@ -49,6 +49,9 @@ export const withOwnerTransaction = <A, E>(
   body: (tx: SqlTx) => Effect.Effect<A, E>,
 ): Effect.Effect<A, E | DatabaseError> => withTransaction(sql, "begin", body)
 
+/** Postgres' "current transaction is aborted, commands ignored until end of transaction block". */
+const IN_FAILED_TRANSACTION = "25P02"
+
 const withTransaction = <A, E>(
   sql: Sql,
   beginSql: string,
@@ -66,9 +69,18 @@ const withTransaction = <A, E>(
         const result = yield* body(conn).pipe(
           Effect.tap(() => query(() => begun)),
           // a failed pipelined write aborts the transaction, so the body's later reads fail with
-          // "current transaction is aborted": report the write's own error (e.g. a (host, seq) race)
+          // "current transaction is aborted": report the write's own error (e.g. a (host, seq) race);
+          // writes that only met a transaction the body's own failure aborted say nothing new
           (run) =>
-            pipeline ? Effect.catch(run, (error) => Effect.andThen(pipeline.flush, Effect.fail(error))) : run,
+            pipeline
+              ? Effect.catch(run, (error) =>
+                Effect.andThen(
+                  pipeline.flush.pipe(
+                    Effect.catchIf((e) => e.code === IN_FAILED_TRANSACTION, () => Effect.void),
+                  ),
+                  Effect.fail(error),
+                ))
+              : run,
         )
         if (beforeCommit) yield* beforeCommit
         const sent = conn.unsafe("commit").execute()

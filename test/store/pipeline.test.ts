@@ -36,6 +36,25 @@ describe("write pipeline", () => {
     expect(Exit.isSuccess(await Effect.runPromiseExit(pipeline.flush))).toBe(true)
   })
 
+  it("sends the statement given to release ahead of the held ones (a batch's events before its rows)", () => {
+    const log: Array<string> = []
+    const pipeline = makePipeline({ held: true })
+    pipeline.send(statement(log, "row"))
+    pipeline.release(statement(log, "events"))
+    expect(log).toEqual(["events", "row"])
+    expect(pipeline.isHeld()).toBe(false)
+  })
+
+  it("says whether every statement sent so far succeeded, once all are answered", async () => {
+    const ok = makePipeline()
+    ok.send(statement([], "a"))
+    expect(await ok.succeeded()).toBe(true)
+    const failed = makePipeline()
+    failed.send(statement([], "a"))
+    failed.send(statement([], "b", true))
+    expect(await failed.succeeded()).toBe(false)
+  })
+
   it("fails the flush with the first error", async () => {
     const log: Array<string> = []
     const pipeline = makePipeline({ held: true })

@@ -4,7 +4,7 @@
  * with a tiny cache, so eviction and flush-before-read are exercised too.
  */
 import { assert, type Vitest } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import type { ProjectionWriter } from "../../src/projects/access.ts"
 import { makeBufferedProjectionWriter } from "../../src/store/buffered-writer.ts"
 import { Database, query, type SqlTx } from "../../src/store/database.ts"
@@ -13,6 +13,28 @@ import { makePipeline } from "../../src/store/pipeline.ts"
 import { schemaDdl } from "../../src/store/project-schema.ts"
 import { withOwnerTransaction } from "../../src/store/transaction.ts"
 import { Guest, Item, Tag } from "../../projects/horatio/model.ts"
+import { defineModel } from "../../src/projects/model.ts"
+
+/** Column types a project may choose: an array type, json (an object with a `type` key), numeric, varchar, timestamptz. */
+const Odd = defineModel("odd", {
+  id: Schema.String,
+  labels: Schema.Array(Schema.String),
+  doc: Schema.Struct({ type: Schema.String, n: Schema.Number }),
+  price: Schema.Number,
+  note: Schema.NullOr(Schema.String),
+  at: Schema.String,
+}, {
+  columns: { labels: "text[]", doc: "json", price: "numeric(10,2)", note: "varchar(20)", at: "timestamptz" },
+})
+
+const odd = (n: number) => ({
+  id: `o${n}`,
+  labels: n % 2 ? ["a", 'b "c"'] : [],
+  doc: { type: `t${n}`, n },
+  price: n + 0.25,
+  note: n % 3 ? `note ${n}` : null,
+  at: at(n),
+})
 
 const HOST = "writer.example.com"
 const at = (n: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString()
@@ -81,6 +103,11 @@ const script = (db: ProjectionWriter) =>
         2,
       )
     }
+    // custom column types, combined and alone
+    for (let n = 0; n < 4; n++) yield* db.insert(Odd, odd(n))
+    yield* db.upsert(Odd, { ...odd(1), note: "replaced" })
+    yield* db.insert(Odd, odd(9))
+    assert.strictEqual(yield* db.count(Odd), 5)
     assert.strictEqual((yield* db.get(Tag, "t9"))?.item_count, 3)
     assert.strictEqual((yield* db.get(Tag, "t8"))?.item_count, 6)
     assert.strictEqual((yield* db.get(Guest, "dee"))?.comment_count, 7)
@@ -88,7 +115,7 @@ const script = (db: ProjectionWriter) =>
 
 const tables = (tx: SqlTx, schema: string) =>
   Effect.forEach(
-    ["microblog_item", "tag", "guest"],
+    ["microblog_item", "tag", "guest", "odd"],
     (table) => query(() => tx.unsafe(`select * from "${schema}"."${table}" order by host, id`)),
   )
 
@@ -102,7 +129,7 @@ export const describeWriterContract = (it: Vitest.MethodsNonLive<Database>): voi
         `writer_buf_${suffix}`,
         `writer_pipe_${suffix}`,
       ]
-      const models = [Item, Tag, Guest]
+      const models = [Item, Tag, Guest, Odd]
       const result = yield* withOwnerTransaction(sql, (tx) =>
         Effect.gen(function* () {
           for (const schema of [live, buffered, piped]) {
