@@ -5,8 +5,8 @@
  * every write before commit and fails with the first error.
  *
  * A held pipeline queues its statements unsent until `release` (a chained command batch
- * must not take a row lock before the batch ahead of it has committed: that batch could be
- * waiting for the same row while this one waits for that batch).
+ * must not take a row lock before the batch ahead of it holds all of its own: that batch
+ * could be waiting for the same row while this one waits for that batch).
  */
 import { Effect } from "effect"
 import { type DatabaseError, toDatabaseError } from "./database.ts"
