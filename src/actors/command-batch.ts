@@ -269,22 +269,23 @@ const commitWithRetry = (
   commands: ReadonlyArray<Command>,
   chaining: Chaining | undefined,
   signals: Signals,
+  progress: { isCommitSent: boolean },
 ): Effect.Effect<void, DatabaseError> =>
   Effect.gen(function* () {
     let previous = chaining?.previous
     let isHandedOff = false
     for (let attempt = 0;;) {
       const base = baseAfter(log, previous)
-      let isSent = false
-      const onCommitSent = chaining && !isHandedOff
-        ? (outcome: Outcome, writesSucceeded: Promise<boolean>) => {
-          isSent = isHandedOff = true
-          Deferred.doneUnsafe(
-            chaining.handoff,
-            Exit.succeed({ head: outcome.head, versions: base.versions, writesSucceeded, ...signals }),
-          )
-        }
-        : undefined
+      let isSent = false // this attempt handed over to the next batch
+      const onCommitSent = (outcome: Outcome, writesSucceeded: Promise<boolean>) => {
+        progress.isCommitSent = true
+        if (!chaining || isHandedOff) return
+        isSent = isHandedOff = true
+        Deferred.doneUnsafe(
+          chaining.handoff,
+          Exit.succeed({ head: outcome.head, versions: base.versions, writesSucceeded, ...signals }),
+        )
+      }
       const exit = yield* Effect.exit(commitOnce(log, commands, base, onCommitSent))
       if (Exit.isSuccess(exit)) {
         base.versions.commitInto(log.versions)
@@ -341,12 +342,19 @@ const answerCrashed = (log: HostLog, commands: ReadonlyArray<Command>, cause: Ca
  */
 export const processBatch = (
   log: HostLog,
-  commands: ReadonlyArray<Command>,
+  given: ReadonlyArray<Command>,
   chaining?: Chaining,
 ): Effect.Effect<void> =>
   Effect.suspend(() => {
     const signals: Signals = { committed: Deferred.makeUnsafe(), settled: Deferred.makeUnsafe() }
-    return commitWithRetry(log, commands, chaining, signals).pipe(
+    const progress = { isCommitSent: false }
+    // each command is answered once, whichever path answers it
+    const unanswered = new Set<Command>()
+    const commands = given.map((c): Command => {
+      unanswered.add(c)
+      return { ...c, respond: (reply) => unanswered.delete(c) && c.respond(reply) }
+    })
+    return commitWithRetry(log, commands, chaining, signals, progress).pipe(
       Effect.catch((error) =>
         commands.length === 1 || error.code === COMMIT_UNKNOWN
           ? Effect.logError("command failed in the store", { host: log.host, error: error.message }).pipe(
@@ -370,6 +378,24 @@ export const processBatch = (
         commands.length === 1
           ? answerCrashed(log, commands, cause)
           : Effect.forEach(commands, (c) => processBatch(log, [c]), { discard: true })
+      ),
+      // the node is stopping and the store did not let this batch finish: no caller waits for a
+      // timeout; a write whose COMMIT went out may have landed, and its caller is told so
+      Effect.onInterrupt(() =>
+        Effect.sync(() => {
+          for (const c of unanswered) {
+            c.respond({
+              ok: false,
+              error: progress.isCommitSent
+                ? {
+                  code: "internal",
+                  message: "the node stopped while this write was committing: it may have been applied",
+                  requestId: c.requestId,
+                }
+                : replyError("overloaded", `host ${log.host} is shutting down; retry`),
+            })
+          }
+        })
       ),
       Effect.ensuring(Effect.sync(() => {
         // whatever happened (an interruption too), nothing chained behind this batch waits forever
