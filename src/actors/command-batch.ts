@@ -100,6 +100,17 @@ const lookupIdempotent = (
   )
 }
 
+/** The batch's new idempotency records, one statement (nothing in the batch reads them back). */
+const insertIdempotent = (
+  tx: SqlTx,
+  host: string,
+  keys: ReadonlyArray<string>,
+  replies: ReadonlyMap<string, Reply>,
+) =>
+  tx`insert into hamlet_idempotency (host, key, reply)
+     select ${host}, u.key, u.reply::jsonb from unnest(${tx.typed([...keys], 0)}::text[],
+       ${tx.typed(keys.map((k) => JSON.stringify(replies.get(k))), 0)}::text[]) as u(key, reply)`
+
 /** What a transaction builds on: the log head, the stream versions, and a wait for the batch before. */
 interface Base {
   readonly head: LogHead | undefined
@@ -180,6 +191,7 @@ const commitOnce = (
       const remembered = yield* lookupIdempotent(tx, log.host, commands, gate)
       const replies: Array<Reply> = []
       const written: Array<StoredEvent> = []
+      const keysToStore: Array<string> = []
       for (const command of commands) {
         if (Date.now() > command.deadline) {
           replies.push({ ok: false, error: replyError("timeout", "the request expired while queued") })
@@ -216,15 +228,12 @@ const commitOnce = (
         // only successes are remembered: a failed command may be retried with the same key
         if (key && outcome.reply.ok) {
           remembered.set(key, outcome.reply) // a repeat later in this batch gets the same reply
-          pipeline.send(
-            tx`insert into hamlet_idempotency (host, key, reply) values (${log.host}, ${key}, ${
-              tx.json(outcome.reply as never)
-            })`,
-          )
+          keysToStore.push(key)
         }
         replies.push(outcome.reply)
       }
       writer.sendQueued()
+      if (keysToStore.length > 0) pipeline.send(insertIdempotent(tx, log.host, keysToStore, remembered))
       // held, the gate before COMMIT sends them, ahead of the rest
       if (unsent.length > 0 && !pipeline.isHeld()) pipeline.send(insertEvents(tx, unsent.splice(0)))
       return { replies, written, head } satisfies Outcome

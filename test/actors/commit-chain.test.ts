@@ -5,7 +5,10 @@
  * its lock first: that deadlocked), and when the batch ahead fails at its commit (the one
  * behind it was placed after a head that never was, and must run again).
  */
+import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { decodeText, encodeJson } from "../../src/bus/envelope.ts"
+import { requestSubject } from "../../src/bus/subjects.ts"
 import { chainStats } from "../../src/actors/command-batch.ts"
 import { verifyLog } from "../support/event-log.ts"
 import { startTestServer, type TestServer } from "../support/server.ts"
@@ -90,6 +93,28 @@ describe.each([
     expect(await tally()).toBe(before + 300)
     expect(chainStats.chained).toBeGreaterThan(chainedBefore)
     expect(await verifyLog(server.sql, HOST)).toMatchObject({ isGapless: true, brokenAt: undefined })
+  }, 60_000)
+
+  it.skipIf(!available)("stores each idempotency key once however many batches repeat it", async () => {
+    const before = await tally()
+    const calls = Array.from({ length: 60 }, (_, i) =>
+      Effect.runPromise(
+        server.bus.request(
+          requestSubject("chainer", HOST, "AddNote"),
+          encodeJson({
+            id: `idem-${i}`,
+            input: { text: `k${i % 10}` },
+            meta: { idempotencyKey: `key-${i % 10}` },
+          }),
+          { timeoutMs: 30_000 },
+        ),
+      ).then((reply) => JSON.parse(decodeText(reply.data))))
+    const replies = await Promise.all(calls)
+    expect(replies.filter((r) => !r.ok)).toEqual([])
+    expect(await tally()).toBe(before + 10)
+    const stored = await server
+      .sql`select key from hamlet_idempotency where host = ${HOST} and key like 'key-%'`
+    expect(stored.map((r) => r.key).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `key-${i}`).sort())
   }, 60_000)
 
   it.skipIf(!available)("runs the batches behind a failed commit again, losing none", async () => {
