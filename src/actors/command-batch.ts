@@ -20,17 +20,17 @@ import type { LoadedProject } from "../projects/loader.ts"
 import { applyProjections } from "../projects/projection.ts"
 import {
   COMMIT_UNKNOWN,
-  DatabaseError,
-  query,
+  type DatabaseError,
   type Sql,
   type SqlTx,
   UNIQUE_VIOLATION,
 } from "../store/database.ts"
 import { insertEvents, type LogHead, placeEvents, readHead, type StoredEvent } from "../store/event-log.ts"
+import { insertIdempotentReplies, readIdempotentReplies } from "../store/idempotency.ts"
 import { makeProjectionWriter } from "../store/model-access.ts"
 import { makePipeline } from "../store/pipeline.ts"
-import { VersionLayer } from "../store/stream-versions.ts"
 import { withHostTransaction } from "../store/transaction.ts"
+import { type Base, baseAfter, type Chaining, chainStats, type Signals } from "./batch-chaining.ts"
 import { type HandlerRequest, runHandler } from "./handler-run.ts"
 
 export interface Command extends HandlerRequest {
@@ -49,100 +49,24 @@ export interface HostLog {
   readonly announce: (events: ReadonlyArray<StoredEvent>) => void
 }
 
-/** A batch whose COMMIT is sent and not yet answered: the next batch is placed after it. */
-export interface PendingCommit {
-  /** The log head after it (true once it commits). */
-  readonly head: LogHead
-  readonly versions: VersionLayer
-  /**
-   * Resolves once its writes have been answered: whether all succeeded. Then it holds every
-   * row lock it will take, so the next batch may send its own writes (they wait in Postgres
-   * for rows it holds).
-   */
-  readonly writesSucceeded: Promise<boolean>
-  /** Its COMMIT's answer: whether it committed. */
-  readonly committed: Deferred.Deferred<boolean>
-  /** Done once it has answered every command (its retries included). */
-  readonly settled: Deferred.Deferred<void>
-}
-
-/** How a batch is chained: the batch still committing before it, and where it hands over. */
-export interface Chaining {
-  readonly previous: PendingCommit | undefined
-  /** Completed once, when this batch's COMMIT is sent (or with undefined when it is done). */
-  readonly handoff: Deferred.Deferred<PendingCommit | undefined>
-}
-
-/** Counts in this isolate: batches chained behind a committing one, and those run again after it failed. */
-export const chainStats = { chained: 0, rerun: 0 }
-
-/** A chained batch's failure when the batch before it did not commit. */
-const PREVIOUS_FAILED = "hamlet_previous_batch_failed"
-
-const MAX_CONFLICT_RETRIES = 8
-/** Bound on the per-host stream version cache (cleared, not evicted: it refills on demand). */
-const MAX_CACHED_STREAMS = 10_000
-
 /** Replies remembered for the batch's idempotency keys: one read for the whole batch. */
-const lookupIdempotent = (
+const rememberedReplies = (
   tx: SqlTx,
   host: string,
   commands: ReadonlyArray<Command>,
   gate: Effect.Effect<void, DatabaseError>,
-) => {
+): Effect.Effect<Map<string, Reply>, DatabaseError> => {
   const keys = [...new Set(commands.flatMap((c) => c.meta.idempotencyKey ?? []))]
-  if (keys.length === 0) return Effect.succeed(new Map<string, Reply>())
-  return gate.pipe(
-    Effect.andThen(
-      query(() => tx`select key, reply from hamlet_idempotency where host = ${host} and key = any(${keys})`),
-    ),
-    Effect.map((rows) => new Map(rows.map((r) => [String(r.key), r.reply as Reply]))),
-  )
+  if (keys.length === 0) return Effect.succeed(new Map())
+  return Effect.andThen(gate, readIdempotentReplies(tx, host, keys)) as Effect.Effect<
+    Map<string, Reply>,
+    DatabaseError
+  >
 }
 
-/** The batch's new idempotency records, one statement (nothing in the batch reads them back). */
-const insertIdempotent = (
-  tx: SqlTx,
-  host: string,
-  keys: ReadonlyArray<string>,
-  replies: ReadonlyMap<string, Reply>,
-) =>
-  tx`insert into hamlet_idempotency (host, key, reply)
-     select ${host}, u.key, u.reply::jsonb from unnest(${tx.typed([...keys], 0)}::text[],
-       ${tx.typed(keys.map((k) => JSON.stringify(replies.get(k))), 0)}::text[]) as u(key, reply)`
-
-/** What a transaction builds on: the log head, the stream versions, and a wait for the batch before. */
-interface Base {
-  readonly head: LogHead | undefined
-  readonly versions: VersionLayer
-  /** Chained: writes are held until the batch before has its writes answered, all successfully. */
-  readonly previousWritesSucceeded: Promise<boolean> | undefined
-  /** Before any read and before COMMIT: the batch before this one has committed. */
-  readonly gate: Effect.Effect<void, DatabaseError>
-}
-
-const baseAfter = (log: HostLog, previous: PendingCommit | undefined): Base => {
-  if (!previous) {
-    return {
-      head: log.head,
-      versions: new VersionLayer(log.versions),
-      previousWritesSucceeded: undefined,
-      gate: Effect.void,
-    }
-  }
-  return {
-    head: previous.head,
-    previousWritesSucceeded: previous.writesSucceeded,
-    versions: new VersionLayer(previous.versions),
-    gate: Effect.flatMap(
-      Deferred.await(previous.committed),
-      (committed) =>
-        committed ? Effect.void : Effect.fail(
-          new DatabaseError({ message: "the batch before this one did not commit", code: PREVIOUS_FAILED }),
-        ),
-    ),
-  }
-}
+const MAX_CONFLICT_RETRIES = 8
+/** Bound on the per-host stream version cache (cleared, not evicted: it refills on demand). */
+const MAX_CACHED_STREAMS = 10_000
 
 interface Outcome {
   readonly replies: ReadonlyArray<Reply>
@@ -188,7 +112,7 @@ const commitOnce = (
     const reader: HostReader = { get: gated.get, list: gated.list, count: gated.count }
     return Effect.gen(function* () {
       let head = base.head ?? (yield* readHead(tx, log.host))
-      const remembered = yield* lookupIdempotent(tx, log.host, commands, gate)
+      const remembered = yield* rememberedReplies(tx, log.host, commands, gate)
       const replies: Array<Reply> = []
       const written: Array<StoredEvent> = []
       const keysToStore: Array<string> = []
@@ -233,7 +157,9 @@ const commitOnce = (
         replies.push(outcome.reply)
       }
       writer.sendQueued()
-      if (keysToStore.length > 0) pipeline.send(insertIdempotent(tx, log.host, keysToStore, remembered))
+      if (keysToStore.length > 0) {
+        pipeline.send(insertIdempotentReplies(tx, log.host, keysToStore, remembered))
+      }
       // held, the gate before COMMIT sends them, ahead of the rest
       if (unsent.length > 0 && !pipeline.isHeld()) pipeline.send(insertEvents(tx, unsent.splice(0)))
       return { replies, written, head } satisfies Outcome
@@ -262,12 +188,6 @@ const isRace = (e: DatabaseError) =>
   isConflict(e) && e.constraint !== undefined &&
   ((e.constraint.startsWith("hamlet_events_") && e.constraint.endsWith("_pkey")) ||
     e.constraint === "hamlet_idempotency_pkey")
-
-/** This batch's own signals to the batch chained behind it. */
-interface Signals {
-  readonly committed: Deferred.Deferred<boolean>
-  readonly settled: Deferred.Deferred<void>
-}
 
 /**
  * Commits `commands`, retrying lost races; replies to every command exactly once. Chained,

@@ -5,7 +5,8 @@
  * two batches are in flight; replies still follow their own commit.
  */
 import { Deferred, Effect } from "effect"
-import { chainStats, type Command, type HostLog, type PendingCommit, processBatch } from "./command-batch.ts"
+import { chainStats, type PendingCommit } from "./batch-chaining.ts"
+import { type Command, type HostLog, processBatch } from "./command-batch.ts"
 
 export interface CommitChain {
   /** Starts `commands` (in a child fiber); returns once the next batch may start. */
