@@ -6,22 +6,21 @@
  * behind it was placed after a head that never was, and must run again).
  */
 import { Effect } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { decodeText, encodeJson } from "../../src/bus/envelope.ts"
 import { requestSubject } from "../../src/bus/subjects.ts"
 import { chainStats } from "../../src/actors/batch-chaining.ts"
 import { verifyLog } from "../support/event-log.ts"
-import { startTestServer, type TestServer } from "../support/server.ts"
+import { serveTempProject } from "../support/project-server.ts"
 import { checkService } from "../support/services.ts"
-import { MOD, type TempProject, writeTempProject } from "../support/temp-project.ts"
+import { MOD, type TempProjectSpec } from "../support/temp-project.ts"
 
 const HOST = "chain.batch.test"
 
-const project = () =>
-  writeTempProject({
-    name: "chainer",
-    hosts: [HOST],
-    projectTs: `import { Effect, Schema } from "effect"
+const spec: TempProjectSpec = {
+  name: "chainer",
+  hosts: [HOST],
+  projectTs: `import { Effect, Schema } from "effect"
 import { defineEvent, defineModel, defineProject, defineProjection } from ${MOD}
 export const Note = defineModel("note", { id: Schema.String, text: Schema.String })
 export const Tally = defineModel("tally", { id: Schema.String, n: Schema.Number })
@@ -38,9 +37,9 @@ export default defineProject({
   ],
 })
 `,
-    api: {
-      // a given id starts a stream that may already exist: the batch fails at its commit
-      AddNote: `import { Effect, Schema } from "effect"
+  api: {
+    // a given id starts a stream that may already exist: the batch fails at its commit
+    AddNote: `import { Effect, Schema } from "effect"
 import { defineCommand } from ${MOD}
 import { Noted } from "../project.ts"
 export default defineCommand({
@@ -51,8 +50,8 @@ export default defineCommand({
     ctx.emit(Noted, { id: input.id ?? crypto.randomUUID(), text: input.text }).pipe(Effect.as({ ok: true })),
 })
 `,
-    },
-  })
+  },
+}
 
 const hasPostgres = await checkService("postgres")
 
@@ -60,30 +59,24 @@ describe.each([
   { store: "pglite" as const, available: true },
   { store: "postgres" as const, available: hasPostgres },
 ])("chained command batches on $store", ({ store, available }) => {
-  let server: TestServer
-  let temp: TempProject
-  beforeAll(async () => {
-    if (!available) return
-    temp = await project()
-    server = await startTestServer({ configPath: temp.configPath, store })
-  }, 60_000)
-  afterAll(async () => {
-    await server?.close()
-    await temp?.remove()
-  })
+  const running = serveTempProject(spec, { store, skip: !available })
 
   /** Writes arriving steadily (a few per millisecond), so batches keep starting while others commit. */
   const addNotes = async (bodies: ReadonlyArray<{ readonly id?: string; readonly text: string }>) => {
     const calls: Array<Promise<number>> = []
     for (const [i, body] of bodies.entries()) {
-      calls.push(server.call(HOST, "/api/AddNote", { body: JSON.stringify(body) }).then((r) => r.status))
+      calls.push(
+        running.server.call(HOST, "/api/AddNote", { body: JSON.stringify(body) }).then((r) => r.status),
+      )
       if (i % 4 === 3) await new Promise((resolve) => setTimeout(resolve, 1))
     }
     return await Promise.all(calls)
   }
 
   const tally = async () =>
-    Number((await server.sql`select n from chainer.tally where host = ${HOST} and id = 'all'`)[0]?.n ?? 0)
+    Number(
+      (await running.server.sql`select n from chainer.tally where host = ${HOST} and id = 'all'`)[0]?.n ?? 0,
+    )
 
   it.skipIf(!available)("commit every write once when the batches share a hot row", async () => {
     const chainedBefore = chainStats.chained
@@ -92,14 +85,14 @@ describe.each([
     expect(statuses.filter((s) => s !== 200)).toEqual([])
     expect(await tally()).toBe(before + 300)
     expect(chainStats.chained).toBeGreaterThan(chainedBefore)
-    expect(await verifyLog(server.sql, HOST)).toMatchObject({ isGapless: true, brokenAt: undefined })
+    expect(await verifyLog(running.server.sql, HOST)).toMatchObject({ isGapless: true, brokenAt: undefined })
   }, 60_000)
 
   it.skipIf(!available)("stores each idempotency key once however many batches repeat it", async () => {
     const before = await tally()
     const calls = Array.from({ length: 60 }, (_, i) =>
       Effect.runPromise(
-        server.bus.request(
+        running.server.bus.request(
           requestSubject("chainer", HOST, "AddNote"),
           encodeJson({
             id: `idem-${i}`,
@@ -112,7 +105,7 @@ describe.each([
     const replies = await Promise.all(calls)
     expect(replies.filter((r) => !r.ok)).toEqual([])
     expect(await tally()).toBe(before + 10)
-    const stored = await server
+    const stored = await running.server
       .sql`select key from hamlet_idempotency where host = ${HOST} and key like 'key-%'`
     expect(stored.map((r) => r.key).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `key-${i}`).sort())
   }, 60_000)
@@ -132,10 +125,10 @@ describe.each([
     expect(dups.filter((s) => s === 409)).toHaveLength(7)
     expect(statuses.filter((s, i) => bodies[i].id !== "dup" && s !== 200)).toEqual([])
     expect(await tally()).toBe(before + 233)
-    const notes = await server.sql`select count(*)::int as n from chainer.note where host = ${HOST}`
+    const notes = await running.server.sql`select count(*)::int as n from chainer.note where host = ${HOST}`
     expect(notes[0].n).toBe(await tally())
     expect(chainStats.chained).toBeGreaterThan(chainedBefore)
     expect(chainStats.rerun).toBeGreaterThan(rerunBefore) // the path this test is about was taken
-    expect(await verifyLog(server.sql, HOST)).toMatchObject({ isGapless: true, brokenAt: undefined })
+    expect(await verifyLog(running.server.sql, HOST)).toMatchObject({ isGapless: true, brokenAt: undefined })
   }, 60_000)
 })

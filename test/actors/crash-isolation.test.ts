@@ -3,18 +3,17 @@
  * command by command (src/actors/command-batch.ts processBatch): only the command that causes
  * it gets a 500; the rest of its batch commits, and the host's log stays gapless.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { verifyLog } from "../support/event-log.ts"
-import { startTestServer, type TestServer } from "../support/server.ts"
-import { MOD, type TempProject, writeTempProject } from "../support/temp-project.ts"
+import { serveTempProject } from "../support/project-server.ts"
+import { MOD, type TempProjectSpec } from "../support/temp-project.ts"
 
 const HOST = "crash.batch.test"
 
-const project = () =>
-  writeTempProject({
-    name: "crasher",
-    hosts: [HOST],
-    projectTs: `import { Effect, Schema } from "effect"
+const spec: TempProjectSpec = {
+  name: "crasher",
+  hosts: [HOST],
+  projectTs: `import { Effect, Schema } from "effect"
 import { defineEvent, defineModel, defineProject, defineProjection } from ${MOD}
 export const Note = defineModel("note", { id: Schema.String, text: Schema.String })
 export const Noted = defineEvent("Noted", Schema.Struct({ id: Schema.String, text: Schema.String }), (e) => e.id, {
@@ -29,8 +28,8 @@ export default defineProject({
   ],
 })
 `,
-    api: {
-      AddNote: `import { Effect, Schema } from "effect"
+  api: {
+    AddNote: `import { Effect, Schema } from "effect"
 import { defineCommand } from ${MOD}
 import { Noted } from "../project.ts"
 export default defineCommand({
@@ -38,35 +37,28 @@ export default defineCommand({
   handle: (input, ctx) => ctx.emit(Noted, { id: crypto.randomUUID(), text: input.text }).pipe(Effect.as({ ok: true })),
 })
 `,
-    },
-  })
+  },
+}
 
 describe("a defect in a command batch", () => {
-  let server: TestServer
-  let temp: TempProject
-  beforeAll(async () => {
-    temp = await project()
-    server = await startTestServer({ configPath: temp.configPath })
-  }, 60_000)
-  afterAll(async () => {
-    await server?.close()
-    await temp?.remove()
-  })
+  const running = serveTempProject(spec)
 
   it("fails only the command that causes it; the others commit", async () => {
     const texts = ["a", "b", "c", "crash", "d", "e", "f", "g"]
     const statuses = await Promise.all(
       texts.map(async (text) =>
-        (await server.call(HOST, "/api/AddNote", { body: JSON.stringify({ text }) })).status
+        (await running.server.call(HOST, "/api/AddNote", { body: JSON.stringify({ text }) })).status
       ),
     )
     expect(statuses).toEqual([200, 200, 200, 500, 200, 200, 200, 200])
-    const rows = await server
+    const rows = await running.server
       .sql`select data->>'text' as text from hamlet_events where host = ${HOST} order by seq`
     expect(rows.map((r) => r.text).sort()).toEqual(["a", "b", "c", "d", "e", "f", "g"])
-    expect(await verifyLog(server.sql, HOST)).toMatchObject({ isGapless: true, brokenAt: undefined })
+    expect(await verifyLog(running.server.sql, HOST)).toMatchObject({ isGapless: true, brokenAt: undefined })
     // and the host keeps serving
-    expect((await server.call(HOST, "/api/AddNote", { body: JSON.stringify({ text: "after" }) })).status)
+    expect(
+      (await running.server.call(HOST, "/api/AddNote", { body: JSON.stringify({ text: "after" }) })).status,
+    )
       .toBe(200)
   })
 })

@@ -3,24 +3,23 @@
  * worker (mailbox + fiber) stops — visible as `hamlet_active_host_workers` in /metrics —
  * and the next command brings it back without anyone noticing.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { until } from "../support/eventually.ts"
-import { startTestServer, type TestServer } from "../support/server.ts"
-import { MOD, type TempProject, writeTempProject } from "../support/temp-project.ts"
+import { serveTempProject } from "../support/project-server.ts"
+import { MOD, type TempProjectSpec } from "../support/temp-project.ts"
 
 const HOSTS = ["one.idle.test", "two.idle.test"]
 
-const project = () =>
-  writeTempProject({
-    name: "idler",
-    hosts: HOSTS,
-    projectTs: `import { Schema } from "effect"
+const spec: TempProjectSpec = {
+  name: "idler",
+  hosts: HOSTS,
+  projectTs: `import { Schema } from "effect"
 import { defineEvent, defineProject } from ${MOD}
 export const Noted = defineEvent("Noted", Schema.Struct({ text: Schema.String }), () => "notes")
 export default defineProject({ name: "idler", events: [Noted], limits: { idleMs: 1000 } })
 `,
-    api: {
-      Note: `import { Effect, Schema } from "effect"
+  api: {
+    Note: `import { Effect, Schema } from "effect"
 import { defineCommand } from ${MOD}
 import { Noted } from "../project.ts"
 export default defineCommand({
@@ -28,27 +27,18 @@ export default defineCommand({
   handle: (input, ctx) => ctx.emit(Noted, input).pipe(Effect.as({ ok: true })),
 })
 `,
-    },
-  })
+  },
+}
 
 describe("passivation of idle host actors", () => {
-  let server: TestServer
-  let temp: TempProject
-  beforeAll(async () => {
-    temp = await project()
-    server = await startTestServer({ configPath: temp.configPath })
-  }, 60_000)
-  afterAll(async () => {
-    await server?.close()
-    await temp?.remove()
-  })
+  const running = serveTempProject(spec)
 
   const activeWorkers = async () => {
-    const text = await (await server.call("localhost", "/metrics")).text()
+    const text = await (await running.server.call("localhost", "/metrics")).text()
     return Number(/^hamlet_active_host_workers (\d+)$/m.exec(text)?.[1])
   }
   const note = async (host: string, text: string) =>
-    (await server.call(host, "/api/Note", { body: JSON.stringify({ text }) })).status
+    (await running.server.call(host, "/api/Note", { body: JSON.stringify({ text }) })).status
 
   it("stops an idle host's worker and restarts it on the next command", async () => {
     expect(await activeWorkers()).toBe(0)
@@ -58,7 +48,7 @@ describe("passivation of idle host actors", () => {
     await until("both workers to passivate", async () => (await activeWorkers()) === 0)
     expect(await note(HOSTS[0], "again")).toBe(200)
     expect(await activeWorkers()).toBe(1)
-    const rows = await server.sql`select seq from hamlet_events where host = ${HOSTS[0]} order by seq`
+    const rows = await running.server.sql`select seq from hamlet_events where host = ${HOSTS[0]} order by seq`
     expect(rows.map((r) => Number(r.seq))).toEqual([1, 2])
   })
 })

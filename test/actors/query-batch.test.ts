@@ -4,10 +4,10 @@
  * host's other reads, and a query never shares a run that started before it was sent — so
  * it always sees writes committed before it.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { startTestServer, type TestServer } from "../support/server.ts"
+import { describe, expect, it } from "vitest"
+import { serveTempProject } from "../support/project-server.ts"
 import { checkService } from "../support/services.ts"
-import { MOD, type TempProject, writeTempProject } from "../support/temp-project.ts"
+import { MOD, type TempProjectSpec } from "../support/temp-project.ts"
 
 const HOST = "reads.batch.test"
 
@@ -32,11 +32,10 @@ export default defineQuery({
 })
 `
 
-const project = () =>
-  writeTempProject({
-    name: "reader",
-    hosts: [HOST],
-    projectTs: `import { Schema } from "effect"
+const spec: TempProjectSpec = {
+  name: "reader",
+  hosts: [HOST],
+  projectTs: `import { Schema } from "effect"
 import { defineEvent, defineModel, defineProject, defineProjection } from ${MOD}
 export const Note = defineModel("note", { id: Schema.String })
 export const Noted = defineEvent("Noted", Schema.Struct({ id: Schema.String }), (e) => e.id, { startsStream: true })
@@ -47,10 +46,10 @@ export default defineProject({
   projections: [defineProjection(Noted, (e, db) => db.insert(Note, { id: e.data.id }))],
 })
 `,
-    api: {
-      Count: slowCount("Count", true),
-      CountAlone: slowCount("CountAlone", false),
-      Broken: `import { Effect, Schema } from "effect"
+  api: {
+    Count: slowCount("Count", true),
+    CountAlone: slowCount("CountAlone", false),
+    Broken: `import { Effect, Schema } from "effect"
 import { defineQuery } from ${MOD}
 import { Note } from "../project.ts"
 // Postgres refuses a NUL byte in text: a database error in the middle of a read batch
@@ -59,7 +58,7 @@ export default defineQuery({
   handle: (_input, ctx) => ctx.db.get(Note, "bad\\u0000id").pipe(Effect.map((row) => ({ found: row !== undefined }))),
 })
 `,
-      AddNote: `import { Effect, Schema } from "effect"
+    AddNote: `import { Effect, Schema } from "effect"
 import { defineCommand } from ${MOD}
 import { Noted } from "../project.ts"
 export default defineCommand({
@@ -67,8 +66,8 @@ export default defineCommand({
   handle: (_input, ctx) => ctx.emit(Noted, { id: crypto.randomUUID() }).pipe(Effect.as({ ok: true })),
 })
 `,
-    },
-  })
+  },
+}
 
 interface CountReply {
   readonly n: number
@@ -79,19 +78,10 @@ interface CountReply {
 const hasPostgres = await checkService("postgres")
 
 const describeReadBatches = (store: "pglite" | "postgres") => () => {
-  let server: TestServer
-  let temp: TempProject
-  beforeAll(async () => {
-    temp = await project()
-    server = await startTestServer({ configPath: temp.configPath, store })
-  }, 60_000)
-  afterAll(async () => {
-    await server?.close()
-    await temp?.remove()
-  })
+  const running = serveTempProject(spec, { store })
 
   const count = async (handler: string, query = ""): Promise<CountReply> => {
-    const response = await server.call(HOST, `/api/${handler}${query}`)
+    const response = await running.server.call(HOST, `/api/${handler}${query}`)
     expect(response.status).toBe(200)
     return await response.json() as CountReply
   }
@@ -114,8 +104,8 @@ const describeReadBatches = (store: "pglite" | "postgres") => () => {
 
   it("a query failing in the store fails alone; the rest of its batch is answered", async () => {
     const [broken, ...others] = await Promise.all([
-      server.call(HOST, "/api/Broken"),
-      ...Array.from({ length: 5 }, (_, i) => server.call(HOST, `/api/Count?tag=b${i}&delayMs=20`)),
+      running.server.call(HOST, "/api/Broken"),
+      ...Array.from({ length: 5 }, (_, i) => running.server.call(HOST, `/api/Count?tag=b${i}&delayMs=20`)),
     ])
     expect(broken.status).toBe(500)
     expect((await broken.json()).error.code).toBe("internal")
@@ -145,7 +135,7 @@ const describeReadBatches = (store: "pglite" | "postgres") => () => {
     const before = (await count("Count", "?delayMs=10")).n
     const slow = count("Count", "?delayMs=400") // reads the count, then holds its transaction open
     await new Promise((resolve) => setTimeout(resolve, 100))
-    const write = await server.call(HOST, "/api/AddNote", { body: "{}" })
+    const write = await running.server.call(HOST, "/api/AddNote", { body: "{}" })
     expect(write.status).toBe(200)
     const after = await count("Count", "?delayMs=400")
     expect((await slow).n).toBe(before)

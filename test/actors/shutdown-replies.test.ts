@@ -4,46 +4,37 @@
  * time out: a batch whose COMMIT never went out is "overloaded, retry".
  */
 import { Effect } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { decodeText, encodeJson } from "../../src/bus/envelope.ts"
 import { requestSubject } from "../../src/bus/subjects.ts"
-import { startTestServer, type TestServer } from "../support/server.ts"
-import { MOD, type TempProject, writeTempProject } from "../support/temp-project.ts"
+import { serveTempProject } from "../support/project-server.ts"
+import { MOD, type TempProjectSpec } from "../support/temp-project.ts"
 
 const HOST = "stopping.batch.test"
 
-const project = () =>
-  writeTempProject({
-    name: "stopper",
-    hosts: [HOST],
-    projectTs: `import { defineProject } from ${MOD}
+const spec: TempProjectSpec = {
+  name: "stopper",
+  hosts: [HOST],
+  projectTs: `import { defineProject } from ${MOD}
 export default defineProject({ name: "stopper", models: [], events: [], projections: [] })
 `,
-    api: {
-      Linger: `import { Effect, Schema } from "effect"
+  api: {
+    Linger: `import { Effect, Schema } from "effect"
 import { defineCommand } from ${MOD}
 export default defineCommand({
   name: "Linger", input: Schema.Struct({}), output: Schema.Struct({}), timeoutMs: 60_000,
   handle: () => Effect.sleep("40 seconds").pipe(Effect.as({})),
 })
 `,
-    },
-  })
+  },
+}
 
 describe("stopping a node with a command batch stuck in the store", () => {
-  let server: TestServer
-  let temp: TempProject
-  beforeAll(async () => {
-    temp = await project()
-    server = await startTestServer({ configPath: temp.configPath })
-  }, 60_000)
-  afterAll(async () => {
-    await temp?.remove()
-  })
+  const running = serveTempProject(spec)
 
   it("answers the batch's callers when the drain window ends", async () => {
     const reply = Effect.runPromise(
-      server.bus.request(
+      running.server.bus.request(
         requestSubject("stopper", HOST, "Linger"),
         encodeJson({ id: "linger-1", input: {} }),
         { timeoutMs: 60_000 },
@@ -51,7 +42,7 @@ describe("stopping a node with a command batch stuck in the store", () => {
     )
     await new Promise((resolve) => setTimeout(resolve, 300)) // the batch is running its handler
     const started = Date.now()
-    const closing = server.close()
+    const closing = running.server.close()
     const answer = JSON.parse(decodeText((await reply).data))
     expect(answer).toMatchObject({ ok: false, error: { code: "overloaded" } })
     expect(Date.now() - started).toBeLessThan(20_000) // the drain window (10 s), not the caller's 60 s

@@ -27,6 +27,7 @@ export interface TestServer {
     path: string,
     init?: { method?: string; body?: string | Uint8Array; headers?: Record<string, string> },
   ) => Promise<Response>
+  /** Shuts the server down (again: the same promise). */
   readonly close: () => Promise<void>
 }
 
@@ -62,6 +63,7 @@ export const startTestServer = async (options: TestServerOptions = {}): Promise<
   const { port } = Context.get(context, HttpServer)
   const { sql } = Context.get(context, Database)
   const url = `http://127.0.0.1:${port}`
+  let closing: Promise<void> | undefined
   return {
     url,
     port,
@@ -69,6 +71,6 @@ export const startTestServer = async (options: TestServerOptions = {}): Promise<
     bus: Context.get(context, Bus),
     supervisor: Context.get(context, Supervisor),
     call: (host, path, init) => requestWithHost(port, host, path, init),
-    close: () => Effect.runPromise(Scope.close(scope, Exit.void)),
+    close: () => closing ??= Effect.runPromise(Scope.close(scope, Exit.void)),
   }
 }
