@@ -38,6 +38,13 @@ export const schemaIssues = (error: Schema.SchemaError): ReadonlyArray<Issue> =>
 export const badInput = (error: Schema.SchemaError, what = "input"): ReplyError =>
   replyError("bad_request", `${what} does not match the handler's schema`, schemaIssues(error))
 
+/** What a caller learns of a bug or a store failure: nothing but the id to quote. */
+export const internalError = (requestId: string): ReplyError => ({
+  code: "internal",
+  message: "internal error",
+  requestId,
+})
+
 /** Maps a handler's failure (typed error, or defect) to a reply error; defects hide details. */
 export const toReplyError = (cause: Cause.Cause<unknown>, requestId: string): ReplyError => {
   const failure = cause.reasons.find(Cause.isFailReason)
@@ -46,5 +53,5 @@ export const toReplyError = (cause: Cause.Cause<unknown>, requestId: string): Re
     const code = error?._tag ? HANDLER_ERROR_CODES[error._tag] : undefined
     if (code) return replyError(code, error.message ?? code)
   }
-  return { code: "internal", message: "internal error", requestId }
+  return internalError(requestId)
 }

@@ -14,7 +14,7 @@
  */
 import { Cause, Deferred, Effect, Exit } from "effect"
 import type { Reply } from "../bus/envelope.ts"
-import { replyError } from "../errors.ts"
+import { internalError, replyError } from "../errors.ts"
 import type { HostReader } from "../projects/access.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { applyProjections } from "../projects/projection.ts"
@@ -34,6 +34,7 @@ import { type Base, baseAfter, type Chaining, chainStats, type Signals } from ".
 import { type HandlerRequest, runHandler } from "./handler-run.ts"
 
 export interface Command extends HandlerRequest {
+  /** Answers the caller; only the first answer counts. */
   readonly respond: (reply: Reply) => void
 }
 
@@ -103,12 +104,15 @@ const commitOnce = (
     // one writer for the batch: its plain inserts combine across commands, and handlers read
     // through it, so they see every earlier command's writes
     const writer = makeProjectionWriter(tx, log.project.name, log.host, pipeline)
-    const gated: typeof writer = {
-      ...writer,
-      get: (model, id, options) => Effect.andThen(gate, writer.get(model, id, options)),
-      list: (model, options) => Effect.andThen(gate, writer.list(model, options)),
-      count: (model, where) => Effect.andThen(gate, writer.count(model, where)),
-    }
+    // chained, reads wait for the batch ahead to commit
+    const gated: typeof writer = base.previousWritesSucceeded
+      ? {
+        ...writer,
+        get: (model, id, options) => Effect.andThen(gate, writer.get(model, id, options)),
+        list: (model, options) => Effect.andThen(gate, writer.list(model, options)),
+        count: (model, where) => Effect.andThen(gate, writer.count(model, where)),
+      }
+      : writer
     const reader: HostReader = { get: gated.get, list: gated.list, count: gated.count }
     return Effect.gen(function* () {
       let head = base.head ?? (yield* readHead(tx, log.host))
@@ -257,7 +261,7 @@ const answerCrashed = (log: HostLog, commands: ReadonlyArray<Command>, cause: Ca
       for (const c of commands) {
         c.respond({
           ok: false,
-          error: { code: "internal", message: "internal error", requestId: c.requestId },
+          error: internalError(c.requestId),
         })
       }
     })),
@@ -271,18 +275,12 @@ const answerCrashed = (log: HostLog, commands: ReadonlyArray<Command>, cause: Ca
  */
 export const processBatch = (
   log: HostLog,
-  given: ReadonlyArray<Command>,
+  commands: ReadonlyArray<Command>,
   chaining?: Chaining,
 ): Effect.Effect<void> =>
   Effect.suspend(() => {
     const signals: Signals = { committed: Deferred.makeUnsafe(), settled: Deferred.makeUnsafe() }
     const progress = { isCommitSent: false }
-    // each command is answered once, whichever path answers it
-    const unanswered = new Set<Command>()
-    const commands = given.map((c): Command => {
-      unanswered.add(c)
-      return { ...c, respond: (reply) => unanswered.delete(c) && c.respond(reply) }
-    })
     return commitWithRetry(log, commands, chaining, signals, progress).pipe(
       Effect.catch((error) =>
         commands.length === 1 || error.code === COMMIT_UNKNOWN
@@ -296,7 +294,7 @@ export const processBatch = (
                       "conflict",
                       "the write conflicts with the log (a concurrent write, or a stream that exists)",
                     )
-                    : { code: "internal", message: "internal error", requestId: command.requestId },
+                    : internalError(command.requestId),
                 })
               }
             })),
@@ -310,9 +308,10 @@ export const processBatch = (
       ),
       // the node is stopping and the store did not let this batch finish: no caller waits for a
       // timeout; a write whose COMMIT went out may have landed, and its caller is told so
+      // (commands answered already keep their answer: a command answers once)
       Effect.onInterrupt(() =>
         Effect.sync(() => {
-          for (const c of unanswered) {
+          for (const c of commands) {
             c.respond({
               ok: false,
               error: progress.isCommitSent

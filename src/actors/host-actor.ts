@@ -100,7 +100,11 @@ export const startHostActor = (
     const queries = makeQueryBatcher(sql, project, host, (effect) => void runFork(annotate(effect)))
 
     const onMessage = (message: BusMessage) => {
+      let isAnswered = false
+      /** Answers once: a later answer (a stopping node's, say) is dropped. */
       const respond = (reply: Reply) => {
+        if (isAnswered) return
+        isAnswered = true
         // x-request-id is echoed to callers that sent it (the ingress sends the id in the envelope)
         const headers: Record<string, string> = echoedId ? { [REQUEST_ID_HEADER]: echoedId } : {}
         // a reply that cannot be sent (bus closed) is lost to the caller, who times out; it must

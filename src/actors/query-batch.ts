@@ -15,7 +15,7 @@
  */
 import { Cause, Effect } from "effect"
 import type { Reply } from "../bus/envelope.ts"
-import { replyError } from "../errors.ts"
+import { internalError, replyError } from "../errors.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import type { Sql } from "../store/database.ts"
 import { withHostReadTransaction } from "../store/transaction.ts"
@@ -47,11 +47,6 @@ const replyFor = (reply: Reply, query: Query): Reply =>
   !reply.ok && reply.error.requestId !== undefined
     ? { ok: false, error: { ...reply.error, requestId: query.requestId } }
     : reply
-
-const internalError = (query: Query): Reply => ({
-  ok: false,
-  error: { code: "internal", message: "internal error", requestId: query.requestId },
-})
 
 const groupByKey = (queries: ReadonlyArray<Query>): Array<Array<Query>> => {
   const groups = new Map<string | Query, Array<Query>>()
@@ -126,7 +121,7 @@ export const makeQueryBatcher = (
               Effect.catchCause((alone) =>
                 answered.has(group) ? Effect.void : Effect.logError("query failed", Cause.pretty(alone)).pipe(
                   Effect.andThen(Effect.sync(() => {
-                    for (const q of group) q.respond(internalError(q))
+                    for (const q of group) q.respond({ ok: false, error: internalError(q.requestId) })
                   })),
                 )
               ),
@@ -134,7 +129,7 @@ export const makeQueryBatcher = (
         }
         return Effect.logError("query failed", Cause.pretty(cause)).pipe(
           Effect.andThen(Effect.sync(() => {
-            for (const q of left[0]) q.respond(internalError(q))
+            for (const q of left[0]) q.respond({ ok: false, error: internalError(q.requestId) })
           })),
         )
       }),

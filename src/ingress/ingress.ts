@@ -16,7 +16,7 @@ import {
   successOutputBytes,
 } from "../bus/envelope.ts"
 import { requestSubject } from "../bus/subjects.ts"
-import { replyError } from "../errors.ts"
+import { internalError, replyError } from "../errors.ts"
 import { activeWorkerCount } from "../actors/host-actor.ts"
 import { Supervisor } from "../actors/supervisor.ts"
 import { makeAdmin } from "../admin/admin.ts"
@@ -193,7 +193,7 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
         ;[response, project] = await route(request, requestId)
       } catch (error) {
         await runPromise(Effect.logError("ingress failure", { requestId, error: String(error) }))
-        response = errorResponse({ code: "internal", message: "internal error", requestId })
+        response = errorResponse(internalError(requestId))
       }
       response.headers.set(REQUEST_ID_HEADER, requestId)
       const seconds = (performance.now() - started) / 1000

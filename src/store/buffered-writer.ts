@@ -10,7 +10,7 @@ import type { ProjectionWriter } from "../projects/access.ts"
 import type { Model } from "../projects/model.ts"
 import { DatabaseError, query, type SqlTx, UNIQUE_VIOLATION } from "./database.ts"
 import { columnOf, makeHostReader, run, whereClause } from "./model-access.ts"
-import { multiRowInserts } from "./combined-inserts.ts"
+import { multiRowInserts } from "./multi-row-insert.ts"
 import { DELETED_AT, modelColumns, quoteIdentifier as q, tableName } from "./model-ddl.ts"
 
 type Row = Record<string, unknown>
@@ -67,7 +67,7 @@ export const makeBufferedProjectionWriter = (
       : ` on conflict (host, id) do update set ${updates.join(", ") || "id = excluded.id"}`
     const values = rows.map((row) => names.map((n) => row[n] ?? null))
     return Effect.forEach(
-      multiRowInserts(tx, tableName(schema, model), host, columns, values, conflict),
+      multiRowInserts(tx, { table: tableName(schema, model), host, columns, rows: values, suffix: conflict }),
       // deno-lint-ignore no-explicit-any -- postgres.js types parameters as its own serializable union
       ({ text, params, prepare }) => query(() => tx.unsafe(text, params as any, { prepare })),
       { discard: true },

@@ -8,6 +8,8 @@ import { Effect } from "effect"
 import { DatabaseError, query, type Sql, type SqlTx } from "./database.ts"
 import { eventHash, GENESIS_HASH } from "./event-hash.ts"
 import { runLockedDdl } from "./migrations.ts"
+import type { Column } from "./model-ddl.ts"
+import { unnestInsert } from "./multi-row-insert.ts"
 import type { StreamVersions } from "./stream-versions.ts"
 
 /** The last event of a host: where the next append continues the chain. */
@@ -158,33 +160,46 @@ export const placeEvents = (
     return stored
   })
 
-/** One statement for any number of events (one array per column: see multiRowInsert). */
-const INSERT_EVENTS =
-  `insert into hamlet_events (host, seq, project, stream, version, type, data, meta, recorded_at, hash)
-  select u.host, u.seq, u.project, u.stream, u.version, u.type, u.data::jsonb, u.meta::jsonb, u.recorded_at, u.hash
-  from unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::text[],
-    $9::timestamptz[], $10::text[]) as u(host, seq, project, stream, version, type, data, meta, recorded_at, hash)`
+/** The columns an event row is written with (host aside), in `eventRow` order. */
+const WRITTEN_COLUMNS: ReadonlyArray<Column> = [
+  { name: "seq", type: "int8", isNullable: false, isJson: false },
+  { name: "project", type: "text", isNullable: false, isJson: false },
+  { name: "stream", type: "text", isNullable: false, isJson: false },
+  { name: "version", type: "int4", isNullable: false, isJson: false },
+  { name: "type", type: "text", isNullable: false, isJson: false },
+  { name: "data", type: "jsonb", isNullable: false, isJson: true },
+  { name: "meta", type: "jsonb", isNullable: false, isJson: true },
+  { name: "recorded_at", type: "timestamptz", isNullable: false, isJson: false },
+  { name: "hash", type: "text", isNullable: false, isJson: false },
+]
+
+const eventRow = (e: StoredEvent): ReadonlyArray<unknown> => [
+  e.seq,
+  e.project,
+  e.stream,
+  e.version,
+  e.type,
+  e.data,
+  e.meta,
+  e.recordedAt,
+  e.hash,
+]
 
 /**
- * The insert of placed events (one statement, prepared once per connection; not yet sent).
- * Two nodes appending to one host collide on (host, seq); the caller reloads its head and
- * retries.
+ * The insert of placed events of one host (one statement, prepared once per connection: see
+ * multi-row-insert.ts; not yet sent). Two nodes appending to one host collide on (host, seq);
+ * the caller reloads its head and retries.
  */
 export const insertEvents = (tx: SqlTx, stored: ReadonlyArray<StoredEvent>) => {
-  const column = <A>(f: (e: StoredEvent) => A) => tx.typed(stored.map(f), 0)
-  return tx.unsafe(INSERT_EVENTS, [
-    column((e) => e.host),
-    column((e) => e.seq),
-    column((e) => e.project),
-    column((e) => e.stream),
-    column((e) => e.version),
-    column((e) => e.type),
-    column((e) => JSON.stringify(e.data)),
-    column((e) => JSON.stringify(e.meta)),
-    column((e) => e.recordedAt),
-    column((e) => e.hash),
-    // deno-lint-ignore no-explicit-any -- postgres.js types parameters as its own serializable union
-  ] as any, { prepare: true })
+  // every column has an array form: always one unnest statement
+  const { text, params } = unnestInsert(tx, {
+    table: "hamlet_events",
+    host: stored[0].host,
+    columns: WRITTEN_COLUMNS,
+    rows: stored.map(eventRow),
+  })!
+  // deno-lint-ignore no-explicit-any -- postgres.js types parameters as its own serializable union
+  return tx.unsafe(text, params as any, { prepare: true })
 }
 
 /** Places and inserts events after `head` in the caller's transaction; returns them as stored. */

@@ -197,11 +197,8 @@ export function makeProjectionWriter(
       return Effect.sync(() => combined.add(table, columns, columns.map((c, i) => param(c, row[names[i]]))))
     }
     // a counter whose new row starts at the amount added combines with the batch's other counts
-    if (
-      combined && typeof onConflict === "object" && row[onConflict.add] === onConflict.by && "id" in row &&
-      typeof onConflict.by === "number"
-    ) {
-      columnOf(model, onConflict.add)
+    // (its column is one of the row's, checked above)
+    if (combined && typeof onConflict === "object" && row[onConflict.add] === onConflict.by && "id" in row) {
       return Effect.sync(() =>
         combined.addCount(table, columns, columns.map((c, i) => param(c, row[names[i]])), onConflict.add)
       )
