@@ -10,6 +10,10 @@ export type OrderBy<R> = ReadonlyArray<readonly [keyof R & string, "asc" | "desc
 
 export interface ListOptions<R> {
   readonly where?: Partial<R>
+  /**
+   * Columns to sort by, in turn. Rows equal on every key come in no set order (as in SQL):
+   * end with `["id", …]` when a stable order matters, e.g. for paging with `offset`.
+   */
   readonly orderBy?: OrderBy<R>
   readonly limit?: number
   readonly offset?: number

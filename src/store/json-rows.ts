@@ -8,13 +8,16 @@
 import type { Model } from "../projects/model.ts"
 import { isTimestamp, quoteIdentifier as q, readColumns } from "./model-ddl.ts"
 
-/** Types whose JSON value is what postgres.js would have returned. */
+/**
+ * Floating-point types: exact in JSON except NaN and ±Infinity, which Postgres renders as the
+ * strings "NaN", "Infinity" and "-Infinity" (JSON has no such numbers); `parseJsonRows` turns
+ * those back into the numbers postgres.js would have returned.
+ */
+const FLOAT_TYPES = new Set(["double precision", "float8", "real", "float4"])
+/** Types whose JSON value is what postgres.js would have returned (floats: see FLOAT_TYPES). */
 const JSON_EXACT = new Set([
+  ...FLOAT_TYPES,
   "text",
-  "double precision",
-  "float8",
-  "real",
-  "float4",
   "integer",
   "int",
   "int4",
@@ -55,6 +58,40 @@ export const jsonObjectOf = (model: Model): string | undefined => {
     objects.set(model, cached)
   }
   return cached ?? undefined
+}
+
+const floatColumns = new WeakMap<Model, ReadonlyArray<string>>()
+const floatColumnsOf = (model: Model): ReadonlyArray<string> => {
+  let names = floatColumns.get(model)
+  if (!names) {
+    names = readColumns(model).filter((c) => FLOAT_TYPES.has(c.type.toLowerCase())).map((c) => c.name)
+    floatColumns.set(model, names)
+  }
+  return names
+}
+
+const SPECIAL_FLOATS: Record<string, number> = {
+  NaN: Number.NaN,
+  Infinity: Number.POSITIVE_INFINITY,
+  "-Infinity": Number.NEGATIVE_INFINITY,
+}
+
+/**
+ * The rows (an array) or row (an object) of a JSON read of `model`, parsed. A float column that
+ * held NaN or ±Infinity arrives as a string and is given back as that number; the rows are
+ * only walked when the text holds such a string at all.
+ */
+export const parseJsonRows = (model: Model, text: string): unknown => {
+  const parsed = JSON.parse(text)
+  const floats = floatColumnsOf(model)
+  if (floats.length === 0 || !(text.includes('"NaN"') || text.includes('Infinity"'))) return parsed
+  for (const row of Array.isArray(parsed) ? parsed : [parsed]) {
+    for (const name of floats) {
+      const value = row[name]
+      if (typeof value === "string" && value in SPECIAL_FLOATS) row[name] = SPECIAL_FLOATS[value]
+    }
+  }
+  return parsed
 }
 
 /**

@@ -9,7 +9,7 @@ import type { Model } from "../projects/model.ts"
 import { type DatabaseError, query, type SqlTx } from "./database.ts"
 import type { Pipeline } from "./pipeline.ts"
 import { makeCombinedInserts } from "./combined-inserts.ts"
-import { isoTextOf, jsonListQuery, jsonObjectOf } from "./json-rows.ts"
+import { isoTextOf, jsonListQuery, jsonObjectOf, parseJsonRows } from "./json-rows.ts"
 import {
   type Column,
   isTimestamp,
@@ -93,9 +93,9 @@ export const run = (
   // deno-lint-ignore no-explicit-any -- postgres.js types parameters as its own serializable union
   query(() => tx.unsafe(text, params as any, { prepare: true }) as unknown as Promise<Array<Row>>)
 
-const parseJson = (rows: ReadonlyArray<Row>): unknown => {
+const parseJson = (model: Model) => (rows: ReadonlyArray<Row>): unknown => {
   const text = rows[0]?.j
-  return typeof text === "string" ? JSON.parse(text) : undefined
+  return typeof text === "string" ? parseJsonRows(model, text) : undefined
 }
 
 export const makeHostReader = (tx: SqlTx, schema: string, host: string): HostReader => ({
@@ -106,7 +106,7 @@ export const makeHostReader = (tx: SqlTx, schema: string, host: string): HostRea
       const text = `select ${object}::text as j from ${
         tableName(schema, model)
       } as t where ${where.text} limit 1`
-      return run(tx, text, where.params).pipe(Effect.map(parseJson)) as never
+      return run(tx, text, where.params).pipe(Effect.map(parseJson(model))) as never
     }
     return run(
       tx,
@@ -126,7 +126,7 @@ export const makeHostReader = (tx: SqlTx, schema: string, host: string): HostRea
     const object = jsonObjectOf(model)
     if (object) {
       const text = jsonListQuery(object, tableName(schema, model), where.text, order, tail)
-      return run(tx, text, where.params).pipe(Effect.map(parseJson)) as never
+      return run(tx, text, where.params).pipe(Effect.map(parseJson(model))) as never
     }
     // qualified: an output column of the same name (a timestamp rendered as text) must not
     // be what is sorted — the table's column is, so its index serves the order
