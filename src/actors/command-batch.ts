@@ -131,7 +131,7 @@ const commitOnce = (
           replies.push(previous)
           continue
         }
-        const outcome = yield* runHandler(log.project, log.host, tx, command, reader)
+        const outcome = yield* runHandler(log.project, log.host, reader, command)
         if (outcome.reply.ok && outcome.events.length > 0) {
           // the batch's first events are inserted first: that takes the log partition's lock
           // before any projection row lock, the order an audit repair takes them in (no

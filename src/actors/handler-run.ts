@@ -10,9 +10,8 @@ import type { EventDef } from "../projects/event.ts"
 import type { HostReader } from "../projects/access.ts"
 import type { Handler, HandlerContext, RequestMetadata } from "../projects/handler.ts"
 import type { LoadedProject } from "../projects/loader.ts"
-import type { DatabaseError, SqlTx } from "../store/database.ts"
+import type { DatabaseError } from "../store/database.ts"
 import type { PendingEvent } from "../store/event-log.ts"
-import { makeHostReader } from "../store/model-access.ts"
 
 export interface HandlerRequest {
   readonly requestId: string
@@ -70,16 +69,15 @@ const isDatabaseError = (u: unknown): u is DatabaseError =>
   typeof u === "object" && u !== null && (u as { _tag?: string })._tag === "DatabaseError"
 
 /**
- * Runs the handler against `tx` (reads see the transaction's earlier writes; a command batch
- * passes its writer's `reader`, which sends queued writes before reading). Emitted
- * events are returned, not written: the caller appends them with the batch.
+ * Runs the handler with `reader` as its `ctx.db` (a command batch passes its writer's, which
+ * sends queued writes before reading; queries read on read lanes). Emitted events are
+ * returned, not written: the caller appends them with the batch.
  */
 export const runHandler = (
   project: LoadedProject,
   host: string,
-  tx: SqlTx,
+  reader: HostReader,
   request: HandlerRequest,
-  reader: HostReader = makeHostReader(tx, project.name, host),
 ): Effect.Effect<HandlerOutcome, DatabaseError> => {
   const events: Array<PendingEvent> = []
   const eventMeta = {

@@ -21,6 +21,7 @@ import { eventSubject, hostRequestWildcard, parseRequestSubject } from "../bus/s
 import { badInput, replyError } from "../errors.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import type { Sql } from "../store/database.ts"
+import type { ReadLanes } from "../store/read-lanes.ts"
 import type { StoredEvent } from "../store/event-log.ts"
 import type { Command, HostLog } from "./command-batch.ts"
 import { makeCommitChain } from "./commit-chain.ts"
@@ -78,6 +79,7 @@ const announceEvents =
 
 export const startHostActor = (
   sql: Sql,
+  lanes: ReadLanes,
   project: LoadedProject,
   host: string,
 ): Effect.Effect<void, BusUnavailable, Scope.Scope | Bus> =>
@@ -97,7 +99,7 @@ export const startHostActor = (
     const runFork = Effect.runForkWith(context)
     const annotate = Effect.annotateLogs({ project: project.name, host })
 
-    const queries = makeQueryBatcher(sql, project, host, (effect) => void runFork(annotate(effect)))
+    const queries = makeQueryBatcher(lanes, project, host, (effect) => void runFork(annotate(effect)))
 
     const onMessage = (message: BusMessage) => {
       let isAnswered = false

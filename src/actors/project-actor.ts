@@ -10,6 +10,7 @@ import type { LoadedProject } from "../projects/loader.ts"
 import type { DatabaseError, Sql } from "../store/database.ts"
 import { registerHost } from "../store/event-log.ts"
 import { migrateProject } from "../store/project-schema.ts"
+import type { ReadLanes } from "../store/read-lanes.ts"
 import { startHostActor } from "./host-actor.ts"
 
 export interface ProjectActor {
@@ -26,6 +27,7 @@ export interface ProjectActor {
 
 export const startProjectActor = (
   sql: Sql,
+  lanes: ReadLanes,
   project: LoadedProject,
   runsHosts = true,
 ): Effect.Effect<ProjectActor, DatabaseError, Scope.Scope | Bus> =>
@@ -53,7 +55,7 @@ export const startProjectActor = (
         if (!runsHosts) return void hostScopes.set(host, undefined)
         const scope = yield* Scope.fork(parent)
         hostScopes.set(host, scope)
-        yield* startHostActor(sql, project, host).pipe(
+        yield* startHostActor(sql, lanes, project, host).pipe(
           Scope.provide(scope),
           Effect.provide(context),
           Effect.onError(() => removeHost(host)),

@@ -9,6 +9,7 @@ import type { LoadedConfig } from "../config/config.ts"
 import { buildRoutingTable, type Route, type RoutingTable, tableFromRoutes } from "../ingress/routing.ts"
 import { type LoadedProject, loadProject, scanHostDirs } from "../projects/loader.ts"
 import { query, type Sql } from "../store/database.ts"
+import type { ReadLanes } from "../store/read-lanes.ts"
 import { type ProjectActor, startProjectActor } from "./project-actor.ts"
 
 interface Running {
@@ -19,7 +20,7 @@ interface Running {
 
 const EMPTY: RoutingTable = { routes: new Map(), fallback: undefined, projects: new Map() }
 
-export const makeReconciler = (sql: Sql, parent: Scope.Scope, runsHosts = true) =>
+export const makeReconciler = (sql: Sql, lanes: ReadLanes, parent: Scope.Scope, runsHosts = true) =>
   Effect.gen(function* () {
     const context = yield* Effect.context<Bus>()
     const running = new Map<string, Running>()
@@ -46,7 +47,7 @@ export const makeReconciler = (sql: Sql, parent: Scope.Scope, runsHosts = true) 
     const startProject = (project: LoadedProject) =>
       Effect.gen(function* () {
         const scope = yield* Scope.fork(parent)
-        const actor = yield* startProjectActor(sql, project, runsHosts).pipe(
+        const actor = yield* startProjectActor(sql, lanes, project, runsHosts).pipe(
           Scope.provide(scope),
           Effect.provide(context),
           Effect.onError(() => Scope.close(scope, Exit.void)),

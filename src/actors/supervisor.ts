@@ -12,6 +12,7 @@ import { loadConfig, type LoadedConfig } from "../config/config.ts"
 import { watchPaths } from "../config/watch.ts"
 import type { RoutingTable } from "../ingress/routing.ts"
 import { Database, type DatabaseError, query } from "../store/database.ts"
+import { makeReadLanes } from "../store/read-lanes.ts"
 import { registerHost } from "../store/event-log.ts"
 import { migrateCore } from "../store/migrations.ts"
 import { makeReconciler } from "./reconcile.ts"
@@ -51,7 +52,7 @@ export const SupervisorLive = (
       const bus = yield* Bus
       const scope = yield* Scope.Scope
       yield* migrateCore(sql)
-      const reconciler = yield* makeReconciler(sql, scope, runsHosts)
+      const reconciler = yield* makeReconciler(sql, makeReadLanes(sql), scope, runsHosts)
       const lock = yield* Semaphore.make(1)
       let config = yield* loadConfig(configPath)
 

@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import type { ProjectionWriter } from "../projects/access.ts"
 import type { Model } from "../projects/model.ts"
 import { DatabaseError, query, type SqlTx, UNIQUE_VIOLATION } from "./database.ts"
-import { columnOf, makeHostReader, run, whereClause } from "./model-access.ts"
+import { columnOf, makeHostReader, readsIn, run, whereClause } from "./model-access.ts"
 import { multiRowInserts } from "./multi-row-insert.ts"
 import { DELETED_AT, modelColumns, quoteIdentifier as q, tableName } from "./model-ddl.ts"
 
@@ -34,7 +34,7 @@ export const makeBufferedProjectionWriter = (
   host: string,
   capacity = 50_000,
 ): BufferedProjectionWriter => {
-  const reader = makeHostReader(tx, schema, host)
+  const reader = makeHostReader(readsIn(tx), schema, host)
   const cache = new Map<string, Entry>()
   const keyOf = (model: Model, id: unknown) => `${model.table}\u0000${String(id)}`
 

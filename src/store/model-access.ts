@@ -8,6 +8,7 @@ import type { HostReader, ListOptions, ProjectionWriter } from "../projects/acce
 import type { Model } from "../projects/model.ts"
 import { type DatabaseError, query, type SqlTx } from "./database.ts"
 import type { Pipeline } from "./pipeline.ts"
+import type { ReadLanes } from "./read-lanes.ts"
 import { makeCombinedInserts } from "./combined-inserts.ts"
 import { isoTextOf, jsonListQuery, jsonObjectOf, parseJsonRows } from "./json-rows.ts"
 import {
@@ -98,7 +99,20 @@ const parseJson = (model: Model) => (rows: ReadonlyArray<Row>): unknown => {
   return typeof text === "string" ? parseJsonRows(model, text) : undefined
 }
 
-export const makeHostReader = (tx: SqlTx, schema: string, host: string): HostReader => ({
+/** Runs one read statement: in a transaction, or on read lanes (read-lanes.ts). */
+export type ReadStatement = (
+  text: string,
+  params: ReadonlyArray<unknown>,
+) => Effect.Effect<Array<Row>, DatabaseError>
+
+/** Reads inside `tx`: they see its earlier writes. */
+export const readsIn = (tx: SqlTx): ReadStatement => (text, params) => run(tx, text, params)
+
+/** Reads of `host`, each in its own read-only transaction on shared connections. */
+export const readsOnLanes = (lanes: ReadLanes, host: string): ReadStatement => (text, params) =>
+  query(() => lanes.run(host, text, params))
+
+export const makeHostReader = (read: ReadStatement, schema: string, host: string): HostReader => ({
   get: (model, id, options) => {
     const where = whereClause(model, host, { id }, options?.includeDeleted ?? false)
     const object = jsonObjectOf(model)
@@ -106,10 +120,9 @@ export const makeHostReader = (tx: SqlTx, schema: string, host: string): HostRea
       const text = `select ${object}::text as j from ${
         tableName(schema, model)
       } as t where ${where.text} limit 1`
-      return run(tx, text, where.params).pipe(Effect.map(parseJson(model))) as never
+      return read(text, where.params).pipe(Effect.map(parseJson(model))) as never
     }
-    return run(
-      tx,
+    return read(
       `select ${selectList(model)} from ${tableName(schema, model)} where ${where.text} limit 1`,
       where.params,
     )
@@ -126,18 +139,18 @@ export const makeHostReader = (tx: SqlTx, schema: string, host: string): HostRea
     const object = jsonObjectOf(model)
     if (object) {
       const text = jsonListQuery(object, tableName(schema, model), where.text, order, tail)
-      return run(tx, text, where.params).pipe(Effect.map(parseJson(model))) as never
+      return read(text, where.params).pipe(Effect.map(parseJson(model))) as never
     }
     // qualified: an output column of the same name (a timestamp rendered as text) must not
     // be what is sorted — the table's column is, so its index serves the order
     const orderBy = order.map((o) => `t.${q(o.column)}${o.desc ? " desc" : " asc"}`)
     const text = `select ${selectList(model)} from ${tableName(schema, model)} as t where ${where.text}` +
       (orderBy.length ? ` order by ${orderBy.join(", ")}` : "") + tail
-    return run(tx, text, where.params) as never
+    return read(text, where.params) as never
   },
   count: (model, where) => {
     const w = whereClause(model, host, where as Row | undefined, false)
-    return run(tx, `select count(*)::int8 as n from ${tableName(schema, model)} where ${w.text}`, w.params)
+    return read(`select count(*)::int8 as n from ${tableName(schema, model)} where ${w.text}`, w.params)
       .pipe(
         Effect.map((rows) => Number(rows[0]?.n ?? 0)),
       )
@@ -168,7 +181,7 @@ export function makeProjectionWriter(
   pipeline?: Pipeline,
 ): ProjectionWriter | PipelinedProjectionWriter {
   const combined = pipeline && makeCombinedInserts(tx, host, pipeline)
-  const reader = makeHostReader(tx, schema, host)
+  const reader = makeHostReader(readsIn(tx), schema, host)
   /** Before a statement on `table`: what is queued for it goes first. */
   const write = (
     table: string,

@@ -29,20 +29,6 @@ export const withHostTransaction = <A, E>(
   options: CommitOptions<A, E> = {},
 ): Effect.Effect<A, E | DatabaseError> => withTransaction(sql, `begin; ${enterHostSql(host)}`, body, options)
 
-/**
- * A read-only host transaction (queries): a query handler cannot write, even by mistake.
- * (Not sending `commit` blind: postgres.js may hand the released connection to the next
- * borrower before a pipelined commit ran — measured: the next transaction inherited it.)
- */
-export const withHostReadTransaction = <A, E>(
-  sql: Sql,
-  host: string,
-  body: (tx: SqlTx) => Effect.Effect<A, E>,
-): Effect.Effect<A, E | DatabaseError> =>
-  // enable_sort off: a table that just grew has no statistics, and the planner would sort a host's
-  // every row for a `limit 50` feed (measured: 2,800 → 140 rps); an index that gives the order wins
-  withTransaction(sql, `begin read only; ${enterHostSql(host)}; set local enable_sort = off`, body)
-
 /** An owner transaction (no RLS): audit rebuilds, scheduled purges, admin. */
 export const withOwnerTransaction = <A, E>(
   sql: Sql,

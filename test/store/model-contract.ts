@@ -9,7 +9,8 @@ import { migrateCore } from "../../src/store/migrations.ts"
 import type { ProjectionWriter } from "../../src/projects/access.ts"
 import { makeProjectionWriter } from "../../src/store/model-access.ts"
 import { migrateProject } from "../../src/store/project-schema.ts"
-import { withHostReadTransaction, withHostTransaction } from "../../src/store/transaction.ts"
+import { makeReadLanes } from "../../src/store/read-lanes.ts"
+import { withHostTransaction } from "../../src/store/transaction.ts"
 import { defineModel } from "../../src/projects/model.ts"
 import horatio from "../../projects/horatio/project.ts"
 
@@ -48,26 +49,34 @@ export const describeModelContract = (it: Vitest.MethodsNonLive<Database>): void
               values (${host}, ${id}, 'T', '[]', 0, now())`
         )
       }
-      for (const host of ["read-a.example.com", "read-b.example.com", "read-a.example.com"]) {
-        const seen = yield* withHostReadTransaction(
-          sql,
-          host,
-          (tx) => query(() => tx`select host from horatio.microblog_item`),
+      const lanes = makeReadLanes(sql)
+      // sent together: their transactions share a connection's pipeline, one after another
+      const seen = yield* query(() =>
+        Promise.all(
+          ["read-a.example.com", "read-b.example.com", "read-a.example.com"].map((host) =>
+            lanes.run(host, "select host from horatio.microblog_item", [])
+          ),
         )
-        assert.deepStrictEqual([...new Set(seen.map((r) => r.host))], [host])
-      }
-      const write = yield* Effect.flip(
-        withHostReadTransaction(
-          sql,
-          "read-a.example.com",
-          (tx) =>
-            query(() =>
-              tx`insert into horatio.microblog_item (host, id, title, tags, comment_count, created_at)
-               values ('read-a.example.com', 'sneaky-write', 'T', '[]', 0, now())`
-            ),
-        ),
       )
+      assert.deepStrictEqual(seen.map((rows) => [...new Set(rows.map((r) => r.host))]), [
+        ["read-a.example.com"],
+        ["read-b.example.com"],
+        ["read-a.example.com"],
+      ])
+      const write = yield* Effect.flip(query(() =>
+        lanes.run(
+          "read-a.example.com",
+          `insert into horatio.microblog_item (host, id, title, tags, comment_count, created_at)
+           values ('read-a.example.com', 'sneaky-write', 'T', '[]', 0, now())`,
+          [],
+        )
+      ))
       assert.strictEqual(write.code, "25006") // read_only_sql_transaction
+      // the refused write aborted its own transaction only: the next read on the lane answers
+      const after = yield* query(() =>
+        lanes.run("read-b.example.com", "select host from horatio.microblog_item", [])
+      )
+      assert.deepStrictEqual(after.map((r) => r.host), ["read-b.example.com"])
     }))
 
   it.effect("RLS: a host transaction cannot insert a row for another host", () =>

@@ -1,7 +1,8 @@
 /**
  * The store contract, run against every back end (pglite.test.ts, postgres.test.ts):
  * migrations, host partitions, the event log's seq/version/hash guarantees, row-level
- * security, model DDL derivation and the host-scoped projection API (model-contract.ts).
+ * security, model DDL derivation, the host-scoped projection API (model-contract.ts) and
+ * read lanes (read-lanes-contract.ts).
  */
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
@@ -21,6 +22,7 @@ import { withOwnerTransaction } from "../../src/store/transaction.ts"
 import { type StoreKind, testDatabase } from "../support/database.ts"
 import { hashedFields } from "../../src/audit/event-line.ts"
 import { describeModelContract } from "./model-contract.ts"
+import { describeReadLanesContract } from "./read-lanes-contract.ts"
 import { describeWriterContract } from "./writer-contract.ts"
 
 const _event = (stream: string, n: number): PendingEvent => ({
@@ -172,5 +174,6 @@ export const describeStoreContract = (kind: StoreKind): void =>
 
       describeModelContract(it)
       describeWriterContract(it)
+      describeReadLanesContract(it)
     },
   )
