@@ -53,8 +53,14 @@ const hostBegin = (host: string): string => {
   let text = beginCache.get(host)
   if (text === undefined) {
     // enable_sort off: a table that just grew has no statistics, and the planner would sort a
-    // host's every row for a `limit 50` feed (measured: 2,800 → 140 rps); an index giving the order wins
-    text = `begin read only; ${enterHostSql(host)}; set local enable_sort = off`
+    // host's every row for a `limit 50` feed (measured: 2,800 → 140 rps); an index giving the order wins.
+    // plan_cache_mode auto (Postgres' default; the connection forces custom plans for the partitioned
+    // event log): reads touch only model tables, which are not partitioned, and a generic plan spares
+    // planning each statement — a fifth of Postgres' time here (measured: 90/10 mix over 100 hosts
+    // 2,690 → 2,930 rps)
+    text = `begin read only; ${
+      enterHostSql(host)
+    }; set local enable_sort = off; set local plan_cache_mode = auto`
     if (beginCache.size > 10_000) beginCache.clear()
     beginCache.set(host, text)
   }
