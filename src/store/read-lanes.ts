@@ -69,6 +69,15 @@ const hostBegin = (host: string): string => {
 
 const isServerError = (error: unknown): boolean => (error as { name?: string })?.name === "PostgresError"
 
+/** One call's promise, also when the call throws instead of rejecting. */
+const settle = <A>(call: () => Promise<A>): Promise<A> => {
+  try {
+    return call()
+  } catch (error) {
+    return Promise.reject(error)
+  }
+}
+
 export const makeReadLanes = (sql: Sql): ReadLanes => {
   const lanes: Array<Lane> = []
   let reserving: Promise<Lane> | undefined
@@ -119,14 +128,24 @@ export const makeReadLanes = (sql: Sql): ReadLanes => {
     return best ?? taking.reduce((a, b) => (b.started.length < a.started.length ? b : a))
   }
 
-  const send = (lane: Lane, host: string, text: string, params: ReadonlyArray<unknown>) => {
+  const send = (lane: Lane, begin: string, text: string, params: ReadonlyArray<unknown>) => {
     lane.started.push(performance.now())
     const { conn } = lane
-    // the three are written in this turn, back to back: nothing of another statement between them
-    const begun = conn.unsafe(hostBegin(host)).simple().execute()
-    // deno-lint-ignore no-explicit-any -- postgres.js types parameters as its own serializable union
-    const rows = conn.unsafe<Array<Row>>(text, params as any, { prepare: true }).execute()
-    const ended = conn.unsafe("commit").execute()
+    // the three are written in this turn, back to back: nothing of another statement between
+    // them; whatever happens to the statement, `commit` follows, so the connection never stays
+    // inside the transaction
+    let isBegun = false
+    const begun = settle(() => {
+      const sent = conn.unsafe(begin).simple().execute()
+      isBegun = true
+      return sent
+    })
+    // never outside the tenant's read-only transaction
+    const rows = isBegun
+      // deno-lint-ignore no-explicit-any -- postgres.js types parameters as its own serializable union
+      ? settle(() => conn.unsafe<Array<Row>>(text, params as any, { prepare: true }).execute())
+      : Promise.reject(new Error("the read transaction could not begin"))
+    const ended = isBegun ? settle(() => conn.unsafe("commit").execute()) : Promise.resolve()
     return Promise.allSettled([begun, rows, ended]).then(([b, r, e]) => {
       lane.started.shift()
       const failed = [b, r, e].find((s) => s.status === "rejected")
@@ -134,18 +153,21 @@ export const makeReadLanes = (sql: Sql): ReadLanes => {
       if (failed && !isServerError(failed.reason)) lane.isRetired = true
       // drained: back to the pool (the next read reserves again, behind any writer waiting)
       if (lane.started.length === 0) release(lane)
-      if (r.status === "rejected") throw r.reason
+      // a failed begin explains the statement's failure ("current transaction is aborted")
       if (b.status === "rejected") throw b.reason
+      if (r.status === "rejected") throw r.reason
       return r.value as Array<Row>
     })
   }
 
   return {
-    run: (host, text, params) => {
-      const lane = pick()
-      return lane instanceof Promise
-        ? lane.then((l) => send(l, host, text, params))
-        : send(lane, host, text, params)
-    },
+    run: (host, text, params) =>
+      settle(() => {
+        const begin = hostBegin(host) // throws for an unnormalised host, before any lane is taken
+        const lane = pick()
+        return lane instanceof Promise
+          ? lane.then((l) => send(l, begin, text, params))
+          : send(lane, begin, text, params)
+      }),
   }
 }

@@ -32,6 +32,19 @@ export const describeReadLanesContract = (it: Vitest.MethodsNonLive<Database>): 
         ])
       )
       assert.deepStrictEqual(outcomes.map((o) => o.status), ["fulfilled", "rejected", "fulfilled"])
+      // refused before anything is sent: a host that is not a normalised hostname, a parameter
+      // postgres.js cannot serialise; the lane goes on answering
+      const refused = yield* Effect.promise(() =>
+        Promise.allSettled([
+          lanes.run("Not A Host'", "select 1", []),
+          lanes.run("a.lanes.test", "select $1::text as t", [Symbol("not a value")]),
+        ])
+      )
+      assert.deepStrictEqual(refused.map((o) => o.status), ["rejected", "rejected"])
+      const [after] = yield* query(() =>
+        lanes.run("a.lanes.test", "select current_setting('hamlet.host') as h", [])
+      )
+      assert.strictEqual(after.h, "a.lanes.test")
       assert.deepStrictEqual((outcomes[2] as PromiseFulfilledResult<Array<{ host: string }>>).value, [
         { host: "b.lanes.test" },
       ])
