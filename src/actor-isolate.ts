@@ -1,12 +1,12 @@
 /**
  * Entry of the actor isolate of a split node (node-isolates.ts): host actors and the
- * scheduler, no HTTP. Reports ready/failed/stopped and its active host workers to the main
+ * scheduler, no HTTP. Reports ready/failed/stopped and its actor metrics to the main
  * isolate; drains and stops when asked.
  */
 // first: must run before anything imports effect
 import { restoreAsyncHooks } from "./platform/no-async-context.ts"
 import { Cause, Effect, Exit, Fiber, Layer, Schedule } from "effect"
-import { activeWorkerCount } from "./actors/host-actor.ts"
+import { type ActorMetrics, localActorMetrics } from "./actors/actor-metrics.ts"
 import { ActorsLive, fromConfig, LoggingLive } from "./app.ts"
 import type { IsolateCommand, IsolateReport } from "./node-isolates.ts"
 import { ServerConfig } from "./server-config.ts"
@@ -23,11 +23,14 @@ const program = Effect.gen(function* () {
   const config = yield* ServerConfig
   yield* Layer.build(fromConfig(config, ActorsLive))
   isolate.postMessage({ type: "ready" })
-  let reported = -1
+  let reported: ActorMetrics | undefined
   yield* Effect.sync(() => {
-    const count = activeWorkerCount()
-    if (count !== reported) isolate.postMessage({ type: "workers", count })
-    reported = count
+    const metrics = localActorMetrics()
+    if (
+      metrics.activeHostWorkers !== reported?.activeHostWorkers ||
+      metrics.appendRaces !== reported.appendRaces
+    ) isolate.postMessage({ type: "metrics", metrics })
+    reported = metrics
   }).pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
   return yield* Effect.never
 }).pipe(Effect.scoped, Effect.provide(LoggingLive("Info")))

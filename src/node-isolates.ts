@@ -6,14 +6,14 @@
  * rps, SubmitItem 1,552 → 2,352 rps. Needs NATS and Postgres (the in-process bus and the
  * embedded PGlite live in one isolate).
  */
-import { setRemoteWorkerCount } from "./actors/host-actor.ts"
+import { type ActorMetrics, setRemoteActorMetrics } from "./actors/actor-metrics.ts"
 import type { ServerConfig } from "./server-config.ts"
 
 /** Worker → main. */
 export type IsolateReport =
   | { readonly type: "ready" }
   | { readonly type: "failed"; readonly message: string }
-  | { readonly type: "workers"; readonly count: number }
+  | { readonly type: "metrics"; readonly metrics: ActorMetrics }
   | { readonly type: "stopped" }
 
 /** Main → worker. */
@@ -70,8 +70,8 @@ export const startActorIsolate = (): Promise<ActorIsolate> =>
           })
         case "failed":
           return fail(new Error(`actor isolate failed: ${report.message}`))
-        case "workers":
-          return setRemoteWorkerCount(report.count)
+        case "metrics":
+          return setRemoteActorMetrics(report.metrics)
         case "stopped":
           return isStopping ? onStopped() : fail(new Error("actor isolate stopped on its own"))
       }

@@ -30,6 +30,7 @@ import { insertIdempotentReplies, readIdempotentReplies } from "../store/idempot
 import { makeProjectionWriter } from "../store/model-access.ts"
 import { makePipeline } from "../store/pipeline.ts"
 import { withHostTransaction } from "../store/transaction.ts"
+import { actorCounters } from "./actor-metrics.ts"
 import { type Base, baseAfter, type Chaining, chainStats, type Signals } from "./batch-chaining.ts"
 import { type HandlerRequest, runHandler } from "./handler-run.ts"
 
@@ -48,7 +49,19 @@ export interface HostLog {
   readonly versions: Map<string, number>
   /** Announces committed events (after commit; a notification, not the truth). */
   readonly announce: (events: ReadonlyArray<StoredEvent>) => void
+  /**
+   * Until then (epoch ms), another node writes this host too: batches take the host's write
+   * lock first, read the head after it and are not chained, so the nodes take turns instead
+   * of racing for the log's next seq. Set by a lost race, kept while the head moves under us.
+   */
+  contendedUntil: number
 }
+
+/** How long a host stays contended after the last sign of another node writing it. */
+const CONTENDED_MS = 5_000
+
+/** Whether another node was seen writing the host lately. */
+export const isContended = (log: HostLog): boolean => Date.now() < log.contendedUntil
 
 /** Replies remembered for the batch's idempotency keys: one read for the whole batch. */
 const rememberedReplies = (
@@ -92,6 +105,7 @@ const commitOnce = (
   let release = () => pipeline.release()
   const gate = Effect.andThen(base.gate, Effect.sync(() => release()))
   let isBodyDone = false
+  const isLocked = isContended(log)
   return withHostTransaction(log.sql, log.host, (tx) => {
     release = () => {
       if (!pipeline.isHeld()) return
@@ -115,7 +129,13 @@ const commitOnce = (
       : writer
     const reader: HostReader = { get: gated.get, list: gated.list, count: gated.count }
     return Effect.gen(function* () {
-      let head = base.head ?? (yield* readHead(tx, log.host))
+      // locked, the head is read after every other node's writes
+      let head: LogHead = (isLocked ? undefined : base.head) ?? (yield* readHead(tx, log.host))
+      if (isLocked && log.head !== undefined && log.head.seq !== head.seq) {
+        // another node wrote since our last commit: its streams' versions are not ours to guess
+        log.versions.clear()
+        log.contendedUntil = Date.now() + CONTENDED_MS
+      }
       const remembered = yield* rememberedReplies(tx, log.host, commands, gate)
       const replies: Array<Reply> = []
       const written: Array<StoredEvent> = []
@@ -178,6 +198,7 @@ const commitOnce = (
       )
       : gate,
     onCommitSent: onCommitSent && ((outcome) => onCommitSent(outcome, pipeline.succeeded())),
+    lockHost: isLocked,
   })
 }
 
@@ -248,6 +269,8 @@ const commitWithRetry = (
       if (!isRace(failure.value) || attempt++ >= MAX_CONFLICT_RETRIES) {
         return yield* Effect.fail(failure.value)
       }
+      log.contendedUntil = Date.now() + CONTENDED_MS
+      actorCounters.appendRaces++
       yield* Effect.logDebug("append race lost; reloading head", { host: log.host, attempt })
     }
   })

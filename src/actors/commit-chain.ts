@@ -6,7 +6,7 @@
  */
 import { Deferred, Effect } from "effect"
 import { chainStats, type PendingCommit } from "./batch-chaining.ts"
-import { type Command, type HostLog, processBatch } from "./command-batch.ts"
+import { type Command, type HostLog, isContended, processBatch } from "./command-batch.ts"
 
 export interface CommitChain {
   /** Starts `commands` (in a child fiber); returns once the next batch may start. */
@@ -22,6 +22,11 @@ export const makeCommitChain = (log: HostLog): CommitChain => {
       Effect.gen(function* () {
         // a settled batch is nothing to chain behind: the next one reads the log's own state
         if (previous && Deferred.isDoneUnsafe(previous.settled)) previous = undefined
+        // another node writes this host too: take turns with it under the host's lock, unchained
+        if (previous && isContended(log)) {
+          yield* Deferred.await(previous.settled)
+          previous = undefined
+        }
         if (previous) chainStats.chained++
         const handoff = Deferred.makeUnsafe<PendingCommit | undefined>()
         yield* Effect.forkChild(processBatch(log, commands, { previous, handoff }))

@@ -24,22 +24,13 @@ import type { Sql } from "../store/database.ts"
 import type { ReadLanes } from "../store/read-lanes.ts"
 import type { StoredEvent } from "../store/event-log.ts"
 import type { Command, HostLog } from "./command-batch.ts"
+import { actorCounters } from "./actor-metrics.ts"
 import { makeCommitChain } from "./commit-chain.ts"
 import { decodeInput, type HandlerRequest, inputError } from "./handler-run.ts"
 import { coalesceKeyOf, makeQueryBatcher } from "./query-batch.ts"
 
 /** Commands taken from the mailbox per transaction at most. */
 const MAX_BATCH = 256
-let activeWorkers = 0
-let remoteWorkers = 0
-
-/** Host workers (mailbox + fiber) alive on this node; idle hosts have none. */
-export const activeWorkerCount = (): number => activeWorkers + remoteWorkers
-
-/** The count reported by this node's actor isolate, when the node is split (node-isolates.ts). */
-export const setRemoteWorkerCount = (count: number): void => {
-  remoteWorkers = count
-}
 
 interface Worker {
   readonly mailbox: Queue.Queue<Command, Cause.Done>
@@ -94,6 +85,7 @@ export const startHostActor = (
       head: undefined,
       versions: new Map(),
       announce: announceEvents(bus, project.name, host),
+      contendedUntil: 0,
     }
     const context = yield* Effect.context<never>()
     const runFork = Effect.runForkWith(context)
@@ -204,8 +196,10 @@ export const startHostActor = (
     const activate = (): Worker => {
       const mailbox = Effect.runSync(Queue.bounded<Command, Cause.Done>(project.limits.mailboxSize))
       const state: Worker = { mailbox, fiber: undefined }
-      activeWorkers++
-      state.fiber = runFork(work(state).pipe(Effect.ensuring(Effect.sync(() => activeWorkers--))))
+      actorCounters.activeHostWorkers++
+      state.fiber = runFork(
+        work(state).pipe(Effect.ensuring(Effect.sync(() => actorCounters.activeHostWorkers--))),
+      )
       return state
     }
 

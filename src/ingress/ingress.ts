@@ -17,7 +17,7 @@ import {
 } from "../bus/envelope.ts"
 import { requestSubject } from "../bus/subjects.ts"
 import { internalError, replyError } from "../errors.ts"
-import { activeWorkerCount } from "../actors/host-actor.ts"
+import { actorMetrics } from "../actors/actor-metrics.ts"
 import { Supervisor } from "../actors/supervisor.ts"
 import { makeAdmin } from "../admin/admin.ts"
 import { Database, query } from "../store/database.ts"
@@ -145,13 +145,14 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
       }
       if (url.pathname === "/metrics") {
         const table = supervisor.routing()
+        const actors = actorMetrics()
         return [
           new Response(
             renderMetrics({
               hamlet_hosts: table.routes.size,
               hamlet_projects: table.projects.size,
-              hamlet_active_host_workers: activeWorkerCount(),
-            }),
+              hamlet_active_host_workers: actors.activeHostWorkers,
+            }, { hamlet_append_races_total: actors.appendRaces }),
             {
               headers: { "content-type": "text/plain; version=0.0.4" },
             },

@@ -13,7 +13,10 @@ export const recordRequest = (project: string, status: number, seconds: number):
   durationCount++
 }
 
-export const renderMetrics = (gauges: Readonly<Record<string, number>>): string => {
+export const renderMetrics = (
+  gauges: Readonly<Record<string, number>>,
+  counters: Readonly<Record<string, number>> = {},
+): string => {
   const lines = [
     "# HELP hamlet_http_requests_total HTTP requests by project and status.",
     "# TYPE hamlet_http_requests_total counter",
@@ -24,5 +27,8 @@ export const renderMetrics = (gauges: Readonly<Record<string, number>>): string 
     `hamlet_http_request_duration_seconds_count ${durationCount}`,
   ]
   for (const [name, value] of Object.entries(gauges)) lines.push(`# TYPE ${name} gauge`, `${name} ${value}`)
+  for (const [name, value] of Object.entries(counters)) {
+    lines.push(`# TYPE ${name} counter`, `${name} ${value}`)
+  }
   return lines.join("\n") + "\n"
 }

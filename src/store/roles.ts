@@ -9,9 +9,22 @@ export const createTenantRoleSql = `do $$ begin
 exception when duplicate_object or unique_violation then null;
 end $$`
 
-/** Enter the tenant role and bind the host for the rest of the transaction. */
-export const enterHostSql = (host: string): string => {
+/** Advisory lock class of hosts' write locks (the key within it is a hash of the host). */
+const HOST_WRITE_LOCK = 0x686f7374 // "host"
+
+/**
+ * Waits for the host's write lock, held until the transaction ends: writers of one host on
+ * different nodes take turns instead of racing for the log's next seq.
+ */
+export const lockHostSql = (host: string): string =>
+  `select pg_advisory_xact_lock(${HOST_WRITE_LOCK}, hashtext('${normalisedHost(host)}'))`
+
+const normalisedHost = (host: string): string => {
   // host is a validated DNS name (a-z 0-9 . -): safe inside a literal; checked again here
   if (!/^[a-z0-9.-]+$/.test(host)) throw new Error(`refusing unnormalised host ${JSON.stringify(host)}`)
-  return `set local role ${TENANT_ROLE}; set local hamlet.host = '${host}'`
+  return host
 }
+
+/** Enter the tenant role and bind the host for the rest of the transaction. */
+export const enterHostSql = (host: string): string =>
+  `set local role ${TENANT_ROLE}; set local hamlet.host = '${normalisedHost(host)}'`

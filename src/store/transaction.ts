@@ -6,7 +6,7 @@
 import { Effect, Exit } from "effect"
 import { COMMIT_UNKNOWN, DatabaseError, query, ROLLED_BACK, type Sql, type SqlTx } from "./database.ts"
 import type { Pipeline } from "./pipeline.ts"
-import { enterHostSql } from "./roles.ts"
+import { enterHostSql, lockHostSql } from "./roles.ts"
 
 /** How a write transaction ends (all optional). */
 export interface CommitOptions<A, E> {
@@ -20,6 +20,8 @@ export interface CommitOptions<A, E> {
   readonly beforeCommit?: Effect.Effect<void, E>
   /** Called once `commit` is sent, with the body's result, before its answer is known. */
   readonly onCommitSent?: (result: A) => void
+  /** Take the host's write lock first (roles.ts `lockHostSql`): the body runs after other nodes' writers. */
+  readonly lockHost?: boolean
 }
 
 export const withHostTransaction = <A, E>(
@@ -27,7 +29,13 @@ export const withHostTransaction = <A, E>(
   host: string,
   body: (tx: SqlTx) => Effect.Effect<A, E>,
   options: CommitOptions<A, E> = {},
-): Effect.Effect<A, E | DatabaseError> => withTransaction(sql, `begin; ${enterHostSql(host)}`, body, options)
+): Effect.Effect<A, E | DatabaseError> =>
+  withTransaction(
+    sql,
+    `begin; ${enterHostSql(host)}${options.lockHost ? `; ${lockHostSql(host)}` : ""}`,
+    body,
+    options,
+  )
 
 /** An owner transaction (no RLS): audit rebuilds, scheduled purges, admin. */
 export const withOwnerTransaction = <A, E>(

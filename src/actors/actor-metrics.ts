@@ -1,0 +1,29 @@
+/**
+ * What the actors count for `/metrics`: host workers alive (idle hosts have none) and lost
+ * append races (another node took the log's next seq first). A split node's actor isolate
+ * reports its own every second (node-isolates.ts); the ingress adds them to this isolate's.
+ */
+
+export interface ActorMetrics {
+  readonly activeHostWorkers: number
+  readonly appendRaces: number
+}
+
+/** This isolate's counts, kept by the host actors and their command batches. */
+export const actorCounters = { activeHostWorkers: 0, appendRaces: 0 }
+
+let remote: ActorMetrics = { activeHostWorkers: 0, appendRaces: 0 }
+
+/** The counts reported by this node's actor isolate, when the node is split. */
+export const setRemoteActorMetrics = (metrics: ActorMetrics): void => {
+  remote = metrics
+}
+
+/** This isolate's counts (an actor isolate reports these). */
+export const localActorMetrics = (): ActorMetrics => ({ ...actorCounters })
+
+/** The node's counts: this isolate's and its actor isolate's. */
+export const actorMetrics = (): ActorMetrics => ({
+  activeHostWorkers: actorCounters.activeHostWorkers + remote.activeHostWorkers,
+  appendRaces: actorCounters.appendRaces + remote.appendRaces,
+})
