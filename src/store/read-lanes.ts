@@ -23,11 +23,11 @@ import type { Sql } from "./database.ts"
 import { enterHostSql } from "./roles.ts"
 
 /** Connections reads may hold at once. */
-export const MAX_LANES = 4
+const MAX_LANES = 4
 /** Statements in flight on a lane before another lane is worth reserving. */
 const BUSY_LANE = 16
 /** A lane whose oldest statement has run this long takes no more (another lane does). */
-export const STALLED_LANE_MS = 20
+const STALLED_LANE_MS = 20
 /** How long a lane takes new statements before it drains and goes back to the pool. */
 const LANE_TURN_MS = 20
 
