@@ -1,11 +1,14 @@
 /**
- * Read lanes: host reads pipelined on shared connections. Each read statement is its own
- * read-only host transaction — `begin read only` with the tenant role and `hamlet.host`
- * bound, the statement, `commit` — written back to back on a connection, so the statements of
- * every host and every read batch share a connection's pipeline (one socket write carries
- * many) instead of each batch reserving a connection for two round trips. At read committed,
- * Postgres' default, every statement of a transaction took its own snapshot anyway: a
- * handler's reads see what they saw when its statements shared one transaction.
+ * Read lanes: host reads pipelined on shared connections. The statements sent to a lane in
+ * one turn of the event loop — of any host, any read batch — go out back to back as one
+ * read-only transaction: `begin read only` with the tenant role, then each statement behind
+ * the `hamlet.host` it reads (bound again whenever the host changes), then `commit`. So a
+ * node's reads share a connection's pipeline (one socket write carries many) instead of each
+ * batch reserving a connection for two round trips, and a turn's statements cost one begin and
+ * one commit. At read committed, Postgres' default, every statement took its own snapshot
+ * anyway: a handler's reads see what they saw in a transaction of their own. A statement that
+ * fails aborts its transaction: the ones behind it are sent again, in a transaction of their
+ * own, and only it fails.
  *
  * A lane is a reserved connection, held only while it has statements in flight. The next
  * statement goes to the least busy lane that is taking statements; another lane is reserved
@@ -20,7 +23,7 @@
  */
 import type { ReservedSql } from "postgres"
 import type { Sql } from "./database.ts"
-import { enterHostSql } from "./roles.ts"
+import { normalisedHost, TENANT_ROLE } from "./roles.ts"
 
 /** Connections reads may hold at once. */
 const MAX_LANES = 4
@@ -40,6 +43,8 @@ interface Lane {
   readonly started: Array<number>
   /** Set when its connection failed or its turn ended: it takes no more and is released once drained. */
   isRetired: boolean
+  /** Statements of this turn, sent together when it ends. */
+  readonly queued: Array<Statement>
 }
 
 export interface ReadLanes {
@@ -47,24 +52,29 @@ export interface ReadLanes {
   readonly run: (host: string, text: string, params: ReadonlyArray<unknown>) => Promise<Array<Row>>
 }
 
-/** What opens a host's read transaction (the sort ban: see `hostBegin`). */
-const beginCache = new Map<string, string>()
-const hostBegin = (host: string): string => {
-  let text = beginCache.get(host)
-  if (text === undefined) {
-    // enable_sort off: a table that just grew has no statistics, and the planner would sort a
-    // host's every row for a `limit 50` feed (measured: 2,800 → 140 rps); an index giving the order wins.
-    // plan_cache_mode auto (Postgres' default; the connection forces custom plans for the partitioned
-    // event log): reads touch only model tables, which are not partitioned, and a generic plan spares
-    // planning each statement — a fifth of Postgres' time here (measured: 90/10 mix over 100 hosts
-    // 2,690 → 2,930 rps)
-    text = `begin read only; ${
-      enterHostSql(host)
-    }; set local enable_sort = off; set local plan_cache_mode = auto`
-    if (beginCache.size > 10_000) beginCache.clear()
-    beginCache.set(host, text)
-  }
-  return text
+/**
+ * Opens a lane's read transaction. enable_sort off: a table that just grew has no statistics,
+ * and the planner would sort a host's every row for a `limit 50` feed (measured: 2,800 → 140
+ * rps); an index giving the order wins. plan_cache_mode auto (Postgres' default; the connection
+ * forces custom plans for the partitioned event log): reads touch only model tables, which are
+ * not partitioned, and a generic plan spares planning each statement — a fifth of Postgres'
+ * time here (measured: 90/10 mix over 100 hosts 2,690 → 2,930 rps).
+ */
+const BEGIN_READ =
+  `begin read only; set local role ${TENANT_ROLE}; set local enable_sort = off; set local plan_cache_mode = auto`
+/** Binds the host the next statements read ($1), for the rest of the transaction. */
+const BIND_HOST = "select set_config('hamlet.host', $1, true)"
+/** Postgres' "current transaction is aborted": a statement behind a failed one in its transaction. */
+const IN_FAILED_TRANSACTION = "25P02"
+
+/** A statement waiting for its lane's next transaction. */
+interface Statement {
+  readonly host: string
+  readonly text: string
+  readonly params: ReadonlyArray<unknown>
+  /** Sent again after the statement ahead of it failed its transaction. */
+  readonly isRetry: boolean
+  readonly done: PromiseWithResolvers<Array<Row>>
 }
 
 const isServerError = (error: unknown): boolean => (error as { name?: string })?.name === "PostgresError"
@@ -103,7 +113,7 @@ export const makeReadLanes = (sql: Sql): ReadLanes => {
     reserving ??= sql.reserve().then(
       (conn) => {
         reserving = undefined
-        const lane: Lane = { conn, reservedAt: performance.now(), started: [], isRetired: false }
+        const lane: Lane = { conn, reservedAt: performance.now(), started: [], isRetired: false, queued: [] }
         lanes.push(lane)
         return lane
       },
@@ -128,46 +138,86 @@ export const makeReadLanes = (sql: Sql): ReadLanes => {
     return best ?? taking.reduce((a, b) => (b.started.length < a.started.length ? b : a))
   }
 
-  const send = (lane: Lane, begin: string, text: string, params: ReadonlyArray<unknown>) => {
-    lane.started.push(performance.now())
+  /** Sends the lane's queued statements as one transaction; each statement settles on its own. */
+  const flush = (lane: Lane) => {
+    const group = lane.queued.splice(0)
     const { conn } = lane
-    // the three are written in this turn, back to back: nothing of another statement between
-    // them; whatever happens to the statement, `commit` follows, so the connection never stays
-    // inside the transaction
+    // written in this turn, back to back: nothing else between them; whatever happens, `commit`
+    // follows, so the connection never stays inside the transaction
     let isBegun = false
     const begun = settle(() => {
-      const sent = conn.unsafe(begin).simple().execute()
+      const sent = conn.unsafe(BEGIN_READ).simple().execute()
       isBegun = true
       return sent
     })
-    // never outside the tenant's read-only transaction
-    const rows = isBegun
-      // deno-lint-ignore no-explicit-any -- postgres.js types parameters as its own serializable union
-      ? settle(() => conn.unsafe<Array<Row>>(text, params as any, { prepare: true }).execute())
-      : Promise.reject(new Error("the read transaction could not begin"))
-    const ended = isBegun ? settle(() => conn.unsafe("commit").execute()) : Promise.resolve()
-    return Promise.allSettled([begun, rows, ended]).then(([b, r, e]) => {
-      lane.started.shift()
-      const failed = [b, r, e].find((s) => s.status === "rejected")
-      // a lost connection fails everything on it: reserve a fresh one for what comes next
-      if (failed && !isServerError(failed.reason)) lane.isRetired = true
-      // drained: back to the pool (the next read reserves again, behind any writer waiting)
-      if (lane.started.length === 0) release(lane)
-      // a failed begin explains the statement's failure ("current transaction is aborted")
-      if (b.status === "rejected") throw b.reason
-      if (r.status === "rejected") throw r.reason
-      return r.value as Array<Row>
+    let bound: string | undefined
+    const outcomes = group.map((statement) => {
+      // never outside the tenant's read-only transaction, never under another host
+      if (!isBegun) return Promise.reject(new Error("the read transaction could not begin"))
+      const binding = statement.host === bound
+        ? undefined
+        : settle(() => conn.unsafe(BIND_HOST, [statement.host], { prepare: true }).execute())
+      bound = statement.host
+      const rows = settle(() =>
+        // deno-lint-ignore no-explicit-any -- postgres.js types parameters as its own serializable union
+        conn.unsafe<Array<Row>>(statement.text, statement.params as any, { prepare: true }).execute()
+      )
+      if (!binding) return rows
+      return binding.then(() => rows, (error) => {
+        rows.catch(() => {}) // it failed behind the binding: the binding's error is the one to report
+        throw error
+      })
     })
+    const ended = isBegun ? settle(() => conn.unsafe("commit").execute()) : Promise.resolve()
+    // a failed begin explains its statements' failure ("current transaction is aborted"); it is
+    // answered first (the connection answers in order), so they are not sent again
+    let hasBeginFailed = false
+    begun.catch((error) => {
+      hasBeginFailed = true
+      for (const statement of group) statement.done.reject(error)
+    })
+    group.forEach((statement, i) =>
+      outcomes[i].then(
+        (rows) => statement.done.resolve(rows as Array<Row>),
+        (error) =>
+          // behind a statement that failed: it never ran, so it runs again in a transaction of its own
+          (error as { code?: string })?.code === IN_FAILED_TRANSACTION && !statement.isRetry &&
+            !hasBeginFailed
+            ? submit({ ...statement, isRetry: true })
+            : statement.done.reject(error),
+      )
+    )
+    void Promise.allSettled([begun, ...outcomes, ended]).then((settled) => {
+      lane.started.splice(0, group.length)
+      const failed = settled.find((s) => s.status === "rejected")
+      // a lost connection fails everything on it: reserve a fresh one for what comes next
+      if (failed && !isServerError((failed as PromiseRejectedResult).reason)) lane.isRetired = true
+      // drained: back to the pool (the next read reserves again, behind any writer waiting)
+      if (lane.started.length === 0 && lane.queued.length === 0) release(lane)
+    })
+  }
+
+  /** Queues `statement` on a lane; the lane sends what it has once this turn ends. */
+  const enqueue = (lane: Lane, statement: Statement) => {
+    lane.started.push(performance.now())
+    lane.queued.push(statement)
+    if (lane.queued.length === 1) queueMicrotask(() => flush(lane))
+  }
+
+  const submit = (statement: Statement): void => {
+    const lane = pick()
+    if (lane instanceof Promise) {
+      lane.then((l) => enqueue(l, statement), (error) => statement.done.reject(error))
+    } else enqueue(lane, statement)
   }
 
   return {
     run: (host, text, params) =>
       settle(() => {
-        const begin = hostBegin(host) // throws for an unnormalised host, before any lane is taken
-        const lane = pick()
-        return lane instanceof Promise
-          ? lane.then((l) => send(l, begin, text, params))
-          : send(lane, begin, text, params)
+        normalisedHost(host) // throws for an unnormalised host, before any lane is taken
+        const done = Promise.withResolvers<Array<Row>>()
+        submit({ host, text, params, isRetry: false, done })
+        return done.promise
       }),
   }
 }

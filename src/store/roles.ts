@@ -19,7 +19,8 @@ const HOST_WRITE_LOCK = 0x686f7374 // "host"
 export const lockHostSql = (host: string): string =>
   `select pg_advisory_xact_lock(${HOST_WRITE_LOCK}, hashtext('${normalisedHost(host)}'))`
 
-const normalisedHost = (host: string): string => {
+/** `host`, once checked to be a normalised hostname (it is bound into SQL). */
+export const normalisedHost = (host: string): string => {
   // host is a validated DNS name (a-z 0-9 . -): safe inside a literal; checked again here
   if (!/^[a-z0-9.-]+$/.test(host)) throw new Error(`refusing unnormalised host ${JSON.stringify(host)}`)
   return host

@@ -1,6 +1,6 @@
 /**
  * The read-lanes half of the store contract (src/store/read-lanes.ts): reads of many hosts
- * share connections, each statement in its own read-only host transaction; a slow statement
+ * share connections and read-only transactions, each statement under its own host; a slow statement
  * holds up only what queued behind it; writers still get a connection while reads stream.
  */
 import { assert, type Vitest } from "@effect/vitest"
@@ -24,6 +24,8 @@ export const describeReadLanesContract = (it: Vitest.MethodsNonLive<Database>): 
     Effect.gen(function* () {
       const { sql } = yield* _setup
       const lanes = makeReadLanes(sql)
+      // sent in one turn, the three share a transaction: the failure aborts it, and the statement
+      // behind the failed one is sent again in a transaction of its own
       const outcomes = yield* Effect.promise(() =>
         Promise.allSettled([
           lanes.run("a.lanes.test", "select 1 as n", []),
