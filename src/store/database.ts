@@ -41,6 +41,17 @@ export const toDatabaseError = (cause: unknown): DatabaseError => {
   })
 }
 
+/**
+ * Whether postgres.js lost the connection under a query (CONNECTION_CLOSED, _ENDED, _DESTROYED,
+ * CONNECT_TIMEOUT). A reserved connection it was lost under must not be used or released again:
+ * postgres.js has taken it back, and a query sent on it crashes the process (a write to its
+ * null socket in a timer).
+ */
+export const isConnectionLost = (error: unknown): boolean => {
+  const code = (error as { code?: unknown })?.code
+  return typeof code === "string" && (code.startsWith("CONNECTION_") || code === "CONNECT_TIMEOUT")
+}
+
 /** Postgres SQLSTATE for unique_violation: the (host, seq) race across nodes, among others. */
 export const UNIQUE_VIOLATION = "23505"
 

@@ -39,8 +39,20 @@ export const columnOf = (model: Model, name: string): Column => {
   return column
 }
 
-/** A value as a parameter; postgres.js serialises jsonb parameters itself (typed by the `::jsonb` cast). */
-const param = (_column: Column, value: unknown): unknown => value === undefined ? null : value
+/**
+ * A value as a parameter; postgres.js serialises jsonb parameters itself (typed by the `::jsonb`
+ * cast). Values it could not serialise (an invalid date for a timestamp, a cyclic object for
+ * json) are refused here, with the column's name: postgres.js would throw while writing the
+ * statement behind others in flight and leave the connection's replies out of step.
+ */
+const param = (column: Column, value: unknown): unknown => {
+  if (value === undefined || value === null) return null
+  if (isTimestamp(column) && Number.isNaN(new Date(value as string).getTime())) {
+    throw new RangeError(`${column.name}: ${JSON.stringify(String(value))} is not a timestamp`)
+  }
+  if (column.isJson) JSON.stringify(value) // throws on a cycle or a bigint
+  return value
+}
 
 const selectListCache = new WeakMap<Model, string>()
 /**

@@ -24,7 +24,7 @@
  * 256 clients 1,725 → 5,144 rps; the mix over 100 hosts on Postgres 2,790 → 2,960.
  */
 import type { ReservedSql } from "postgres"
-import type { Sql } from "./database.ts"
+import { isConnectionLost, type Sql } from "./database.ts"
 import { normalisedHost, TENANT_ROLE } from "./roles.ts"
 
 /** Connections reads may hold at once. */
@@ -47,6 +47,10 @@ interface Lane {
   isRetired: boolean
   /** Statements of this turn, sent together when it ends. */
   readonly queued: Array<Statement>
+  /** Statements sent and not yet answered. */
+  readonly unanswered: Set<Statement>
+  /** Its connection was lost: postgres.js has it back; it is neither used nor released again. */
+  isLost: boolean
 }
 
 export interface ReadLanes {
@@ -79,7 +83,23 @@ interface Statement {
   readonly done: PromiseWithResolvers<Array<Row>>
 }
 
-const isServerError = (error: unknown): boolean => (error as { name?: string })?.name === "PostgresError"
+/**
+ * Refuses parameters postgres.js could not serialise. It serialises a prepared statement's
+ * parameters while writing it, behind statements already in flight, and a throw there rejects
+ * the statement in flight instead and leaves the connection's replies out of step: with other
+ * tenants' statements on the lane, a later one could be answered with another's rows.
+ * (model-access.ts checks values against their columns' types; this is the backstop.)
+ */
+const checkParams = (params: ReadonlyArray<unknown>) => {
+  for (const value of params) {
+    if (typeof value === "symbol" || typeof value === "function" || typeof value === "bigint") {
+      throw new TypeError(`a ${typeof value} cannot be a statement parameter`)
+    }
+    if (value instanceof Date && Number.isNaN(value.getTime())) {
+      throw new RangeError("an invalid Date parameter")
+    }
+  }
+}
 
 /** One call's promise, also when the call throws instead of rejecting. */
 const settle = <A>(call: () => Promise<A>): Promise<A> => {
@@ -108,14 +128,35 @@ export const makeReadLanes = (sql: Sql): ReadLanes => {
     const at = lanes.indexOf(lane)
     if (at < 0) return
     lanes.splice(at, 1)
-    lane.conn.release()
+    if (!lane.isLost) lane.conn.release()
+  }
+
+  /**
+   * The lane's connection is gone: seen on the first statement it failed (before any other turn
+   * can pick the lane). Whatever was sent on it, or waits in postgres.js' queue for it, is
+   * answered now: postgres.js never answers what it had not sent.
+   */
+  const lose = (lane: Lane, error: unknown) => {
+    if (lane.isLost) return
+    lane.isLost = lane.isRetired = true
+    release(lane)
+    for (const statement of lane.unanswered) statement.done.reject(error)
+    lane.unanswered.clear()
   }
 
   const reserve = (): Promise<Lane> => {
     reserving ??= sql.reserve().then(
       (conn) => {
         reserving = undefined
-        const lane: Lane = { conn, reservedAt: performance.now(), started: [], isRetired: false, queued: [] }
+        const lane: Lane = {
+          conn,
+          reservedAt: performance.now(),
+          started: [],
+          isRetired: false,
+          queued: [],
+          unanswered: new Set(),
+          isLost: false,
+        }
         lanes.push(lane)
         return lane
       },
@@ -134,14 +175,19 @@ export const makeReadLanes = (sql: Sql): ReadLanes => {
       if (isTaking(lane, now) && (!best || lane.started.length < best.started.length)) best = lane
     }
     if (best && best.started.length < BUSY_LANE) return best
-    const taking = lanes.filter((lane) => !lane.isRetired)
-    if (taking.length < MAX_LANES) return reserve()
-    // every lane busy, or stalled: queue where the fewest wait
-    return best ?? taking.reduce((a, b) => (b.started.length < a.started.length ? b : a))
+    // lanes still draining count too: reads never hold more than MAX_LANES connections
+    if (lanes.length < MAX_LANES) return reserve()
+    // every lane busy, stalled or past its turn: queue where the fewest wait
+    return best ?? lanes.reduce((a, b) => (b.started.length < a.started.length ? b : a))
   }
 
   /** Sends `group` on `lane` as one transaction; each statement settles on its own. */
   const send = (lane: Lane, group: ReadonlyArray<Statement>) => {
+    if (lane.isLost) {
+      lane.started.splice(0, group.length)
+      for (const statement of group) submit(statement) // to a lane with a connection
+      return
+    }
     const { conn } = lane
     // written in this turn, back to back: nothing else between them; whatever happens, `commit`
     // follows, so the connection never stays inside the transaction
@@ -175,24 +221,36 @@ export const makeReadLanes = (sql: Sql): ReadLanes => {
     let hasBeginFailed = false
     begun.catch((error) => {
       hasBeginFailed = true
+      if (isConnectionLost(error)) lose(lane, error)
       for (const statement of group) statement.done.reject(error)
     })
+    for (const statement of group) lane.unanswered.add(statement)
     group.forEach((statement, i) =>
       outcomes[i].then(
-        (rows) => statement.done.resolve(rows as Array<Row>),
-        (error) =>
+        (rows) => {
+          lane.unanswered.delete(statement)
+          statement.done.resolve(rows as Array<Row>)
+        },
+        (error) => {
+          lane.unanswered.delete(statement)
+          if (isConnectionLost(error)) {
+            lose(lane, error)
+            return statement.done.reject(error)
+          }
           // behind a statement that failed: it never ran, so it runs again in a transaction of its own
-          (error as { code?: string })?.code === IN_FAILED_TRANSACTION && !statement.isRetry &&
+          if (
+            (error as { code?: string })?.code === IN_FAILED_TRANSACTION && !statement.isRetry &&
             !hasBeginFailed
-            ? submit({ ...statement, isRetry: true })
-            : statement.done.reject(error),
+          ) {
+            return submit({ ...statement, isRetry: true })
+          }
+          statement.done.reject(error)
+        },
       )
     )
-    void Promise.allSettled([begun, ...outcomes, ended]).then((settled) => {
+    ended.catch((error) => isConnectionLost(error) && lose(lane, error))
+    void Promise.allSettled([begun, ...outcomes, ended]).then(() => {
       lane.started.splice(0, group.length)
-      const failed = settled.find((s) => s.status === "rejected")
-      // a lost connection fails everything on it: reserve a fresh one for what comes next
-      if (failed && !isServerError((failed as PromiseRejectedResult).reason)) lane.isRetired = true
       // drained: back to the pool (the next read reserves again, behind any writer waiting)
       if (lane.started.length === 0 && lane.queued.length === 0) release(lane)
     })
@@ -221,6 +279,7 @@ export const makeReadLanes = (sql: Sql): ReadLanes => {
     run: (host, text, params) =>
       settle(() => {
         normalisedHost(host) // throws for an unnormalised host, before any lane is taken
+        checkParams(params)
         const done = Promise.withResolvers<Array<Row>>()
         submit({ host, text, params, isRetry: false, done })
         return done.promise

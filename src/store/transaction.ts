@@ -3,8 +3,16 @@
  * bound (row-level security as the backstop), the body, then commit — or rollback on any
  * failure or interruption. Begin and role binding share one round trip.
  */
-import { Effect, Exit } from "effect"
-import { COMMIT_UNKNOWN, DatabaseError, query, ROLLED_BACK, type Sql, type SqlTx } from "./database.ts"
+import { Cause, Effect, Exit } from "effect"
+import {
+  COMMIT_UNKNOWN,
+  DatabaseError,
+  isConnectionLost,
+  query,
+  ROLLED_BACK,
+  type Sql,
+  type SqlTx,
+} from "./database.ts"
 import type { Pipeline } from "./pipeline.ts"
 import { enterHostSql, lockHostSql } from "./roles.ts"
 
@@ -129,5 +137,18 @@ export const withReservedConnection = <A, E>(
   Effect.acquireUseRelease(
     query(() => sql.reserve()),
     use,
-    (conn, exit) => finish(conn, exit).pipe(Effect.ensuring(Effect.sync(() => conn.release()))),
+    (conn, exit) =>
+      // lost under a query: postgres.js has taken the connection back, and anything sent on it
+      // (a rollback) would crash the process; releasing it would hand the dead one out again
+      wasConnectionLost(exit)
+        ? Effect.void
+        : finish(conn, exit).pipe(Effect.ensuring(Effect.sync(() => conn.release()))),
+  )
+
+/** Whether `exit` failed because the connection was lost (also as an unknown commit outcome). */
+const wasConnectionLost = (exit: Exit.Exit<unknown, unknown>): boolean =>
+  Exit.isFailure(exit) &&
+  exit.cause.reasons.some((reason) =>
+    Cause.isFailReason(reason) &&
+    (isConnectionLost(reason.error) || /\bCONNECTION_[A-Z]+\b/.test(String((reason.error as Error)?.message)))
   )

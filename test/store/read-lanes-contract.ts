@@ -96,4 +96,35 @@ export const describeReadLanesContract = (it: Vitest.MethodsNonLive<Database>): 
       assert.isBelow(Date.now() - started, 1_000)
       yield* Effect.promise(() => slow)
     }))
+
+  it.effect("read lanes: a connection lost under a statement fails what was on it; the next reads get a fresh one", () =>
+    Effect.gen(function* () {
+      const { sql, kind } = yield* _setup
+      // PGlite's one in-process backend cannot be terminated from another session
+      if (kind === "pglite") return
+      const lanes = makeReadLanes(sql)
+      // one turn: both go out on one lane, in one transaction
+      const lost = Promise.allSettled([
+        lanes.run("lost.lanes.test", "select pg_sleep(5) /* lanes-lost */", []),
+        lanes.run("lost.lanes.test", "select 1 as n", []),
+      ])
+      // poll (with a deadline) until the statement runs, then end its backend from another session
+      let isSleeping = false
+      for (let i = 0; i < 100 && !isSleeping; i++) {
+        const rows = yield* query(() =>
+          sql`select count(*)::int as n from pg_stat_activity where wait_event = 'PgSleep' and query like '%lanes-lost%'`
+        )
+        isSleeping = rows[0].n > 0
+        if (!isSleeping) yield* Effect.sleep("20 millis")
+      }
+      assert.isTrue(isSleeping, "the statement was never seen running")
+      yield* query(() =>
+        sql`select pg_terminate_backend(pid) from pg_stat_activity
+            where wait_event = 'PgSleep' and query like '%lanes-lost%'`
+      )
+      const outcomes = yield* Effect.promise(() => lost)
+      assert.deepStrictEqual(outcomes.map((o) => o.status), ["rejected", "rejected"])
+      const [row] = yield* query(() => lanes.run("lost.lanes.test", "select 2 as n", []))
+      assert.strictEqual(row.n, 2)
+    }))
 }

@@ -18,7 +18,7 @@ import {
   rowToStoredEvent,
 } from "../../src/store/event-log.ts"
 import { migrateCore } from "../../src/store/migrations.ts"
-import { withOwnerTransaction } from "../../src/store/transaction.ts"
+import { withHostTransaction, withOwnerTransaction } from "../../src/store/transaction.ts"
 import { type StoreKind, testDatabase } from "../support/database.ts"
 import { hashedFields } from "../../src/audit/event-line.ts"
 import { describeModelContract } from "./model-contract.ts"
@@ -170,6 +170,42 @@ export const describeStoreContract = (kind: StoreKind): void =>
             ),
           )
           assert.strictEqual(error.code, UNIQUE_VIOLATION)
+        }))
+
+      it.effect("a connection lost in a host transaction fails it; the node goes on with a fresh one", () =>
+        Effect.gen(function* () {
+          const sql = yield* _setup
+          const { kind } = yield* Database
+          // PGlite's one in-process backend cannot be terminated from another session
+          if (kind === "pglite") return
+          const lost = Effect.runPromiseExit(
+            withHostTransaction(
+              sql,
+              "lost.tx.test",
+              (tx) => query(() => tx`select pg_sleep(5) /* tx-lost */`),
+            ),
+          )
+          let isSleeping = false
+          for (let i = 0; i < 100 && !isSleeping; i++) {
+            const rows = yield* query(() =>
+              sql`select count(*)::int as n from pg_stat_activity where wait_event = 'PgSleep' and query like '%tx-lost%'`
+            )
+            isSleeping = rows[0].n > 0
+            if (!isSleeping) yield* Effect.sleep("20 millis")
+          }
+          assert.isTrue(isSleeping, "the statement was never seen running")
+          yield* query(() =>
+            sql`select pg_terminate_backend(pid) from pg_stat_activity where wait_event = 'PgSleep' and query like '%tx-lost%'`
+          )
+          const exit = yield* Effect.promise(() => lost)
+          assert.isTrue(exit._tag === "Failure")
+          // before: the rollback sent on the dead connection crashed the process from a timer
+          const after = yield* withHostTransaction(
+            sql,
+            "lost.tx.test",
+            (tx) => query(() => tx`select 3 as n`),
+          )
+          assert.strictEqual(after[0].n, 3)
         }))
 
       describeModelContract(it)
