@@ -105,7 +105,8 @@ const commitOnce = (
   let release = () => pipeline.release()
   const gate = Effect.andThen(base.gate, Effect.sync(() => release()))
   let isBodyDone = false
-  const isLocked = isContended(log)
+  // chained, a batch is placed after the one ahead of it on this node (not after a head read now)
+  const isLocked = isContended(log) && base.previousWritesSucceeded === undefined
   return withHostTransaction(log.sql, log.host, (tx) => {
     release = () => {
       if (!pipeline.isHeld()) return

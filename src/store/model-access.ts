@@ -146,19 +146,25 @@ export const makeHostReader = (read: ReadStatement, schema: string, host: string
       columnOf(model, name)
       return { column: name, desc: dir === "desc" }
     })
-    const tail = (options?.limit !== undefined ? ` limit ${Math.max(0, Math.floor(options.limit))}` : "") +
-      (options?.offset !== undefined ? ` offset ${Math.max(0, Math.floor(options.offset))}` : "")
+    // parameters, not text: every distinct text is one more prepared statement on every connection
+    const params = [...where.params]
+    const bound = (n: number) => {
+      params.push(Math.max(0, Math.floor(n)))
+      return `$${params.length}::int8`
+    }
+    const tail = (options?.limit !== undefined ? ` limit ${bound(options.limit)}` : "") +
+      (options?.offset !== undefined ? ` offset ${bound(options.offset)}` : "")
     const object = jsonObjectOf(model)
     if (object) {
       const text = jsonListQuery(object, tableName(schema, model), where.text, order, tail)
-      return read(text, where.params).pipe(Effect.map(parseJson(model))) as never
+      return read(text, params).pipe(Effect.map(parseJson(model))) as never
     }
     // qualified: an output column of the same name (a timestamp rendered as text) must not
     // be what is sorted — the table's column is, so its index serves the order
     const orderBy = order.map((o) => `t.${q(o.column)}${o.desc ? " desc" : " asc"}`)
     const text = `select ${selectList(model)} from ${tableName(schema, model)} as t where ${where.text}` +
       (orderBy.length ? ` order by ${orderBy.join(", ")}` : "") + tail
-    return read(text, where.params) as never
+    return read(text, params) as never
   },
   count: (model, where) => {
     const w = whereClause(model, host, where as Row | undefined, false)
