@@ -10,6 +10,7 @@ import { migrateCore } from "../../src/store/migrations.ts"
 import { makeReadLanes } from "../../src/store/read-lanes.ts"
 import { TENANT_ROLE } from "../../src/store/roles.ts"
 import { withOwnerTransaction } from "../../src/store/transaction.ts"
+import { terminateSleeping } from "../support/database.ts"
 
 const _setup = Effect.gen(function* () {
   const { sql, kind } = yield* Database
@@ -108,20 +109,7 @@ export const describeReadLanesContract = (it: Vitest.MethodsNonLive<Database>): 
         lanes.run("lost.lanes.test", "select pg_sleep(5) /* lanes-lost */", []),
         lanes.run("lost.lanes.test", "select 1 as n", []),
       ])
-      // poll (with a deadline) until the statement runs, then end its backend from another session
-      let isSleeping = false
-      for (let i = 0; i < 100 && !isSleeping; i++) {
-        const rows = yield* query(() =>
-          sql`select count(*)::int as n from pg_stat_activity where wait_event = 'PgSleep' and query like '%lanes-lost%'`
-        )
-        isSleeping = rows[0].n > 0
-        if (!isSleeping) yield* Effect.sleep("20 millis")
-      }
-      assert.isTrue(isSleeping, "the statement was never seen running")
-      yield* query(() =>
-        sql`select pg_terminate_backend(pid) from pg_stat_activity
-            where wait_event = 'PgSleep' and query like '%lanes-lost%'`
-      )
+      yield* terminateSleeping(sql, "lanes-lost")
       const outcomes = yield* Effect.promise(() => lost)
       assert.deepStrictEqual(outcomes.map((o) => o.status), ["rejected", "rejected"])
       const [row] = yield* query(() => lanes.run("lost.lanes.test", "select 2 as n", []))

@@ -19,7 +19,7 @@ import {
 } from "../../src/store/event-log.ts"
 import { migrateCore } from "../../src/store/migrations.ts"
 import { withHostTransaction, withOwnerTransaction } from "../../src/store/transaction.ts"
-import { type StoreKind, testDatabase } from "../support/database.ts"
+import { type StoreKind, terminateSleeping, testDatabase } from "../support/database.ts"
 import { hashedFields } from "../../src/audit/event-line.ts"
 import { describeModelContract } from "./model-contract.ts"
 import { describeReadLanesContract } from "./read-lanes-contract.ts"
@@ -185,18 +185,7 @@ export const describeStoreContract = (kind: StoreKind): void =>
               (tx) => query(() => tx`select pg_sleep(5) /* tx-lost */`),
             ),
           )
-          let isSleeping = false
-          for (let i = 0; i < 100 && !isSleeping; i++) {
-            const rows = yield* query(() =>
-              sql`select count(*)::int as n from pg_stat_activity where wait_event = 'PgSleep' and query like '%tx-lost%'`
-            )
-            isSleeping = rows[0].n > 0
-            if (!isSleeping) yield* Effect.sleep("20 millis")
-          }
-          assert.isTrue(isSleeping, "the statement was never seen running")
-          yield* query(() =>
-            sql`select pg_terminate_backend(pid) from pg_stat_activity where wait_event = 'PgSleep' and query like '%tx-lost%'`
-          )
+          yield* terminateSleeping(sql, "tx-lost")
           const exit = yield* Effect.promise(() => lost)
           assert.isTrue(exit._tag === "Failure")
           // before: the rollback sent on the dead connection crashed the process from a timer

@@ -4,7 +4,7 @@
  */
 import { Effect, Layer, type Scope } from "effect"
 import postgres from "postgres"
-import type { Database } from "../../src/store/database.ts"
+import { type Database, type DatabaseError, query, type Sql } from "../../src/store/database.ts"
 import { PgliteLive } from "../../src/store/pglite.ts"
 import { PostgresLive } from "../../src/store/postgres.ts"
 import { DATABASE_URL, uniqueSuffix } from "./services.ts"
@@ -37,3 +37,22 @@ export const testDatabase = (kind: StoreKind, dataDir?: string): Layer.Layer<Dat
   kind === "pglite"
     ? PgliteLive(dataDir)
     : Layer.unwrap(Effect.map(scratchPostgresUrl, (url) => PostgresLive(url)))
+
+/**
+ * Ends the backend running a `pg_sleep` statement that carries `marker` (in a comment), as a
+ * lost connection: polls with a deadline until the statement runs, then terminates it from
+ * this session. Fails if it never showed up.
+ */
+export const terminateSleeping = (sql: Sql, marker: string): Effect.Effect<void, Error | DatabaseError> =>
+  Effect.gen(function* () {
+    const pattern = `%${marker}%`
+    for (let i = 0; i < 100; i++) {
+      const rows = yield* query(() =>
+        sql`select pg_terminate_backend(pid) as ended from pg_stat_activity
+            where wait_event = 'PgSleep' and query like ${pattern}`
+      )
+      if (rows.length > 0) return
+      yield* Effect.sleep("20 millis")
+    }
+    return yield* Effect.fail(new Error(`no statement marked ${marker} was seen running`))
+  })
