@@ -6,7 +6,7 @@
 // first: must run before anything imports effect
 import { restoreAsyncHooks } from "./platform/no-async-context.ts"
 import { Cause, Effect, Exit, Fiber, Layer, Schedule } from "effect"
-import { type ActorMetrics, localActorMetrics } from "./actors/actor-metrics.ts"
+import { localActorMetrics } from "./actors/actor-metrics.ts"
 import { ActorsLive, fromConfig, LoggingLive } from "./app.ts"
 import type { IsolateCommand, IsolateReport } from "./node-isolates.ts"
 import { ServerConfig } from "./server-config.ts"
@@ -23,14 +23,12 @@ const program = Effect.gen(function* () {
   const config = yield* ServerConfig
   yield* Layer.build(fromConfig(config, ActorsLive))
   isolate.postMessage({ type: "ready" })
-  let reported: ActorMetrics | undefined
+  let reported = ""
   yield* Effect.sync(() => {
     const metrics = localActorMetrics()
-    if (
-      metrics.activeHostWorkers !== reported?.activeHostWorkers ||
-      metrics.appendRaces !== reported.appendRaces
-    ) isolate.postMessage({ type: "metrics", metrics })
-    reported = metrics
+    const text = JSON.stringify(metrics)
+    if (text !== reported) isolate.postMessage({ type: "metrics", metrics })
+    reported = text
   }).pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
   return yield* Effect.never
 }).pipe(Effect.scoped, Effect.provide(LoggingLive("Info")))

@@ -37,9 +37,6 @@ export interface Chaining {
   readonly handoff: Deferred.Deferred<PendingCommit | undefined>
 }
 
-/** Counts in this isolate: batches chained behind a committing one, and those run again after it failed. */
-export const chainStats = { chained: 0, rerun: 0 }
-
 /** A chained batch's failure when the batch before it did not commit. */
 export const PREVIOUS_FAILED = "hamlet_previous_batch_failed"
 

@@ -31,7 +31,7 @@ import { makeProjectionWriter } from "../store/model-access.ts"
 import { makePipeline } from "../store/pipeline.ts"
 import { withHostTransaction } from "../store/transaction.ts"
 import { actorCounters } from "./actor-metrics.ts"
-import { type Base, baseAfter, type Chaining, chainStats, type Signals } from "./batch-chaining.ts"
+import { type Base, baseAfter, type Chaining, type Signals } from "./batch-chaining.ts"
 import { type HandlerRequest, runHandler } from "./handler-run.ts"
 
 export interface Command extends HandlerRequest {
@@ -62,6 +62,11 @@ const CONTENDED_MS = 5_000
 
 /** Whether another node was seen writing the host lately. */
 export const isContended = (log: HostLog): boolean => Date.now() < log.contendedUntil
+
+/** Another node was seen writing the host (a lost race, a head moved under us). */
+const markContended = (log: HostLog) => {
+  log.contendedUntil = Date.now() + CONTENDED_MS
+}
 
 /** Replies remembered for the batch's idempotency keys: one read for the whole batch. */
 const rememberedReplies = (
@@ -135,7 +140,7 @@ const commitOnce = (
       if (isLocked && log.head !== undefined && log.head.seq !== head.seq) {
         // another node wrote since our last commit: its streams' versions are not ours to guess
         log.versions.clear()
-        log.contendedUntil = Date.now() + CONTENDED_MS
+        markContended(log)
       }
       const remembered = yield* rememberedReplies(tx, log.host, commands, gate)
       const replies: Array<Reply> = []
@@ -259,7 +264,7 @@ const commitWithRetry = (
         const previousCommitted = yield* Deferred.await(previous.committed)
         previous = undefined
         if (!previousCommitted) {
-          chainStats.rerun++
+          actorCounters.rerunBatches++
           continue // placed after a head that never was: run again, unchained
         }
       }
@@ -270,7 +275,7 @@ const commitWithRetry = (
       if (!isRace(failure.value) || attempt++ >= MAX_CONFLICT_RETRIES) {
         return yield* Effect.fail(failure.value)
       }
-      log.contendedUntil = Date.now() + CONTENDED_MS
+      markContended(log)
       actorCounters.appendRaces++
       yield* Effect.logDebug("append race lost; reloading head", { host: log.host, attempt })
     }

@@ -5,7 +5,8 @@
  * two batches are in flight; replies still follow their own commit.
  */
 import { Deferred, Effect } from "effect"
-import { chainStats, type PendingCommit } from "./batch-chaining.ts"
+import { actorCounters } from "./actor-metrics.ts"
+import type { PendingCommit } from "./batch-chaining.ts"
 import { type Command, type HostLog, isContended, processBatch } from "./command-batch.ts"
 
 export interface CommitChain {
@@ -27,7 +28,7 @@ export const makeCommitChain = (log: HostLog): CommitChain => {
           yield* Deferred.await(previous.settled)
           previous = undefined
         }
-        if (previous) chainStats.chained++
+        if (previous) actorCounters.chainedBatches++
         const handoff = Deferred.makeUnsafe<PendingCommit | undefined>()
         yield* Effect.forkChild(processBatch(log, commands, { previous, handoff }))
         previous = yield* Deferred.await(handoff)

@@ -15,6 +15,8 @@ export class DatabaseError extends Schema.TaggedError<DatabaseError>()("Database
   code: Schema.optional(Schema.String),
   /** The violated constraint, for constraint errors. */
   constraint: Schema.optional(Schema.String),
+  /** The connection was lost under the statement (kept when the error is reported as another). */
+  connectionLost: Schema.optional(Schema.Boolean),
 }) {}
 
 export class Database extends Context.Service<Database, {
@@ -38,19 +40,24 @@ export const toDatabaseError = (cause: unknown): DatabaseError => {
     message: e?.message ?? String(cause),
     code: e?.code,
     constraint: e?.constraint_name,
+    connectionLost: isConnectionLost(cause) || undefined,
   })
 }
 
 /**
  * Whether postgres.js lost the connection under a query (CONNECTION_CLOSED, _ENDED, _DESTROYED,
- * CONNECT_TIMEOUT). A reserved connection it was lost under must not be used or released again:
- * postgres.js has taken it back, and a query sent on it crashes the process (a write to its
- * null socket in a timer).
+ * CONNECT_TIMEOUT), as its own error or as a DatabaseError made of one. A reserved connection
+ * it was lost under must not be used or released again: postgres.js has taken it back, and a
+ * query sent on it crashes the process (a write to its null socket in a timer).
  */
 export const isConnectionLost = (error: unknown): boolean => {
+  if (error instanceof DatabaseError) return error.connectionLost === true
   const code = (error as { code?: unknown })?.code
   return typeof code === "string" && (code.startsWith("CONNECTION_") || code === "CONNECT_TIMEOUT")
 }
+
+/** Postgres' "current transaction is aborted, commands ignored until end of transaction block". */
+export const IN_FAILED_TRANSACTION = "25P02"
 
 /** Postgres SQLSTATE for unique_violation: the (host, seq) race across nodes, among others. */
 export const UNIQUE_VIOLATION = "23505"

@@ -120,7 +120,7 @@ export type ReadStatement = (
 /** Reads inside `tx`: they see its earlier writes. */
 export const readsIn = (tx: SqlTx): ReadStatement => (text, params) => run(tx, text, params)
 
-/** Reads of `host`, each in its own read-only transaction on shared connections. */
+/** Reads of `host` on the node's read lanes: read-only, pipelined with every host's reads. */
 export const readsOnLanes = (lanes: ReadLanes, host: string): ReadStatement => (text, params) =>
   query(() => lanes.run(host, text, params))
 

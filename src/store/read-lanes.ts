@@ -24,7 +24,7 @@
  * 256 clients 1,725 → 5,144 rps; the mix over 100 hosts on Postgres 2,790 → 2,960.
  */
 import type { ReservedSql } from "postgres"
-import { isConnectionLost, type Sql } from "./database.ts"
+import { IN_FAILED_TRANSACTION, isConnectionLost, type Sql } from "./database.ts"
 import { normalisedHost, TENANT_ROLE } from "./roles.ts"
 
 /** Connections reads may hold at once. */
@@ -70,8 +70,6 @@ const BEGIN_READ =
   `begin read only; set local role ${TENANT_ROLE}; set local enable_sort = off; set local plan_cache_mode = auto`
 /** Binds the host the next statements read ($1), for the rest of the transaction. */
 const BIND_HOST = "select set_config('hamlet.host', $1, true)"
-/** Postgres' "current transaction is aborted": a statement behind a failed one in its transaction. */
-const IN_FAILED_TRANSACTION = "25P02"
 
 /** A statement waiting for its lane's next transaction. */
 interface Statement {

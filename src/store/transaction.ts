@@ -7,6 +7,7 @@ import { Cause, Effect, Exit } from "effect"
 import {
   COMMIT_UNKNOWN,
   DatabaseError,
+  IN_FAILED_TRANSACTION,
   isConnectionLost,
   query,
   ROLLED_BACK,
@@ -51,9 +52,6 @@ export const withOwnerTransaction = <A, E>(
   body: (tx: SqlTx) => Effect.Effect<A, E>,
 ): Effect.Effect<A, E | DatabaseError> => withTransaction(sql, "begin", body)
 
-/** Postgres' "current transaction is aborted, commands ignored until end of transaction block". */
-const IN_FAILED_TRANSACTION = "25P02"
-
 const withTransaction = <A, E>(
   sql: Sql,
   beginSql: string,
@@ -91,7 +89,11 @@ const withTransaction = <A, E>(
         // an aborted transaction answers COMMIT with ROLLBACK and no error: check the tag
         const committed = yield* query(() => sent).pipe(
           Effect.mapError((e) =>
-            new DatabaseError({ message: `commit outcome unknown: ${e.message}`, code: COMMIT_UNKNOWN })
+            new DatabaseError({
+              message: `commit outcome unknown: ${e.message}`,
+              code: COMMIT_UNKNOWN,
+              connectionLost: e.connectionLost,
+            })
           ),
           Effect.exit,
         )
@@ -110,6 +112,7 @@ const withTransaction = <A, E>(
                   Exit.isFailure(committed) ? "the commit failed too" : "the commit went through"
                 }`,
                 code: COMMIT_UNKNOWN,
+                connectionLost: wasConnectionLost(committed) || undefined,
               }),
             )
           }
@@ -148,7 +151,4 @@ export const withReservedConnection = <A, E>(
 /** Whether `exit` failed because the connection was lost (also as an unknown commit outcome). */
 const wasConnectionLost = (exit: Exit.Exit<unknown, unknown>): boolean =>
   Exit.isFailure(exit) &&
-  exit.cause.reasons.some((reason) =>
-    Cause.isFailReason(reason) &&
-    (isConnectionLost(reason.error) || /\bCONNECTION_[A-Z]+\b/.test(String((reason.error as Error)?.message)))
-  )
+  exit.cause.reasons.some((reason) => Cause.isFailReason(reason) && isConnectionLost(reason.error))

@@ -9,49 +9,23 @@ import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { decodeText, encodeJson } from "../../src/bus/envelope.ts"
 import { requestSubject } from "../../src/bus/subjects.ts"
-import { chainStats } from "../../src/actors/batch-chaining.ts"
+import { actorCounters } from "../../src/actors/actor-metrics.ts"
 import { verifyLog } from "../support/event-log.ts"
 import { serveTempProject } from "../support/project-server.ts"
 import { checkService } from "../support/services.ts"
-import { MOD, type TempProjectSpec } from "../support/temp-project.ts"
+import { notesProject } from "../support/temp-project.ts"
 
 const HOST = "chain.batch.test"
 
-const spec: TempProjectSpec = {
+// a given id starts a stream that may already exist: the batch fails at its commit
+const spec = notesProject({
   name: "chainer",
   hosts: [HOST],
-  projectTs: `import { Effect, Schema } from "effect"
-import { defineEvent, defineModel, defineProject, defineProjection } from ${MOD}
-export const Note = defineModel("note", { id: Schema.String, text: Schema.String })
-export const Tally = defineModel("tally", { id: Schema.String, n: Schema.Number })
-export const Noted = defineEvent("Noted", Schema.Struct({ id: Schema.String, text: Schema.String }), (e) => e.id, {
-  startsStream: true,
+  declarations: `export const Tally = defineModel("tally", { id: Schema.String, n: Schema.Number })`,
+  models: ["Tally"],
+  projection:
+    `(e, db) => Effect.andThen(db.insert(Note, e.data), db.incrementOrInsert(Tally, { id: "all", n: 1 }, "n"))`,
 })
-export default defineProject({
-  name: "chainer",
-  models: [Note, Tally],
-  events: [Noted],
-  projections: [
-    defineProjection(Noted, (e, db) =>
-      Effect.andThen(db.insert(Note, e.data), db.incrementOrInsert(Tally, { id: "all", n: 1 }, "n"))),
-  ],
-})
-`,
-  api: {
-    // a given id starts a stream that may already exist: the batch fails at its commit
-    AddNote: `import { Effect, Schema } from "effect"
-import { defineCommand } from ${MOD}
-import { Noted } from "../project.ts"
-export default defineCommand({
-  name: "AddNote",
-  input: Schema.Struct({ id: Schema.optional(Schema.String), text: Schema.String }),
-  output: Schema.Struct({ ok: Schema.Boolean }),
-  handle: (input, ctx) =>
-    ctx.emit(Noted, { id: input.id ?? crypto.randomUUID(), text: input.text }).pipe(Effect.as({ ok: true })),
-})
-`,
-  },
-}
 
 const hasPostgres = await checkService("postgres")
 
@@ -79,12 +53,12 @@ describe.each([
     )
 
   it.skipIf(!available)("commit every write once when the batches share a hot row", async () => {
-    const chainedBefore = chainStats.chained
+    const chainedBefore = actorCounters.chainedBatches
     const before = await tally()
     const statuses = await addNotes(Array.from({ length: 300 }, (_, i) => ({ text: `n${i}` })))
     expect(statuses.filter((s) => s !== 200)).toEqual([])
     expect(await tally()).toBe(before + 300)
-    expect(chainStats.chained).toBeGreaterThan(chainedBefore)
+    expect(actorCounters.chainedBatches).toBeGreaterThan(chainedBefore)
     expect(await verifyLog(running.server.sql, HOST)).toMatchObject({ isGapless: true, brokenAt: undefined })
   }, 60_000)
 
@@ -111,8 +85,8 @@ describe.each([
   }, 60_000)
 
   it.skipIf(!available)("runs the batches behind a failed commit again, losing none", async () => {
-    const chainedBefore = chainStats.chained
-    const rerunBefore = chainStats.rerun
+    const chainedBefore = actorCounters.chainedBatches
+    const rerunBefore = actorCounters.rerunBatches
     const before = await tally()
     // the same stream started 8 times among 240 writes: one wins, 7 conflict, at commit time
     const bodies = Array.from(
@@ -127,8 +101,8 @@ describe.each([
     expect(await tally()).toBe(before + 233)
     const notes = await running.server.sql`select count(*)::int as n from chainer.note where host = ${HOST}`
     expect(notes[0].n).toBe(await tally())
-    expect(chainStats.chained).toBeGreaterThan(chainedBefore)
-    expect(chainStats.rerun).toBeGreaterThan(rerunBefore) // the path this test is about was taken
+    expect(actorCounters.chainedBatches).toBeGreaterThan(chainedBefore)
+    expect(actorCounters.rerunBatches).toBeGreaterThan(rerunBefore) // the path this test is about was taken
     expect(await verifyLog(running.server.sql, HOST)).toMatchObject({ isGapless: true, brokenAt: undefined })
   }, 60_000)
 })

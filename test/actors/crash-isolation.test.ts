@@ -6,39 +6,16 @@
 import { describe, expect, it } from "vitest"
 import { verifyLog } from "../support/event-log.ts"
 import { serveTempProject } from "../support/project-server.ts"
-import { MOD, type TempProjectSpec } from "../support/temp-project.ts"
+import { notesProject } from "../support/temp-project.ts"
 
 const HOST = "crash.batch.test"
 
-const spec: TempProjectSpec = {
+const spec = notesProject({
   name: "crasher",
   hosts: [HOST],
-  projectTs: `import { Effect, Schema } from "effect"
-import { defineEvent, defineModel, defineProject, defineProjection } from ${MOD}
-export const Note = defineModel("note", { id: Schema.String, text: Schema.String })
-export const Noted = defineEvent("Noted", Schema.Struct({ id: Schema.String, text: Schema.String }), (e) => e.id, {
-  startsStream: true,
+  projection:
+    `(e, db) => e.data.text === "crash" ? Effect.die(new Error("projection bug")) : db.insert(Note, e.data)`,
 })
-export default defineProject({
-  name: "crasher",
-  models: [Note],
-  events: [Noted],
-  projections: [
-    defineProjection(Noted, (e, db) => e.data.text === "crash" ? Effect.die(new Error("projection bug")) : db.insert(Note, e.data)),
-  ],
-})
-`,
-  api: {
-    AddNote: `import { Effect, Schema } from "effect"
-import { defineCommand } from ${MOD}
-import { Noted } from "../project.ts"
-export default defineCommand({
-  name: "AddNote", input: Schema.Struct({ text: Schema.String }), output: Schema.Struct({ ok: Schema.Boolean }),
-  handle: (input, ctx) => ctx.emit(Noted, { id: crypto.randomUUID(), text: input.text }).pipe(Effect.as({ ok: true })),
-})
-`,
-  },
-}
 
 describe("a defect in a command batch", () => {
   const running = serveTempProject(spec)

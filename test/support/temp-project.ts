@@ -36,3 +36,50 @@ export const writeTempProject = async (spec: TempProjectSpec): Promise<TempProje
   await writeFile(configPath, JSON.stringify({ projects: [`./${spec.name}`] }))
   return { root, dir, configPath, remove: () => rm(root, { recursive: true, force: true }) }
 }
+
+export interface NotesProjectOptions {
+  readonly name: string
+  readonly hosts: ReadonlyArray<string>
+  /** The `Noted` projection, as source: `(e, db) => …` (`Effect` is imported). */
+  readonly projection: string
+  /** More declarations for project.ts (models the projection writes). */
+  readonly declarations?: string
+  /** Their model names, listed after `Note`. */
+  readonly models?: ReadonlyArray<string>
+}
+
+/**
+ * A notes project: a `note` model (id, text), a `Noted` event starting a stream per note, and
+ * `AddNote` ({ id?, text }) emitting it — a fresh id unless one is given.
+ */
+export const notesProject = (options: NotesProjectOptions): TempProjectSpec => ({
+  name: options.name,
+  hosts: options.hosts,
+  projectTs: `import { Effect, Schema } from "effect"
+import { defineEvent, defineModel, defineProject, defineProjection } from ${MOD}
+export const Note = defineModel("note", { id: Schema.String, text: Schema.String })
+${options.declarations ?? ""}
+export const Noted = defineEvent("Noted", Schema.Struct({ id: Schema.String, text: Schema.String }), (e) => e.id, {
+  startsStream: true,
+})
+export default defineProject({
+  name: ${JSON.stringify(options.name)},
+  models: [${["Note", ...(options.models ?? [])].join(", ")}],
+  events: [Noted],
+  projections: [defineProjection(Noted, ${options.projection})],
+})
+`,
+  api: {
+    AddNote: `import { Effect, Schema } from "effect"
+import { defineCommand } from ${MOD}
+import { Noted } from "../project.ts"
+export default defineCommand({
+  name: "AddNote",
+  input: Schema.Struct({ id: Schema.optional(Schema.String), text: Schema.String }),
+  output: Schema.Struct({ ok: Schema.Boolean }),
+  handle: (input, ctx) =>
+    ctx.emit(Noted, { id: input.id ?? crypto.randomUUID(), text: input.text }).pipe(Effect.as({ ok: true })),
+})
+`,
+  },
+})
