@@ -3,7 +3,9 @@
  * scoped advisory lock serialises nodes that start together.
  */
 import { Effect } from "effect"
-import { query, type Sql } from "./database.ts"
+import { createHash } from "node:crypto"
+import type postgres from "postgres"
+import { type DatabaseError, query, type Sql } from "./database.ts"
 import { createTenantRoleSql, TENANT_ROLE } from "./roles.ts"
 
 const MIGRATION_LOCK = 0x68616d6c // "haml"
@@ -91,7 +93,7 @@ grant select, insert on hamlet_idempotency to ${TENANT_ROLE};
 export const runLockedDdl = (
   sql: Sql,
   ddl: string,
-): Effect.Effect<void, import("./database.ts").DatabaseError> =>
+): Effect.Effect<void, DatabaseError> =>
   query(() =>
     sql.begin(async (tx) => {
       await tx.unsafe(`select pg_advisory_xact_lock(${MIGRATION_LOCK})`)
@@ -99,10 +101,42 @@ export const runLockedDdl = (
     })
   ).pipe(Effect.asVoid)
 
+/** Postgres' undefined_table: the record of applied schemas does not exist yet. */
+const UNDEFINED_TABLE = "42P01"
+
+const schemaHash = (ddl: string) => createHash("sha256").update(ddl).digest("hex")
+
+/**
+ * Brings a schema to `ddl` (idempotent DDL) unless that same text was applied before: its
+ * ALTERs and policy changes take exclusive table locks, and run on every start they would
+ * queue every query of the nodes already running behind them (and deadlock their jobs). A
+ * changed `ddl` (a new field, a new model) runs once, on the first node to start with it.
+ */
+export const migrateSchema = (sql: Sql, ddl: string): Effect.Effect<void, DatabaseError> => {
+  const hash = schemaHash(ddl)
+  const isApplied = (tx: Sql | postgres.TransactionSql) =>
+    query(() => tx`select 1 from hamlet_schema_applied where ddl_hash = ${hash}`).pipe(
+      Effect.map((rows) => rows.length > 0),
+      Effect.catchIf((e) => e.code === UNDEFINED_TABLE, () => Effect.succeed(false)),
+    )
+  return Effect.gen(function* () {
+    if (yield* isApplied(sql)) return
+    yield* runLockedDdl(
+      sql,
+      `${ddl};
+      create table if not exists hamlet_schema_applied (
+        ddl_hash text primary key,
+        applied_at timestamptz not null default now()
+      );
+      insert into hamlet_schema_applied (ddl_hash) values ('${hash}') on conflict do nothing`,
+    )
+  })
+}
+
 export const migrateCore = (sql: Sql) =>
   Effect.gen(function* () {
     // the role is cluster-wide: create it outside the lock's transaction so a duplicate
     // from another database never aborts the migration
     yield* query(() => sql.unsafe(createTenantRoleSql))
-    yield* runLockedDdl(sql, coreDdl)
+    yield* migrateSchema(sql, coreDdl)
   })

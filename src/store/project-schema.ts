@@ -1,11 +1,12 @@
 /**
  * A project's read tables live in a Postgres schema named after the project, so two
- * projects may both declare `post` without meeting. Idempotent; run at start.
+ * projects may both declare `post` without meeting. Idempotent; run at start (and skipped
+ * when the same DDL was applied before: migrations.ts `migrateSchema`).
  */
 import type { Effect } from "effect"
 import type { Model } from "../projects/model.ts"
 import type { DatabaseError, Sql } from "./database.ts"
-import { runLockedDdl } from "./migrations.ts"
+import { migrateSchema } from "./migrations.ts"
 import { modelDdl, quoteIdentifier } from "./model-ddl.ts"
 import { TENANT_ROLE } from "./roles.ts"
 
@@ -25,4 +26,5 @@ export const migrateProject = (
   sql: Sql,
   project: string,
   models: ReadonlyArray<Model>,
-): Effect.Effect<void, DatabaseError> => runLockedDdl(sql, schemaDdl(project, models, { withSecurity: true }))
+): Effect.Effect<void, DatabaseError> =>
+  migrateSchema(sql, schemaDdl(project, models, { withSecurity: true }))
