@@ -1,6 +1,6 @@
 /**
  * Derives a model's table from its Schema: `host text not null` first, the model's
- * columns, optional `deleted_at`, primary key (host, id), an index on host, row-level
+ * columns, optional `deleted_at`, primary key (host, id) (which also serves lookups by host), row-level
  * security keyed on `hamlet.host`. The DDL is idempotent; new fields become new columns.
  */
 import { SchemaAST } from "effect"
@@ -74,7 +74,9 @@ export const modelDdl = (
     }, primary key (host, id))`,
     ...columns.map((c) => `alter table ${table} add column if not exists ${quote(c.name)} ${c.type}`),
     ...softDelete.map((d) => `alter table ${table} add column if not exists ${d}`),
-    `create index if not exists ${quote(`${model.table}_host_idx`)} on ${table} (host)`,
+    // the primary key (host, id) serves every lookup by host: a separate index on host only
+    // cost each insert (and earlier versions made one)
+    `drop index if exists ${quote(schema)}.${quote(`${model.table}_host_idx`)}`,
     ...(model.options.indexes ?? []).map((cols) =>
       `create index if not exists ${quote(`${model.table}_${cols.join("_")}_idx`)} on ${table} (host, ${
         cols.map(quote).join(", ")

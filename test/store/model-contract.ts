@@ -131,6 +131,14 @@ export const describeModelContract = (it: Vitest.MethodsNonLive<Database>): void
             order by array_position(i.indkey::int2[], a.attnum)`
       )
       assert.deepStrictEqual(key.map((k) => k.attname), ["host", "id"])
+      const indexes = () =>
+        query(() => sql`select indexname from pg_indexes where schemaname = 'ddlcheck' order by 1`).pipe(
+          Effect.map((rows) => rows.map((r) => String(r.indexname))),
+        )
+      // the key serves lookups by host: no second index on host for every insert to update
+      assert.deepStrictEqual(yield* indexes(), ["ddl_note_pkey"])
+      // a table made by an earlier version has one: the next migration drops it
+      yield* query(() => sql`create index ddl_note_host_idx on ddlcheck.ddl_note (host)`)
       const v2 = defineModel("ddl_note", { ...v1.schema.fields, summary: Schema.NullOr(Schema.String) }, {
         softDelete: true,
       })
@@ -138,6 +146,7 @@ export const describeModelContract = (it: Vitest.MethodsNonLive<Database>): void
       const after = yield* columns()
       assert.deepStrictEqual(after.at(-1)?.column_name, "summary")
       assert.strictEqual(after.length, before.length + 1)
+      assert.deepStrictEqual(yield* indexes(), ["ddl_note_pkey"])
     }))
 
   it.effect("reads give the same values on the JSON path and the row-by-row path", () =>
