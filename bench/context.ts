@@ -30,6 +30,13 @@ export interface BenchContext extends BenchSettings {
   readonly log: (line: string) => void
 }
 
+/** CPU per request, µs, by process: the server measured, this machine's Postgres and NATS. */
+export interface CpuPerRequest {
+  readonly server?: number
+  readonly postgres?: number
+  readonly nats?: number
+}
+
 export interface Row {
   readonly group: "baseline" | "path" | "scale" | "fleet" | "memory" | "replay" | "profile"
   readonly name: string
@@ -41,6 +48,8 @@ export interface Row {
   readonly p99Ratios?: Record<string, number>
   /** Server CPU during the run, percent of one core (summed over nodes). */
   readonly serverCpuPercent?: number
+  /** CPU per request, µs: the server, and Postgres and NATS when they run on this machine. */
+  readonly cpuUsPerRequest?: CpuPerRequest
   readonly values?: Record<string, number | string>
   readonly note?: string
 }

@@ -3,55 +3,92 @@
  * sampled from /proc, plus the ratio arithmetic every scenario reports against baselines.
  */
 import http from "node:http"
-import type { BenchContext, Row } from "./context.ts"
+import type { BenchContext, CpuPerRequest, Row } from "./context.ts"
 import type { LoadResult } from "./driver.ts"
 import { encodeRequest, HttpConnection } from "./http-client.ts"
 import { type LoadSpec, runLoadProcess } from "./load.ts"
-import { cpuSeconds } from "./processes.ts"
+import { cpuSeconds, localServiceCpuSeconds } from "./processes.ts"
 
 export interface Measured {
   readonly result: LoadResult
   /** Busiest window of the run's length, percent of one core, summed over `pids`. */
   readonly serverCpuPercent?: number
+  /**
+   * CPU per request in that window, µs: the server (`pids`), and this machine's Postgres and
+   * NATS processes when they run here (the embedded store and bus are inside the server).
+   */
+  readonly cpuUsPerRequest?: CpuPerRequest
 }
 
-/** Runs `spec` (HTTP through ctx.client) while sampling the CPU of `pids` every 200 ms. */
+interface Sample {
+  readonly at: number
+  readonly server: number
+  readonly postgres: number
+  readonly nats: number
+}
+
+/** Runs `spec` (HTTP through ctx.client) while sampling the CPU of `pids` (and local services) every 200 ms. */
 export const measure = async (
   ctx: BenchContext,
   spec: LoadSpec,
   pids: ReadonlyArray<number> = [],
 ): Promise<Measured> => {
-  const samples: Array<[number, number]> = []
-  const sample = () => samples.push([performance.now(), pids.reduce((s, pid) => s + cpuSeconds(pid), 0)])
+  const samples: Array<Sample> = []
+  const sample = () => {
+    const services = localServiceCpuSeconds()
+    samples.push({
+      at: performance.now(),
+      server: pids.reduce((s, pid) => s + cpuSeconds(pid), 0),
+      postgres: services.postgres,
+      nats: services.nats,
+    })
+  }
   sample()
   const timer = setInterval(sample, 200)
   try {
     const result = await runLoadProcess(spec, spec.kind === "http" ? ctx.client : "deno")
     sample()
-    return { result, serverCpuPercent: pids.length ? busiestWindow(samples, spec.durationS) : undefined }
+    const window = busiestWindow(samples, spec.durationS, pids.length > 0 ? "server" : "postgres")
+    if (!window) return { result }
+    const perRequest = (key: keyof CpuPerRequest) => {
+      const used = window.to[key] - window.from[key]
+      const seconds = (window.to.at - window.from.at) / 1000
+      return used > 0 && result.rps > 0 ? Math.round((used / seconds / result.rps) * 1e6) : undefined
+    }
+    const server = pids.length > 0 ? perRequest("server") : undefined
+    return {
+      result,
+      serverCpuPercent: pids.length > 0 ? Math.round(rate(window, "server") * 100) : undefined,
+      cpuUsPerRequest: { server, postgres: perRequest("postgres"), nats: perRequest("nats") },
+    }
   } finally {
     clearInterval(timer)
   }
 }
 
-const busiestWindow = (samples: ReadonlyArray<[number, number]>, seconds: number): number => {
-  let best = 0
+const rate = (window: { from: Sample; to: Sample }, key: keyof CpuPerRequest) =>
+  (window.to[key] - window.from[key]) / ((window.to.at - window.from.at) / 1000)
+
+/** The span of `seconds` (or the whole run, if shorter) in which `key` used the most CPU. */
+const busiestWindow = (
+  samples: ReadonlyArray<Sample>,
+  seconds: number,
+  key: keyof CpuPerRequest,
+): { from: Sample; to: Sample } | undefined => {
+  let best: { from: Sample; to: Sample } | undefined
   for (let i = 0, j = 0; i < samples.length; i++) {
-    while (j < samples.length && samples[j][0] - samples[i][0] < seconds * 1000) j++
+    while (j < samples.length && samples[j].at - samples[i].at < seconds * 1000) j++
     if (j >= samples.length) break
-    best = Math.max(best, (samples[j][1] - samples[i][1]) / ((samples[j][0] - samples[i][0]) / 1000))
+    const window = { from: samples[i], to: samples[j] }
+    if (!best || rate(window, key) > rate(best, key)) best = window
   }
-  if (best === 0 && samples.length > 1) {
-    const [t0, c0] = samples[0]
-    const [t1, c1] = samples[samples.length - 1]
-    best = (c1 - c0) / ((t1 - t0) / 1000)
-  }
-  return Math.round(best * 100)
+  if (!best && samples.length > 1) best = { from: samples[0], to: samples[samples.length - 1] }
+  return best
 }
 
 /** A row from a measured run, with rps and p99 ratios against the named baselines. */
 export const rowOf = (
-  base: Omit<Row, "result" | "ratios" | "p99Ratios" | "serverCpuPercent">,
+  base: Omit<Row, "result" | "ratios" | "p99Ratios" | "serverCpuPercent" | "cpuUsPerRequest">,
   measured: Measured,
   baselines: Record<string, LoadResult | undefined> = {},
 ): Row => {
@@ -64,7 +101,14 @@ export const rowOf = (
       p99Ratios[name] = Math.round((measured.result.latency.p99Ms / b.latency.p99Ms) * 100) / 100
     }
   }
-  return { ...base, result: measured.result, ratios, p99Ratios, serverCpuPercent: measured.serverCpuPercent }
+  return {
+    ...base,
+    result: measured.result,
+    ratios,
+    p99Ratios,
+    serverCpuPercent: measured.serverCpuPercent,
+    cpuUsPerRequest: measured.cpuUsPerRequest,
+  }
 }
 
 /**

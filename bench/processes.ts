@@ -181,6 +181,25 @@ export const cpuSeconds = (pid: number): number => {
   }
 }
 
+/**
+ * CPU seconds used so far by this machine's Postgres processes (server and backends) and
+ * nats-server, found by command name in /proc; 0 for a service that does not run here.
+ */
+export const localServiceCpuSeconds = (): { postgres: number; nats: number } => {
+  const used = { postgres: 0, nats: 0 }
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue
+    try {
+      const comm = Deno.readTextFileSync(`/proc/${entry.name}/comm`).trim()
+      if (comm === "postgres") used.postgres += cpuSeconds(Number(entry.name)) || 0
+      else if (comm === "nats-server") used.nats += cpuSeconds(Number(entry.name)) || 0
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return used
+}
+
 /** Resident memory in MB, from /proc/<pid>/status VmRSS. */
 export const rssMb = (pid: number): number => {
   try {

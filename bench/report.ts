@@ -95,7 +95,8 @@ export const formatTable = (record: RunRecord): string => {
   )
   lines.push(
     pad("scenario", 36) + padL("clients", 8) + padL("rps", 9) + padL("p50 ms", 9) + padL("p99 ms", 9) +
-      padL("p999 ms", 9) + padL("err", 6) + padL("srv cpu%", 9) + padL("gen cpu%", 9) + "  ratio rps (p99)",
+      padL("p999 ms", 9) + padL("err", 6) + padL("srv cpu%", 9) + padL("gen cpu%", 9) +
+      padL("cpu µs/req srv/pg/nats", 24) + "  ratio rps (p99)",
   )
   let group = ""
   for (const row of record.rows) {
@@ -116,7 +117,7 @@ export const formatTable = (record: RunRecord): string => {
         padL(fmt(r.latency.p50Ms, 2), 9) + padL(fmt(r.latency.p99Ms, 2), 9) +
         padL(fmt(r.latency.p999Ms, 2), 9) +
         padL(String(r.errors), 6) + padL(fmt(row.serverCpuPercent), 9) + padL(fmt(r.clientCpuPercent), 9) +
-        "  " + ratios,
+        padL(cpuSplit(row.cpuUsPerRequest), 24) + "  " + ratios,
     )
   }
   for (const p of record.profiles) {
@@ -129,6 +130,10 @@ export const formatTable = (record: RunRecord): string => {
   lines.push(`elapsed ${record.elapsedS} s`)
   return lines.join("\n")
 }
+
+/** "server/postgres/nats" µs per request, "-" where a process was not measured. */
+const cpuSplit = (cpu: Row["cpuUsPerRequest"]): string =>
+  cpu ? [cpu.server, cpu.postgres, cpu.nats].map((us) => us === undefined ? "-" : String(us)).join("/") : ""
 
 /** Writes bench/results/<timestamp>.json and returns its path. */
 export const writeRecord = async (record: RunRecord): Promise<string> => {

@@ -3,9 +3,9 @@
  * memory at rest, throughput), one node against two nodes on one NATS and Postgres, and
  * replay/verify speed through the audit CLI when it exists.
  */
-import { type BenchContext, fits, type Row } from "./context.ts"
+import { type BenchContext, type CpuPerRequest, fits, type Row } from "./context.ts"
 import { benchHosts, makeTemp, preRegisterHosts, removeTemp, writeScaleConfig } from "./fixtures.ts"
-import { measure, rowOf, seedItems } from "./measure.ts"
+import { measure, type Measured, rowOf, seedItems } from "./measure.ts"
 import { type Proc, rssMb, startHamlet } from "./processes.ts"
 import { type Baselines, MIX } from "./scenarios.ts"
 
@@ -43,6 +43,14 @@ const startScaleNode = async (ctx: BenchContext, hosts: ReadonlyArray<string>, d
     dataDir: `${dir}/data`,
   })
   return { node, startS: (performance.now() - t0) / 1000, preRegisteredS }
+}
+
+/** `measured`'s CPU per request, over `rps` requests a second instead of its own. */
+const spread = (measured: Measured, rps: number): CpuPerRequest | undefined => {
+  const own = measured.cpuUsPerRequest
+  if (!own || rps === 0) return undefined
+  const scale = (us?: number) => us === undefined ? undefined : Math.round((us * measured.result.rps) / rps)
+  return { server: scale(own.server), postgres: scale(own.postgres), nats: scale(own.nats) }
 }
 
 export const runScale = async (ctx: BenchContext, baselines: Baselines): Promise<Array<Row>> => {
@@ -164,7 +172,8 @@ export const runFleet = async (ctx: BenchContext, baselines: Baselines): Promise
     })
     const twoRow = rowOf(
       { group: "fleet", name: "mix, ingress on 2 nodes", clients: FLEET_CLIENTS },
-      { result: combined, serverCpuPercent: a.serverCpuPercent },
+      // a sampled both nodes (and the services) while b ran too: spread that over both runs' requests
+      { result: combined, serverCpuPercent: a.serverCpuPercent, cpuUsPerRequest: spread(a, combined.rps) },
       { hello, "1 node": single.result },
     )
     const perCore = single.serverCpuPercent

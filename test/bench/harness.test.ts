@@ -6,6 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Histogram } from "../../bench/histogram.ts"
 import { runLoadProcess } from "../../bench/load.ts"
+import type { BenchContext } from "../../bench/context.ts"
+import { measure } from "../../bench/measure.ts"
+import { localServiceCpuSeconds } from "../../bench/processes.ts"
 
 describe("bench harness", () => {
   let server: Deno.HttpServer<Deno.NetAddr>
@@ -49,6 +52,33 @@ describe("bench harness", () => {
     // the Host header is set per request and both hosts and both methods are exercised
     expect(seenHosts).toEqual(new Set(["a.bench.test", "b.bench.test"]))
     expect(posts).toBeGreaterThan(0)
+  })
+
+  it("measure() splits the server's CPU per request, read from /proc while the load runs", async () => {
+    // the server is this process: its CPU while the separate load process drives it
+    const ctx = { client: "deno" } as unknown as BenchContext
+    const measured = await measure(ctx, {
+      kind: "http",
+      port: server.addr.port,
+      hosts: ["a.bench.test"],
+      targets: [{ method: "GET", path: "/", weight: 1 }],
+      connections: 4,
+      durationS: 1,
+      warmupS: 0.2,
+    }, [Deno.pid])
+    expect(measured.result.rps).toBeGreaterThan(0)
+    expect(measured.serverCpuPercent).toBeGreaterThan(0)
+    const cpu = measured.cpuUsPerRequest!
+    expect(cpu.server).toBeGreaterThan(0)
+    // serving a request costs this process CPU, but not a whole second of it
+    expect(cpu.server).toBeLessThan(1_000_000)
+    // Postgres and NATS are counted when they run here (other test files may be using them)
+    for (const service of [cpu.postgres, cpu.nats]) {
+      if (service !== undefined) expect(service).toBeGreaterThan(0)
+    }
+    const services = localServiceCpuSeconds()
+    expect(services.postgres).toBeGreaterThanOrEqual(0)
+    expect(services.nats).toBeGreaterThanOrEqual(0)
   })
 
   it("Histogram.quantile() reads percentiles within its 1% bucket precision", () => {
