@@ -14,7 +14,7 @@ export interface ModelOptions {
   readonly retention?: Duration.Input
   /** Column type overrides, e.g. `{ created_at: "timestamptz" }`. */
   readonly columns?: Readonly<Record<string, string>>
-  /** Extra indexes (column lists) besides the host index. */
+  /** Extra indexes (column lists, each after `host`), besides the primary key (host, id). */
   readonly indexes?: ReadonlyArray<ReadonlyArray<string>>
 }
 

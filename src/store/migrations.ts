@@ -4,8 +4,8 @@
  */
 import { Effect } from "effect"
 import { createHash } from "node:crypto"
-import type postgres from "postgres"
-import { type DatabaseError, query, type Sql } from "./database.ts"
+import { type DatabaseError, query, type Sql, type SqlTx } from "./database.ts"
+import { withOwnerTransaction } from "./transaction.ts"
 import { createTenantRoleSql, TENANT_ROLE } from "./roles.ts"
 
 const MIGRATION_LOCK = 0x68616d6c // "haml"
@@ -101,35 +101,115 @@ export const runLockedDdl = (
     })
   ).pipe(Effect.asVoid)
 
-/** Postgres' undefined_table: the record of applied schemas does not exist yet. */
-const UNDEFINED_TABLE = "42P01"
+/** The tables `coreDdl` makes (its fingerprint covers these: host partitions come and go). */
+const CORE_TABLES = [
+  "hamlet_events",
+  "hamlet_hosts",
+  "hamlet_idempotency",
+  "hamlet_dlq",
+  "hamlet_sessions",
+  "host_secrets",
+  "hamlet_schedule",
+]
 
 const schemaHash = (ddl: string) => createHash("sha256").update(ddl).digest("hex")
 
+/** What a schema's DDL makes, for `migrateSchema` to check: a Postgres schema's tables (all, or these). */
+export interface SchemaScope {
+  /** Undefined: the current schema (where Hamlet's own tables live). */
+  readonly schema?: string
+  /** Undefined: every table of the schema. */
+  readonly tables?: ReadonlyArray<string>
+}
+
+type Conn = Sql | SqlTx
+
 /**
- * Brings a schema to `ddl` (idempotent DDL) unless that same text was applied before: its
- * ALTERs and policy changes take exclusive table locks, and run on every start they would
- * queue every query of the nodes already running behind them (and deadlock their jobs). A
- * changed `ddl` (a new field, a new model) runs once, on the first node to start with it.
+ * A digest of what the DDL made, as the catalogs say now (reading them locks no table): each
+ * table's columns, row-level security, policies, indexes and grants, and the schema's grants.
+ * A table dropped, a grant lost in a restore, security turned off by hand all change it.
  */
-export const migrateSchema = (sql: Sql, ddl: string): Effect.Effect<void, DatabaseError> => {
+const fingerprint = (tx: Conn, { schema, tables }: SchemaScope): Effect.Effect<string, DatabaseError> => {
+  const names = tables === undefined ? null : [...tables]
+  return query(() =>
+    tx`select md5(coalesce(string_agg(entry, E'\n' order by entry), '')) as fingerprint from (
+      select 'schema ' || coalesce(n.nspacl::text, '') as entry from pg_namespace n
+        where n.nspname = coalesce(${schema ?? null}::text, current_schema())
+      union all
+      select c.relname || ' ' || c.relrowsecurity || ' ' || coalesce(c.relacl::text, '') || ' ' ||
+        coalesce((select string_agg(a.attname || ':' || format_type(a.atttypid, a.atttypmod) ||
+          case when a.attnotnull then '!' else '' end, ',' order by a.attnum)
+          from pg_attribute a where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped), '') || ' ' ||
+        coalesce((select string_agg(p.polname || ':' || coalesce(pg_get_expr(p.polqual, p.polrelid), '') || ':' ||
+          coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''), ',' order by p.polname)
+          from pg_policy p where p.polrelid = c.oid), '') || ' ' ||
+        coalesce((select string_agg(i.relname, ',' order by i.relname)
+          from pg_index x join pg_class i on i.oid = x.indexrelid where x.indrelid = c.oid), '')
+      from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = coalesce(${schema ?? null}::text, current_schema())
+        and c.relkind in ('r', 'p') and not c.relispartition
+        and (${names}::text[] is null or c.relname = any(${names}::text[]))
+    ) entries`
+  ).pipe(Effect.map((rows) => String(rows[0].fingerprint)))
+}
+
+/** What the schema was like after `ddl` last ran here; undefined if it never ran. */
+const recorded = (tx: Conn, hash: string): Effect.Effect<string | undefined, DatabaseError> =>
+  Effect.gen(function* () {
+    // asked first: selecting from a table that does not exist yet would log an error in Postgres
+    const [{ present }] = yield* query(() =>
+      tx`select to_regclass('hamlet_schema_applied') is not null as present`
+    )
+    if (!present) return undefined
+    const rows = yield* query(() =>
+      tx`select fingerprint from hamlet_schema_applied where ddl_hash = ${hash}`
+    )
+    return rows[0]?.fingerprint as string | undefined
+  })
+
+/**
+ * Brings a schema to `ddl` (idempotent DDL), unless that same text already ran here and what it
+ * made is still as it left it (`fingerprint`): its ALTERs and policy changes take exclusive
+ * table locks, and run at every start they would queue every query of the nodes already running
+ * behind them (and deadlock their jobs). A changed `ddl` (a new field, a new model) runs once,
+ * on the first node to start with it — nodes starting together check again under the lock — and
+ * so does an unchanged one whose tables, security or grants were changed by hand or lost in a
+ * restore.
+ */
+export const migrateSchema = (
+  sql: Sql,
+  ddl: string,
+  scope: SchemaScope,
+): Effect.Effect<void, DatabaseError> => {
   const hash = schemaHash(ddl)
-  const isApplied = (tx: Sql | postgres.TransactionSql) =>
-    query(() => tx`select 1 from hamlet_schema_applied where ddl_hash = ${hash}`).pipe(
-      Effect.map((rows) => rows.length > 0),
-      Effect.catchIf((e) => e.code === UNDEFINED_TABLE, () => Effect.succeed(false)),
+  const isCurrent = (tx: Conn) =>
+    Effect.flatMap(
+      recorded(tx, hash),
+      (stored) =>
+        stored === undefined
+          ? Effect.succeed(false)
+          : Effect.map(fingerprint(tx, scope), (now) => now === stored),
     )
   return Effect.gen(function* () {
-    if (yield* isApplied(sql)) return
-    yield* runLockedDdl(
-      sql,
-      `${ddl};
-      create table if not exists hamlet_schema_applied (
-        ddl_hash text primary key,
-        applied_at timestamptz not null default now()
-      );
-      insert into hamlet_schema_applied (ddl_hash) values ('${hash}') on conflict do nothing`,
-    )
+    if (yield* isCurrent(sql)) return
+    yield* withOwnerTransaction(sql, (tx) =>
+      Effect.gen(function* () {
+        yield* query(() => tx.unsafe(`select pg_advisory_xact_lock(${MIGRATION_LOCK})`))
+        yield* query(() =>
+          tx.unsafe(`create table if not exists hamlet_schema_applied (
+            ddl_hash text primary key,
+            fingerprint text not null,
+            applied_at timestamptz not null default now()
+          )`)
+        )
+        if (yield* isCurrent(tx)) return // another node applied it meanwhile
+        yield* query(() => tx.unsafe(ddl))
+        const made = yield* fingerprint(tx, scope)
+        yield* query(() =>
+          tx`insert into hamlet_schema_applied (ddl_hash, fingerprint) values (${hash}, ${made})
+             on conflict (ddl_hash) do update set fingerprint = excluded.fingerprint, applied_at = now()`
+        )
+      }))
   })
 }
 
@@ -138,5 +218,5 @@ export const migrateCore = (sql: Sql) =>
     // the role is cluster-wide: create it outside the lock's transaction so a duplicate
     // from another database never aborts the migration
     yield* query(() => sql.unsafe(createTenantRoleSql))
-    yield* migrateSchema(sql, coreDdl)
+    yield* migrateSchema(sql, coreDdl, { tables: CORE_TABLES })
   })

@@ -27,4 +27,4 @@ export const migrateProject = (
   project: string,
   models: ReadonlyArray<Model>,
 ): Effect.Effect<void, DatabaseError> =>
-  migrateSchema(sql, schemaDdl(project, models, { withSecurity: true }))
+  migrateSchema(sql, schemaDdl(project, models, { withSecurity: true }), { schema: project })

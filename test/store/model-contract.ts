@@ -147,6 +147,12 @@ export const describeModelContract = (it: Vitest.MethodsNonLive<Database>): void
       assert.deepStrictEqual(after.at(-1)?.column_name, "summary")
       assert.strictEqual(after.length, before.length + 1)
       assert.deepStrictEqual(yield* indexes(), ["ddl_note_pkey"])
+      // the same models again after the schema was dropped by hand: made again, not skipped
+      yield* query(() => sql`drop schema ddlcheck cascade`)
+      yield* migrateProject(sql, "ddlcheck", [v2])
+      const names = (rows: ReadonlyArray<{ column_name?: unknown }>) =>
+        rows.map((c) => String(c.column_name)).sort()
+      assert.deepStrictEqual(names(yield* columns()), names(after))
     }))
 
   it.effect("reads give the same values on the JSON path and the row-by-row path", () =>

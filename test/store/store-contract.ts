@@ -17,7 +17,7 @@ import {
   registerHost,
   rowToStoredEvent,
 } from "../../src/store/event-log.ts"
-import { migrateCore } from "../../src/store/migrations.ts"
+import { migrateCore, migrateSchema } from "../../src/store/migrations.ts"
 import { withHostTransaction, withOwnerTransaction } from "../../src/store/transaction.ts"
 import { type StoreKind, terminateSleeping, testDatabase } from "../support/database.ts"
 import { hashedFields } from "../../src/audit/event-line.ts"
@@ -82,6 +82,40 @@ export const describeStoreContract = (kind: StoreKind): void =>
             } finally {
               yield* Effect.promise(() => reader`rollback`.then(() => reader.release()))
             }
+          }),
+      )
+
+      it.effect("a start re-runs the schema DDL when what it made was changed by hand or lost", () =>
+        Effect.gen(function* () {
+          const sql = yield* _setup
+          // a restore without grants, security switched off for maintenance and left off
+          yield* query(() => sql`revoke all on hamlet_events from hamlet_tenant`)
+          yield* query(() => sql`alter table hamlet_sessions disable row level security`)
+          yield* migrateCore(sql)
+          const [state] = yield* query(() =>
+            sql`select has_table_privilege('hamlet_tenant', 'hamlet_events', 'select') as granted,
+                       (select relrowsecurity from pg_class where oid = 'hamlet_sessions'::regclass) as secured`
+          )
+          assert.deepStrictEqual({ granted: state.granted, secured: state.secured }, {
+            granted: true,
+            secured: true,
+          })
+        }))
+
+      // PGlite has one connection: two starts cannot overlap
+      it.effect.skipIf(kind === "pglite")(
+        "nodes starting together run changed schema DDL once",
+        () =>
+          Effect.gen(function* () {
+            const sql = yield* _setup
+            yield* query(() => sql`create table if not exists ddl_runs (n int)`)
+            const ddl = `insert into ddl_runs values (1); select pg_sleep(0.3)`
+            yield* Effect.all([
+              migrateSchema(sql, ddl, { tables: ["ddl_runs"] }),
+              migrateSchema(sql, ddl, { tables: ["ddl_runs"] }),
+            ], { concurrency: "unbounded" })
+            const [{ runs }] = yield* query(() => sql`select count(*)::int as runs from ddl_runs`)
+            assert.strictEqual(runs, 1)
           }),
       )
 
