@@ -1,6 +1,8 @@
 /**
- * Idempotent schema for Hamlet's own tables, run at start by every node. A transaction-
- * scoped advisory lock serialises nodes that start together.
+ * Idempotent schema for Hamlet's own tables, and how schema DDL is applied (this and each
+ * project's read tables): at start by every node, under a transaction-scoped advisory lock that
+ * serialises nodes starting together, and skipped when it already ran and what it made is
+ * unchanged (`migrateSchema`).
  */
 import { Effect } from "effect"
 import { createHash } from "node:crypto"

@@ -1,7 +1,8 @@
 /**
  * Derives a model's table from its Schema: `host text not null` first, the model's
- * columns, optional `deleted_at`, primary key (host, id) (which also serves lookups by host), row-level
- * security keyed on `hamlet.host`. The DDL is idempotent; new fields become new columns.
+ * columns, optional `deleted_at`, primary key (host, id) (it also serves lookups by host),
+ * row-level security keyed on `hamlet.host`. The DDL is idempotent; new fields become new
+ * columns.
  */
 import { SchemaAST } from "effect"
 import type { Model } from "../projects/model.ts"

@@ -1,7 +1,7 @@
 /**
  * A project's read tables live in a Postgres schema named after the project, so two
- * projects may both declare `post` without meeting. Idempotent; run at start (and skipped
- * when the same DDL was applied before: migrations.ts `migrateSchema`).
+ * projects may both declare `post` without meeting. Idempotent; run at start, and skipped
+ * while the same DDL already ran and what it made is unchanged (migrations.ts `migrateSchema`).
  */
 import type { Effect } from "effect"
 import type { Model } from "../projects/model.ts"
