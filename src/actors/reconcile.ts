@@ -6,6 +6,7 @@
 import { Effect, Exit, Redacted, Scope } from "effect"
 import type { Bus } from "../bus/bus.ts"
 import type { LoadedConfig } from "../config/config.ts"
+import { isValidHostname } from "../ingress/host.ts"
 import { buildRoutingTable, type Route, type RoutingTable, tableFromRoutes } from "../ingress/routing.ts"
 import { type LoadedProject, loadProject, scanHostDirs } from "../projects/loader.ts"
 import { query, type Sql } from "../store/database.ts"
@@ -40,8 +41,18 @@ export const makeReconciler = (sql: Sql, lanes: ReadLanes, parent: Scope.Scope, 
         })
       })
 
+    // a row that is not a hostname (written by hand, or by a version that did not check) is
+    // skipped and logged: it must not keep the node from starting
     const databaseHosts = query(() =>
       sql`select host, project, source from hamlet_hosts where removed_at is null`
+    ).pipe(
+      Effect.tap((rows) => {
+        const bad = rows.filter((r) => !isValidHostname(String(r.host))).map((r) => String(r.host))
+        return bad.length === 0
+          ? Effect.void
+          : Effect.logError("hamlet_hosts rows that are not hostnames are not served", { hosts: bad })
+      }),
+      Effect.map((rows) => rows.filter((r) => isValidHostname(String(r.host)))),
     )
 
     const startProject = (project: LoadedProject) =>

@@ -10,6 +10,7 @@ import { decodeText, encodeJson } from "../bus/envelope.ts"
 import { controlSubject } from "../bus/subjects.ts"
 import { loadConfig, type LoadedConfig } from "../config/config.ts"
 import { watchPaths } from "../config/watch.ts"
+import { isValidHostname } from "../ingress/host.ts"
 import type { RoutingTable } from "../ingress/routing.ts"
 import { Database, type DatabaseError, query } from "../store/database.ts"
 import { makeReadLanes } from "../store/read-lanes.ts"
@@ -68,6 +69,14 @@ export const SupervisorLive = (
       const applyHostChange = (change: HostChange) =>
         lock.withPermit(
           Effect.gen(function* () {
+            // anyone on the bus may publish here: a host must be a hostname before it is registered
+            // (it becomes a subject token, a partition's key and a route)
+            if (!isValidHostname(change.host)) {
+              return yield* Effect.logWarning(
+                "ignored a host change for a host that is not a hostname",
+                change,
+              )
+            }
             if (change.action === "add") {
               if (!reconciler.hasProject(change.project)) return
               yield* registerHost(sql, change.project, change.host, "database")

@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto"
 import { Effect } from "effect"
+import { isValidHostname } from "../ingress/host.ts"
 import { DatabaseError, query, type Sql, type SqlTx } from "./database.ts"
 import { eventHash, GENESIS_HASH } from "./event-hash.ts"
 import { runLockedDdl } from "./migrations.ts"
@@ -57,6 +58,11 @@ export const registerHost = (
   host: string,
   source: "directory" | "database",
 ): Effect.Effect<void, DatabaseError> => {
+  if (!isValidHostname(host)) {
+    return Effect.fail(
+      new DatabaseError({ message: `${JSON.stringify(host)} is not a hostname`, code: BAD_HOST }),
+    )
+  }
   const partition = partitionName(host)
   const literal = `'${host.replaceAll("'", "''")}'`
   return runLockedDdl(
@@ -84,6 +90,9 @@ export const hostOwner = (sql: Sql | SqlTx, host: string): Effect.Effect<string 
   query(() => sql`select project from hamlet_hosts where host = ${host}`).pipe(
     Effect.map((rows) => rows[0] ? String(rows[0].project) : undefined),
   )
+
+/** registerHost's failure for a host that is not a normalised hostname. */
+export const BAD_HOST = "hamlet_bad_host"
 
 /** registerHost's failure when another project owns (or owned) the host's log. */
 export const HOST_OWNED = "hamlet_host_owned"

@@ -5,6 +5,8 @@
  */
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { announceHostChange } from "../../src/actors/supervisor.ts"
+import { Bus } from "../../src/bus/bus.ts"
 import { startTestServer, type TestServer } from "../support/server.ts"
 
 const HORATIO_KEY = "horatio-admin-key-for-tests"
@@ -47,6 +49,32 @@ describe("hosts admin API", () => {
     // the supervisor's next reconcile keeps it removed
     await Effect.runPromise(server.supervisor.reload)
     expect((await server.call(host, "/api/GetFeed")).status).toBe(404)
+  })
+
+  it("ignores host changes on the bus for hosts that are not hostnames; a bad stored host is skipped", async () => {
+    // anyone on the bus can publish to <root>.ctl.hosts: "*" would have joined every host's queue group
+    for (const host of ["*", "not json", "a.>"]) {
+      await Effect.runPromise(
+        announceHostChange({ action: "add", project: "horatio", host }).pipe(
+          Effect.provideService(Bus, server.bus),
+        ),
+      )
+    }
+    await Effect.runPromise(server.bus.flush)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const stored = await server
+      .sql`select count(*)::int as n from hamlet_hosts where host in ('*', 'not json', 'a.>')`
+    expect(stored[0].n).toBe(0)
+    expect((await server.call("blog.example.com", "/api/GetFeed")).status).toBe(200)
+    // a row an older version (or a hand) wrote: the node keeps serving, and reloads, without it
+    await server.sql`insert into hamlet_hosts (host, project, source, partition_name)
+                     values ('bad host', 'horatio', 'database', 'hamlet_events_none')`
+    try {
+      await Effect.runPromise(server.supervisor.reload)
+      expect((await server.call("blog.example.com", "/api/GetFeed")).status).toBe(200)
+    } finally {
+      await server.sql`delete from hamlet_hosts where host = 'bad host'`
+    }
   })
 
   it("refuses a missing key, a wrong key and another project's key", async () => {
