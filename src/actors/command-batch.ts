@@ -26,7 +26,12 @@ import {
   UNIQUE_VIOLATION,
 } from "../store/database.ts"
 import { insertEvents, type LogHead, placeEvents, readHead, type StoredEvent } from "../store/event-log.ts"
-import { insertIdempotentReplies, readIdempotentReplies } from "../store/idempotency.ts"
+import {
+  type IdempotentRecord,
+  insertIdempotentReplies,
+  readIdempotentReplies,
+  requestDigest,
+} from "../store/idempotency.ts"
 import { makeProjectionWriter } from "../store/model-access.ts"
 import { makePipeline } from "../store/pipeline.ts"
 import { withHostTransaction } from "../store/transaction.ts"
@@ -74,14 +79,20 @@ const rememberedReplies = (
   host: string,
   commands: ReadonlyArray<Command>,
   gate: Effect.Effect<void, DatabaseError>,
-): Effect.Effect<Map<string, Reply>, DatabaseError> => {
+): Effect.Effect<Map<string, IdempotentRecord<Reply>>, DatabaseError> => {
   const keys = [...new Set(commands.flatMap((c) => c.meta.idempotencyKey ?? []))]
   if (keys.length === 0) return Effect.succeed(new Map())
-  return Effect.andThen(gate, readIdempotentReplies(tx, host, keys)) as Effect.Effect<
-    Map<string, Reply>,
-    DatabaseError
-  >
+  return Effect.andThen(gate, readIdempotentReplies<Reply>(tx, host, keys))
 }
+
+/** A key already used for another request (another handler, or other input). */
+const keyReused = (key: string): Reply => ({
+  ok: false,
+  error: replyError(
+    "conflict",
+    `idempotency key ${JSON.stringify(key)} was already used for a different request`,
+  ),
+})
 
 const MAX_CONFLICT_RETRIES = 8
 /** Bound on the per-host stream version cache (cleared, not evicted: it refills on demand). */
@@ -153,8 +164,11 @@ const commitOnce = (
         }
         const key = command.meta.idempotencyKey
         const previous = key ? remembered.get(key) : undefined
+        const request = key ? requestDigest(command.handler.name, command.input) : null
         if (previous) {
-          replies.push(previous)
+          replies.push(
+            previous.request === null || previous.request === request ? previous.reply : keyReused(key!),
+          )
           continue
         }
         const outcome = yield* runHandler(log.project, log.host, reader, command)
@@ -181,7 +195,7 @@ const commitOnce = (
         }
         // only successes are remembered: a failed command may be retried with the same key
         if (key && outcome.reply.ok) {
-          remembered.set(key, outcome.reply) // a repeat later in this batch gets the same reply
+          remembered.set(key, { reply: outcome.reply, request }) // a repeat later in this batch gets it too
           keysToStore.push(key)
         }
         replies.push(outcome.reply)

@@ -18,6 +18,7 @@ import {
   RequestEnvelope,
 } from "../bus/envelope.ts"
 import { eventSubject, hostRequestWildcard, parseRequestSubject } from "../bus/subjects.ts"
+import { wireValueIssue } from "../bus/wire-values.ts"
 import { badInput, replyError } from "../errors.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import type { Sql } from "../store/database.ts"
@@ -104,15 +105,37 @@ export const startHostActor = (
         // a reply that cannot be sent (bus closed) is lost to the caller, who times out; it must
         // not throw into the batch that committed it
         try {
-          if (!reply.ok) return message.respond(encodeJson(reply), headers)
-          headers[OK_REPLY_HEADER] = "ok"
-          message.respond(encodedSuccess(reply), headers)
+          const bytes = reply.ok ? encodedSuccess(reply) : encodeJson(reply)
+          if (bytes.length > bus.maxPayload) {
+            // the bus would drop it and the caller wait out its timeout: say so at once instead
+            runFork(Effect.logError("reply too large for the bus", { requestId, bytes: bytes.length }))
+            const applied = handlerKind === "command" && reply.ok
+              ? "; the command's writes were committed"
+              : ""
+            return message.respond(
+              encodeJson(
+                {
+                  ok: false,
+                  error: {
+                    code: "internal",
+                    message:
+                      `the reply is ${bytes.length} bytes, more than the bus carries (${bus.maxPayload})${applied}`,
+                    requestId,
+                  },
+                } satisfies Reply,
+              ),
+              headers,
+            )
+          }
+          if (reply.ok) headers[OK_REPLY_HEADER] = "ok"
+          message.respond(bytes, headers)
         } catch (error) {
           runFork(Effect.logWarning("reply not sent", { requestId, error: String(error) }))
         }
       }
       const echoedId = message.headers[REQUEST_ID_HEADER]
       let requestId = echoedId
+      let handlerKind: "query" | "command" | undefined
       const address = parseRequestSubject(message.subject)
       let json: unknown
       try {
@@ -120,7 +143,15 @@ export const startHostActor = (
       } catch {
         return respond({
           ok: false,
-          error: replyError("bad_request", "the request envelope is not valid JSON"),
+          error: replyError("bad_request", "the request envelope is not valid UTF-8 JSON"),
+        })
+      }
+      // text Postgres cannot store (a NUL, a lone surrogate), or nesting too deep to encode
+      const issue = wireValueIssue(json)
+      if (issue) {
+        return respond({
+          ok: false,
+          error: replyError("bad_request", "the request envelope cannot be stored", [issue]),
         })
       }
       const envelope = decodeEnvelope(json, { errors: "all" })
@@ -135,6 +166,7 @@ export const startHostActor = (
       }
       requestId ??= envelope.value.id
       const handler = address && project.handlers.get(address.handler)
+      handlerKind = handler ? handler.kind : undefined
       if (!handler) {
         return respond({
           ok: false,

@@ -21,7 +21,8 @@ export type Issue = typeof Issue.Type
 export const RequestMeta = Schema.Struct({
   correlationId: Schema.optional(Schema.String),
   causationId: Schema.optional(Schema.String),
-  idempotencyKey: Schema.optional(Schema.String),
+  /** Stored with the reply, in a key index: 1 to 256 characters. */
+  idempotencyKey: Schema.optional(Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(256))),
   session: Schema.optional(Schema.String),
 })
 
@@ -50,7 +51,8 @@ export type Reply = typeof Reply.Type
 export const REQUEST_ID_HEADER = "x-request-id"
 
 const encoder = new TextEncoder()
-const decoder = new TextDecoder()
+/** Fatal: bytes that are not UTF-8 are refused (a caller's bad request), never replaced by U+FFFD. */
+const decoder = new TextDecoder("utf-8", { fatal: true })
 
 export const encodeJson = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value))
 export const decodeText = (data: Uint8Array): string => decoder.decode(data)

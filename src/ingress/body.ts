@@ -1,6 +1,8 @@
 /**
  * Reads a request body up to a byte limit without buffering more than the limit, so an
- * oversized upload is refused (413) as soon as it crosses the line.
+ * oversized upload is refused (413) as soon as it crosses the line; a body must be UTF-8
+ * (JSON's encoding: bytes that are not are refused, not replaced), and must arrive within a
+ * time limit (a client that declares 50 bytes and sends 4 does not hold its connection).
  */
 
 export class BodyTooLarge extends Error {
@@ -9,13 +11,32 @@ export class BodyTooLarge extends Error {
   }
 }
 
-export const readBodyText = async (request: Request, limit: number): Promise<string> => {
-  const declared = Number(request.headers.get("content-length") ?? NaN)
-  if (declared > limit) throw new BodyTooLarge(limit)
-  if (!request.body) return ""
+export class BodyNotUtf8 extends Error {
+  constructor() {
+    super("the request body is not valid UTF-8")
+  }
+}
+
+export class BodyTimeout extends Error {
+  constructor(readonly ms: number) {
+    super(`the request body did not arrive within ${ms} ms`)
+  }
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+const decode = (bytes: Uint8Array): string => {
+  try {
+    return utf8.decode(bytes)
+  } catch {
+    throw new BodyNotUtf8()
+  }
+}
+
+const readBytes = async (request: Request, limit: number, declared: number): Promise<Uint8Array> => {
   // a declared length is what the server reads, no more: one read, no stream machinery
-  if (Number.isFinite(declared)) return await request.text()
-  const reader = request.body.getReader()
+  if (Number.isFinite(declared)) return await request.bytes()
+  const reader = request.body!.getReader()
   const chunks: Array<Uint8Array> = []
   let size = 0
   for (;;) {
@@ -28,13 +49,27 @@ export const readBodyText = async (request: Request, limit: number): Promise<str
     }
     chunks.push(value)
   }
-  const bytes = chunks.length === 1 ? chunks[0] : new Uint8Array(size)
-  if (chunks.length !== 1) {
-    let offset = 0
-    for (const chunk of chunks) {
-      bytes.set(chunk, offset)
-      offset += chunk.byteLength
-    }
+  if (chunks.length === 1) return chunks[0]
+  const bytes = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset)
+    offset += chunk.byteLength
   }
-  return new TextDecoder().decode(bytes)
+  return bytes
+}
+
+export const readBodyText = async (request: Request, limit: number, timeoutMs: number): Promise<string> => {
+  const declared = Number(request.headers.get("content-length") ?? NaN)
+  if (declared > limit) throw new BodyTooLarge(limit)
+  if (!request.body) return ""
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BodyTimeout(timeoutMs)), timeoutMs)
+  })
+  try {
+    return decode(await Promise.race([readBytes(request, limit, declared), late]))
+  } finally {
+    clearTimeout(timer)
+  }
 }

@@ -16,17 +16,28 @@ import {
   successOutputBytes,
 } from "../bus/envelope.ts"
 import { requestSubject } from "../bus/subjects.ts"
+import { wireValueIssue } from "../bus/wire-values.ts"
 import { internalError, replyError } from "../errors.ts"
 import { actorMetrics } from "../actors/actor-metrics.ts"
 import { Supervisor } from "../actors/supervisor.ts"
 import { makeAdmin } from "../admin/admin.ts"
 import { Database, query } from "../store/database.ts"
-import { BodyTooLarge, readBodyText } from "./body.ts"
+import { BodyNotUtf8, BodyTimeout, BodyTooLarge, readBodyText } from "./body.ts"
 import { normaliseHost } from "./host.ts"
 import { recordRequest, renderMetrics } from "./metrics.ts"
 import { errorResponse, jsonResponse } from "./responses.ts"
 import { resolveRoute, type Route } from "./routing.ts"
 import { serveStatic } from "./static-files.ts"
+
+/** How long a request body may take to arrive. */
+const BODY_TIMEOUT_MS = 10_000
+
+/** 405, with the methods the path allows. */
+const notAllowed = (message: string, allow: string): Response => {
+  const response = errorResponse(replyError("bad_request", message), 405)
+  response.headers.set("allow", allow)
+  return response
+}
 
 /** Extra time the ingress waits beyond the handler's limit before answering 504. */
 const REPLY_MARGIN_MS = 1_000
@@ -68,27 +79,34 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
       let input: unknown
       if (request.method === "GET" || request.method === "HEAD") {
         if (handler.kind !== "query") {
-          return errorResponse(replyError("bad_request", `${handlerName} is a command: use POST`), 405)
+          return notAllowed(`${handlerName} is a command: use POST`, "POST")
         }
         input = Object.fromEntries(url.searchParams)
       } else if (request.method === "POST") {
         let text: string
         try {
-          text = await readBodyText(request, route.project.limits.maxBodyBytes)
+          text = await readBodyText(request, route.project.limits.maxBodyBytes, BODY_TIMEOUT_MS)
         } catch (e) {
-          if (e instanceof BodyTooLarge) {
-            return errorResponse(replyError("bad_request", e.message), 413)
-          }
+          if (e instanceof BodyTooLarge) return errorResponse(replyError("bad_request", e.message), 413)
+          if (e instanceof BodyTimeout) return errorResponse(replyError("bad_request", e.message), 408)
+          if (e instanceof BodyNotUtf8) return errorResponse(replyError("bad_request", e.message))
           return errorResponse(replyError("bad_request", "the request body could not be read"))
         }
         try {
           input = text.trim() === "" ? {} : JSON.parse(text)
         } catch (e) {
-          return errorResponse(replyError("bad_request", `malformed JSON: ${(e as Error).message}`))
+          const message = `malformed JSON: ${(e as Error).message}`
+          return errorResponse(replyError("bad_request", message, [{ path: "", message }]))
         }
       } else {
-        return errorResponse(replyError("bad_request", `method ${request.method} is not allowed`), 405)
+        return notAllowed(
+          `method ${request.method} is not allowed`,
+          handler.kind === "query" ? "GET, HEAD, POST" : "POST",
+        )
       }
+      // what Postgres cannot store, or too deep to encode, is refused here, not as a 500 later
+      const issue = wireValueIssue(input)
+      if (issue) return errorResponse(replyError("bad_request", "the input cannot be stored", [issue]))
       const envelope: RequestEnvelope = { id: requestId, input }
       const timeoutMs = (handler.timeoutMs ?? route.project.limits.handlerTimeoutMs) + REPLY_MARGIN_MS
       const outcome = await runPromise(

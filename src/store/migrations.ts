@@ -42,6 +42,7 @@ create table if not exists hamlet_idempotency (
   created_at timestamptz not null default now(),
   primary key (host, key)
 );
+alter table hamlet_idempotency add column if not exists request text;
 create table if not exists hamlet_dlq (
   id bigserial primary key,
   host text not null,
