@@ -30,7 +30,6 @@ import {
   type IdempotentRecord,
   insertIdempotentReplies,
   readIdempotentReplies,
-  requestDigest,
 } from "../store/idempotency.ts"
 import { makeProjectionWriter } from "../store/model-access.ts"
 import { makePipeline } from "../store/pipeline.ts"
@@ -42,6 +41,11 @@ import { type HandlerRequest, runHandler } from "./handler-run.ts"
 export interface Command extends HandlerRequest {
   /** Answers the caller; only the first answer counts. */
   readonly respond: (reply: Reply) => void
+  /**
+   * With an idempotency key: `requestDigest` of the handler and the input as it arrived (not as
+   * decoded: a decoding default or a bigint would make a retry differ, or the digest throw).
+   */
+  readonly request?: string
 }
 
 export interface HostLog {
@@ -164,7 +168,7 @@ const commitOnce = (
         }
         const key = command.meta.idempotencyKey
         const previous = key ? remembered.get(key) : undefined
-        const request = key ? requestDigest(command.handler.name, command.input) : null
+        const request = key ? command.request ?? null : null
         if (previous) {
           replies.push(
             previous.request === null || previous.request === request ? previous.reply : keyReused(key!),

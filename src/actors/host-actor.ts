@@ -22,6 +22,7 @@ import { wireValueIssue } from "../bus/wire-values.ts"
 import { badInput, replyError } from "../errors.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import type { Sql } from "../store/database.ts"
+import { requestDigest } from "../store/idempotency.ts"
 import type { ReadLanes } from "../store/read-lanes.ts"
 import type { StoredEvent } from "../store/event-log.ts"
 import type { Command, HostLog } from "./command-batch.ts"
@@ -29,6 +30,9 @@ import { actorCounters } from "./actor-metrics.ts"
 import { makeCommitChain } from "./commit-chain.ts"
 import { decodeInput, type HandlerRequest, inputError } from "./handler-run.ts"
 import { coalesceKeyOf, makeQueryBatcher } from "./query-batch.ts"
+
+/** Bytes of the bus's payload limit kept for a reply's headers. */
+const REPLY_HEADER_ROOM = 1024
 
 /** Commands taken from the mailbox per transaction at most. */
 const MAX_BATCH = 256
@@ -106,7 +110,8 @@ export const startHostActor = (
         // not throw into the batch that committed it
         try {
           const bytes = reply.ok ? encodedSuccess(reply) : encodeJson(reply)
-          if (bytes.length > bus.maxPayload) {
+          // NATS counts the headers too (hamlet-reply, an echoed x-request-id): leave room for them
+          if (bytes.length + REPLY_HEADER_ROOM > bus.maxPayload) {
             // the bus would drop it and the caller wait out its timeout: say so at once instead
             runFork(Effect.logError("reply too large for the bus", { requestId, bytes: bytes.length }))
             const applied = handlerKind === "command" && reply.ok
@@ -147,7 +152,7 @@ export const startHostActor = (
         })
       }
       // text Postgres cannot store (a NUL, a lone surrogate), or nesting too deep to encode
-      const issue = wireValueIssue(json)
+      const issue = wireValueIssue(json, -1) // the envelope is a wrapper: its input nests from 0, as over HTTP
       if (issue) {
         return respond({
           ok: false,
@@ -196,7 +201,10 @@ export const startHostActor = (
           respond,
         })
       }
-      if (!enqueue({ ...request, respond })) {
+      const key = request.meta.idempotencyKey
+      // JSON as it arrived: the same bytes' digest on every node and every retry
+      const digest = key ? requestDigest(handler.name, envelope.value.input ?? {}) : undefined
+      if (!enqueue({ ...request, respond, request: digest })) {
         respond({ ok: false, error: replyError("overloaded", `host ${host} is busy; retry shortly`) })
       }
     }

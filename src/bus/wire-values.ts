@@ -18,9 +18,12 @@ const textProblem = (text: string): string | undefined =>
 
 const join = (path: string, key: string | number) => path === "" ? String(key) : `${path}.${key}`
 
-/** The first problem found in `value`, with its dotted path; undefined when there is none. */
-export const wireValueIssue = (value: unknown): Issue | undefined => {
-  const pending: Array<{ value: unknown; path: string; depth: number }> = [{ value, path: "", depth: 0 }]
+/**
+ * The first problem found in `value`, with its dotted path; undefined when there is none.
+ * `depth` is the nesting `value` itself counts as (-1 for a wrapper whose fields count from 0).
+ */
+export const wireValueIssue = (value: unknown, depth = 0): Issue | undefined => {
+  const pending: Array<{ value: unknown; path: string; depth: number }> = [{ value, path: "", depth }]
   for (let next = pending.pop(); next; next = pending.pop()) {
     const { value, path, depth } = next
     if (typeof value === "string") {

@@ -1,8 +1,8 @@
 /**
  * Reads a request body up to a byte limit without buffering more than the limit, so an
  * oversized upload is refused (413) as soon as it crosses the line; a body must be UTF-8
- * (JSON's encoding: bytes that are not are refused, not replaced), and must arrive within a
- * time limit (a client that declares 50 bytes and sends 4 does not hold its connection).
+ * (JSON's encoding: bytes that are not are refused, not replaced), and must keep arriving (a
+ * client that declares 50 bytes and sends 4 does not hold its connection).
  */
 
 export class BodyTooLarge extends Error {
@@ -19,7 +19,7 @@ export class BodyNotUtf8 extends Error {
 
 export class BodyTimeout extends Error {
   constructor(readonly ms: number) {
-    super(`the request body did not arrive within ${ms} ms`)
+    super(`the request body stopped arriving (nothing for ${ms} ms)`)
   }
 }
 
@@ -33,21 +33,35 @@ const decode = (bytes: Uint8Array): string => {
   }
 }
 
-const readBytes = async (request: Request, limit: number, declared: number): Promise<Uint8Array> => {
-  // a declared length is what the server reads, no more: one read, no stream machinery
-  if (Number.isFinite(declared)) return await request.bytes()
-  const reader = request.body!.getReader()
+/**
+ * The body's bytes, failing with BodyTimeout when `idleMs` pass without a chunk arriving (an
+ * idle limit, not a total one: a slow but steady upload is not cut off).
+ */
+const readBytes = async (
+  body: ReadableStream<Uint8Array>,
+  limit: number,
+  idleMs: number,
+): Promise<Uint8Array> => {
+  const reader = body.getReader()
   const chunks: Array<Uint8Array> = []
   let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > limit) {
-      await reader.cancel().catch(() => {})
-      throw new BodyTooLarge(limit)
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    for (;;) {
+      const idle = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new BodyTimeout(idleMs)), idleMs)
+      })
+      const { done, value } = await Promise.race([reader.read(), idle])
+      clearTimeout(timer)
+      if (done) break
+      size += value.byteLength
+      if (size > limit) throw new BodyTooLarge(limit)
+      chunks.push(value)
     }
-    chunks.push(value)
+  } catch (error) {
+    clearTimeout(timer)
+    await reader.cancel().catch(() => {})
+    throw error
   }
   if (chunks.length === 1) return chunks[0]
   const bytes = new Uint8Array(size)
@@ -59,17 +73,9 @@ const readBytes = async (request: Request, limit: number, declared: number): Pro
   return bytes
 }
 
-export const readBodyText = async (request: Request, limit: number, timeoutMs: number): Promise<string> => {
+export const readBodyText = async (request: Request, limit: number, idleMs: number): Promise<string> => {
   const declared = Number(request.headers.get("content-length") ?? NaN)
   if (declared > limit) throw new BodyTooLarge(limit)
   if (!request.body) return ""
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new BodyTimeout(timeoutMs)), timeoutMs)
-  })
-  try {
-    return decode(await Promise.race([readBytes(request, limit, declared), late]))
-  } finally {
-    clearTimeout(timer)
-  }
+  return decode(await readBytes(request.body, limit, idleMs))
 }

@@ -29,8 +29,8 @@ import { errorResponse, jsonResponse } from "./responses.ts"
 import { resolveRoute, type Route } from "./routing.ts"
 import { serveStatic } from "./static-files.ts"
 
-/** How long a request body may take to arrive: 10 s, or longer for a project allowing bodies over ~500 KB. */
-const bodyTimeoutMs = (maxBodyBytes: number): number => Math.max(10_000, Math.ceil(maxBodyBytes / 50)) // ≥ 50 KB/s
+/** How long a request body may pause before the request is answered 408. */
+const BODY_IDLE_MS = 10_000
 
 /** 405, with the methods the path allows. */
 const notAllowed = (message: string, allow: string): Response => {
@@ -85,11 +85,7 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
       } else if (request.method === "POST") {
         let text: string
         try {
-          text = await readBodyText(
-            request,
-            route.project.limits.maxBodyBytes,
-            bodyTimeoutMs(route.project.limits.maxBodyBytes),
-          )
+          text = await readBodyText(request, route.project.limits.maxBodyBytes, BODY_IDLE_MS)
         } catch (e) {
           if (e instanceof BodyTooLarge) return errorResponse(replyError("bad_request", e.message), 413)
           if (e instanceof BodyTimeout) return errorResponse(replyError("bad_request", e.message), 408)

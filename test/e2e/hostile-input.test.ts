@@ -169,7 +169,35 @@ export default defineCommand({
   handle: (input, ctx) => ctx.emit(Made, input).pipe(Effect.as("x".repeat(input.n))),
 })
 `,
+      Pay: `import { Effect, Schema } from "effect"
+import { defineCommand } from ${MOD}
+import { Made } from "../project.ts"
+export default defineCommand({
+  name: "Pay", input: Schema.Struct({ amount: Schema.BigIntFromString }), output: Schema.Struct({ ok: Schema.Boolean }),
+  handle: (input, ctx) => ctx.emit(Made, { n: Number(input.amount) }).pipe(Effect.as({ ok: true })),
+})
+`,
     },
+  })
+
+  it("keeps an idempotency key's retry working when the input decodes to values JSON cannot hold", async () => {
+    // the key's digest is of the input as sent: a decoded bigint made it throw (500 every time)
+    const pay = async () =>
+      JSON.parse(decodeText(
+        (await Effect.runPromise(
+          running.server.bus.request(
+            requestSubject("bigreply", HOST_BIG, "Pay"),
+            encodeJson({
+              id: crypto.randomUUID(),
+              input: { amount: "12" },
+              meta: { idempotencyKey: "pay-1" },
+            }),
+            { timeoutMs: 5_000 },
+          ),
+        )).data,
+      ))
+    expect(await pay()).toEqual({ ok: true, output: { ok: true } })
+    expect(await pay()).toEqual({ ok: true, output: { ok: true } })
   })
 
   it("answers at once with a 500 that says why, and says a command's writes were committed", async () => {
@@ -185,7 +213,7 @@ export default defineCommand({
     expect(Date.now() - started).toBeLessThan(5_000) // not the handler's timeout
     const events = await running.server
       .sql`select count(*)::int as n from hamlet_events where host = ${HOST_BIG}`
-    expect(events[0].n).toBe(1)
+    expect(events[0].n).toBe(1 + 1) // MakeBig's, and Pay's once
     expect((await running.server.call(HOST_BIG, "/api/Big?n=10")).status).toBe(200)
   })
 })
