@@ -99,6 +99,8 @@ export const startHostActor = (
     const queries = makeQueryBatcher(lanes, project, host, (effect) => void runFork(annotate(effect)))
 
     const onMessage = (message: BusMessage) => {
+      const address = parseRequestSubject(message.subject)
+      const handler = address && project.handlers.get(address.handler)
       let isAnswered = false
       /** Answers once: a later answer (a stopping node's, say) is dropped. */
       const respond = (reply: Reply) => {
@@ -114,23 +116,16 @@ export const startHostActor = (
           if (bytes.length + REPLY_HEADER_ROOM > bus.maxPayload) {
             // the bus would drop it and the caller wait out its timeout: say so at once instead
             runFork(Effect.logError("reply too large for the bus", { requestId, bytes: bytes.length }))
-            const applied = handlerKind === "command" && reply.ok
+            const applied = handler?.kind === "command" && reply.ok
               ? "; the command's writes were committed"
               : ""
-            return message.respond(
-              encodeJson(
-                {
-                  ok: false,
-                  error: {
-                    code: "internal",
-                    message:
-                      `the reply is ${bytes.length} bytes, more than the bus carries (${bus.maxPayload})${applied}`,
-                    requestId,
-                  },
-                } satisfies Reply,
-              ),
-              headers,
-            )
+            const message_ =
+              `the reply is ${bytes.length} bytes, more than the bus carries (${bus.maxPayload})`
+            const tooLarge: Reply = {
+              ok: false,
+              error: { ...replyError("internal", message_ + applied), requestId },
+            }
+            return message.respond(encodeJson(tooLarge), headers)
           }
           if (reply.ok) headers[OK_REPLY_HEADER] = "ok"
           message.respond(bytes, headers)
@@ -140,8 +135,6 @@ export const startHostActor = (
       }
       const echoedId = message.headers[REQUEST_ID_HEADER]
       let requestId = echoedId
-      let handlerKind: "query" | "command" | undefined
-      const address = parseRequestSubject(message.subject)
       let json: unknown
       try {
         json = JSON.parse(decodeText(message.data))
@@ -151,12 +144,20 @@ export const startHostActor = (
           error: replyError("bad_request", "the request envelope is not valid UTF-8 JSON"),
         })
       }
-      // text Postgres cannot store (a NUL, a lone surrogate), or nesting too deep to encode
-      const issue = wireValueIssue(json, -1) // the envelope is a wrapper: its input nests from 0, as over HTTP
+      // text Postgres cannot store (a NUL, a lone surrogate), or nesting too deep to encode: the one
+      // check of a request's values (HTTP input reaches it here too); the envelope is a wrapper, so
+      // its input nests from 0 and an issue in it is the input's, with the input's path
+      const issue = wireValueIssue(json, -1)
       if (issue) {
+        const inInput = issue.path === "input" || issue.path.startsWith("input.")
         return respond({
           ok: false,
-          error: replyError("bad_request", "the request envelope cannot be stored", [issue]),
+          error: inInput
+            ? replyError("bad_request", "the input cannot be stored", [{
+              ...issue,
+              path: issue.path.slice(6),
+            }])
+            : replyError("bad_request", "the request envelope cannot be stored", [issue]),
         })
       }
       const envelope = decodeEnvelope(json, { errors: "all" })
@@ -170,8 +171,6 @@ export const startHostActor = (
         })
       }
       requestId ??= envelope.value.id
-      const handler = address && project.handlers.get(address.handler)
-      handlerKind = handler ? handler.kind : undefined
       if (!handler) {
         return respond({
           ok: false,

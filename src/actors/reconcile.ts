@@ -46,13 +46,17 @@ export const makeReconciler = (sql: Sql, lanes: ReadLanes, parent: Scope.Scope, 
     const databaseHosts = query(() =>
       sql`select host, project, source from hamlet_hosts where removed_at is null`
     ).pipe(
-      Effect.tap((rows) => {
-        const bad = rows.filter((r) => !isValidHostname(String(r.host))).map((r) => String(r.host))
-        return bad.length === 0
+      Effect.flatMap((rows) => {
+        const good: Array<Record<string, unknown>> = []
+        const bad: Array<string> = []
+        for (const row of rows) {
+          isValidHostname(String(row.host)) ? good.push(row) : bad.push(String(row.host))
+        }
+        const logged = bad.length === 0
           ? Effect.void
           : Effect.logError("hamlet_hosts rows that are not hostnames are not served", { hosts: bad })
+        return Effect.as(logged, good)
       }),
-      Effect.map((rows) => rows.filter((r) => isValidHostname(String(r.host)))),
     )
 
     const startProject = (project: LoadedProject) =>

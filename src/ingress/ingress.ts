@@ -104,14 +104,19 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
           handler.kind === "query" ? "GET, HEAD, POST" : "POST",
         )
       }
-      // what Postgres cannot store, or too deep to encode, is refused here, not as a 500 later
-      const issue = wireValueIssue(input)
-      if (issue) return errorResponse(replyError("bad_request", "the input cannot be stored", [issue]))
       const envelope: RequestEnvelope = { id: requestId, input }
+      let payload: Uint8Array
+      try {
+        payload = encodeJson(envelope)
+      } catch {
+        // nested too deep for JSON.stringify (the actor checks every other value it could not store)
+        const issue = wireValueIssue(input) ?? { path: "", message: "cannot be encoded" }
+        return errorResponse(replyError("bad_request", "the input cannot be stored", [issue]))
+      }
       const timeoutMs = (handler.timeoutMs ?? route.project.limits.handlerTimeoutMs) + REPLY_MARGIN_MS
       const outcome = await runPromise(
         // the request id travels in the envelope: no NATS headers to encode and parse per request
-        bus.request(requestSubject(route.project.name, route.host, handlerName), encodeJson(envelope), {
+        bus.request(requestSubject(route.project.name, route.host, handlerName), payload, {
           timeoutMs,
         }).pipe(
           Effect.map((reply): Reply | Response =>
