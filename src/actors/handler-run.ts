@@ -3,7 +3,7 @@
  * time limit, encode its output. Failures become reply errors here (via src/errors.ts);
  * only database failures escape, so a command batch can roll back and retry.
  */
-import { Cause, Effect, Exit, Option, Schema, type SchemaAST } from "effect"
+import { Cause, Effect, Exit, Option, Schema, SchemaAST } from "effect"
 import type { Reply } from "../bus/envelope.ts"
 import { badInput, replyError, toReplyError } from "../errors.ts"
 import type { EventDef } from "../projects/event.ts"
@@ -49,13 +49,25 @@ const eventEncoder = (event: EventDef): (data: unknown) => unknown => {
   return encode
 }
 
+/**
+ * `Schema.Struct({})` is TypeScript's `{}`: it takes any value but null, arrays and strings
+ * included, and never sees excess keys. As a handler's input it means "no input", so it is
+ * decoded as an object with no keys (an excess key is reported at its path, as for any Struct).
+ */
+const NO_INPUT = Schema.Struct({ _: Schema.optionalKey(Schema.Never) })
+const isNoInput = (ast: SchemaAST.AST): boolean =>
+  SchemaAST.isObjects(ast) && ast.propertySignatures.length === 0 && ast.indexSignatures.length === 0 &&
+  ast.checks === undefined && ast.encoding === undefined
+
 /** Parsers built once per handler, not per request (they are pure functions of the Schemas). */
 const codecs = new WeakMap<Handler, HandlerCodecs>()
 const codecsOf = (handler: Handler): HandlerCodecs => {
   let found = codecs.get(handler)
   if (!found) {
     found = {
-      decode: Schema.decodeUnknownExit(handler.input as Schema.Codec<unknown, unknown>),
+      decode: Schema.decodeUnknownExit(
+        (isNoInput(handler.input.ast) ? NO_INPUT : handler.input) as Schema.Codec<unknown, unknown>,
+      ),
       encode: Schema.encodeUnknownExit(handler.output as Schema.Codec<unknown, unknown>),
     }
     codecs.set(handler, found)

@@ -27,10 +27,16 @@ import { normaliseHost } from "./host.ts"
 import { recordRequest, renderMetrics } from "./metrics.ts"
 import { errorResponse, jsonResponse } from "./responses.ts"
 import { resolveRoute, type Route } from "./routing.ts"
-import { serveStatic } from "./static-files.ts"
+import { isStaticFile, serveStatic } from "./static-files.ts"
 
 /** How long a request body may pause before the request is answered 408. */
 const BODY_IDLE_MS = 10_000
+
+/**
+ * The longest URL answered (Node's header limit is 16 KB; Deno's HTTP server cuts the
+ * connection with a bare 400 somewhere near 100 KB, so ours must come first).
+ */
+const MAX_URL_LENGTH = 16 * 1024
 
 /** 405, with the methods the path allows. */
 const notAllowed = (message: string, allow: string): Response => {
@@ -156,6 +162,10 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
     }
 
     const route = async (request: Request, requestId: string): Promise<[Response, string]> => {
+      if (request.url.length > MAX_URL_LENGTH) {
+        const message = `the URL is longer than ${MAX_URL_LENGTH} characters: send the input as a POST body`
+        return [errorResponse(replyError("bad_request", message), 414), "-"]
+      }
       // Deno builds request.url from the Host header: a bad one ("host:port") makes it unparsable
       const url = URL.parse(request.url)
       if (!url) {
@@ -200,9 +210,15 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
       if (url.pathname.startsWith("/api/")) {
         return tag(await callHandler(target, url, request, requestId))
       }
-      if ((request.method === "GET" || request.method === "HEAD") && target.dir) {
-        const file = await serveStatic(target.dir, url.pathname, request.method === "HEAD")
-        if (file) return tag(file)
+      if (target.dir) {
+        if (request.method !== "GET" && request.method !== "HEAD") {
+          if (await isStaticFile(target.dir, url.pathname)) {
+            return tag(notAllowed(`method ${request.method} is not allowed on a static file`, "GET, HEAD"))
+          }
+        } else {
+          const file = await serveStatic(target.dir, url.pathname, request.method === "HEAD")
+          if (file) return tag(file)
+        }
       }
       return tag(errorResponse(replyError("not_found", `no such path ${url.pathname}`)))
     }

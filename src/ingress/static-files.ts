@@ -36,6 +36,12 @@ export const resolveStaticPath = async (root: string, pathname: string): Promise
   return real
 }
 
+/** Whether `pathname` names a file that a GET would serve. */
+export const isStaticFile = async (root: string, pathname: string): Promise<boolean> => {
+  const path = await resolveStaticPath(root, pathname)
+  return path !== undefined && (await Deno.stat(path).catch(() => undefined))?.isFile === true
+}
+
 export const serveStatic = async (
   root: string,
   pathname: string,

@@ -90,6 +90,28 @@ describe("hostile input on the sample projects", () => {
     const put = await server.call(HOST, "/api/GetFeed", { method: "PUT", body: "{}" })
     expect(put.status).toBe(405)
     expect(put.headers.get("allow")).toBe("GET, HEAD, POST")
+    const onFile = await server.call(HOST, "/index.html", { method: "POST", body: "{}" })
+    expect(onFile.status).toBe(405)
+    expect(onFile.headers.get("allow")).toBe("GET, HEAD")
+    expect((await server.call(HOST, "/no-such-file.html", { method: "POST", body: "{}" })).status).toBe(404)
+  })
+
+  it("answers a URL over 16 KiB with 414 and a JSON error, not the HTTP server's bare 400", async () => {
+    const response = await server.call(HOST, `/api/GetItem?id=${"a".repeat(20_000)}`)
+    expect(response.status).toBe(414)
+    expect((await response.json()).error.message).toMatch(/POST body/)
+  })
+
+  it("a handler taking no input refuses an array, a string or a key instead of ignoring them", async () => {
+    for (const body of ["[1,2]", '"feed"', '{"limit":5}']) {
+      const response = await server.call(HOST, "/api/GetFeed", { method: "POST", body })
+      expect(response.status).toBe(400)
+      expect((await response.json()).error.code).toBe("bad_request")
+    }
+    const keyed = await server.call(HOST, "/api/GetFeed?limit=5")
+    expect((await keyed.json()).error.issues).toEqual([{ path: "limit", message: expect.any(String) }])
+    expect((await server.call(HOST, "/api/GetFeed")).status).toBe(200)
+    expect((await server.call(HOST, "/api/GetFeed", { method: "POST", body: "{}" })).status).toBe(200)
   })
 
   it("answers 408 when a body stops arriving, instead of holding the connection", async () => {
