@@ -2,16 +2,22 @@
  * A projection writer for replays: rows live in a bounded in-memory cache and reach
  * Postgres in multi-row statements at `flush` (or when the cache is full, or before any
  * `list`/`count`/`remove`, which read SQL). A counter bumped by 100,000 events becomes one
- * write instead of 100,000 row versions in one transaction. Same ProjectionWriter
- * semantics as the live writer (model-access.ts); the projections are the same code.
+ * write instead of 100,000 row versions in one transaction. A change to a row not in the
+ * cache (an old item's comment count) is the live writer's statement, pipelined: no read
+ * round trip per event. Same ProjectionWriter semantics as the live writer (model-access.ts);
+ * the projections are the same code.
  */
 import { Effect } from "effect"
 import type { ProjectionWriter } from "../projects/access.ts"
 import type { Model } from "../projects/model.ts"
 import { DatabaseError, query, type SqlTx, UNIQUE_VIOLATION } from "./database.ts"
-import { columnOf, makeHostReader, readsIn, run, whereClause } from "./model-access.ts"
+import { columnOf, makeHostReader, makeProjectionWriter, readsIn, run, whereClause } from "./model-access.ts"
 import { multiRowInserts } from "./multi-row-insert.ts"
 import { DELETED_AT, modelColumns, quoteIdentifier as q, tableName } from "./model-ddl.ts"
+import { makePipeline } from "./pipeline.ts"
+
+/** Blind changes in flight at most before the writer waits for their answers (memory stays bounded). */
+const MAX_IN_FLIGHT = 2_000
 
 type Row = Record<string, unknown>
 
@@ -37,19 +43,29 @@ export const makeBufferedProjectionWriter = (
   const reader = makeHostReader(readsIn(tx), schema, host)
   const cache = new Map<string, Entry>()
   const keyOf = (model: Model, id: unknown) => `${model.table}\u0000${String(id)}`
+  // rows not cached are changed blindly, as live: on one connection statements run in the order
+  // sent, so a later read or flushed row sees them; a failure surfaces at the next wait
+  const pipeline = makePipeline()
+  const blind = makeProjectionWriter(tx, schema, host, pipeline)
+  let inFlight = 0
+  const awaitBlind = Effect.suspend(() => {
+    inFlight = 0
+    return pipeline.flush
+  })
+  const sentBlind = Effect.suspend(() => ++inFlight >= MAX_IN_FLIGHT ? awaitBlind : Effect.void)
 
   const load = (model: Model, id: unknown): Effect.Effect<Entry, DatabaseError> =>
     Effect.suspend(() => {
       const cached = cache.get(keyOf(model, id))
       if (cached) return Effect.succeed(cached)
-      return reader.get(model, id as never, { includeDeleted: true }).pipe(
+      return Effect.andThen(awaitBlind, reader.get(model, id as never, { includeDeleted: true })).pipe(
         Effect.flatMap((row) => remember(model, id, row as Row | undefined, "update", false)),
       )
     })
 
   const remember = (model: Model, id: unknown, row: Row | undefined, kind: Entry["kind"], isDirty: boolean) =>
     Effect.gen(function* () {
-      if (cache.size >= capacity) yield* flushAndForget
+      if (cache.size >= capacity) yield* flushAndEvict
       const entry: Entry = { model, row, kind, isDirty }
       cache.set(keyOf(model, id), entry)
       return entry
@@ -85,18 +101,41 @@ export const makeBufferedProjectionWriter = (
       entry.isDirty = false
       entry.kind = "update"
     }
-    return Effect.forEach([...groups.values()], (g) => writeGroup(g.model, g.kind, g.rows), { discard: true })
+    return Effect.andThen(
+      awaitBlind,
+      Effect.forEach([...groups.values()], (g) => writeGroup(g.model, g.kind, g.rows), { discard: true }),
+    )
   })
 
   const flushAndForget = Effect.andThen(flush, Effect.sync(() => cache.clear()))
+  /** Makes room keeping the newer half: a replay's next events mostly touch recent rows. */
+  const flushAndEvict = Effect.andThen(
+    flush,
+    Effect.sync(() => {
+      let evict = cache.size - Math.floor(capacity / 2)
+      for (const key of cache.keys()) {
+        if (evict-- <= 0) break
+        cache.delete(key)
+      }
+    }),
+  )
 
-  const change = (model: Model, id: unknown, edit: (row: Row) => void) =>
-    Effect.flatMap(load(model, id), (entry) =>
-      Effect.sync(() => {
-        if (!entry.row) return // like SQL's update: no row, no change
+  /** `edit` on the cached row, or the live writer's statement (`blindly`) when not cached. */
+  const change = (
+    model: Model,
+    id: unknown,
+    edit: (row: Row) => void,
+    blindly: () => Effect.Effect<void, DatabaseError>,
+  ) =>
+    Effect.suspend(() => {
+      const entry = cache.get(keyOf(model, id))
+      if (!entry) return Effect.andThen(blindly(), sentBlind)
+      if (entry.row) { // like SQL's update: no row, no change
         edit(entry.row)
         entry.isDirty = true
-      }))
+      }
+      return Effect.void
+    })
 
   return {
     flush,
@@ -136,12 +175,12 @@ export const makeBufferedProjectionWriter = (
           columnOf(model, name)
           row[name] = value
         }
-      }),
+      }, () => blind.update(model, id, patch)),
     increment: (model, id, column, by = 1) =>
       change(model, id, (row) => {
         columnOf(model, column)
         row[column] = Number(row[column] ?? 0) + by
-      }),
+      }, () => blind.increment(model, id, column, by)),
     incrementOrInsert: (model, row, column, by = 1) =>
       Effect.flatMap(load(model, (row as Row).id), (entry) => {
         columnOf(model, column)
@@ -156,7 +195,7 @@ export const makeBufferedProjectionWriter = (
       model.options.softDelete
         ? change(model, id, (row) => {
           row.deleted_at = at.toISOString()
-        })
+        }, () => blind.softDelete(model, id, at))
         : Effect.die(new Error(`model ${model.table} has no soft delete`)),
     remove: (model, where) =>
       Effect.andThen(flushAndForget, () => {
