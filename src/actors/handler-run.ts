@@ -7,6 +7,7 @@ import { Cause, Effect, Exit, Option, Schema, SchemaAST } from "effect"
 import type { Reply } from "../bus/envelope.ts"
 import { badInput, replyError, toReplyError } from "../errors.ts"
 import type { EventDef } from "../projects/event.ts"
+import { eventCodec } from "../projects/event-codec.ts"
 import type { HostReader } from "../projects/access.ts"
 import type { Handler, HandlerContext, RequestMetadata } from "../projects/handler.ts"
 import type { LoadedProject } from "../projects/loader.ts"
@@ -37,16 +38,6 @@ interface HandlerCodecs {
     options?: SchemaAST.ParseOptions,
   ) => Exit.Exit<unknown, Schema.SchemaError>
   readonly encode: (output: unknown) => Exit.Exit<unknown, Schema.SchemaError>
-}
-
-const eventEncoders = new WeakMap<EventDef, (data: unknown) => unknown>()
-const eventEncoder = (event: EventDef): (data: unknown) => unknown => {
-  let encode = eventEncoders.get(event)
-  if (!encode) {
-    encode = Schema.encodeSync(event.schema as unknown as Schema.Codec<unknown, unknown>)
-    eventEncoders.set(event, encode)
-  }
-  return encode
 }
 
 /**
@@ -92,10 +83,15 @@ export const runHandler = (
   request: HandlerRequest,
 ): Effect.Effect<HandlerOutcome, DatabaseError> => {
   const events: Array<PendingEvent> = []
+  // what the log keeps of the request (DESIGN §3): never its session, a bearer credential that
+  // an append-only, hash-chained log and every export of it could never drop again
+  const { correlationId, causationId, idempotencyKey } = request.meta
   const eventMeta = {
     requestId: request.requestId,
     handler: request.handler.name,
-    ...request.meta,
+    ...(correlationId === undefined ? {} : { correlationId }),
+    ...(causationId === undefined ? {} : { causationId }),
+    ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
   }
   const ctx: HandlerContext = {
     host,
@@ -106,7 +102,7 @@ export const runHandler = (
     projectKey: project.projectKey,
     emit: <S extends Schema.Top>(event: EventDef<S>, data: S["Type"]) =>
       Effect.sync(() => {
-        const encoded = eventEncoder(event)(data)
+        const encoded = eventCodec(event).encode(data)
         events.push({
           stream: event.stream(data),
           type: event.type,

@@ -69,6 +69,28 @@ describe.skipIf(!available)("external services calling handlers over NATS", () =
     expect(rows.map((r) => r.host)).toEqual(["news.example.com"])
   })
 
+  it("an event's meta keeps the request's correlation and key, never its session", async () => {
+    const meta = {
+      correlationId: "corr-1",
+      causationId: "cause-1",
+      idempotencyKey: "key-1",
+      session: "sess_SECRET",
+    }
+    const reply = await call(
+      requestSubject("horatio", "blog.example.com", "SubmitItem"),
+      JSON.stringify({ id: "r6", input: { title: "with meta" }, meta }),
+    )
+    expect(reply.ok).toBe(true)
+    const [row] = await server.sql`select meta from hamlet_events where data->>'title' = 'with meta'`
+    expect(row.meta).toEqual({
+      requestId: "r6",
+      handler: "SubmitItem",
+      correlationId: "corr-1",
+      causationId: "cause-1",
+      idempotencyKey: "key-1",
+    })
+  })
+
   it("the request id travels as a header and comes back on the reply", async () => {
     const h = headers()
     h.set("x-request-id", "trace-123")
