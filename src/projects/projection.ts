@@ -6,6 +6,7 @@ import { Effect, type Schema } from "effect"
 import type { DatabaseError } from "../store/database.ts"
 import type { ProjectionWriter } from "./access.ts"
 import type { EventDef, RecordedEvent } from "./event.ts"
+import { eventCodec } from "./event-codec.ts"
 
 export interface Projection {
   readonly _tag: "Projection"
@@ -27,8 +28,22 @@ export const defineProjection = <S extends Schema.Top>(
 ): Projection => ({
   _tag: "Projection",
   eventType: event.type,
-  apply: apply as Projection["apply"],
+  // the data arrives as stored (JSON); the projection is written against the Schema's Type
+  apply: (recorded, db) =>
+    Effect.suspend(() => apply({ ...recorded, data: decodeData(event, recorded) }, db)),
 })
+
+const decodeData = (event: EventDef, recorded: RecordedEvent): unknown => {
+  try {
+    return eventCodec(event).decode(recorded.data)
+  } catch (error) {
+    throw new Error(
+      `event ${recorded.type} at seq ${recorded.seq} of ${recorded.host} does not match its Schema: ${
+        (error as Error).message
+      }`,
+    )
+  }
+}
 
 /**
  * Runs every projection of each event, in log order: the one loop shared by the live path,
