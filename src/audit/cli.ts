@@ -59,7 +59,7 @@ const runWithStore = (options: CliOptions) =>
             ...chainLines(report.chain),
             ...(report.projections
               ? driftLines(report.projections)
-              : ["projections: not checked (--chain-only)"]),
+              : [`projections: not checked (${report.replayError ?? "--chain-only"})`]),
             timingLine(report),
           ])
         }

@@ -3,7 +3,7 @@
  * continuity, then rebuild its projections from the log into a scratch schema and diff
  * them against the live read tables (skipped with `chainOnly`: integrity alone, fast). The snapshot is rolled back: the scratch goes with it.
  */
-import { Effect } from "effect"
+import { Cause, Effect, Exit } from "effect"
 import type { LoadedProject } from "../projects/loader.ts"
 import type { Sql } from "../store/database.ts"
 import { withSnapshot } from "./audit-transaction.ts"
@@ -17,8 +17,10 @@ export interface VerifyReport {
   readonly host: string
   readonly chain: ChainReport
   readonly replayed: Replayed
-  /** Undefined with `chainOnly`: the projections were not rebuilt. */
+  /** Undefined with `chainOnly`, or when a broken chain's events could not be replayed. */
   readonly projections: DiffReport | undefined
+  /** Why the projections could not be rebuilt from a broken chain. */
+  readonly replayError?: string
   /** Wall time of each phase, ms. */
   readonly timings: { readonly chainMs: number; readonly replayMs: number; readonly diffMs: number }
 }
@@ -49,10 +51,30 @@ export const verifyHost = (
           timings,
         } satisfies VerifyReport
       }
-      const scratch = yield* createScratchSchema(tx, project.models)
-      const replayed = yield* replayInto(tx, project, host, scratch)
-      const t2 = performance.now()
-      const projections = yield* diffHost(tx, project.models, host, project.name, scratch)
-      const timings = { chainMs: t1 - t0, replayMs: t2 - t1, diffMs: performance.now() - t2 }
+      const rebuilt = yield* Effect.exit(Effect.gen(function* () {
+        const scratch = yield* createScratchSchema(tx, project.models)
+        const replayed = yield* replayInto(tx, project, host, scratch)
+        const t2 = performance.now()
+        const projections = yield* diffHost(tx, project.models, host, project.name, scratch)
+        return { replayed, projections, replayMs: t2 - t1, diffMs: performance.now() - t2 }
+      }))
+      if (Exit.isFailure(rebuilt)) {
+        // tampered data can make the projections fail (a null where a row was): the broken chain
+        // is the finding then, reported with why the rebuild could not be checked
+        if (isIntact(chain)) return yield* Effect.failCause(rebuilt.cause)
+        const why = Cause.squash(rebuilt.cause)
+        return {
+          host,
+          chain,
+          replayed: { events: 0, lastSeq: 0 },
+          projections: undefined,
+          replayError: `the rebuild failed on the broken log: ${
+            why instanceof Error ? why.message : String(why)
+          }`,
+          timings: { chainMs: t1 - t0, replayMs: performance.now() - t1, diffMs: 0 },
+        } satisfies VerifyReport
+      }
+      const { replayed, projections, replayMs, diffMs } = rebuilt.value
+      const timings = { chainMs: t1 - t0, replayMs, diffMs }
       return { host, chain, replayed, projections, timings } satisfies VerifyReport
     })).pipe(Effect.withSpan("audit.verifyHost", { attributes: { host } }))

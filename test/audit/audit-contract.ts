@@ -118,6 +118,20 @@ export const describeAuditContract = (kind: StoreKind) =>
       expect((await audit((a) => a.verify(BLOG))).chain.breaks).toEqual([])
     })
 
+    it("verify reports data tampered beyond what the projections can replay, instead of failing", async () => {
+      const [original] = await server.sql`select data from hamlet_events where host = ${BLOG} and seq = 2`
+      await server.sql`update hamlet_events set data = 'null'::jsonb where host = ${BLOG} and seq = 2`
+      try {
+        const report = await audit((a) => a.verify(BLOG))
+        expect(report.chain.breaks.map((b) => [b.seq, b.kind])).toEqual([[2, "tampered"]])
+        expect(report.projections).toBeUndefined()
+        expect(report.replayError).toMatch(/seq 2\b/)
+      } finally {
+        await server.sql`update hamlet_events set data = ${server.sql.json(original.data)}
+          where host = ${BLOG} and seq = 2`
+      }
+    })
+
     it("verify finds a deleted event, by its seq", async () => {
       const [row] = await server.sql`delete from hamlet_events where host = ${BLOG} and seq = 3 returning *`
       try {
