@@ -8,7 +8,7 @@ import type { Bus } from "../bus/bus.ts"
 import type { LoadedConfig } from "../config/config.ts"
 import { isValidHostname } from "../ingress/host.ts"
 import { buildRoutingTable, type Route, type RoutingTable, tableFromRoutes } from "../ingress/routing.ts"
-import { type LoadedProject, loadProject, scanHostDirs } from "../projects/loader.ts"
+import { type LoadedProject, loadProject, projectKeyVariable, scanHostDirs } from "../projects/loader.ts"
 import { query, type Sql } from "../store/database.ts"
 import type { ReadLanes } from "../store/read-lanes.ts"
 import { type ProjectActor, startProjectActor } from "./project-actor.ts"
@@ -28,16 +28,20 @@ export const makeReconciler = (sql: Sql, lanes: ReadLanes, parent: Scope.Scope, 
     let routing = EMPTY
     let defaultProject: string | undefined
 
-    /** Loads what config.json lists; projects already running only rescan their hosts. */
+    /**
+     * Loads what config.json lists; projects already running only rescan their hosts. Every
+     * converge resolves each project's key again (its environment variable, else config.json),
+     * so a rotated or removed key takes effect at the reload, not at the next restart.
+     */
     const desiredProjects = (config: LoadedConfig) =>
       Effect.forEach(config.projectDirs, (dir) => {
         const current = [...running.values()].find((r) => r.loaded.dir === dir)
-        if (current) {
-          return Effect.map(scanHostDirs(dir), (hostDirs): LoadedProject => ({ ...current.loaded, hostDirs }))
-        }
-        return Effect.map(loadProject(dir, undefined), (p): LoadedProject => {
-          const key = config.config.projectKeys?.[p.name]
-          return { ...p, projectKey: p.projectKey ?? (key === undefined ? undefined : Redacted.make(key)) }
+        const loaded = current
+          ? Effect.map(scanHostDirs(dir), (hostDirs): LoadedProject => ({ ...current.loaded, hostDirs }))
+          : loadProject(dir, undefined)
+        return Effect.map(loaded, (p): LoadedProject => {
+          const key = Deno.env.get(projectKeyVariable(p.name)) ?? config.config.projectKeys?.[p.name]
+          return { ...p, projectKey: key === undefined ? undefined : Redacted.make(key) }
         })
       })
 
@@ -80,7 +84,7 @@ export const makeReconciler = (sql: Sql, lanes: ReadLanes, parent: Scope.Scope, 
         }
         const registered = yield* databaseHosts
         const registeredHosts = new Map(registered.map((r) => [String(r.host), String(r.project)]))
-        const table = yield* Effect.try({
+        const built = yield* Effect.try({
           try: () =>
             buildRoutingTable(
               projects,
@@ -99,23 +103,39 @@ export const makeReconciler = (sql: Sql, lanes: ReadLanes, parent: Scope.Scope, 
           if (!running.has(project.name)) yield* startProject(project)
           else running.set(project.name, { ...running.get(project.name)!, loaded: project })
         }
-        for (const route of table.routes.values()) {
+        // a host that cannot start (its folder sits in one project while its log belongs to
+        // another) is logged and left unrouted: it must not keep every other change, or a node, from starting
+        const routes = new Map(built.routes)
+        for (const route of built.routes.values()) {
           yield* running.get(route.project.name)!.actor.addHost(
             route.host,
             route.dir ? "directory" : "database",
             registeredHosts.get(route.host) === route.project.name,
-          )
+          ).pipe(Effect.catch((error) =>
+            Effect.logError("host not served", { host: route.host, project: route.project.name, error }).pipe(
+              Effect.andThen(Effect.sync(() => routes.delete(route.host))),
+            )
+          ))
         }
+        const table = routes.size === built.routes.size
+          ? built
+          : tableFromRoutes(routes, projects, config.config.defaultProject)
         // 2. swap the table
         routing = table
         defaultProject = config.config.defaultProject
         // 3. stop what is gone
         for (const { loaded, actor } of running.values()) {
           for (const host of actor.hosts()) {
-            if (table.routes.get(host)?.project.name !== loaded.name) yield* actor.removeHost(host)
+            if (table.routes.get(host)?.project.name !== loaded.name) {
+              yield* actor.removeHost(host)
+            }
           }
         }
-        for (const name of [...running.keys()]) if (!names.has(name)) yield* stopProject(name)
+        for (const name of [...running.keys()]) {
+          if (!names.has(name)) {
+            yield* stopProject(name)
+          }
+        }
         yield* Effect.logInfo("routing converged", { projects: [...names], hosts: table.routes.size })
       })
 

@@ -6,6 +6,7 @@ import { Effect } from "effect"
 import { mkdir, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { registerHost } from "../../src/store/event-log.ts"
 import { until } from "../support/eventually.ts"
 import { startTestServer, type TestServer } from "../support/server.ts"
 import { MOD, type TempProject, writeTempProject } from "../support/temp-project.ts"
@@ -63,6 +64,44 @@ describe("hot reload of hosts and config", () => {
     await steady
     expect(statuses.length).toBeGreaterThan(10)
     expect(statuses.filter((s) => s !== 200)).toEqual([])
+  })
+
+  it("a host folder whose log another project owns is refused alone; the reload's other changes land", async () => {
+    await Effect.runPromise(registerHost(server.sql, "elsewhere", "owned.reload.test", "database"))
+    await mkdir(join(temp.dir, "hosts", "owned.reload.test"), { recursive: true })
+    await mkdir(join(temp.dir, "hosts", "third.reload.test"), { recursive: true })
+    try {
+      await Effect.runPromise(server.supervisor.reload)
+      expect(await ping("third.reload.test")).toBe(200)
+      expect(await ping("owned.reload.test")).toBe(404)
+      expect(await ping("first.reload.test")).toBe(200)
+    } finally {
+      await rm(join(temp.dir, "hosts", "owned.reload.test"), { recursive: true })
+      await rm(join(temp.dir, "hosts", "third.reload.test"), { recursive: true })
+    }
+  })
+
+  it("a project key changed in config.json takes effect at the reload", async () => {
+    const hosts = (key: string) =>
+      server.call("any.host", "/admin/projects/reloady/hosts", {
+        headers: { authorization: `Bearer ${key}` },
+      })
+    const [oldKey, newKey] = ["old-key-0123456789abcdef", "new-key-0123456789abcdef"]
+    const configWith = (key: string) =>
+      JSON.stringify({ projects: ["./reloady"], projectKeys: { reloady: key } })
+    try {
+      await writeFile(temp.configPath, configWith(oldKey))
+      await Effect.runPromise(server.supervisor.reload)
+      expect((await hosts(oldKey)).status).toBe(200)
+      await writeFile(temp.configPath, configWith(newKey))
+      await Effect.runPromise(server.supervisor.reload)
+      expect((await hosts(oldKey)).status).toBe(401)
+      expect((await hosts(newKey)).status).toBe(200)
+    } finally {
+      await writeFile(temp.configPath, JSON.stringify({ projects: ["./reloady"] }))
+      await Effect.runPromise(server.supervisor.reload)
+    }
+    expect((await hosts(newKey)).status).toBe(403)
   })
 
   it("a broken config.json is refused and the previous routing kept", async () => {
