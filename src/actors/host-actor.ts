@@ -17,14 +17,14 @@ import {
   REQUEST_ID_HEADER,
   RequestEnvelope,
 } from "../bus/envelope.ts"
-import { eventSubject, hostRequestWildcard, parseRequestSubject } from "../bus/subjects.ts"
+import { announceEvents } from "../bus/event-announce.ts"
+import { hostRequestWildcard, parseRequestSubject } from "../bus/subjects.ts"
 import { wireValueIssue } from "../bus/wire-values.ts"
 import { badInput, replyError } from "../errors.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import type { Sql } from "../store/database.ts"
 import { requestDigest } from "../store/idempotency.ts"
 import type { ReadLanes } from "../store/read-lanes.ts"
-import type { StoredEvent } from "../store/event-log.ts"
 import type { Command, HostLog } from "./command-batch.ts"
 import { actorCounters } from "./actor-metrics.ts"
 import { makeCommitChain } from "./commit-chain.ts"
@@ -58,21 +58,6 @@ const encodedSuccess = (reply: Reply & { ok: true }): Uint8Array => {
   return bytes
 }
 
-const announceEvents =
-  (bus: Bus["Service"], project: string, host: string) => (events: ReadonlyArray<StoredEvent>) =>
-    Effect.runFork(Effect.forEach(events, (e) =>
-      bus.publish(
-        eventSubject(project, host, e.type),
-        encodeJson({
-          host: e.host,
-          seq: e.seq,
-          stream: e.stream,
-          type: e.type,
-          data: e.data,
-          recordedAt: e.recordedAt.toISOString(),
-        }),
-      ).pipe(Effect.ignore), { discard: true }))
-
 export const startHostActor = (
   sql: Sql,
   lanes: ReadLanes,
@@ -89,7 +74,7 @@ export const startHostActor = (
       host,
       head: undefined,
       versions: new Map(),
-      announce: announceEvents(bus, project.name, host),
+      announce: (events) => Effect.runFork(announceEvents(bus, project.name, events)),
       contendedUntil: 0,
     }
     const context = yield* Effect.context<never>()

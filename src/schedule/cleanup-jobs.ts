@@ -1,14 +1,17 @@
 /**
  * The fleet-wide cleanup jobs. SoftDeleteCleanup purges soft-deleted rows past their
  * model's retention; SessionExpiry deletes expired sessions. Each purge is an event in the
- * affected host's log (so replay reproduces it), committed with the deletion.
+ * affected host's log (so replay reproduces it), committed with the deletion. A host that fails
+ * is logged and skipped — the others are still cleaned — and the job then fails with
+ * `TargetsFailed`, so its period is not completed and is run again (finding only what is left).
  */
 import { Duration, Effect } from "effect"
 import type { LoadedProject } from "../projects/loader.ts"
-import { type DatabaseError, query, type Sql } from "../store/database.ts"
+import { type DatabaseError, query } from "../store/database.ts"
 import { quoteIdentifier as q } from "../store/model-ddl.ts"
+import { type ScheduledJob, TargetsFailed } from "./job.ts"
 import { ROWS_PURGED, SESSIONS_EXPIRED } from "./system-events.ts"
-import { appendSystemEvents } from "./system-append.ts"
+import { appendSystemEvents, type SystemLog } from "./system-append.ts"
 
 /** Ids per purge event: keeps one event (and its jsonb) a reasonable size. */
 const IDS_PER_EVENT = 1_000
@@ -18,13 +21,37 @@ const chunk = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>
 
 const systemMeta = (job: string) => ({ handler: job, system: true })
 
+/** Collects what failed, each logged once; `settle` turns a non-empty list into the job's failure. */
+const makeFailures = (job: string) => {
+  const failed = new Set<string>()
+  return {
+    /** Runs `work` for `target`; a failure is logged and recorded instead of ending the job. */
+    attempt: <A>(target: string, work: Effect.Effect<A, DatabaseError>) =>
+      work.pipe(
+        Effect.map((value): A | undefined => value),
+        Effect.catch((error) =>
+          Effect.logWarning("cleanup failed for a host; its period will be retried", {
+            job,
+            target,
+            error: error.message,
+          }).pipe(Effect.andThen(Effect.sync(() => void failed.add(target))), Effect.as(undefined))
+        ),
+      ),
+    settle: (count: number): Effect.Effect<number, TargetsFailed> =>
+      failed.size === 0
+        ? Effect.succeed(count)
+        : Effect.fail(new TargetsFailed({ job, failed: [...failed], count })),
+  }
+}
+
 /** Purges, host by host, rows soft-deleted longer ago than their model's retention. */
 export const softDeleteCleanup = (
-  sql: Sql,
+  log: SystemLog,
   projects: ReadonlyArray<LoadedProject>,
   now: Date,
-): Effect.Effect<number, DatabaseError> =>
+): Effect.Effect<number, DatabaseError | TargetsFailed> =>
   Effect.gen(function* () {
+    const failures = makeFailures("SoftDeleteCleanup")
     let purged = 0
     for (const project of projects) {
       for (const model of project.models) {
@@ -32,14 +59,18 @@ export const softDeleteCleanup = (
         const cutoff = new Date(
           now.getTime() - Duration.toMillis(Duration.fromInputUnsafe(model.options.retention)),
         )
-        const rows = yield* query(() =>
-          sql.unsafe(
-            `select host, array_agg(id::text order by id) as ids from ${q(project.name)}.${q(model.table)}
-             where deleted_at < $1 group by host`,
-            [cutoff],
-          )
+        const rows = yield* failures.attempt(
+          `${project.name}.${model.table}`,
+          query(() =>
+            log.sql.unsafe(
+              `select host, array_agg(id::text order by id) as ids from ${q(project.name)}.${q(model.table)}
+               where deleted_at < $1 group by host order by host`,
+              [cutoff],
+            )
+          ),
         )
-        for (const row of rows) {
+        for (const row of rows ?? []) {
+          const host = String(row.host)
           const ids = row.ids as Array<string>
           const events = chunk(ids, IDS_PER_EVENT).map((part) => ({
             stream: `hamlet-purge-${model.table}`,
@@ -47,47 +78,63 @@ export const softDeleteCleanup = (
             data: { table: model.table, ids: part, deletedBefore: cutoff.toISOString() },
             meta: systemMeta("SoftDeleteCleanup"),
           }))
-          yield* appendSystemEvents(sql, project, String(row.host), events)
-          purged += ids.length
+          const done = yield* failures.attempt(host, appendSystemEvents(log, project, host, events))
+          if (done) purged += ids.length
         }
       }
     }
-    return purged
+    return yield* failures.settle(purged)
   })
 
 /** Deletes expired sessions, recording a HamletSessionsExpired event per affected host. */
 export const sessionExpiry = (
-  sql: Sql,
+  log: SystemLog,
   projects: ReadonlyArray<LoadedProject>,
   now: Date,
-): Effect.Effect<number, DatabaseError> =>
+): Effect.Effect<number, DatabaseError | TargetsFailed> =>
   Effect.gen(function* () {
+    const failures = makeFailures("SessionExpiry")
     const rows = yield* query(() =>
-      sql`select s.host, h.project, array_agg(s.id order by s.id) as ids
+      log.sql`select s.host, h.project, array_agg(s.id order by s.id) as ids
           from hamlet_sessions s join hamlet_hosts h on h.host = s.host
-          where s.expires_at < ${now} group by s.host, h.project`
+          where s.expires_at < ${now} group by s.host, h.project order by s.host`
     )
     let expired = 0
     for (const row of rows) {
       const project = projects.find((p) => p.name === row.project)
       if (!project) continue
       const host = String(row.host)
-      const ids = row.ids as Array<string>
-      for (const part of chunk(ids, IDS_PER_EVENT)) {
-        const event = {
+      const expire = (ids: ReadonlyArray<string>) =>
+        appendSystemEvents(log, project, host, [{
           stream: "hamlet-sessions",
           type: SESSIONS_EXPIRED,
-          data: { ids: part, expiredBefore: now.toISOString() },
+          data: { ids, expiredBefore: now.toISOString() },
           meta: systemMeta("SessionExpiry"),
-        }
-        yield* appendSystemEvents(sql, project, host, [event], (tx) =>
-          query(() =>
-            tx`delete from hamlet_sessions where host = ${host} and id = any(${part as string[]})`
-          ).pipe(
-            Effect.asVoid,
-          ))
-      }
-      expired += ids.length
+        }], (tx) =>
+          query(() => tx`delete from hamlet_sessions where host = ${host} and id = any(${ids as string[]})`)
+            .pipe(
+              Effect.asVoid,
+            ))
+      // a host's chunks in order; its first failure skips the rest of that host, not the others
+      yield* failures.attempt(
+        host,
+        Effect.forEach(chunk(row.ids as Array<string>, IDS_PER_EVENT), (part) =>
+          expire(part).pipe(Effect.andThen(Effect.sync(() =>
+            void (expired += part.length)
+          ))), {
+          discard: true,
+        }),
+      )
     }
-    return expired
+    return yield* failures.settle(expired)
   })
+
+/** The built-in cleanup jobs, each every `every`; `projects` is read at each run (reloads apply). */
+export const cleanupJobs = (
+  log: SystemLog,
+  projects: () => ReadonlyArray<LoadedProject>,
+  every: Duration.Duration,
+): ReadonlyArray<ScheduledJob> => [
+  { name: "SoftDeleteCleanup", every, run: (period) => softDeleteCleanup(log, projects(), period) },
+  { name: "SessionExpiry", every, run: (period) => sessionExpiry(log, projects(), period) },
+]

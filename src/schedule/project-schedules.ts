@@ -1,8 +1,10 @@
 /**
  * Per-project scheduled events as fleet-wide jobs: the node that claims a period sends the
  * schedule's command to every host of the project over the bus, like any other caller,
- * with an idempotency key per (schedule, period) — so each host runs it at most once per
- * period, and what it emits is in that host's log.
+ * with an idempotency key per (schedule, period) — so each host runs it once per period, and
+ * what it emits is in that host's log. A host the command did not reach (no responder, a
+ * timeout, overloaded) leaves the period unfinished, so it is sent again (the key makes that
+ * safe); a host that answered with an error is logged, not retried.
  */
 import { Duration, Effect } from "effect"
 import type { Bus } from "../bus/bus.ts"
@@ -11,7 +13,10 @@ import { requestSubject } from "../bus/subjects.ts"
 import type { RoutingTable } from "../ingress/routing.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import type { ProjectSchedule } from "../projects/project.ts"
-import type { ScheduledJob } from "./scheduler.ts"
+import { type ScheduledJob, TargetsFailed } from "./job.ts"
+
+/** Reply codes after which the host may not have run the command: the period is tried again. */
+const RETRIED_CODES: ReadonlySet<string> = new Set(["overloaded", "timeout"])
 
 /** The job for one schedule of `project`; it resolves to the number of hosts that ran it. */
 export const projectScheduleJob = (
@@ -35,23 +40,35 @@ export const projectScheduleJob = (
             causationId: `schedule:${name}`,
           },
         })
+        const undelivered: Array<string> = []
         const replies = yield* Effect.forEach(hosts, ({ host }) =>
           bus.request(requestSubject(project.name, host, schedule.command), encodeJson(envelope()), {
             timeoutMs: project.limits.handlerTimeoutMs + 1_000,
           }).pipe(
             Effect.map((reply) =>
-              (JSON.parse(decodeText(reply.data)) as Reply).ok
+              JSON.parse(decodeText(reply.data)) as Reply
             ),
-            Effect.tap((ok) =>
-              ok ? Effect.void : Effect.logWarning("scheduled command failed", { name, host })
-            ),
-            Effect.catch((error) =>
-              Effect.logWarning("scheduled command not delivered", { name, host, error }).pipe(
+            Effect.flatMap((reply) => {
+              if (reply.ok) return Effect.succeed(true)
+              // busy or too slow: the host may not have run it; the key makes a retry safe
+              if (RETRIED_CODES.has(reply.error.code)) return Effect.fail(reply.error.message)
+              return Effect.logWarning("scheduled command failed", { name, host, error: reply.error }).pipe(
                 Effect.as(false),
               )
+            }),
+            Effect.catch((error) =>
+              Effect.logWarning("scheduled command not delivered; the period will be retried", {
+                name,
+                host,
+                error,
+              }).pipe(Effect.andThen(Effect.sync(() => void undelivered.push(host))), Effect.as(false))
             ),
           ), { concurrency: 8 })
-        return replies.filter(Boolean).length
+        const count = replies.filter(Boolean).length
+        if (undelivered.length > 0) {
+          return yield* new TargetsFailed({ job: name, failed: undelivered, count })
+        }
+        return count
       }),
   }
 }

@@ -75,6 +75,12 @@ create table if not exists hamlet_schedule (
   claimed_at timestamptz not null default now(),
   primary key (name, period_start)
 );
+alter table hamlet_schedule add column if not exists lease_until timestamptz;
+alter table hamlet_schedule add column if not exists completed_at timestamptz;
+alter table hamlet_schedule add column if not exists attempts integer not null default 1;
+alter table hamlet_schedule add column if not exists last_error text;
+-- a claim made before leases existed (no lease_until) was run when claimed: it counts as completed
+update hamlet_schedule set completed_at = claimed_at where lease_until is null and completed_at is null;
 alter table hamlet_events enable row level security;
 drop policy if exists host_isolation on hamlet_events;
 create policy host_isolation on hamlet_events using (host = current_setting('hamlet.host', true))

@@ -1,69 +1,176 @@
 /**
  * The cleanup jobs as a tenant sees them: soft-deleted rows past retention disappear,
  * newer ones stay, expired sessions go, and each purge is an event in the host's log —
- * the chain stays intact and the host keeps accepting writes afterwards.
+ * announced on the bus, the chain intact, the host still accepting writes afterwards. Run as a
+ * scheduled period, a host that fails does not stop the others, and the period is retried.
  */
-import { Effect } from "effect"
+import { Duration, Effect, Exit, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { sessionExpiry, softDeleteCleanup } from "../../src/schedule/cleanup-jobs.ts"
+import { decodeText } from "../../src/bus/envelope.ts"
+import { eventSubject } from "../../src/bus/subjects.ts"
+import { cleanupJobs, sessionExpiry, softDeleteCleanup } from "../../src/schedule/cleanup-jobs.ts"
+import { periodStart } from "../../src/schedule/claim.ts"
+import { attemptPeriod, settlePeriod } from "../../src/schedule/period-run.ts"
+import { partitionName } from "../../src/store/event-log.ts"
 import { readLog, verifyLog } from "../support/event-log.ts"
-import { startTestServer, type TestServer } from "../support/server.ts"
+import { until } from "../support/eventually.ts"
+import { startTestServer, type TestServer, type TestServerOptions } from "../support/server.ts"
+import { checkService } from "../support/services.ts"
 
 const BLOG = "blog.example.com"
+const NEWS = "news.example.com"
+const HOUR = Duration.hours(1)
 
-describe("fleet-wide cleanup jobs", () => {
-  let server: TestServer
-  beforeAll(async () => {
-    server = await startTestServer()
-  }, 60_000)
-  afterAll(() => server?.close())
+const hasServices = await checkService("postgres") && await checkService("nats")
 
-  const post = async (path: string, body: unknown) => {
-    const res = await server.call(BLOG, path, { body: JSON.stringify(body) })
-    expect(res.status).toBe(200)
-    return await res.json()
-  }
-  const projects = () => [...server.supervisor.routing().projects.values()]
+const describeCleanup = (options: TestServerOptions) =>
+  describe(`fleet-wide cleanup jobs on ${options.store} with the ${options.bus} bus`, () => {
+    let server: TestServer
+    const scope = Effect.runSync(Scope.make())
+    beforeAll(async () => {
+      server = await startTestServer(options)
+    }, 60_000)
+    afterAll(async () => {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+      await server?.close()
+    })
 
-  it("purges soft-deleted rows past retention as an event in the host's log", async () => {
-    const old = await post("/api/SubmitItem", { title: "old news" })
-    const recent = await post("/api/SubmitItem", { title: "recent news" })
-    await post("/api/DeleteItem", { id: old.id })
-    await post("/api/DeleteItem", { id: recent.id })
-    // the old item was deleted 31 days ago (horatio keeps soft-deleted items 30 days)
-    await server.sql`update horatio.microblog_item set deleted_at = now() - interval '31 days'
-                     where host = ${BLOG} and id = ${old.id}`
+    const post = async (host: string, path: string, body: unknown) => {
+      const res = await server.call(host, path, { body: JSON.stringify(body) })
+      expect(res.status).toBe(200)
+      return await res.json()
+    }
+    /** An item of `host` soft-deleted 31 days ago (horatio keeps soft-deleted items 30 days). */
+    const oldDeletedItem = async (host: string, title: string): Promise<string> => {
+      const item = await post(host, "/api/SubmitItem", { title })
+      await post(host, "/api/DeleteItem", { id: item.id })
+      await server.sql`update horatio.microblog_item set deleted_at = now() - interval '31 days'
+                     where host = ${host} and id = ${item.id}`
+      return item.id
+    }
+    const itemIds = async (host: string) =>
+      (await server.sql`select id from horatio.microblog_item where host = ${host}`).map((r) => String(r.id))
+    const projects = () => [...server.supervisor.routing().projects.values()]
+    const log = () => ({ sql: server.sql, bus: server.bus })
+    /** Every announcement heard on `subject`, decoded. */
+    const listen = async (subject: string) => {
+      const heard: Array<Record<string, unknown>> = []
+      await Effect.runPromise(
+        Scope.provide(
+          server.bus.subscribe(subject, (m) => heard.push(JSON.parse(decodeText(m.data)))),
+          scope,
+        ),
+      )
+      return heard
+    }
 
-    const purged = await Effect.runPromise(softDeleteCleanup(server.sql, projects(), new Date()))
-    expect(purged).toBe(1)
-    const left = await server.sql`select id from horatio.microblog_item where host = ${BLOG}`
-    expect(left.map((r) => r.id)).not.toContain(old.id)
-    expect(left.map((r) => r.id)).toContain(recent.id)
+    it("purges soft-deleted rows past retention as an event in the host's log, announced on the bus", async () => {
+      const heard = await listen(eventSubject("horatio", BLOG, "HamletRowsPurged"))
+      const old = await oldDeletedItem(BLOG, "old news")
+      const older = await oldDeletedItem(BLOG, "older news")
+      const recent = await post(BLOG, "/api/SubmitItem", { title: "recent news" })
+      await post(BLOG, "/api/DeleteItem", { id: recent.id })
 
-    const log = await readLog(server.sql, BLOG)
-    const purge = log.filter((e) => e.type === "HamletRowsPurged")
-    expect(purge).toHaveLength(1)
-    expect(purge[0].data).toMatchObject({ table: "microblog_item", ids: [old.id] })
-    expect(await verifyLog(server.sql, BLOG)).toMatchObject({ isGapless: true, brokenAt: undefined })
+      const purged = await Effect.runPromise(softDeleteCleanup(log(), projects(), new Date()))
+      expect(purged).toBe(2)
+      expect(await itemIds(BLOG)).toEqual([recent.id])
 
-    // the host's actor had a stale head: its next write still lands, gapless
-    await post("/api/SubmitItem", { title: "after the purge" })
-    expect(await verifyLog(server.sql, BLOG)).toMatchObject({ isGapless: true, brokenAt: undefined })
-    expect(await Effect.runPromise(softDeleteCleanup(server.sql, projects(), new Date()))).toBe(0)
-  })
+      const purge = (await readLog(server.sql, BLOG)).filter((e) => e.type === "HamletRowsPurged")
+      expect(purge).toHaveLength(1)
+      expect(purge[0].data.table).toBe("microblog_item")
+      expect([...(purge[0].data.ids as Array<string>)].sort()).toEqual([old, older].sort())
+      expect(await verifyLog(server.sql, BLOG)).toMatchObject({ isGapless: true, brokenAt: undefined })
+      await until("the purge's announcement", () => heard.length === 1)
+      expect(heard[0]).toMatchObject({
+        host: BLOG,
+        seq: Number(purge[0].seq),
+        stream: "hamlet-purge-microblog_item",
+        type: "HamletRowsPurged",
+        data: purge[0].data,
+      })
 
-  it("expires sessions past their time and records it in the host's log", async () => {
-    await server.sql`insert into hamlet_sessions (host, id, expires_at) values
+      // the host's actor had a stale head: its next write still lands, gapless
+      await post(BLOG, "/api/SubmitItem", { title: "after the purge" })
+      expect(await verifyLog(server.sql, BLOG)).toMatchObject({ isGapless: true, brokenAt: undefined })
+      expect(await Effect.runPromise(softDeleteCleanup(log(), projects(), new Date()))).toBe(0)
+    })
+
+    it("expires sessions past their time, records it in the host's log and announces it", async () => {
+      const heard = await listen(eventSubject("horatio", BLOG, "HamletSessionsExpired"))
+      await server.sql`insert into hamlet_sessions (host, id, expires_at) values
       (${BLOG}, 'expired-1', now() - interval '1 minute'),
       (${BLOG}, 'alive-1', now() + interval '1 hour')`
-    const expired = await Effect.runPromise(sessionExpiry(server.sql, projects(), new Date()))
-    expect(expired).toBe(1)
-    const left = await server.sql`select id from hamlet_sessions where host = ${BLOG}`
-    expect(left.map((r) => r.id)).toEqual(["alive-1"])
-    const log = await readLog(server.sql, BLOG)
-    expect(log.filter((e) => e.type === "HamletSessionsExpired").map((e) => e.data.ids)).toEqual([[
-      "expired-1",
-    ]])
-    expect(await verifyLog(server.sql, BLOG)).toMatchObject({ isGapless: true, brokenAt: undefined })
+      const expired = await Effect.runPromise(sessionExpiry(log(), projects(), new Date()))
+      expect(expired).toBe(1)
+      const left = await server.sql`select id from hamlet_sessions where host = ${BLOG}`
+      expect(left.map((r) => r.id)).toEqual(["alive-1"])
+      const events = (await readLog(server.sql, BLOG)).filter((e) => e.type === "HamletSessionsExpired")
+      expect(events.map((e) => e.data.ids)).toEqual([["expired-1"]])
+      expect(await verifyLog(server.sql, BLOG)).toMatchObject({ isGapless: true, brokenAt: undefined })
+      await until("the expiry's announcement", () => heard.length === 1)
+      expect(heard[0]).toMatchObject({
+        host: BLOG,
+        seq: Number(events[0].seq),
+        type: "HamletSessionsExpired",
+      })
+    })
+
+    it("a scheduled period with a failing host still cleans the other hosts, and is retried until done", async () => {
+      const blogItem = await oldDeletedItem(BLOG, "blog: old")
+      const newsItem = await oldDeletedItem(NEWS, "news: old")
+      // blog's log refuses appends while it is listed (blog comes first: the job goes host by host)
+      await server.sql.unsafe(`
+      create table failing_hosts (host text primary key);
+      create function fail_listed_host() returns trigger language plpgsql security definer as $$
+      begin
+        if exists (select 1 from failing_hosts where host = new.host) then
+          raise exception 'injected failure for %', new.host;
+        end if;
+        return new;
+      end $$;
+      create trigger fail_listed_host before insert on ${partitionName(BLOG)}
+        for each row execute function fail_listed_host();
+      insert into failing_hosts values ('${BLOG}');`)
+      const [softDelete] = cleanupJobs(log(), projects, HOUR)
+      // a job of its own name: the server's own scheduler keeps to SoftDeleteCleanup
+      const job = { ...softDelete, name: "SoftDeleteCleanupUnderTest" }
+      const period = periodStart(Date.now(), Duration.toMillis(HOUR))
+
+      const first = await Effect.runPromise(Effect.exit(attemptPeriod(server.sql, "node-a", job, period)))
+      expect(Exit.isFailure(first)).toBe(true)
+      expect(JSON.stringify(first)).toContain("TargetsFailed")
+      // news was cleaned even though blog, before it, failed
+      expect(await itemIds(NEWS)).not.toContain(newsItem)
+      expect(await itemIds(BLOG)).toContain(blogItem)
+      // the period is not done, and its lease was given back
+      const [claim] = await server.sql`select completed_at, lease_until <= now() as is_free, last_error
+                                     from hamlet_schedule where name = ${job.name}`
+      expect(claim).toMatchObject({ completed_at: null, is_free: true })
+      expect(String(claim.last_error)).toContain(BLOG)
+
+      await server.sql`delete from failing_hosts`
+      const retried = await Effect.runPromise(
+        settlePeriod(server.sql, "node-b", job, period, {
+          lease: Duration.seconds(30),
+          retryFrom: Duration.millis(20),
+        }),
+      )
+      expect(retried).toMatchObject({ _tag: "Ran", count: 1, attempt: 2 })
+      expect(await itemIds(BLOG)).not.toContain(blogItem)
+      // news had nothing left to purge: one purge event, from the first attempt
+      const newsPurges = (await readLog(server.sql, NEWS)).filter((e) => e.type === "HamletRowsPurged")
+      expect(newsPurges.map((e) => e.data.ids)).toEqual([[newsItem]])
+      const [done] = await server
+        .sql`select completed_at, claimed_by from hamlet_schedule where name = ${job.name}`
+      expect(done.completed_at).not.toBeNull()
+      expect(done.claimed_by).toBe("node-b")
+      for (const host of [BLOG, NEWS]) {
+        expect(await verifyLog(server.sql, host)).toMatchObject({ isGapless: true, brokenAt: undefined })
+      }
+    })
   })
+
+describeCleanup({ store: "pglite", bus: "memory" })
+describe.skipIf(!hasServices)("on the real Postgres and NATS", () => {
+  describeCleanup({ store: "postgres", bus: "nats" })
 })

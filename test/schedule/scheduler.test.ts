@@ -1,21 +1,43 @@
 /**
- * Fleet-wide scheduled actors: a tick is claimed by exactly one node per period (also
- * across restarts), and the loops of several nodes on one database run a job once per
- * period between them.
+ * Fleet-wide scheduled actors: a period is leased to one node at a time and done once it is
+ * completed, not once it is claimed — a failed run is retried with back-off, an interrupted one
+ * gives its lease back, a stopped node's claim is taken over when its lease runs out, and the
+ * loops of several nodes on one database run a job once per period between them.
  */
-import { Duration, Effect, Exit, Fiber, Layer, Scope } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { Database, type Sql } from "../../src/store/database.ts"
+import { Database, DatabaseError, type Sql } from "../../src/store/database.ts"
 import { migrateCore } from "../../src/store/migrations.ts"
-import { claimTick, periodStart } from "../../src/schedule/claim.ts"
+import { claimPeriod, completePeriod, periodStart } from "../../src/schedule/claim.ts"
+import { attemptPeriod, type LeaseOptions, settlePeriod } from "../../src/schedule/period-run.ts"
 import { runJobLoop, type ScheduledJob } from "../../src/schedule/scheduler.ts"
 import { type StoreKind, testDatabase } from "../support/database.ts"
+import { until } from "../support/eventually.ts"
 import { checkService } from "../support/services.ts"
 
 const hasPostgres = await checkService("postgres")
 
+const MINUTE = Duration.minutes(1)
+const FAST: LeaseOptions = { lease: Duration.seconds(30), retryFrom: Duration.millis(20) }
+
+/** A job that fails its first `failures` runs, then succeeds; it records every run's period. */
+const flakyJob = (name: string, failures = 0, every: Duration.Duration = MINUTE) => {
+  const runs: Array<{ period: string; at: number; ok: boolean }> = []
+  const job: ScheduledJob = {
+    name,
+    every,
+    run: (period) =>
+      Effect.suspend(() => {
+        const ok = runs.length >= failures
+        runs.push({ period: period.toISOString(), at: performance.now(), ok })
+        return ok ? Effect.succeed(1) : Effect.fail(new DatabaseError({ message: "connection reset" }))
+      }),
+  }
+  return { job, runs }
+}
+
 const describeScheduler = (kind: StoreKind) =>
-  describe(`scheduled ticks on ${kind}`, () => {
+  describe(`scheduled periods on ${kind}`, () => {
     const scope = Effect.runSync(Scope.make())
     let sql: Sql
     beforeAll(async () => {
@@ -25,41 +47,163 @@ const describeScheduler = (kind: StoreKind) =>
     }, 60_000)
     afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
 
-    it("exactly one of several nodes claims a period, and a restarted node cannot claim it again", async () => {
+    const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
+    const claimRow = async (name: string) =>
+      (await sql`select claimed_by, attempts, completed_at, last_error from hamlet_schedule
+                 where name = ${name}`)[0]
+
+    it("exactly one of several nodes claims a period, and while its lease lasts nobody else does", async () => {
       const period = periodStart(Date.now(), 60_000)
       const claims = await Promise.all(
-        ["node-a", "node-b", "node-c"].map((node) =>
-          Effect.runPromise(claimTick(sql, "OnceJob", period, node))
-        ),
+        ["node-a", "node-b", "node-c"].map((node) => run(claimPeriod(sql, "OnceJob", period, node, MINUTE))),
       )
-      expect(claims.filter(Boolean)).toHaveLength(1)
-      expect(await Effect.runPromise(claimTick(sql, "OnceJob", period, "node-a-restarted"))).toBe(false)
+      expect(claims.filter((c) => c._tag === "Won")).toHaveLength(1)
+      expect(await run(claimPeriod(sql, "OnceJob", period, "node-a-restarted", MINUTE))).toMatchObject({
+        _tag: "Held",
+      })
       const next = new Date(period.getTime() + 60_000)
-      expect(await Effect.runPromise(claimTick(sql, "OnceJob", next, "node-b"))).toBe(true)
-      expect(await Effect.runPromise(claimTick(sql, "OtherJob", period, "node-b"))).toBe(true)
+      expect(await run(claimPeriod(sql, "OnceJob", next, "node-b", MINUTE))).toMatchObject({ _tag: "Won" })
+      expect(await run(claimPeriod(sql, "OtherJob", period, "node-b", MINUTE))).toMatchObject({ _tag: "Won" })
+    })
+
+    it("a completed period is never claimed again, even once its lease has run out", async () => {
+      const period = periodStart(Date.now(), 60_000)
+      expect(await run(claimPeriod(sql, "DoneJob", period, "node-a", Duration.millis(1)))).toMatchObject({
+        _tag: "Won",
+      })
+      await run(completePeriod(sql, "DoneJob", period, "node-a"))
+      await until("the lease to run out", async () =>
+        (await sql`select lease_until < now() as is_over from hamlet_schedule
+                   where name = 'DoneJob' and period_start = ${period}`)[0].is_over)
+      expect(await run(claimPeriod(sql, "DoneJob", period, "node-b", MINUTE))).toEqual({ _tag: "Completed" })
+    })
+
+    it("a period whose first claimant failed is run by another node", async () => {
+      const { job, runs } = flakyJob(`Nightly${Date.now()}`, 1)
+      const period = periodStart(Date.now(), Duration.toMillis(job.every))
+      const first = await run(Effect.exit(attemptPeriod(sql, "node-a", job, period, FAST)))
+      expect(Exit.isFailure(first)).toBe(true)
+      // the failed run gave its lease back: the next node takes the period at once
+      expect(await run(attemptPeriod(sql, "node-b", job, period, FAST))).toEqual({
+        _tag: "Ran",
+        count: 1,
+        attempt: 2,
+      })
+      expect(await run(attemptPeriod(sql, "node-a-restarted", job, period, FAST))).toEqual({
+        _tag: "Completed",
+      })
+      expect(runs.map((r) =>
+        r.ok
+      )).toEqual([false, true])
+      expect(await claimRow(job.name)).toMatchObject({ claimed_by: "node-b", attempts: 2, last_error: null })
+      expect((await claimRow(job.name)).completed_at).not.toBeNull()
+    })
+
+    it("a claim whose node stopped is taken over by another node once its lease runs out", async () => {
+      const { job, runs } = flakyJob(`Orphaned${Date.now()}`)
+      const period = periodStart(Date.now(), Duration.toMillis(job.every))
+      // node-a claims and stops before running anything (no release: it is gone)
+      await run(claimPeriod(sql, job.name, period, "node-a", Duration.millis(300)))
+      const early = await run(Effect.exit(attemptPeriod(sql, "node-b", job, period, FAST)))
+      expect(JSON.stringify(early)).toContain("PeriodHeld")
+      expect(runs).toHaveLength(0)
+      expect(await run(settlePeriod(sql, "node-b", job, period, FAST))).toMatchObject({
+        _tag: "Ran",
+        attempt: 2,
+      })
+      expect(runs).toHaveLength(1)
+      expect(await claimRow(job.name)).toMatchObject({ claimed_by: "node-b" })
+    })
+
+    it("a run longer than its lease keeps renewing it, so no other node takes the period meanwhile", async () => {
+      const release = Effect.runSync(Deferred.make<void>())
+      const name = `Long${Date.now()}`
+      let runs = 0
+      const long: ScheduledJob = {
+        name,
+        every: MINUTE,
+        run: () => Effect.sync(() => runs++).pipe(Effect.andThen(Deferred.await(release)), Effect.as(1)),
+      }
+      // what node-b would run, were it given the period
+      const intruder: ScheduledJob = { ...long, run: () => Effect.sync(() => runs++).pipe(Effect.as(1)) }
+      const period = periodStart(Date.now(), 60_000)
+      const short = { lease: Duration.millis(300), retryFrom: Duration.millis(20) }
+      const fiber = Effect.runFork(attemptPeriod(sql, "node-a", long, period, short))
+      await until("the long run to start", () => runs === 1)
+      const deadline = Date.now() + 1_000 // three leases
+      while (Date.now() < deadline) {
+        const other = await run(Effect.exit(attemptPeriod(sql, "node-b", intruder, period, short)))
+        expect(JSON.stringify(other)).toContain("PeriodHeld")
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      await run(Deferred.succeed(release, undefined))
+      expect(await run(Fiber.join(fiber))).toMatchObject({ _tag: "Ran", attempt: 1 })
+      expect(runs).toBe(1)
+    })
+
+    it("a run interrupted by its node's shutdown gives its lease back at once", async () => {
+      const started = Effect.runSync(Deferred.make<void>())
+      const name = `Stopped${Date.now()}`
+      const hanging: ScheduledJob = {
+        name,
+        every: MINUTE,
+        run: () => Deferred.succeed(started, undefined).pipe(Effect.andThen(Effect.never)),
+      }
+      const period = periodStart(Date.now(), 60_000)
+      const fiber = Effect.runFork(attemptPeriod(sql, "node-a", hanging, period, FAST))
+      await run(Deferred.await(started))
+      await run(Fiber.interrupt(fiber))
+      const { job, runs } = flakyJob(name)
+      expect(await run(attemptPeriod(sql, "node-b", job, period, FAST))).toMatchObject({
+        _tag: "Ran",
+        attempt: 2,
+      })
+      expect(runs).toHaveLength(1)
+    })
+
+    it("a failing run is retried with growing back-off until it completes", async () => {
+      const { job, runs } = flakyJob(`Retried${Date.now()}`, 3)
+      const period = periodStart(Date.now(), Duration.toMillis(job.every))
+      const options = { lease: Duration.seconds(30), retryFrom: Duration.millis(40) }
+      expect(await run(settlePeriod(sql, "node-a", job, period, options))).toMatchObject({
+        _tag: "Ran",
+        attempt: 4,
+      })
+      expect(runs.map((r) => r.ok)).toEqual([false, false, false, true])
+      const gaps = runs.slice(1).map((r, i) => r.at - runs[i].at)
+      // 40, 80, 160 ms, each ±20% jitter
+      gaps.forEach((gap, i) => expect(gap).toBeGreaterThanOrEqual(40 * 2 ** i * 0.8 - 2))
+      expect(gaps[2]).toBeGreaterThan(gaps[0])
+    })
+
+    it("a period left unfinished is taken up at a later tick", async () => {
+      const { job, runs } = flakyJob(`Unfinished${Date.now()}`, 0, Duration.millis(200))
+      const earlier = periodStart(Date.now() - 1_000, 200)
+      await run(claimPeriod(sql, job.name, earlier, "node-gone", Duration.millis(1)))
+      const fiber = Effect.runFork(runJobLoop(sql, "node-b", job, FAST))
+      await until("the earlier period to be run", () => runs.some((r) => r.period === earlier.toISOString()))
+      await run(Fiber.interrupt(fiber))
+      const [row] = await sql`select completed_at from hamlet_schedule
+                              where name = ${job.name} and period_start = ${earlier}`
+      expect(row.completed_at).not.toBeNull()
     })
 
     it("two nodes' loops run a job once per period between them", async () => {
-      const name = `Loop${Date.now()}`
-      const runs: Array<string> = []
-      const job: ScheduledJob = {
-        name,
-        every: Duration.millis(150),
-        run: (period) => Effect.sync(() => (runs.push(period.toISOString()), 1)),
-      }
-      const fibers = ["node-a", "node-b"].map((node) => Effect.runFork(runJobLoop(sql, node, job)))
-      const deadline = Date.now() + 10_000
-      while (new Set(runs).size < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
-      await Promise.all(fibers.map((f) => Effect.runPromise(Fiber.interrupt(f))))
-      expect(new Set(runs).size).toBeGreaterThanOrEqual(4)
+      const { job, runs } = flakyJob(`Loop${Date.now()}`, 0, Duration.millis(150))
+      const fibers = ["node-a", "node-b"].map((node) => Effect.runFork(runJobLoop(sql, node, job, FAST)))
+      const periods = () => new Set(runs.map((r) => r.period))
+      await until("four periods", () => periods().size >= 4)
+      await Promise.all(fibers.map((f) => run(Fiber.interrupt(f))))
       // every period ran once, never twice
-      expect(runs.length).toBe(new Set(runs).size)
-      // every period that ran was claimed (once: the key); a claim may lack its run when the
-      // loops were interrupted between the claim and the job
-      const claimed = await sql`select period_start from hamlet_schedule where name = ${name}`
-      const claimedPeriods = new Set(claimed.map((r) => (r.period_start as Date).toISOString()))
-      for (const period of runs) expect(claimedPeriods.has(period)).toBe(true)
-      expect(claimed.length - runs.length).toBeLessThanOrEqual(2)
+      expect(runs.length).toBe(periods().size)
+      // and every period that ran is completed; a claim may lack its run only when the loops were
+      // interrupted during it — and then it is not completed, so it would be run again
+      const claimed =
+        await sql`select period_start, completed_at from hamlet_schedule where name = ${job.name}`
+      const completed = claimed.filter((r) => r.completed_at !== null)
+        .map((r) => (r.period_start as Date).toISOString())
+      for (const period of completed) expect(periods().has(period)).toBe(true)
+      expect(runs.length - completed.length).toBeLessThanOrEqual(2)
     })
   })
 

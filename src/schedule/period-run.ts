@@ -1,0 +1,136 @@
+/**
+ * Running one period of a scheduled job under a lease (claim.ts): the node that takes the lease
+ * runs the job, renewing the lease as it goes, and marks the period completed; a failed or
+ * interrupted run gives the lease back, and the period is tried again with exponential back-off
+ * until it completes or its time is up — by whichever node takes the lease next.
+ */
+import { Cause, Clock, Data, Duration, Effect, Exit, Schedule } from "effect"
+import type { Sql } from "../store/database.ts"
+import { claimPeriod, completePeriod, releaseLease, renewLease } from "./claim.ts"
+import type { JobError, ScheduledJob } from "./job.ts"
+
+/** Another node holds a live lease on the period: try again later (it may fail, or stop). */
+export class PeriodHeld extends Data.TaggedError("PeriodHeld")<{
+  readonly job: string
+  readonly period: Date
+  readonly by: string
+  readonly leaseUntil: Date
+}> {}
+
+export interface LeaseOptions {
+  /**
+   * How long a claim stays this node's without renewal: how soon another node takes over the
+   * period of a node that stopped. Renewed every third of it while the job runs.
+   */
+  readonly lease: Duration.Duration
+  /** The first retry's delay; each retry doubles it (with jitter), up to `lease`. */
+  readonly retryFrom: Duration.Duration
+}
+
+export const DEFAULT_LEASE: LeaseOptions = { lease: Duration.seconds(30), retryFrom: Duration.seconds(1) }
+
+export type PeriodOutcome =
+  | { readonly _tag: "Ran"; readonly count: number; readonly attempt: number }
+  | { readonly _tag: "Completed" }
+
+const describeCause = (cause: Cause.Cause<unknown>): string =>
+  Cause.hasInterruptsOnly(cause) ? "interrupted" : Cause.pretty(cause)
+
+/**
+ * One try at a period: claim it and, if this node got the lease, run the job and mark the
+ * period completed. Fails with the job's error (the lease given back first), or `PeriodHeld`.
+ */
+export const attemptPeriod = (
+  sql: Sql,
+  nodeId: string,
+  job: ScheduledJob,
+  period: Date,
+  options: LeaseOptions = DEFAULT_LEASE,
+): Effect.Effect<PeriodOutcome, JobError | PeriodHeld> =>
+  Effect.gen(function* () {
+    const claim = yield* claimPeriod(sql, job.name, period, nodeId, options.lease)
+    if (claim._tag === "Completed") return claim
+    if (claim._tag === "Held") {
+      return yield* new PeriodHeld({ job: job.name, period, by: claim.by, leaseUntil: claim.leaseUntil })
+    }
+    const every = Duration.divideUnsafe(options.lease, 3)
+    const renewOnce = renewLease(sql, job.name, period, nodeId, options.lease).pipe(
+      // a renewal that failed (the database busy) is tried again at the next beat
+      Effect.catchCause((cause) =>
+        Effect.logWarning("renewing a scheduled job's lease failed", cause).pipe(Effect.as(true))
+      ),
+      Effect.tap((isMine) =>
+        isMine
+          ? Effect.void
+          : Effect.logWarning("scheduled job's lease was lost; another node may run it too", {
+            job: job.name,
+            period: period.toISOString(),
+          })
+      ),
+    )
+    const renewing = Effect.sleep(every).pipe(
+      Effect.andThen(
+        Effect.repeat(renewOnce, { schedule: Schedule.spaced(every), while: (isMine) => isMine }),
+      ),
+    )
+    const count = yield* Effect.scoped(
+      Effect.gen(function* () {
+        yield* Effect.forkScoped(renewing)
+        const count = yield* job.run(period)
+        yield* completePeriod(sql, job.name, period, nodeId)
+        return count
+      }),
+    ).pipe(
+      // the renewal fiber has stopped (its scope closed) before the lease is given back
+      Effect.onExit((exit) =>
+        Exit.isFailure(exit)
+          ? Effect.ignore(releaseLease(sql, job.name, period, nodeId, describeCause(exit.cause)))
+          : Effect.void
+      ),
+    )
+    return { _tag: "Ran", count, attempt: claim.attempt } as const
+  })
+
+/** Exponential back-off with jitter, each delay at most `lease` and never past `end`. */
+const retrySchedule = (end: number, options: LeaseOptions) =>
+  Schedule.exponential(options.retryFrom).pipe(
+    Schedule.jittered,
+    Schedule.modifyDelay(({ duration }) =>
+      Effect.map(
+        Clock.currentTimeMillis,
+        (now) =>
+          Math.max(0, Math.min(Duration.toMillis(duration), Duration.toMillis(options.lease), end - now)),
+      )
+    ),
+  )
+
+/**
+ * Tries the period until it is completed (by this node or another) or the period is over. A
+ * failed run is logged and retried; a period another node holds is checked again, and taken
+ * over once that node's lease runs out without completion. Fails with the last error when the
+ * period ends first.
+ */
+export const settlePeriod = (
+  sql: Sql,
+  nodeId: string,
+  job: ScheduledJob,
+  period: Date,
+  options: LeaseOptions = DEFAULT_LEASE,
+): Effect.Effect<PeriodOutcome, JobError | PeriodHeld> => {
+  const end = period.getTime() + Duration.toMillis(job.every)
+  return attemptPeriod(sql, nodeId, job, period, options).pipe(
+    Effect.tapError((error) =>
+      error._tag === "PeriodHeld"
+        ? Effect.void
+        : Effect.logWarning("scheduled job failed; it will be retried", {
+          job: job.name,
+          period: period.toISOString(),
+          error: error.message,
+        })
+    ),
+    Effect.retry({
+      schedule: retrySchedule(end, options),
+      while: () => Effect.map(Clock.currentTimeMillis, (now) => now < end),
+    }),
+  )
+}
