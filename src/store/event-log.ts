@@ -48,15 +48,31 @@ export interface StoredEvent {
 export const partitionName = (host: string): string =>
   `hamlet_events_${createHash("sha256").update(host).digest("hex").slice(0, 24)}`
 
+/** How long registering a host waits for a lock before it fails (`REGISTRATION_LOCKED`). */
+export const REGISTER_LOCK_TIMEOUT_MS = 5_000
+
 /**
  * Creates the host's partition (idempotent) and records which project owns the host; a
  * host removed earlier (its log kept) comes back with its log continuing.
+ *
+ * The partition is made as a table of its own and then attached: `create table … partition of`
+ * takes an ACCESS EXCLUSIVE lock on `hamlet_events`, which waits for every open transaction on
+ * the log (of any host) while every later statement on it, fleet-wide, queues behind it. `like`
+ * takes ACCESS SHARE and `attach partition` SHARE UPDATE EXCLUSIVE on the parent: neither waits
+ * for nor blocks reads and appends (attaching creates the parent's (host, seq) and (host, stream,
+ * version) unique indexes on the new, empty table, so it scans nothing). Each step is skipped when
+ * already done — a table made and never attached (by hand, or a run stopped between the two) is
+ * attached by the next registration, and a host already registered takes no table lock at all —
+ * and nodes registering together take turns on the migration lock, so the second finds the first's
+ * work done. `lock_timeout` (after that lock) bounds the wait behind other DDL or maintenance on
+ * the log: the registration fails with `REGISTRATION_LOCKED` instead of waiting on.
  */
 export const registerHost = (
   sql: Sql,
   project: string,
   host: string,
   source: "directory" | "database",
+  options: { readonly lockTimeoutMs?: number } = {},
 ): Effect.Effect<void, DatabaseError> => {
   if (!isValidHostname(host)) {
     return Effect.fail(
@@ -64,14 +80,33 @@ export const registerHost = (
     )
   }
   const partition = partitionName(host)
+  // a validated hostname (a-z 0-9 . -) and a hex name: nothing to escape in either, quoted anyway
   const literal = `'${host.replaceAll("'", "''")}'`
+  const lockTimeoutMs = Math.max(1, Math.round(options.lockTimeoutMs ?? REGISTER_LOCK_TIMEOUT_MS))
   return runLockedDdl(
     sql,
-    `create table if not exists ${partition} partition of hamlet_events for values in (${literal});
+    `set local lock_timeout = ${lockTimeoutMs};
+     do $register$ begin
+       if to_regclass('${partition}') is null then
+         create table ${partition} (like hamlet_events including defaults including constraints);
+       end if;
+       if not exists (select from pg_inherits where inhrelid = '${partition}'::regclass) then
+         alter table hamlet_events attach partition ${partition} for values in (${literal});
+       end if;
+     end $register$;
      insert into hamlet_hosts (host, project, source, partition_name)
        values (${literal}, '${project.replaceAll("'", "''")}', '${source}', '${partition}')
        on conflict (host) do update set removed_at = null where hamlet_hosts.project = excluded.project`,
   ).pipe(
+    Effect.mapError((error) =>
+      error.code === LOCK_NOT_AVAILABLE
+        ? new DatabaseError({
+          message: `registering host ${host} waited ${lockTimeoutMs} ms for a lock on the event log ` +
+            `(other DDL or maintenance on hamlet_events holds it); try again`,
+          code: REGISTRATION_LOCKED,
+        })
+        : error
+    ),
     // a host's log belongs to one project forever, even after removal: never hand it over
     Effect.andThen(hostOwner(sql, host)),
     Effect.flatMap((owner) =>
@@ -85,6 +120,9 @@ export const registerHost = (
   )
 }
 
+/** Postgres' lock_not_available: `lock_timeout` ran out. */
+const LOCK_NOT_AVAILABLE = "55P03"
+
 /** The project that owns `host`'s log (registered, removed or not); undefined for an unknown host. */
 export const hostOwner = (sql: Sql | SqlTx, host: string): Effect.Effect<string | undefined, DatabaseError> =>
   query(() => sql`select project from hamlet_hosts where host = ${host}`).pipe(
@@ -96,6 +134,9 @@ export const BAD_HOST = "hamlet_bad_host"
 
 /** registerHost's failure when another project owns (or owned) the host's log. */
 export const HOST_OWNED = "hamlet_host_owned"
+
+/** registerHost's failure when a lock on the event log was not granted in time: retry later. */
+export const REGISTRATION_LOCKED = "hamlet_registration_locked"
 
 export const readHead = (tx: SqlTx, host: string): Effect.Effect<LogHead, DatabaseError> =>
   query(() => tx`select seq, hash from hamlet_events where host = ${host} order by seq desc limit 1`).pipe(

@@ -21,6 +21,7 @@ import { migrateCore, migrateSchema } from "../../src/store/migrations.ts"
 import { withHostTransaction, withOwnerTransaction } from "../../src/store/transaction.ts"
 import { type StoreKind, terminateSleeping, testDatabase } from "../support/database.ts"
 import { hashedFields } from "../../src/audit/event-line.ts"
+import { describeHostPartitionContract } from "./host-partition-contract.ts"
 import { describeModelContract } from "./model-contract.ts"
 import { describeReadLanesContract } from "./read-lanes-contract.ts"
 import { describeWriterContract } from "./writer-contract.ts"
@@ -254,8 +255,9 @@ export const describeStoreContract = (kind: StoreKind): void =>
           }),
       )
 
+      describeHostPartitionContract(it, kind)
       describeModelContract(it)
       describeWriterContract(it)
-      describeReadLanesContract(it)
+      describeReadLanesContract(it, kind)
     },
   )
