@@ -233,6 +233,14 @@ export const startHostActor = (
       return Queue.offerUnsafe(active.mailbox, command)
     }
 
+    // queries taken are answered before the host stops (bounded wait), as commands are below
+    yield* Effect.addFinalizer(() =>
+      queries.drain.pipe(
+        Effect.timeout(10_000),
+        Effect.ignore,
+        Effect.andThen(Effect.sync(queries.abandon)),
+      )
+    )
     // drain on close: stop accepting, let queued commands commit (bounded wait)
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {

@@ -11,13 +11,18 @@
  * Measured (32 clients on one host's GetFeed, real services, batches on reserved
  * connections): one batch at a time 4,969 rps, two 3,420–4,060, eight 1,962 — concurrent
  * batches repeat the same query instead of sharing it, and Postgres' CPU doubles.
+ *
+ * Queries waiting or running are bounded by the project's `mailboxSize`, as commands are:
+ * past it a query is answered `overloaded` at once (a flood on one host must not pile up
+ * memory and time out every other tenant's reads). `drain` stops taking queries and waits
+ * for the ones taken, so a node that stops answers the reads it accepted.
  */
 import { Cause, Effect } from "effect"
 import type { Reply } from "../bus/envelope.ts"
 import { internalError, replyError } from "../errors.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { makeHostReader, readsOnLanes } from "../store/model-access.ts"
-import type { ReadLanes } from "../store/read-lanes.ts"
+import { READ_TIMED_OUT, type ReadLanes } from "../store/read-lanes.ts"
 import { type HandlerRequest, runHandler } from "./handler-run.ts"
 
 /** Batches one host may run at once (the extra ones only behind slow ones). */
@@ -41,6 +46,12 @@ export const coalesceKeyOf = (
     ? undefined
     : `${handler.name}\u0000${JSON.stringify(rawInput ?? {})}\u0000${JSON.stringify(meta)}`
 
+/** Postgres cancelled a read at its statement_timeout (read-lanes.ts): the caller gets a timeout. */
+const isReadTimeout = (cause: Cause.Cause<unknown>): boolean =>
+  cause.reasons.some((r) =>
+    Cause.isFailReason(r) && (r.error as { readonly code?: unknown } | undefined)?.code === READ_TIMED_OUT
+  )
+
 /** The leader's reply for a follower: errors carry the follower's own request id. */
 const replyFor = (reply: Reply, query: Query): Reply =>
   !reply.ok && reply.error.requestId !== undefined
@@ -60,6 +71,10 @@ const groupByKey = (queries: ReadonlyArray<Query>): Array<Array<Query>> => {
 
 export interface QueryBatcher {
   readonly submit: (query: Query) => void
+  /** Refuses new queries and completes once every query taken has been answered. */
+  readonly drain: Effect.Effect<void>
+  /** After a drain that ran out of time: answers the queries still waiting (retry later). */
+  readonly abandon: () => void
 }
 
 /** `run` forks an effect on the host actor's runtime. */
@@ -70,6 +85,10 @@ export const makeQueryBatcher = (
   run: (effect: Effect.Effect<void>) => void,
 ): QueryBatcher => {
   const waiting: Array<Query> = []
+  /** Queries in batches that are running. */
+  let running = 0
+  let isClosing = false
+  let onIdle: (() => void) | undefined
 
   const answer = (group: ReadonlyArray<Query>, reply: Reply) => {
     group[0].respond(reply)
@@ -84,11 +103,17 @@ export const makeQueryBatcher = (
       Effect.matchCauseEffect({
         onSuccess: ({ reply }) => Effect.sync(() => answer(group, reply)),
         onFailure: (cause) =>
-          Effect.logError("query failed", Cause.pretty(cause)).pipe(
-            Effect.andThen(Effect.sync(() => {
-              for (const q of group) q.respond({ ok: false, error: internalError(q.requestId) })
-            })),
-          ),
+          isReadTimeout(cause)
+            ? Effect.sync(() => {
+              for (const q of group) {
+                q.respond({ ok: false, error: replyError("timeout", "a read ran past its time limit") })
+              }
+            })
+            : Effect.logError("query failed", Cause.pretty(cause)).pipe(
+              Effect.andThen(Effect.sync(() => {
+                for (const q of group) q.respond({ ok: false, error: internalError(q.requestId) })
+              })),
+            ),
       }),
     )
 
@@ -123,18 +148,37 @@ export const makeQueryBatcher = (
     }
     started.push(now)
     const batch = waiting.splice(0)
+    running += batch.length
     run(
       runBatch(batch).pipe(Effect.ensuring(Effect.sync(() => {
+        running -= batch.length
         started.splice(started.indexOf(now), 1)
         startNext()
+        if (started.length === 0 && waiting.length === 0) onIdle?.()
       }))),
     )
   }
 
+  const refuse = (query: Query, message: string) =>
+    query.respond({ ok: false, error: replyError("overloaded", message) })
+
   return {
     submit: (query) => {
+      if (isClosing) return refuse(query, `host ${host} is shutting down; retry`)
+      if (waiting.length + running >= project.limits.mailboxSize) {
+        return refuse(query, `host ${host} is busy; retry shortly`)
+      }
       waiting.push(query)
       startNext()
+    },
+    drain: Effect.callback<void>((resume) => {
+      isClosing = true
+      if (started.length === 0 && waiting.length === 0) return resume(Effect.void)
+      onIdle = () => resume(Effect.void)
+    }),
+    abandon: () => {
+      if (recheck !== undefined) clearTimeout(recheck)
+      for (const query of waiting.splice(0)) refuse(query, `host ${host} is shutting down; retry`)
     },
   }
 }

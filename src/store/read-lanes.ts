@@ -17,6 +17,12 @@
  * statements for `LANE_TURN_MS` at most, then is released once drained: writers waiting for
  * a connection (embedded PGlite has only one) get their turn.
  *
+ * One tenant cannot take every lane: a host whose slow statements already stall `MAX_HOST_LANES`
+ * lanes queues its next statements behind its own, leaving the other lanes to other hosts. And no
+ * read runs for ever: each statement has a `statement_timeout` (its caller's, or the lanes'
+ * default), so Postgres cancels a runaway read (SQLSTATE 57014, `READ_TIMED_OUT`) and its lane
+ * moves on — a handler's own time limit answers its caller but cannot stop its SQL.
+ *
  * Measured (real services, 32 clients, wrk, 3 alternating runs against a reserved
  * transaction per read batch): one host's GetFeed 5,290 → 5,970 rps; the 90/10 mix over
  * 100 hosts 2,190 → 2,740 rps (bench --only scale, 2 runs each). A transaction per turn rather
@@ -29,6 +35,17 @@ import { normalisedHost, TENANT_ROLE } from "./roles.ts"
 
 /** Connections reads may hold at once. */
 const MAX_LANES = 4
+/** Lanes one host's stalled statements may hold at once: half, so one noisy tenant leaves the rest. */
+const MAX_HOST_LANES = 2
+/**
+ * A read's time limit when its caller gives none. Reads on lanes are handler reads, and a handler's
+ * time limit (the project's `handlerTimeoutMs`, 5 s by default, or the handler's own) is not known
+ * here: 30 s stays above any usual handler limit, so no read a handler could still use is cancelled,
+ * while a runaway read frees its lane within that bound.
+ */
+export const DEFAULT_READ_TIMEOUT_MS = 30_000
+/** The SQLSTATE of a read cancelled by its `statement_timeout` (query_canceled). */
+export const READ_TIMED_OUT = "57014"
 /** Statements in flight on a lane before another lane is worth reserving. */
 const BUSY_LANE = 16
 /** A lane whose oldest statement has run this long takes no more (another lane does). */
@@ -38,11 +55,17 @@ const LANE_TURN_MS = 20
 
 type Row = Record<string, unknown>
 
+/** A statement in flight on a lane: when it was queued, and whose. */
+interface InFlight {
+  readonly at: number
+  readonly host: string
+}
+
 interface Lane {
   readonly conn: ReservedSql
   readonly reservedAt: number
-  /** Start times of the statements in flight, oldest first (a connection answers in order). */
-  readonly started: Array<number>
+  /** The statements in flight, oldest first (a connection answers in order). */
+  readonly started: Array<InFlight>
   /** Set when its connection failed or its turn ended: it takes no more and is released once drained. */
   isRetired: boolean
   /** Statements of this turn, sent together when it ends. */
@@ -53,9 +76,27 @@ interface Lane {
   isLost: boolean
 }
 
+export interface ReadOptions {
+  /**
+   * Postgres cancels the statement after this long (it fails with `READ_TIMED_OUT`); the lanes'
+   * default when absent. Pass what is left of the handler's time limit.
+   */
+  readonly timeoutMs?: number
+}
+
 export interface ReadLanes {
   /** Runs one statement in a read-only transaction, reading `host`'s rows. */
-  readonly run: (host: string, text: string, params: ReadonlyArray<unknown>) => Promise<Array<Row>>
+  readonly run: (
+    host: string,
+    text: string,
+    params: ReadonlyArray<unknown>,
+    options?: ReadOptions,
+  ) => Promise<Array<Row>>
+}
+
+export interface ReadLanesOptions {
+  /** A read's `statement_timeout` when its caller gives none (`DEFAULT_READ_TIMEOUT_MS`). */
+  readonly statementTimeoutMs?: number
 }
 
 /**
@@ -66,16 +107,24 @@ export interface ReadLanes {
  * not partitioned, and a generic plan spares planning each statement — a fifth of Postgres'
  * time here (measured: 90/10 mix over 100 hosts 2,690 → 2,930 rps).
  */
-const BEGIN_READ =
-  `begin read only; set local role ${TENANT_ROLE}; set local enable_sort = off; set local plan_cache_mode = auto`
-/** Binds the host the next statements read ($1), for the rest of the transaction. */
-const BIND_HOST = "select set_config('hamlet.host', $1, true)"
+const beginRead = (timeoutMs: number) =>
+  `begin read only; set local role ${TENANT_ROLE}; set local enable_sort = off; set local plan_cache_mode = auto; ` +
+  `set local statement_timeout = ${timeoutMs}`
+/**
+ * Binds the host the next statements read ($1) and their time limit ($2, ms), for the rest of the
+ * transaction. Postgres times each statement of the pipeline from its own start, so one statement's
+ * limit is not eaten by the ones ahead of it (checked: three 0.6 s reads in one transaction under a
+ * 1 s limit all answer).
+ */
+const BIND_HOST = "select set_config('hamlet.host', $1, true), set_config('statement_timeout', $2, true)"
 
 /** A statement waiting for its lane's next transaction. */
 interface Statement {
   readonly host: string
   readonly text: string
   readonly params: ReadonlyArray<unknown>
+  /** Its statement_timeout, ms. */
+  readonly timeoutMs: number
   /** Sent again after the statement ahead of it failed its transaction. */
   readonly isRetry: boolean
   readonly done: PromiseWithResolvers<Array<Row>>
@@ -108,7 +157,13 @@ const settle = <A>(call: () => Promise<A>): Promise<A> => {
   }
 }
 
-export const makeReadLanes = (sql: Sql): ReadLanes => {
+/** A time limit Postgres takes: whole ms, at least 1 (0 would mean none). */
+const _timeoutMs = (ms: number | undefined, fallback: number): number =>
+  ms === undefined || !Number.isFinite(ms) ? fallback : Math.max(1, Math.ceil(ms))
+
+export const makeReadLanes = (sql: Sql, options: ReadLanesOptions = {}): ReadLanes => {
+  const defaultTimeoutMs = _timeoutMs(options.statementTimeoutMs, DEFAULT_READ_TIMEOUT_MS)
+  const BEGIN_READ = beginRead(defaultTimeoutMs)
   const lanes: Array<Lane> = []
   let reserving: Promise<Lane> | undefined
 
@@ -119,8 +174,12 @@ export const makeReadLanes = (sql: Sql): ReadLanes => {
       if (lane.started.length === 0) release(lane)
       return false
     }
-    return lane.started.length === 0 || now - lane.started[0] < STALLED_LANE_MS
+    return lane.started.length === 0 || now - lane.started[0].at < STALLED_LANE_MS
   }
+
+  /** Whether the statement holding up `lane` is `host`'s, and has run long enough to stall it. */
+  const isStalledBy = (lane: Lane, host: string, now: number): boolean =>
+    lane.started.length > 0 && lane.started[0].host === host && now - lane.started[0].at >= STALLED_LANE_MS
 
   const release = (lane: Lane) => {
     const at = lanes.indexOf(lane)
@@ -166,8 +225,15 @@ export const makeReadLanes = (sql: Sql): ReadLanes => {
     return reserving
   }
 
-  const pick = (): Lane | Promise<Lane> => {
+  const fewestWaiting = (among: ReadonlyArray<Lane>): Lane =>
+    among.reduce((a, b) => (b.started.length < a.started.length ? b : a))
+
+  const pick = (host: string): Lane | Promise<Lane> => {
     const now = performance.now()
+    // a host already stalling its share of lanes waits behind its own slow statements, never
+    // reserving (or stalling) another: the remaining lanes stay free for other hosts
+    const held = lanes.filter((lane) => isStalledBy(lane, host, now))
+    if (held.length >= MAX_HOST_LANES) return fewestWaiting(held)
     let best: Lane | undefined
     for (const lane of [...lanes]) {
       if (isTaking(lane, now) && (!best || lane.started.length < best.started.length)) best = lane
@@ -176,7 +242,7 @@ export const makeReadLanes = (sql: Sql): ReadLanes => {
     // lanes still draining count too: reads never hold more than MAX_LANES connections
     if (lanes.length < MAX_LANES) return reserve()
     // every lane busy, stalled or past its turn: queue where the fewest wait
-    return best ?? lanes.reduce((a, b) => (b.started.length < a.started.length ? b : a))
+    return best ?? fewestWaiting(lanes)
   }
 
   /** Sends `group` on `lane` as one transaction; each statement settles on its own. */
@@ -196,13 +262,17 @@ export const makeReadLanes = (sql: Sql): ReadLanes => {
       return sent
     })
     let bound: string | undefined
+    let boundTimeoutMs: number | undefined
     const outcomes = group.map((statement) => {
       // never outside the tenant's read-only transaction, never under another host
       if (!isBegun) return Promise.reject(new Error("the read transaction could not begin"))
-      const binding = statement.host === bound
+      const binding = statement.host === bound && statement.timeoutMs === boundTimeoutMs
         ? undefined
-        : settle(() => conn.unsafe(BIND_HOST, [statement.host], { prepare: true }).execute())
+        : settle(() =>
+          conn.unsafe(BIND_HOST, [statement.host, String(statement.timeoutMs)], { prepare: true }).execute()
+        )
       bound = statement.host
+      boundTimeoutMs = statement.timeoutMs
       const rows = settle(() =>
         // deno-lint-ignore no-explicit-any -- postgres.js types parameters as its own serializable union
         conn.unsafe<Array<Row>>(statement.text, statement.params as any, { prepare: true }).execute()
@@ -256,7 +326,7 @@ export const makeReadLanes = (sql: Sql): ReadLanes => {
 
   /** Queues `statement` on a lane; the lane sends what it has once this turn ends. */
   const enqueue = (lane: Lane, statement: Statement) => {
-    lane.started.push(performance.now())
+    lane.started.push({ at: performance.now(), host: statement.host })
     lane.queued.push(statement)
     if (lane.queued.length === 1) queueMicrotask(() => send(lane, lane.queued.splice(0)))
   }
@@ -265,21 +335,22 @@ export const makeReadLanes = (sql: Sql): ReadLanes => {
   const submit = (statement: Statement): void => {
     const place = (lane: Lane) => {
       if (!statement.isRetry) return enqueue(lane, statement)
-      lane.started.push(performance.now())
+      lane.started.push({ at: performance.now(), host: statement.host })
       send(lane, [statement])
     }
-    const lane = pick()
+    const lane = pick(statement.host)
     if (lane instanceof Promise) lane.then(place, (error) => statement.done.reject(error))
     else place(lane)
   }
 
   return {
-    run: (host, text, params) =>
+    run: (host, text, params, options) =>
       settle(() => {
         normalisedHost(host) // throws for an unnormalised host, before any lane is taken
         checkParams(params)
         const done = Promise.withResolvers<Array<Row>>()
-        submit({ host, text, params, isRetry: false, done })
+        const timeoutMs = _timeoutMs(options?.timeoutMs, defaultTimeoutMs)
+        submit({ host, text, params, timeoutMs, isRetry: false, done })
         return done.promise
       }),
   }

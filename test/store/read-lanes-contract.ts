@@ -1,16 +1,18 @@
 /**
  * The read-lanes half of the store contract (src/store/read-lanes.ts): reads of many hosts
  * share connections and read-only transactions, each statement under its own host; a slow statement
- * holds up only what queued behind it; writers still get a connection while reads stream.
+ * holds up only what queued behind it; one host's slow statements leave lanes to the others; a
+ * read past its statement timeout is cancelled by Postgres; writers still get a connection while
+ * reads stream.
  */
 import { assert, type Vitest } from "@effect/vitest"
 import { Effect } from "effect"
-import { Database, query } from "../../src/store/database.ts"
+import { Database, query, type Sql } from "../../src/store/database.ts"
 import { migrateCore } from "../../src/store/migrations.ts"
-import { makeReadLanes } from "../../src/store/read-lanes.ts"
+import { makeReadLanes, READ_TIMED_OUT } from "../../src/store/read-lanes.ts"
 import { TENANT_ROLE } from "../../src/store/roles.ts"
 import { withOwnerTransaction } from "../../src/store/transaction.ts"
-import { terminateSleeping } from "../support/database.ts"
+import { type StoreKind, terminateSleeping } from "../support/database.ts"
 
 const _setup = Effect.gen(function* () {
   const { sql, kind } = yield* Database
@@ -20,7 +22,30 @@ const _setup = Effect.gen(function* () {
   return { sql, kind }
 })
 
-export const describeReadLanesContract = (it: Vitest.MethodsNonLive<Database>): void => {
+/** A promise's outcome, readable while it is still pending. */
+const _watch = <A>(promise: Promise<A>) => {
+  const state: { settled?: PromiseSettledResult<A> } = {}
+  promise.then(
+    (value) => (state.settled = { status: "fulfilled", value }),
+    (reason) => (state.settled = { status: "rejected", reason }),
+  )
+  return state
+}
+
+/** Cancels the `pg_sleep` statements carrying `marker` as they start, until `isDone` (10 s at most). */
+const _cancelSleeping = (sql: Sql, marker: string, isDone: () => boolean) =>
+  Effect.gen(function* () {
+    const pattern = `%${marker}%`
+    for (let i = 0; i < 500 && !isDone(); i++) {
+      yield* query(() =>
+        sql`select pg_cancel_backend(pid) from pg_stat_activity
+            where wait_event = 'PgSleep' and query like ${pattern}`
+      )
+      yield* Effect.sleep("20 millis")
+    }
+  })
+
+export const describeReadLanesContract = (it: Vitest.MethodsNonLive<Database>, kind: StoreKind): void => {
   it.effect("read lanes: a failed statement fails alone; the statements around it answer", () =>
     Effect.gen(function* () {
       const { sql } = yield* _setup
@@ -115,4 +140,55 @@ export const describeReadLanesContract = (it: Vitest.MethodsNonLive<Database>): 
       const [row] = yield* query(() => lanes.run("lost.lanes.test", "select 2 as n", []))
       assert.strictEqual(row.n, 2)
     }))
+
+  // PGlite does not enforce statement_timeout (its WASM backend runs no timers): the setting is
+  // taken and ignored there, and a slow read ends when it ends
+  it.effect.skipIf(kind === "pglite")(
+    "read lanes: a read past its statement timeout is cancelled by Postgres; the reads around it answer",
+    () =>
+      Effect.gen(function* () {
+        const { sql } = yield* _setup
+        const lanes = makeReadLanes(sql, { statementTimeoutMs: 300 })
+        // one turn, one transaction: the runaway read is cancelled at the lanes' default; the one
+        // behind it runs again alone, under its own longer limit; the limit goes back for the next host
+        const outcomes = yield* Effect.promise(() =>
+          Promise.allSettled([
+            lanes.run("runaway.lanes.test", "select pg_sleep(10)", []),
+            lanes.run("runaway.lanes.test", "select pg_sleep(0.5), 'slept' as s", [], { timeoutMs: 5_000 }),
+            lanes.run("other.lanes.test", "select current_setting('statement_timeout') as t", []),
+          ])
+        )
+        assert.deepStrictEqual(
+          outcomes.map((o) => o.status === "fulfilled" ? o.value : (o.reason as { code?: string }).code),
+          [READ_TIMED_OUT, [{ pg_sleep: "", s: "slept" }], [{ t: "300ms" }]],
+        )
+      }),
+  )
+
+  // PGlite runs one statement at a time on its one connection: nothing can pass a slow one
+  it.effect.skipIf(kind === "pglite")(
+    "read lanes: one host's slow reads leave lanes to other hosts' reads",
+    () =>
+      Effect.gen(function* () {
+        const { sql } = yield* _setup
+        const lanes = makeReadLanes(sql)
+        const slow: Array<{ settled?: PromiseSettledResult<unknown> }> = []
+        try {
+          for (let i = 0; i < 4; i++) {
+            slow.push(_watch(lanes.run("noisy.lanes.test", "select pg_sleep(5) /* lanes-noisy */", [])))
+            yield* Effect.sleep("30 millis") // past STALLED_LANE_MS (20 ms): the lane counts as stalled
+          }
+          // before: the four took every lane (MAX_LANES), and this waited behind one of them
+          const [row] = yield* query(() => lanes.run("quiet.lanes.test", "select 1 as one", []))
+          assert.strictEqual(row.one, 1)
+          assert.strictEqual(
+            slow.filter((s) => s.settled === undefined).length,
+            4,
+            "the quiet host's read answered only after a slow one",
+          )
+        } finally {
+          yield* _cancelSleeping(sql, "lanes-noisy", () => slow.every((s) => s.settled !== undefined))
+        }
+      }),
+  )
 }
