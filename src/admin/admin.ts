@@ -11,7 +11,7 @@ import { errorResponse } from "../ingress/responses.ts"
 import { Database } from "../store/database.ts"
 import { hostOwner } from "../store/event-log.ts"
 import { hostEvents, type HostEventsDeps } from "./host-events.ts"
-import { badHost, hostsApi, type HostsApiDeps, hostSegment, notAllowed } from "./hosts-api.ts"
+import { badHost, hostsApi, type HostsApiDeps, hostSegment, methodNotAllowed } from "./hosts-api.ts"
 import { Bus } from "../bus/bus.ts"
 
 export type AdminHandler = (request: Request, url: URL) => Promise<Response>
@@ -51,7 +51,9 @@ export const makeAdmin: Effect.Effect<AdminHandler, never, Supervisor | Database
       if (handled) return handled
       const match = HOST_EVENTS.exec(url.pathname)
       if (!match) return errorResponse(replyError("not_found", `no admin route ${url.pathname}`))
-      if (request.method !== "GET" && request.method !== "HEAD") return notAllowed(request.method)
+      if (request.method !== "GET" && request.method !== "HEAD") {
+        return methodNotAllowed(request.method, "GET, HEAD")
+      }
       const host = hostSegment(match[1])
       if (!host) return badHost(match[1])
       return await hostEvents(deps, request, url, host)

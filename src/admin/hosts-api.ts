@@ -17,11 +17,11 @@ import {
 import { Bus } from "../bus/bus.ts"
 import { replyError } from "../errors.ts"
 import { normaliseHost } from "../ingress/host.ts"
-import { errorResponse, jsonResponse } from "../ingress/responses.ts"
+import { errorResponse, jsonResponse, notAllowed } from "../ingress/responses.ts"
 import type { RoutingTable } from "../ingress/routing.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { type DatabaseError, query, type Sql } from "../store/database.ts"
-import { HOST_OWNED } from "../store/event-log.ts"
+import { HOST_OWNED, REGISTRATION_LOCKED } from "../store/event-log.ts"
 import { authorizeProject } from "./authorize.ts"
 import { createHostKey, listHostKeys, revokeHostKey } from "./host-keys.ts"
 
@@ -41,8 +41,9 @@ const HOST_KEY = /^\/admin\/hosts\/([^/]+)\/keys\/([0-9a-f]{16})\/?$/
 
 export const badHost = (raw: string) =>
   errorResponse(replyError("bad_request", `${JSON.stringify(raw)} is not a hostname`))
-export const notAllowed = (method: string) =>
-  errorResponse(replyError("bad_request", `method ${method} is not allowed`), 405)
+/** 405 naming the method, with the methods the route allows. */
+export const methodNotAllowed = (method: string, allow: string) =>
+  notAllowed(`method ${method} is not allowed`, allow)
 
 /** The normalised host of a path segment, or undefined when it is not exactly a hostname. */
 export const hostSegment = (segment: string): string | undefined => {
@@ -79,7 +80,7 @@ export const hostsApi = async (
         ))
         return jsonResponse(200, { hosts: rows.map((r) => ({ host: r.host, source: r.source })) })
       }
-      if (request.method !== "POST") return notAllowed(request.method)
+      if (request.method !== "POST") return methodNotAllowed(request.method, "GET, POST")
       let body: { host?: unknown }
       try {
         body = await request.json()
@@ -97,12 +98,15 @@ export const hostsApi = async (
       const applied = await Effect.runPromise(Effect.result(deps.applyHostChange(change)))
       if (applied._tag === "Failure") {
         if (applied.failure._tag === "DatabaseError" && applied.failure.code === HOST_OWNED) return conflict
+        if (applied.failure._tag === "DatabaseError" && applied.failure.code === REGISTRATION_LOCKED) {
+          return errorResponse(replyError("overloaded", applied.failure.message)) // 503, Retry-After
+        }
         throw applied.failure
       }
       await deps.run(announceHostChange(change).pipe(Effect.provideService(Bus, deps.bus), Effect.ignore))
       return jsonResponse(201, { host, project: project.name })
     }
-    if (request.method !== "DELETE") return notAllowed(request.method)
+    if (request.method !== "DELETE") return methodNotAllowed(request.method, "DELETE")
     const host = hostSegment(projectRoute[2])
     if (!host) return badHost(projectRoute[2])
     const route = deps.routing().routes.get(host)
@@ -129,7 +133,7 @@ export const hostsApi = async (
   const denied = await guard(owner)
   if (denied) return denied
   if (keyRoute[2] !== undefined) {
-    if (request.method !== "DELETE") return notAllowed(request.method)
+    if (request.method !== "DELETE") return methodNotAllowed(request.method, "DELETE")
     return (await deps.run(revokeHostKey(deps.sql, host, keyRoute[2])))
       ? jsonResponse(200, { keyId: keyRoute[2], revoked: true })
       : errorResponse(replyError("not_found", `no active key ${keyRoute[2]} for ${host}`))
@@ -137,6 +141,6 @@ export const hostsApi = async (
   if (request.method === "GET") {
     return jsonResponse(200, { keys: await deps.run(listHostKeys(deps.sql, host)) })
   }
-  if (request.method !== "POST") return notAllowed(request.method)
+  if (request.method !== "POST") return methodNotAllowed(request.method, "GET, POST")
   return jsonResponse(201, { host, ...(await deps.run(createHostKey(deps.sql, host))) })
 }

@@ -25,7 +25,7 @@ import { Database, query } from "../store/database.ts"
 import { BodyNotUtf8, BodyTimeout, BodyTooLarge, readBodyText } from "./body.ts"
 import { normaliseHost } from "./host.ts"
 import { recordRequest, renderMetrics } from "./metrics.ts"
-import { errorResponse, jsonResponse } from "./responses.ts"
+import { errorResponse, jsonResponse, notAllowed } from "./responses.ts"
 import { resolveRoute, type Route } from "./routing.ts"
 import { isStaticFile, serveStatic } from "./static-files.ts"
 
@@ -37,13 +37,6 @@ const BODY_IDLE_MS = 10_000
  * connection with a bare 400 somewhere near 100 KB, so ours must come first).
  */
 const MAX_URL_LENGTH = 16 * 1024
-
-/** 405, with the methods the path allows. */
-const notAllowed = (message: string, allow: string): Response => {
-  const response = errorResponse(replyError("bad_request", message), 405)
-  response.headers.set("allow", allow)
-  return response
-}
 
 /** Extra time the ingress waits beyond the handler's limit before answering 504. */
 const REPLY_MARGIN_MS = 1_000

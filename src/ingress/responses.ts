@@ -11,3 +11,10 @@ export const jsonResponse = (status: number, body: unknown, headers: HeadersInit
 /** An error reply as HTTP; `status` overrides the code's default (413, 405, 421…). */
 export const errorResponse = (error: ReplyError, status = HTTP_STATUS[error.code]): Response =>
   jsonResponse(status, { error }, status === 503 ? { "retry-after": "1" } : {})
+
+/** 405, with the methods the path allows (`Allow`). */
+export const notAllowed = (message: string, allow: string): Response => {
+  const response = errorResponse({ code: "bad_request", message }, 405)
+  response.headers.set("allow", allow)
+  return response
+}

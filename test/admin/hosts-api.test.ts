@@ -95,6 +95,19 @@ describe("hosts admin API", () => {
     expect((await server.call("blog.example.com", "/api/GetFeed")).status).toBe(200)
   })
 
+  it("answers a method a route does not take with 405 and the methods it does", async () => {
+    const routes = [
+      ["/admin/projects/horatio/hosts", "PUT", "GET, POST"],
+      ["/admin/projects/horatio/hosts/blog.example.com", "GET", "DELETE"],
+      ["/admin/hosts/blog.example.com/keys", "DELETE", "GET, POST"],
+      ["/admin/hosts/blog.example.com/events", "POST", "GET, HEAD"],
+    ]
+    for (const [path, method, allow] of routes) {
+      const response = await admin(path, HORATIO_KEY, { method })
+      expect([path, response.status, response.headers.get("allow")]).toEqual([path, 405, allow])
+    }
+  })
+
   it("rejects a bad hostname and refuses to remove a folder host", async () => {
     const bad = await admin("/admin/projects/horatio/hosts", HORATIO_KEY, { body: { host: "bad_host" } })
     expect(bad.status).toBe(400)
