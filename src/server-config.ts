@@ -3,7 +3,7 @@
  * HAMLET_CONFIG, HAMLET_DATA, LOG_LEVEL, HAMLET_CLEANUP_EVERY, HAMLET_ISOLATES. Unset DATABASE_URL/NATS_URL select the embedded
  * defaults (PGlite, in-process bus).
  */
-import { Config, Duration, Option } from "effect"
+import { Config, Duration, Option, Schema } from "effect"
 
 export const ServerConfig = Config.all({
   port: Config.Port("PORT").pipe(Config.withDefault(8080)),
@@ -12,7 +12,14 @@ export const ServerConfig = Config.all({
   configPath: Config.String("HAMLET_CONFIG").pipe(Config.withDefault("./config.json")),
   dataDir: Config.String("HAMLET_DATA").pipe(Config.withDefault("./.hamlet")),
   logLevel: Config.LogLevel("LOG_LEVEL").pipe(Config.withDefault("Info" as const)),
-  cleanupEvery: Config.Duration("HAMLET_CLEANUP_EVERY").pipe(Config.withDefault(Duration.hours(1))),
+  cleanupEvery: Config.schema(
+    Schema.DurationFromString.check(
+      Schema.makeFilter((d: Duration.Duration) =>
+        Duration.toMillis(d) >= 1_000 || "the cleanup period must be at least 1 second"
+      ),
+    ),
+    "HAMLET_CLEANUP_EVERY",
+  ).pipe(Config.withDefault(Duration.hours(1))),
   /** "auto": ingress and actors in two isolates with NATS, Postgres and 2+ cores (node-isolates.ts). */
   isolates: Config.Literals(["auto", "1", "2"] as const, "HAMLET_ISOLATES").pipe(
     Config.withDefault("auto" as const),

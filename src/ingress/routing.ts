@@ -36,6 +36,12 @@ export const buildRoutingTable = (
 ): RoutingTable => {
   const routes = new Map<string, Route>()
   const byName = new Map(projects.map((p) => [p.name, p]))
+  // a typo would switch the fallback off without a word: refuse the config instead
+  if (defaultProject !== undefined && !byName.has(defaultProject)) {
+    throw new Error(
+      `defaultProject ${defaultProject} is not one of the projects served: ${[...byName.keys()].join(", ")}`,
+    )
+  }
   const claim = (host: string, project: LoadedProject, dir: string | undefined) => {
     const existing = routes.get(host)
     if (existing && existing.project.name !== project.name) {

@@ -36,9 +36,27 @@ const fail = (dir: string, message: string) => new ProjectLoadError({ dir, messa
 
 const listDir = (path: string) => Effect.promise(() => readdir(path, { withFileTypes: true }).catch(() => []))
 
+/**
+ * Files whose import failed, with their modification time then. The runtime keeps a failed
+ * module failed for its URL, so once such a file has changed it is imported under a URL of its
+ * own (`?v=<mtime>`): fixing a broken project.ts takes effect at the next reload, not at a restart.
+ */
+const failedImports = new Map<string, number>()
+
 const importDefault = (dir: string, file: string) =>
   Effect.tryPromise({
-    try: async () => (await import(pathToFileURL(file).href)).default as unknown,
+    try: async () => {
+      const url = pathToFileURL(file)
+      const failedAt = failedImports.get(file)
+      const mtime = (await stat(file).catch(() => undefined))?.mtimeMs ?? 0
+      if (failedAt !== undefined && failedAt !== mtime) url.search = `v=${mtime}`
+      try {
+        return (await import(url.href)).default as unknown
+      } catch (error) {
+        failedImports.set(file, mtime)
+        throw error
+      }
+    },
     catch: (e) => fail(dir, `cannot load ${file}: ${(e as Error).message}`),
   })
 

@@ -3,7 +3,7 @@
  * DNS-label rules, two projects may not claim one host, and api/ files are named after
  * their handlers.
  */
-import { Effect, Exit, Schema } from "effect"
+import { ConfigProvider, Duration, Effect, Exit, Schema } from "effect"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
@@ -12,6 +12,7 @@ import { decodeConfig, loadConfig, ProjectName } from "../../src/config/config.t
 import { buildRoutingTable, HostConflict } from "../../src/ingress/routing.ts"
 import { type LoadedProject, loadProject } from "../../src/projects/loader.ts"
 import { DEFAULT_LIMITS } from "../../src/projects/project.ts"
+import { ServerConfig } from "../../src/server-config.ts"
 import { startTestServer } from "../support/server.ts"
 
 /** The ConfigError message for `json`, or undefined when it decodes. */
@@ -104,6 +105,29 @@ describe("routing table", () => {
     expect(table.fallback).toBeUndefined()
     const withFallback = buildRoutingTable([_project("alpha", ["a.example.com"])], [], "alpha")
     expect(withFallback.fallback?.host).toBe("a.example.com")
+  })
+
+  it("buildRoutingTable() refuses a defaultProject that names no project served", () => {
+    expect(() => buildRoutingTable([_project("alpha", ["a.example.com"])], [], "alhpa")).toThrow(
+      /defaultProject alhpa is not one of the projects served: alpha/,
+    )
+  })
+
+  it("the cleanup period must be a duration of at least a second", async () => {
+    const cleanupEvery = (value: string) =>
+      Effect.runPromiseExit(
+        Effect.map(ServerConfig, (c) => Duration.toMillis(c.cleanupEvery)).pipe(
+          Effect.provideService(
+            ConfigProvider.ConfigProvider,
+            ConfigProvider.fromEnv({ env: { HAMLET_CLEANUP_EVERY: value } }),
+          ),
+        ),
+      )
+    for (const bad of ["0 seconds", "-5 seconds", "banana"]) {
+      const exit = await cleanupEvery(bad)
+      expect(Exit.isFailure(exit) && String(exit.cause)).toMatch(/HAMLET_CLEANUP_EVERY/)
+    }
+    expect(await cleanupEvery("10 seconds")).toEqual(Exit.succeed(10_000))
   })
 
   it("buildRoutingTable() throws HostConflict naming the host and both projects", () => {

@@ -3,11 +3,13 @@
  * table without a restart, and requests to other hosts keep succeeding throughout.
  */
 import { Effect } from "effect"
-import { mkdir, rm, writeFile } from "node:fs/promises"
-import { join } from "node:path"
+import { mkdir, rename, rm, writeFile } from "node:fs/promises"
+import { dirname, join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { registerHost } from "../../src/store/event-log.ts"
 import { until } from "../support/eventually.ts"
+import { requestWithHost } from "../support/http.ts"
+import { type HamletNode, startNode } from "../support/node-process.ts"
 import { startTestServer, type TestServer } from "../support/server.ts"
 import { MOD, type TempProject, writeTempProject } from "../support/temp-project.ts"
 
@@ -104,6 +106,32 @@ describe("hot reload of hosts and config", () => {
     expect((await hosts(newKey)).status).toBe(403)
   })
 
+  it("keeps watching config.json replaced by a rename, and a hosts/ folder removed and made again", async () => {
+    const tagged = async () =>
+      (await server.call("first.reload.test", "/api/Ping")).headers.has("x-tenant-host")
+    const renamed = `${temp.configPath}.new`
+    await writeFile(renamed, JSON.stringify({ projects: ["./reloady"], tenantHostHeader: true }))
+    await rename(renamed, temp.configPath)
+    await until("the renamed config to apply", tagged)
+    await writeFile(temp.configPath, JSON.stringify({ projects: ["./reloady"] })) // in place, after the rename
+    await until("the edited config to apply", async () => !(await tagged()))
+
+    const hosts = join(temp.dir, "hosts")
+    await rm(hosts, { recursive: true })
+    await until("the hosts to go", async () => (await ping("first.reload.test")) === 404)
+    await mkdir(join(hosts, "first.reload.test"), { recursive: true })
+    await until(
+      "the remade folder's host to be served",
+      async () => (await ping("first.reload.test")) === 200,
+    )
+    await mkdir(join(hosts, "fourth.reload.test"))
+    await until(
+      "a host added to the remade folder to be served",
+      async () => (await ping("fourth.reload.test")) === 200,
+    )
+    await rm(join(hosts, "fourth.reload.test"), { recursive: true })
+  })
+
   it("a broken config.json is refused and the previous routing kept", async () => {
     await writeFile(temp.configPath, "{ not json")
     const exit = await Effect.runPromiseExit(server.supervisor.reload)
@@ -114,4 +142,40 @@ describe("hot reload of hosts and config", () => {
     await Effect.runPromise(server.supervisor.reload)
     expect(await ping("first.reload.test")).toBe(200)
   })
+})
+
+// a real process: Deno keeps a module that failed to load failed for its URL (vitest's own
+// module loader does not, so in-process the bug would not show)
+describe("reloading a project whose project.ts was broken", () => {
+  let temp: TempProject
+  let node: HamletNode | undefined
+  afterAll(async () => {
+    await node?.close()
+    await temp?.remove()
+  })
+
+  it("loads it once the file is fixed, without a restart", async () => {
+    temp = await project()
+    const dir = join(dirname(temp.configPath), "later")
+    await mkdir(join(dir, "hosts", "later.reload.test"), { recursive: true })
+    const projectTs =
+      `import { defineProject } from ${MOD}\nexport default defineProject({ name: "later" })\n`
+    await writeFile(join(dir, "project.ts"), projectTs.replace("defineProject(", "defineProject(("))
+    node = await startNode({
+      HAMLET_CONFIG: temp.configPath,
+      HAMLET_DATA: join(dirname(temp.configPath), ".data"),
+      HAMLET_ISOLATES: "1",
+      NATS_URL: "",
+      DATABASE_URL: "",
+    })
+    const error = async () =>
+      (await (await requestWithHost(node!.port, "later.reload.test", "/")).json()).error.message
+    expect(await error()).toBe("unknown host later.reload.test")
+    await writeFile(temp.configPath, JSON.stringify({ projects: ["./reloady", "./later"] }))
+    await until("the reload to fail on the broken file", async () => node!.logs().includes("cannot load"))
+    await writeFile(join(dir, "project.ts"), projectTs)
+    await writeFile(temp.configPath, JSON.stringify({ projects: ["./reloady", "./later"] }) + "\n")
+    // routed to the project now (it has no index.html), no longer an unknown host
+    await until("the fixed project to be served", async () => (await error()) === "no such path /")
+  }, 60_000)
 })
