@@ -229,6 +229,13 @@ const commitOnce = (
 const isConflict = (e: DatabaseError) => e.code === UNIQUE_VIOLATION
 
 /**
+ * A unique violation of the log itself (a stream that already exists, a lost race retried out):
+ * a 409 the caller can act on. One in a read table is a projection's bug, answered as internal.
+ */
+const isLogConflict = (e: DatabaseError) =>
+  isConflict(e) && (e.constraint === undefined || e.constraint.startsWith("hamlet_"))
+
+/**
  * A race another node (or a cleanup job) can win and a retry can settle: the (host, seq)
  * key of the log, or an idempotency key stored meanwhile. Other unique violations (a stream
  * that already exists, a projection's key) fail the same way every time.
@@ -336,7 +343,7 @@ export const processBatch = (
               for (const command of commands) {
                 command.respond({
                   ok: false,
-                  error: isConflict(error)
+                  error: isLogConflict(error)
                     ? replyError(
                       "conflict",
                       "the write conflicts with the log (a concurrent write, or a stream that exists)",

@@ -96,7 +96,9 @@ export const loadProject = (
       if (handlers.has(handler.name)) throw fail(dir, `handler ${handler.name} is declared twice (${where})`)
       handlers.set(handler.name, handler)
     }
-    for (const h of def.handlers ?? []) addHandler(h, "project.ts")
+    for (const h of def.handlers ?? []) {
+      yield* Effect.try({ try: () => addHandler(h, "project.ts"), catch: (e) => e as ProjectLoadError })
+    }
     const apiFiles = (yield* listDir(join(dir, "api")))
       .filter((e) => e.isFile() && e.name.endsWith(".ts") && !e.name.endsWith(".test.ts"))
       .map((e) => e.name)

@@ -39,3 +39,23 @@ describe("a defect in a command batch", () => {
       .toBe(200)
   })
 })
+
+describe("a projection whose insert violates a read table's key", () => {
+  const running = serveTempProject(notesProject({
+    name: "keyclash",
+    hosts: ["clash.batch.test"],
+    projection: `(e, db) => db.insert(Note, { id: e.data.text, text: e.data.text })`,
+  }))
+  const add = async (body: Record<string, string>) => {
+    const response = await running.server.call("clash.batch.test", "/api/AddNote", {
+      body: JSON.stringify(body),
+    })
+    return [response.status, (await response.json()).error?.code]
+  }
+
+  it("is the project's bug (500), not a conflict with the log (409) the caller could act on", async () => {
+    expect(await add({ id: "n1", text: "same" })).toEqual([200, undefined])
+    expect(await add({ id: "n2", text: "same" })).toEqual([500, "internal"])
+    expect(await add({ id: "n1", text: "other" })).toEqual([409, "conflict"]) // the stream exists
+  })
+})

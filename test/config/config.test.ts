@@ -14,6 +14,7 @@ import { type LoadedProject, loadProject } from "../../src/projects/loader.ts"
 import { DEFAULT_LIMITS } from "../../src/projects/project.ts"
 import { ServerConfig } from "../../src/server-config.ts"
 import { startTestServer } from "../support/server.ts"
+import { MOD, writeTempProject } from "../support/temp-project.ts"
 
 /** The ConfigError message for `json`, or undefined when it decodes. */
 const _configError = (json: unknown): string | undefined => {
@@ -177,6 +178,28 @@ describe("project loading", () => {
     )
     expect(error._tag).toBe("ProjectLoadError")
     expect(error.message).toMatch(/api\/GetThing\.ts.*GetOther/)
+  })
+
+  it("loadProject() rejects a handler declared twice in project.ts with a load error, not a defect", async () => {
+    const temp = await writeTempProject({
+      name: "twice",
+      hosts: [],
+      projectTs: `import { Effect, Schema } from "effect"
+import { defineProject, defineQuery } from ${MOD}
+const Ping = defineQuery({
+  name: "Ping", input: Schema.Struct({}), output: Schema.Struct({}), handle: () => Effect.succeed({}),
+})
+export default defineProject({ name: "twice", handlers: [Ping, Ping] })
+`,
+      api: {},
+    })
+    try {
+      const error = await Effect.runPromise(Effect.flip(loadProject(temp.dir, undefined)))
+      expect(error._tag).toBe("ProjectLoadError")
+      expect(error.message).toMatch(/handler Ping is declared twice/)
+    } finally {
+      await temp.remove()
+    }
   })
 
   it("loadProject() rejects a folder without project.ts", async () => {
