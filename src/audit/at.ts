@@ -29,8 +29,10 @@ export const resolveLogPoint = (tx: SqlTx, host: string, point: LogPoint) =>
 
 export interface AtReport {
   readonly host: string
-  /** The seq the state was rebuilt up to. */
+  /** The seq the state was rebuilt up to: the last event at or before the point (0: none). */
   readonly seq: number
+  /** The seq the point named, or resolved to (past the end of the log, `seq` is where it ends). */
+  readonly requestedSeq: number
   readonly replayed: Replayed
 }
 
@@ -44,7 +46,7 @@ export const stateAt = (sql: Sql, project: LoadedProject, host: string, point: L
       const scratch = yield* createScratchSchema(tx, project.models)
       const replayed = yield* replayInto(tx, project, host, scratch, { toSeq: seq })
       yield* dumpTables(tx, project, host, scratch, sink)
-      return { host, seq, replayed } satisfies AtReport
+      return { host, seq: replayed.lastSeq, requestedSeq: seq, replayed } satisfies AtReport
     }))
 
 /** Hands every model table's rows of `host` in `schema` to `sink` (live: schema = project name). */

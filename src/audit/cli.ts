@@ -88,7 +88,10 @@ const runWithStore = (options: CliOptions) =>
               : stateLines(table, rows).map((l) => `${l}\n`).join(""),
           ))
         if (format === "table") {
-          yield* print([`# state at seq ${report.seq} (${report.replayed.events} events)`])
+          const end = report.requestedSeq > report.seq
+            ? `, where the log ends (asked for ${report.requestedSeq})`
+            : ""
+          yield* print([`# state at seq ${report.seq}${end} (${report.replayed.events} events)`])
         }
         return 0
       }

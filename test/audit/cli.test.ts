@@ -126,6 +126,8 @@ describe.skipIf(!hasPostgres)("replay CLI on postgres", () => {
     const items = run.stdout.trim().split("\n").map((l) => JSON.parse(l))
       .filter((l) => l.table === "horatio.microblog_item")
     expect(items.map((l) => l.row.title)).toEqual(["first"])
+    const past = await replay(["--host", BLOG, "--at", "999999"], env)
+    expect(past.stdout).toMatch(/# state at seq \d+, where the log ends \(asked for 999999\)/)
   })
 
   it("exits 2 on usage errors and unknown hosts", async () => {
