@@ -1,7 +1,8 @@
 /**
  * The fleet-wide cleanup jobs. SoftDeleteCleanup purges soft-deleted rows past their
  * model's retention; SessionExpiry deletes expired sessions. Each purge is an event in the
- * affected host's log (so replay reproduces it), committed with the deletion. A host that fails
+ * affected host's log (so replay reproduces it), committed with the deletion. IdempotencyExpiry
+ * forgets idempotency keys past their retention (not part of the log). A host that fails
  * is logged and skipped — the others are still cleaned — and the job then fails with
  * `TargetsFailed`, so its period is not completed and is run again (finding only what is left).
  */
@@ -129,6 +130,32 @@ export const sessionExpiry = (
     return yield* failures.settle(expired)
   })
 
+/**
+ * How long an idempotency key's reply is kept: a retry within it gets the first reply. Longer
+ * than a day so that a weekly project schedule retried late in its period still finds its key.
+ */
+export const IDEMPOTENCY_RETENTION = Duration.days(8)
+/** Rows deleted per statement: no long lock on the table while commands record their keys. */
+const EXPIRY_BATCH = 10_000
+
+/**
+ * Deletes idempotency records older than `IDEMPOTENCY_RETENTION` (they are not part of the log:
+ * nothing to record), a batch at a time.
+ */
+export const idempotencyExpiry = (log: SystemLog, now: Date): Effect.Effect<number, DatabaseError> =>
+  Effect.gen(function* () {
+    const cutoff = new Date(now.getTime() - Duration.toMillis(IDEMPOTENCY_RETENTION))
+    let deleted = 0
+    for (;;) {
+      const rows = yield* query(() =>
+        log.sql`delete from hamlet_idempotency where ctid = any(array(
+          select ctid from hamlet_idempotency where created_at < ${cutoff} limit ${EXPIRY_BATCH}))`
+      )
+      deleted += rows.count
+      if (rows.count < EXPIRY_BATCH) return deleted
+    }
+  })
+
 /** The built-in cleanup jobs, each every `every`; `projects` is read at each run (reloads apply). */
 export const cleanupJobs = (
   log: SystemLog,
@@ -137,4 +164,5 @@ export const cleanupJobs = (
 ): ReadonlyArray<ScheduledJob> => [
   { name: "SoftDeleteCleanup", every, run: (period) => softDeleteCleanup(log, projects(), period) },
   { name: "SessionExpiry", every, run: (period) => sessionExpiry(log, projects(), period) },
+  { name: "IdempotencyExpiry", every, run: (period) => idempotencyExpiry(log, period) },
 ]

@@ -8,7 +8,12 @@ import { Duration, Effect, Exit, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { decodeText } from "../../src/bus/envelope.ts"
 import { eventSubject } from "../../src/bus/subjects.ts"
-import { cleanupJobs, sessionExpiry, softDeleteCleanup } from "../../src/schedule/cleanup-jobs.ts"
+import {
+  cleanupJobs,
+  idempotencyExpiry,
+  sessionExpiry,
+  softDeleteCleanup,
+} from "../../src/schedule/cleanup-jobs.ts"
 import { periodStart } from "../../src/schedule/claim.ts"
 import { attemptPeriod, settlePeriod } from "../../src/schedule/period-run.ts"
 import { partitionName } from "../../src/store/event-log.ts"
@@ -113,6 +118,16 @@ const describeCleanup = (options: TestServerOptions) =>
         seq: Number(events[0].seq),
         type: "HamletSessionsExpired",
       })
+    })
+
+    it("forgets idempotency keys past their retention, and keeps the others' replies", async () => {
+      await server.sql`insert into hamlet_idempotency (host, key, reply, created_at) values
+        (${BLOG}, 'old-key', '{"ok":true}', now() - interval '9 days'),
+        (${BLOG}, 'recent-key', '{"ok":true}', now() - interval '7 days')`
+      expect(await Effect.runPromise(idempotencyExpiry(log(), new Date()))).toBe(1)
+      const left = await server.sql`select key from hamlet_idempotency
+        where host = ${BLOG} and key in ('old-key', 'recent-key')`
+      expect(left.map((r) => r.key)).toEqual(["recent-key"])
     })
 
     it("a scheduled period with a failing host still cleans the other hosts, and is retried until done", async () => {
