@@ -197,10 +197,27 @@ export const makeBufferedProjectionWriter = (
           row.deleted_at = at.toISOString()
         }, () => blind.softDelete(model, id, at))
         : Effect.die(new Error(`model ${model.table} has no soft delete`)),
-    remove: (model, where) =>
-      Effect.andThen(flushAndForget, () => {
+    remove: (model, where) => {
+      const keys = Object.keys(where as Row)
+      if (keys.length === 1 && keys[0] === "id") {
+        // one row by id (a purge replays thousands): forget it here, delete it blindly as live —
+        // no flush, no cache emptied, no round trip per row
+        const id = (where as Row).id
+        return Effect.suspend(() => {
+          const entry = cache.get(keyOf(model, id))
+          const forget = entry
+            ? Effect.sync(() => {
+              entry.row = undefined
+              entry.isDirty = false
+            })
+            : remember(model, id, undefined, "insert", false)
+          return forget.pipe(Effect.andThen(blind.remove(model, where)), Effect.andThen(sentBlind))
+        })
+      }
+      return Effect.andThen(flushAndForget, () => {
         const w = whereClause(model, host, where as Row, true)
         return run(tx, `delete from ${tableName(schema, model)} where ${w.text}`, w.params)
-      }).pipe(Effect.asVoid),
+      }).pipe(Effect.asVoid)
+    },
   }
 }
