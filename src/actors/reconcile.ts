@@ -21,7 +21,28 @@ interface Running {
 
 const EMPTY: RoutingTable = { routes: new Map(), fallback: undefined, projects: new Map() }
 
-export const makeReconciler = (sql: Sql, lanes: ReadLanes, parent: Scope.Scope, runsHosts = true) =>
+/**
+ * What the actor isolate of this node answered when asked to follow a host (see
+ * node-isolates.ts): it serves the host, it does not (the database said otherwise, or its
+ * actor failed to start), or it did not answer in time.
+ */
+export type ActorsFollowed = "served" | "unserved" | "timeout"
+
+/** Asks the isolate running this node's host actors to converge one host to hamlet_hosts. */
+export type FollowInActors = (host: string) => Promise<ActorsFollowed>
+
+/**
+ * `followInActors` is set in an ingress-only isolate (`runsHosts` false) whose host actors run
+ * in another isolate: a host is routed only once they serve it, so a route never points at a
+ * host without an actor on this node.
+ */
+export const makeReconciler = (
+  sql: Sql,
+  lanes: ReadLanes,
+  parent: Scope.Scope,
+  runsHosts = true,
+  followInActors?: () => FollowInActors | undefined,
+) =>
   Effect.gen(function* () {
     const context = yield* Effect.context<Bus>()
     const running = new Map<string, Running>()
@@ -136,7 +157,75 @@ export const makeReconciler = (sql: Sql, lanes: ReadLanes, parent: Scope.Scope, 
             yield* stopProject(name)
           }
         }
+        yield* retireGoneFolderHosts(projects)
         yield* Effect.logInfo("routing converged", { projects: [...names], hosts: table.routes.size })
+      })
+
+    /**
+     * A folder host whose folder is gone is no longer served: its row is marked removed (log
+     * kept), so the listing agrees and a later registration through the API starts afresh.
+     * Only rows of projects loaded here, and only `directory` ones: a run-time host stays.
+     * A failure is logged, never fails the reload (the routing is already swapped).
+     */
+    const retireGoneFolderHosts = (projects: ReadonlyArray<LoadedProject>) => {
+      const folderHosts = projects.flatMap((p) => [...p.hostDirs.keys()])
+      const names = projects.map((p) => p.name)
+      return query(() =>
+        sql`update hamlet_hosts set removed_at = now()
+            where source = 'directory' and removed_at is null
+              and project = any(${names}::text[]) and not (host = any(${folderHosts}::text[]))
+            returning host`
+      ).pipe(
+        Effect.flatMap((rows) =>
+          rows.length === 0
+            ? Effect.void
+            : Effect.logInfo("folder hosts removed", { hosts: rows.map((r) => String(r.host)) })
+        ),
+        Effect.catch((error) => Effect.logError("could not mark removed folder hosts", error)),
+      )
+    }
+
+    /**
+     * Converges this isolate to hamlet_hosts for one run-time host, whatever a message said:
+     * served iff its row is live, `database` and of a project loaded here (a folder route is
+     * left alone; folders change at a reload). True when this node serves the host — in an
+     * ingress-only isolate, once its actor isolate has confirmed (on a timeout it is routed
+     * anyway, as the actors follow the same announcement, and false is returned).
+     */
+    const syncHost = (host: string) =>
+      Effect.gen(function* () {
+        const rows = yield* query(() =>
+          sql`select project, source, removed_at from hamlet_hosts where host = ${host}`
+        )
+        const row = rows[0]
+        const existing = routing.routes.get(host)
+        if (existing?.dir) return true
+        const wanted = row && row.removed_at === null && row.source === "database"
+          ? running.get(String(row.project))
+          : undefined
+        const follow = followInActors?.()
+        if (!wanted) {
+          if (existing) {
+            // unrouted first, so no request is sent to an actor that is stopping
+            withRoutes((routes) => routes.delete(host))
+            yield* running.get(existing.project.name)?.actor.removeHost(host) ?? Effect.void
+          }
+          if (follow) yield* Effect.promise(() => follow(host))
+          return false
+        }
+        if (existing?.project.name === wanted.loaded.name) return true
+        if (existing) {
+          withRoutes((routes) => routes.delete(host))
+          yield* running.get(existing.project.name)?.actor.removeHost(host) ?? Effect.void
+        }
+        let followed: ActorsFollowed = "served"
+        if (follow) {
+          followed = yield* Effect.promise(() => follow(host))
+          if (followed === "unserved") return false
+        }
+        yield* wanted.actor.addHost(host, "database", true)
+        withRoutes((routes) => routes.set(host, { host, project: wanted.loaded, dir: undefined }))
+        return followed === "served"
       })
 
     const stopProject = (name: string) =>
@@ -155,24 +244,6 @@ export const makeReconciler = (sql: Sql, lanes: ReadLanes, parent: Scope.Scope, 
       routing: () => routing,
       converge,
       hasProject: (name: string) => running.has(name),
-      /** Starts a host registered at run time (its partition already exists). */
-      addDatabaseHost: (project: string, host: string) =>
-        Effect.gen(function* () {
-          const target = running.get(project)
-          const existing = routing.routes.get(host)
-          if (!target || (existing && existing.project.name !== project)) return
-          yield* target.actor.addHost(host, "database", true)
-          withRoutes((routes) =>
-            routes.set(host, existing ?? { host, project: target.loaded, dir: undefined })
-          )
-        }),
-      removeDatabaseHost: (project: string, host: string) =>
-        Effect.gen(function* () {
-          const target = running.get(project)
-          const existing = routing.routes.get(host)
-          if (!target || !existing || existing.project.name !== project || existing.dir) return
-          withRoutes((routes) => routes.delete(host))
-          yield* target.actor.removeHost(host)
-        }),
+      syncHost,
     }
   })

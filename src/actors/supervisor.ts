@@ -3,9 +3,16 @@
  * routing table the ingress reads. It reconciles on start, when config.json or a hosts/
  * folder changes, and on `<root>.ctl.reload`; hosts added or removed at run time arrive on
  * `<root>.ctl.hosts`, so every node of a fleet follows.
+ *
+ * hamlet_hosts is the truth for run-time hosts; `<root>.ctl.hosts` only says which host to look
+ * at again. `{action:"changed"}` is that notification: every node (each isolate) reads the host's
+ * row and converges to it, so announcements that cross or arrive late still end in agreement —
+ * every write is followed by a notification, and the last one read sees the last write.
+ * `{action:"add"|"remove"}` is a command for other services: one node (a queue group) persists
+ * it, like the admin API would, then sends the notification.
  */
 import { Context, Effect, Layer, Schema, Scope, Semaphore, Stream } from "effect"
-import { Bus, type BusUnavailable } from "../bus/bus.ts"
+import { Bus, type BusMessage, type BusUnavailable } from "../bus/bus.ts"
 import { decodeText, encodeJson } from "../bus/envelope.ts"
 import { controlSubject } from "../bus/subjects.ts"
 import { loadConfig, type LoadedConfig } from "../config/config.ts"
@@ -16,10 +23,11 @@ import { Database, type DatabaseError, query } from "../store/database.ts"
 import { makeReadLanes } from "../store/read-lanes.ts"
 import { registerHost } from "../store/event-log.ts"
 import { migrateCore } from "../store/migrations.ts"
+import { actorIsolateFollower } from "../node-isolates.ts"
 import { makeReconciler } from "./reconcile.ts"
 
 export const HostChange = Schema.Struct({
-  action: Schema.Literals(["add", "remove"]),
+  action: Schema.Literals(["add", "remove", "changed"]),
   project: Schema.String,
   host: Schema.String,
 })
@@ -27,16 +35,25 @@ export type HostChange = typeof HostChange.Type
 
 export const HOSTS_CONTROL_SUBJECT = controlSubject("hosts")
 export const RELOAD_CONTROL_SUBJECT = controlSubject("reload")
+/** The queue group in which one node of the fleet persists each `add`/`remove` command. */
+const HOSTS_COMMAND_QUEUE = "hamlet-host-commands"
 
 export class Supervisor extends Context.Service<Supervisor, {
   /** The current routing table; swapped atomically on change. */
   readonly routing: () => RoutingTable
   readonly config: () => LoadedConfig
   /**
-   * Applies a host change on this node only (the control subscription calls this); an add
-   * registers the host, and fails with HOST_OWNED when another project owns its log.
+   * Persists a host change (an add registers the host, failing with HOST_OWNED when another
+   * project owns its log; a remove retires a run-time host) and converges this node to it;
+   * "changed" only converges. True when this node serves the host afterwards. Other nodes
+   * follow once told (`announceHostChange({ action: "changed", … })`).
    */
-  readonly applyHostChange: (change: HostChange) => Effect.Effect<void, DatabaseError | BusUnavailable>
+  readonly applyHostChange: (change: HostChange) => Effect.Effect<boolean, DatabaseError | BusUnavailable>
+  /**
+   * Converges this node to hamlet_hosts for one run-time host. True when this node serves it
+   * (in a split node: its actor isolate confirmed).
+   */
+  readonly syncHost: (host: string) => Effect.Effect<boolean, DatabaseError | BusUnavailable>
   /** Re-reads config.json and the host folders and converges to them. */
   readonly reload: Effect.Effect<void, Error>
 }>()("hamlet/Supervisor") {}
@@ -53,7 +70,13 @@ export const SupervisorLive = (
       const bus = yield* Bus
       const scope = yield* Scope.Scope
       yield* migrateCore(sql)
-      const reconciler = yield* makeReconciler(sql, makeReadLanes(sql), scope, runsHosts)
+      const reconciler = yield* makeReconciler(
+        sql,
+        makeReadLanes(sql),
+        scope,
+        runsHosts,
+        runsHosts ? undefined : actorIsolateFollower,
+      )
       const lock = yield* Semaphore.make(1)
       let config = yield* loadConfig(configPath)
 
@@ -66,42 +89,73 @@ export const SupervisorLive = (
       )
       yield* reload
 
+      // anyone on the bus may publish a host: it must be a hostname before it is registered or
+      // looked up (it becomes a subject token, a partition's key and a route)
+      const isHost = (change: HostChange) =>
+        isValidHostname(change.host) ? Effect.succeed(true) : Effect.as(
+          Effect.logWarning("ignored a host change for a host that is not a hostname", change),
+          false,
+        )
+
+      const syncHost = (host: string) => lock.withPermit(reconciler.syncHost(host))
+
       const applyHostChange = (change: HostChange) =>
         lock.withPermit(
           Effect.gen(function* () {
-            // anyone on the bus may publish here: a host must be a hostname before it is registered
-            // (it becomes a subject token, a partition's key and a route)
-            if (!isValidHostname(change.host)) {
-              return yield* Effect.logWarning(
-                "ignored a host change for a host that is not a hostname",
-                change,
-              )
+            if (!(yield* isHost(change))) return false
+            if (change.action === "add" && reconciler.hasProject(change.project)) {
+              // a folder of the project serves it already: nothing to register at run time
+              if (!reconciler.routing().routes.get(change.host)?.dir) {
+                yield* registerHost(sql, change.project, change.host, "database")
+              }
+            } else if (change.action === "remove") {
+              yield* retireDatabaseHost(sql, change.project, change.host)
             }
-            if (change.action === "add") {
-              if (!reconciler.hasProject(change.project)) return
-              yield* registerHost(sql, change.project, change.host, "database")
-              yield* reconciler.addDatabaseHost(change.project, change.host)
-            } else {
-              yield* reconciler.removeDatabaseHost(change.project, change.host)
-            }
+            return yield* reconciler.syncHost(change.host)
           }),
         )
 
       const decodeChange = Schema.decodeUnknownSync(HostChange)
       const context = yield* Effect.context<never>()
       const runFork = Effect.runForkWith(context)
-      yield* bus.subscribe(HOSTS_CONTROL_SUBJECT, (message) => {
-        try {
-          const change = decodeChange(JSON.parse(decodeText(message.data)))
-          runFork(
-            applyHostChange(change).pipe(
-              Effect.catchCause((cause) => Effect.logError("host change failed", change, cause)),
-            ),
-          )
-        } catch (e) {
-          runFork(Effect.logWarning("ignored bad control message", String(e)))
+      const onChange =
+        (handle: (change: HostChange) => Effect.Effect<unknown, unknown>) => (message: BusMessage) => {
+          try {
+            const change = decodeChange(JSON.parse(decodeText(message.data)))
+            runFork(
+              handle(change).pipe(
+                Effect.catchCause((cause) => Effect.logError("host change failed", change, cause)),
+              ),
+            )
+          } catch (e) {
+            runFork(Effect.logWarning("ignored bad control message", String(e)))
+          }
         }
-      })
+      // every isolate of every node: converge to the database on each notification
+      yield* bus.subscribe(
+        HOSTS_CONTROL_SUBJECT,
+        onChange((change) =>
+          Effect.gen(function* () {
+            if (change.action === "changed" && (yield* isHost(change))) yield* syncHost(change.host)
+          })
+        ),
+      )
+      // one member of the fleet: persist a command, then tell every node (after the write)
+      const notify = (change: HostChange) =>
+        announceHostChange({ ...change, action: "changed" }).pipe(
+          Effect.provideService(Bus, bus),
+          Effect.ignore,
+        )
+      yield* bus.subscribe(
+        HOSTS_CONTROL_SUBJECT,
+        onChange((change) =>
+          Effect.gen(function* () {
+            if (change.action === "changed" || !(yield* isHost(change))) return
+            yield* applyHostChange(change).pipe(Effect.ensuring(notify(change)))
+          })
+        ),
+        { queue: HOSTS_COMMAND_QUEUE },
+      )
       const reloadLogged = reload.pipe(
         Effect.catchCause((cause) => Effect.logError("reload failed; keeping the previous routing", cause)),
       )
@@ -112,11 +166,14 @@ export const SupervisorLive = (
         Effect.forkScoped,
       )
 
-      return { routing: () => reconciler.routing(), config: () => config, applyHostChange, reload }
+      return { routing: () => reconciler.routing(), config: () => config, applyHostChange, syncHost, reload }
     }),
   )
 
-/** Announces a host change to every node (including this one). */
+/**
+ * Publishes on `<root>.ctl.hosts`: a `changed` notification after a write (every node converges
+ * to hamlet_hosts), or an `add`/`remove` command (one node persists it, then notifies).
+ */
 export const announceHostChange = (change: HostChange) =>
   Effect.gen(function* () {
     const bus = yield* Bus

@@ -42,7 +42,7 @@ export const makeAdmin: Effect.Effect<AdminHandler, never, Supervisor | Database
       sql,
       bus,
       routing: supervisor.routing,
-      applyHostChange: supervisor.applyHostChange,
+      syncHost: supervisor.syncHost,
       ownerOf: deps.ownerOf,
       run: runPromise,
     }

@@ -1,19 +1,18 @@
 /**
  * Admin routes for a project's hosts and a host's admin keys, guarded by the project key:
- *   GET    /admin/projects/<project>/hosts            list hosts
+ *   GET    /admin/projects/<project>/hosts            list the hosts this node serves
  *   POST   /admin/projects/<project>/hosts  {host}    add a host at run time (every node follows)
  *   DELETE /admin/projects/<project>/hosts/<host>     remove a run-time host (its log is kept)
+ *
+ * A change is written to hamlet_hosts first, then this node converges to it (in a split node,
+ * its actor isolate first: 201 means this node serves the host), then every node is told
+ * (`changed` on `<root>.ctl.hosts`) and converges to the database asynchronously.
  *   GET    /admin/hosts/<host>/keys                   list the host's admin keys
  *   POST   /admin/hosts/<host>/keys                   mint a host admin key (shown once)
  *   DELETE /admin/hosts/<host>/keys/<keyId>           revoke one
  */
 import { Effect } from "effect"
-import {
-  announceHostChange,
-  type HostChange,
-  retireDatabaseHost,
-  type Supervisor,
-} from "../actors/supervisor.ts"
+import { announceHostChange, retireDatabaseHost, type Supervisor } from "../actors/supervisor.ts"
 import { Bus } from "../bus/bus.ts"
 import { replyError } from "../errors.ts"
 import { normaliseHost } from "../ingress/host.ts"
@@ -21,7 +20,7 @@ import { errorResponse, jsonResponse, notAllowed } from "../ingress/responses.ts
 import type { RoutingTable } from "../ingress/routing.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { type DatabaseError, query, type Sql } from "../store/database.ts"
-import { HOST_OWNED, REGISTRATION_LOCKED } from "../store/event-log.ts"
+import { HOST_OWNED, registerHost, REGISTRATION_LOCKED } from "../store/event-log.ts"
 import { authorizeProject } from "./authorize.ts"
 import { createHostKey, listHostKeys, revokeHostKey } from "./host-keys.ts"
 
@@ -29,7 +28,7 @@ export interface HostsApiDeps {
   readonly sql: Sql
   readonly bus: Bus["Service"]
   readonly routing: () => RoutingTable
-  readonly applyHostChange: Supervisor["Service"]["applyHostChange"]
+  readonly syncHost: Supervisor["Service"]["syncHost"]
   readonly ownerOf: (host: string) => Promise<LoadedProject | undefined>
   readonly run: <A>(effect: Effect.Effect<A, DatabaseError>) => Promise<A>
 }
@@ -57,6 +56,26 @@ export const hostSegment = (segment: string): string | undefined => {
   return host && host === decoded.toLowerCase() ? host : undefined
 }
 
+const fromFolder = (host: string) =>
+  errorResponse(replyError("conflict", `host ${host} comes from a folder; add or remove the folder instead`))
+
+/**
+ * After a write to hamlet_hosts: converges this node to it, then tells every node — also when
+ * converging here failed, since the write stands. True when this node serves the host.
+ */
+const followChange = async (deps: HostsApiDeps, project: string, host: string): Promise<boolean> => {
+  try {
+    return await Effect.runPromise(deps.syncHost(host))
+  } finally {
+    await deps.run(
+      announceHostChange({ action: "changed", project, host }).pipe(
+        Effect.provideService(Bus, deps.bus),
+        Effect.ignore,
+      ),
+    )
+  }
+}
+
 /** Handles the route, or returns undefined when the path is not one of these routes. */
 export const hostsApi = async (
   deps: HostsApiDeps,
@@ -74,11 +93,21 @@ export const hostsApi = async (
     if (denied) return denied
     if (projectRoute[2] === undefined) {
       if (request.method === "GET") {
+        // what this node serves: its folders (which DELETE refuses), then live run-time rows
+        const hosts = new Map<string, string>()
+        for (const route of deps.routing().routes.values()) {
+          if (route.project.name === project.name && route.dir) hosts.set(route.host, "directory")
+        }
         const rows = await deps.run(query(() =>
-          deps.sql`select host, source from hamlet_hosts
-                   where project = ${project.name} and removed_at is null order by host`
+          deps.sql`select host from hamlet_hosts
+                   where project = ${project.name} and source = 'database' and removed_at is null`
         ))
-        return jsonResponse(200, { hosts: rows.map((r) => ({ host: r.host, source: r.source })) })
+        for (const row of rows) if (!hosts.has(String(row.host))) hosts.set(String(row.host), "database")
+        const listed = [...hosts].sort(([a], [b]) => a.localeCompare(b)).map(([host, source]) => ({
+          host,
+          source,
+        }))
+        return jsonResponse(200, { hosts: listed })
       }
       if (request.method !== "POST") return methodNotAllowed(request.method, "GET, POST")
       let body: { host?: unknown }
@@ -93,34 +122,36 @@ export const hostsApi = async (
       const conflict = errorResponse(replyError("conflict", `host ${host} belongs to another project`))
       const owner = await deps.ownerOf(host)
       if (owner && owner.name !== project.name) return conflict
-      const change: HostChange = { action: "add", project: project.name, host }
-      // registering refuses a host whose log another project owns, loaded or not
-      const applied = await Effect.runPromise(Effect.result(deps.applyHostChange(change)))
-      if (applied._tag === "Failure") {
-        if (applied.failure._tag === "DatabaseError" && applied.failure.code === HOST_OWNED) return conflict
-        if (applied.failure._tag === "DatabaseError" && applied.failure.code === REGISTRATION_LOCKED) {
-          return errorResponse(replyError("overloaded", applied.failure.message)) // 503, Retry-After
+      if (deps.routing().routes.get(host)?.dir) return fromFolder(host)
+      // registering refuses a host whose log another project owns, loaded or not; it makes the
+      // row a live run-time (`database`) host, also over the row of a folder since removed
+      const registered = await Effect.runPromise(
+        Effect.result(registerHost(deps.sql, project.name, host, "database")),
+      )
+      if (registered._tag === "Failure") {
+        if (registered.failure.code === HOST_OWNED) return conflict
+        if (registered.failure.code === REGISTRATION_LOCKED) {
+          return errorResponse(replyError("overloaded", registered.failure.message)) // 503, Retry-After
         }
-        throw applied.failure
+        throw registered.failure
       }
-      await deps.run(announceHostChange(change).pipe(Effect.provideService(Bus, deps.bus), Effect.ignore))
-      return jsonResponse(201, { host, project: project.name })
+      const isServed = await followChange(deps, project.name, host)
+      if (isServed) return jsonResponse(201, { host, project: project.name })
+      // registered (every node follows), but this node's actors did not confirm in time
+      return jsonResponse(202, {
+        host,
+        project: project.name,
+        message: `host ${host} is registered; this node does not serve it yet`,
+      })
     }
     if (request.method !== "DELETE") return methodNotAllowed(request.method, "DELETE")
     const host = hostSegment(projectRoute[2])
     if (!host) return badHost(projectRoute[2])
-    const route = deps.routing().routes.get(host)
-    if (route?.dir) {
-      return errorResponse(
-        replyError("conflict", `host ${host} comes from a folder; remove the folder instead`),
-      )
-    }
+    if (deps.routing().routes.get(host)?.dir) return fromFolder(host)
     if (!(await deps.run(retireDatabaseHost(deps.sql, project.name, host)))) {
       return errorResponse(replyError("not_found", `project ${project.name} has no run-time host ${host}`))
     }
-    const change: HostChange = { action: "remove", project: project.name, host }
-    await Effect.runPromise(deps.applyHostChange(change))
-    await deps.run(announceHostChange(change).pipe(Effect.provideService(Bus, deps.bus), Effect.ignore))
+    await followChange(deps, project.name, host)
     return jsonResponse(200, { host, removed: true })
   }
 

@@ -55,6 +55,11 @@ export const REGISTER_LOCK_TIMEOUT_MS = 5_000
  * Creates the host's partition (idempotent) and records which project owns the host; a
  * host removed earlier (its log kept) comes back with its log continuing.
  *
+ * `source` says why the host is served: `directory` while a folder of its project holds it,
+ * `database` once it was registered at run time (admin API, `<root>.ctl.hosts`). Registering a
+ * live row again takes the new source, except that a folder never demotes a run-time host: a
+ * host registered through the API stays served when a folder for it comes and goes.
+ *
  * The partition is made as a table of its own and then attached: `create table … partition of`
  * takes an ACCESS EXCLUSIVE lock on `hamlet_events`, which waits for every open transaction on
  * the log (of any host) while every later statement on it, fleet-wide, queues behind it. `like`
@@ -96,7 +101,10 @@ export const registerHost = (
      end $register$;
      insert into hamlet_hosts (host, project, source, partition_name)
        values (${literal}, '${project.replaceAll("'", "''")}', '${source}', '${partition}')
-       on conflict (host) do update set removed_at = null where hamlet_hosts.project = excluded.project`,
+       on conflict (host) do update set removed_at = null,
+         source = case when hamlet_hosts.removed_at is null and hamlet_hosts.source = 'database'
+                       then 'database' else excluded.source end
+         where hamlet_hosts.project = excluded.project`,
   ).pipe(
     Effect.mapError((error) =>
       error.code === LOCK_NOT_AVAILABLE

@@ -1,12 +1,16 @@
 /**
  * The hosts admin API: a project key adds and removes run-time hosts (served at once,
  * refused after removal, log kept), and mints, lists and revokes per-host admin keys that
- * are stored hashed. Other projects' keys and wrong keys are refused.
+ * are stored hashed. Other projects' keys and wrong keys are refused. `<root>.ctl.hosts`
+ * commands (add, remove) are persisted; a `changed` notification makes the node follow
+ * hamlet_hosts.
  */
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { announceHostChange } from "../../src/actors/supervisor.ts"
 import { Bus } from "../../src/bus/bus.ts"
+import { registerHost } from "../../src/store/event-log.ts"
+import { until } from "../support/eventually.ts"
 import { startTestServer, type TestServer } from "../support/server.ts"
 
 const HORATIO_KEY = "horatio-admin-key-for-tests"
@@ -75,6 +79,48 @@ describe("hosts admin API", () => {
     } finally {
       await server.sql`delete from hamlet_hosts where host = 'bad host'`
     }
+  })
+
+  it("a host removed on the control subject stays removed after a reload, as an added one stays added", async () => {
+    const host = "commanded.horatio.test"
+    const publish = (action: "add" | "remove") =>
+      Effect.runPromise(
+        announceHostChange({ action, project: "horatio", host }).pipe(Effect.provideService(Bus, server.bus)),
+      )
+    const status = async () => (await server.call(host, "/api/GetFeed")).status
+    const live = async () =>
+      (await server.sql`select removed_at is null as live from hamlet_hosts where host = ${host}`)[0]?.live
+    await publish("add")
+    await until("the added host to be served", async () => (await status()) === 200)
+    expect(await live()).toBe(true)
+    await publish("remove")
+    await until("the removed host to be refused", async () => (await status()) === 404)
+    expect(await live()).toBe(false)
+    await Effect.runPromise(server.supervisor.reload)
+    expect(await status()).toBe(404)
+  })
+
+  it("a change notification makes the node follow hamlet_hosts, not the message", async () => {
+    const host = "notified.horatio.test"
+    const status = async () => (await server.call(host, "/api/GetFeed")).status
+    const notify = () =>
+      Effect.runPromise(
+        announceHostChange({ action: "changed", project: "horatio", host }).pipe(
+          Effect.provideService(Bus, server.bus),
+        ),
+      )
+    // another node's API wrote the row, then announced it
+    await Effect.runPromise(registerHost(server.sql, "horatio", host, "database"))
+    await notify()
+    await until("the registered host to be served", async () => (await status()) === 200)
+    // another node removed it; this node hears of it late, after a stale "changed"
+    await server.sql`update hamlet_hosts set removed_at = now() where host = ${host}`
+    await notify()
+    await until("the retired host to be refused", async () => (await status()) === 404)
+    // registered again (its log continuing): the next notification brings it back
+    await Effect.runPromise(registerHost(server.sql, "horatio", host, "database"))
+    await notify()
+    await until("the host to be served again", async () => (await status()) === 200)
   })
 
   it("refuses a missing key, a wrong key and another project's key", async () => {

@@ -2,7 +2,9 @@
  * A node split in two isolates (src/node-isolates.ts): HTTP ingress in the main isolate,
  * host actors in a worker, meeting on NATS. It serves reads and writes, reports the worker's
  * host actors in /metrics, and on SIGTERM answers what it accepted and exits 0. With
- * HAMLET_ISOLATES=1 the node stays in one isolate.
+ * HAMLET_ISOLATES=1 the node stays in one isolate. A host added through the admin API is
+ * served as soon as the API answers 201, and hosts added and removed at once on two nodes
+ * end with both nodes agreeing with hamlet_hosts.
  */
 import { Effect, Exit, Scope } from "effect"
 import postgres from "postgres"
@@ -15,6 +17,7 @@ import { checkService, NATS_URL } from "../support/services.ts"
 
 const available = (await checkService("postgres")) && (await checkService("nats"))
 const HOST = "blog.example.com"
+const ADMIN_KEY = "horatio-admin-key-for-tests"
 
 describe.skipIf(!available)("a node in two isolates", () => {
   const scope = Effect.runSync(Scope.make())
@@ -34,11 +37,24 @@ describe.skipIf(!available)("a node in two isolates", () => {
     await Effect.runPromise(Scope.close(scope, Exit.void))
   })
 
-  const start = async (isolates: string) => {
-    const node = await startNode({ ...env, HAMLET_ISOLATES: isolates })
+  const start = async (isolates: string, more: Record<string, string> = {}) => {
+    const node = await startNode({ ...env, HAMLET_ISOLATES: isolates, ...more })
     started.push(node)
     return node
   }
+  /** A node with project keys, so the admin API is open to them. */
+  const startAdminNode = () => start("2", { HAMLET_CONFIG: "test/fixtures/admin/config.json" })
+  const admin = (node: HamletNode, path: string, method: string, body?: unknown) =>
+    requestWithHost(node.port, "localhost", path, {
+      method,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+    })
+  const feed = (node: HamletNode, host: string) =>
+    requestWithHost(node.port, host, "/api/GetFeed").then(async (r) => {
+      await r.body?.cancel()
+      return r.status
+    })
   const submit = (node: HamletNode, title: string) =>
     requestWithHost(node.port, HOST, "/api/SubmitItem", { body: JSON.stringify({ title }) })
 
@@ -70,6 +86,52 @@ describe.skipIf(!available)("a node in two isolates", () => {
     expect(rows[0].n).toBeGreaterThanOrEqual(acknowledged)
     expect(node.exitCode()).toBe(0)
   }, 60_000)
+
+  it("a host added through the admin API is served by the node as soon as it answers 201", async () => {
+    const node = await startAdminNode()
+    const suffix = Date.now().toString(36)
+    const statuses: Array<number> = []
+    for (let i = 0; i < 8; i++) {
+      const host = `added${i}-${suffix}.isolates.test`
+      const added = await admin(node, "/admin/projects/horatio/hosts", "POST", { host })
+      expect(added.status).toBe(201)
+      // at once, in parallel: the ingress routes the host only after the actor isolate serves it
+      statuses.push(...await Promise.all(Array.from({ length: 10 }, () => feed(node, host))))
+    }
+    expect(statuses.filter((s) => s !== 200)).toEqual([])
+  }, 60_000)
+
+  it(
+    "an add and a remove of one host on two nodes at once end with both nodes agreeing with the database",
+    async () => {
+      const [a, b] = [await startAdminNode(), await startAdminNode()]
+      const suffix = Date.now().toString(36)
+      const disagreements: Array<string> = []
+      for (let i = 0; i < 20; i++) {
+        const host = `race${i}-${suffix}.isolates.test`
+        expect((await admin(a, "/admin/projects/horatio/hosts", "POST", { host })).status).toBe(201)
+        await until("both nodes to serve the new host", async () => (await feed(b, host)) === 200)
+        await Promise.all([
+          admin(a, "/admin/projects/horatio/hosts", "POST", { host }),
+          admin(b, `/admin/projects/horatio/hosts/${host}`, "DELETE"),
+        ])
+        const rows = await sql`select removed_at is null as live from hamlet_hosts where host = ${host}`
+        const expected = rows[0].live ? 200 : 404
+        // each node follows the database within a bound; the state it settles on must be the database's
+        const deadline = Date.now() + 5_000
+        let seen = [await feed(a, host), await feed(b, host)]
+        while (seen.some((s) => s !== expected) && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 50))
+          seen = [await feed(a, host), await feed(b, host)]
+        }
+        if (seen.some((s) => s !== expected)) {
+          disagreements.push(`${host}: database ${expected}, nodes ${seen}`)
+        }
+      }
+      expect(disagreements).toEqual([])
+    },
+    180_000,
+  )
 
   it("stays in one isolate with HAMLET_ISOLATES=1", async () => {
     const node = await start("1")

@@ -172,7 +172,7 @@ describe("reloading a project whose project.ts was broken", () => {
       (await (await requestWithHost(node!.port, "later.reload.test", "/")).json()).error.message
     expect(await error()).toBe("unknown host later.reload.test")
     await writeFile(temp.configPath, JSON.stringify({ projects: ["./reloady", "./later"] }))
-    await until("the reload to fail on the broken file", async () => node!.logs().includes("cannot load"))
+    await until("the reload to fail on the broken file", () => node!.logs().includes("cannot load"))
     await writeFile(join(dir, "project.ts"), projectTs)
     await writeFile(temp.configPath, JSON.stringify({ projects: ["./reloady", "./later"] }) + "\n")
     // routed to the project now (it has no index.html), no longer an unknown host
