@@ -5,9 +5,11 @@
  * A file is watched through its folder (an editor or a deploy that saves by renaming a new
  * file over it replaces the file a watch would hold), and a path that does not exist yet
  * through its nearest folder that does. After each burst the watches are set up again on
- * what exists then, so a hosts/ folder created later is watched from then on.
+ * what exists then — the new ones before the old ones close — so a hosts/ folder created
+ * later is watched from then on. Changes are queued as they come, whatever the consumer is
+ * doing: a change made during a reload makes another reload.
  */
-import { Duration, Effect, Stream } from "effect"
+import { Duration, Effect, Exit, Queue, Scope, Stream } from "effect"
 import { existsSync, statSync } from "node:fs"
 import { basename, dirname, resolve, sep } from "node:path"
 
@@ -39,41 +41,39 @@ const _watchFor = (path: string): Watch | undefined => {
   }
 }
 
-/** One burst of changes under `paths`, from watches set up on what exists now. */
-const _nextBurst = (paths: ReadonlyArray<string>, debounce: Duration.Duration): Stream.Stream<void> =>
-  Stream.unwrap(
-    Effect.gen(function* () {
-      const watches = paths.map(_watchFor).filter((w) => w !== undefined)
-      if (watches.length === 0) return Stream.never
-      const streams = yield* Effect.forEach(watches, (w) =>
-        Effect.map(
-          Effect.acquireRelease(
-            Effect.sync(() => Deno.watchFs(w.dir, { recursive: w.isRecursive })),
-            (watcher) => Effect.sync(() => watcher.close()),
-          ),
-          (watcher) =>
-            Stream.fromAsyncIterable(watcher, (e) => e).pipe(
-              Stream.filter((event) => event.kind !== "access" && event.paths.some(w.isWanted)),
-            ),
-        ))
-      return Stream.mergeAll(streams, { concurrency: "unbounded" }).pipe(
-        Stream.map(() => undefined),
-        Stream.debounce(debounce),
-        Stream.take(1),
-      )
-    }),
-  ).pipe(
-    Stream.catchCause((cause) =>
-      Stream.fromEffect(
-        Effect.logWarning("watching config and host folders failed; watching again in 1 s", cause).pipe(
-          Effect.andThen(Effect.sleep(Duration.seconds(1))),
-        ),
-      ).pipe(Stream.drain)
-    ),
-  )
-
 /** Changes under `paths`, debounced, for as long as the stream runs. */
 export const watchPaths = (
   paths: ReadonlyArray<string>,
   debounce = Duration.millis(300),
-): Stream.Stream<void> => Stream.forever(_nextBurst(paths, debounce))
+): Stream.Stream<void> =>
+  Stream.unwrap(
+    Effect.gen(function* () {
+      const changes = yield* Queue.unbounded<void>()
+      const outer = yield* Scope.Scope
+      let current: Scope.Closeable | undefined
+      /** Watches what exists now; the previous watches close once the new ones are open. */
+      const arm = Effect.gen(function* () {
+        const scope = yield* Scope.fork(outer)
+        for (const watch of paths.map(_watchFor)) {
+          if (!watch) continue
+          const watcher = Deno.watchFs(watch.dir, { recursive: watch.isRecursive })
+          yield* Scope.addFinalizer(scope, Effect.sync(() => watcher.close()))
+          yield* Stream.fromAsyncIterable(watcher, (e) => e).pipe(
+            Stream.filter((event) => event.kind !== "access" && event.paths.some(watch.isWanted)),
+            Stream.runForEach(() => Queue.offer(changes, undefined)),
+            Effect.catchCause((cause) => Effect.logWarning("a config or host folder watch failed", cause)),
+            Effect.forkIn(scope),
+          )
+        }
+        const previous = current
+        current = scope
+        if (previous) yield* Scope.close(previous, Exit.void)
+      }).pipe(
+        Effect.catchCause((cause) => Effect.logWarning("watching config and host folders failed", cause)),
+      )
+      yield* arm
+      const bursts = Stream.fromQueue(changes).pipe(Stream.debounce(debounce))
+      // each burst is passed on and re-arms the watches (the structure under them may have changed)
+      return bursts.pipe(Stream.tap(() => arm))
+    }),
+  )
