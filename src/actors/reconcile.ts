@@ -10,6 +10,7 @@ import { isValidHostname } from "../ingress/host.ts"
 import { buildRoutingTable, type Route, type RoutingTable, tableFromRoutes } from "../ingress/routing.ts"
 import { type LoadedProject, loadProject, projectKeyVariable, scanHostDirs } from "../projects/loader.ts"
 import { query, type Sql } from "../store/database.ts"
+import { BAD_HOST, HOST_OWNED } from "../store/event-log.ts"
 import type { ReadLanes } from "../store/read-lanes.ts"
 import { type ProjectActor, startProjectActor } from "./project-actor.ts"
 
@@ -61,8 +62,9 @@ export const makeReconciler = (
           ? Effect.map(scanHostDirs(dir), (hostDirs): LoadedProject => ({ ...current.loaded, hostDirs }))
           : loadProject(dir, undefined)
         return Effect.map(loaded, (p): LoadedProject => {
-          const key = Deno.env.get(projectKeyVariable(p.name)) ?? config.config.projectKeys?.[p.name]
-          return { ...p, projectKey: key === undefined ? undefined : Redacted.make(key) }
+          // an empty variable is no key, as for the loader
+          const key = Deno.env.get(projectKeyVariable(p.name)) || config.config.projectKeys?.[p.name]
+          return { ...p, projectKey: key ? Redacted.make(key) : undefined }
         })
       })
 
@@ -132,10 +134,16 @@ export const makeReconciler = (
             route.host,
             route.dir ? "directory" : "database",
             registeredHosts.get(route.host) === route.project.name,
-          ).pipe(Effect.catch((error) =>
-            Effect.logError("host not served", { host: route.host, project: route.project.name, error }).pipe(
-              Effect.andThen(Effect.sync(() => routes.delete(route.host))),
-            )
+          ).pipe(Effect.catchIf(
+            // only what a retry cannot mend: a passing failure (a lock timeout, the bus) fails the
+            // converge, which keeps the previous routing and is tried again at the next change
+            (error) =>
+              error._tag === "DatabaseError" && (error.code === HOST_OWNED || error.code === BAD_HOST),
+            (error) =>
+              Effect.logError("host not served", { host: route.host, project: route.project.name, error })
+                .pipe(
+                  Effect.andThen(Effect.sync(() => routes.delete(route.host))),
+                ),
           ))
         }
         const table = routes.size === built.routes.size

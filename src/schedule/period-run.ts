@@ -9,6 +9,13 @@ import type { Sql } from "../store/database.ts"
 import { claimPeriod, completePeriod, releaseLease, renewLease } from "./claim.ts"
 import type { JobError, ScheduledJob } from "./job.ts"
 
+/**
+ * This node's lease ran out while its job ran (renewals failed): another node may have taken
+ * the period, so this run stops rather than do the work a second time.
+ */
+export class LeaseLost
+  extends Data.TaggedError("LeaseLost")<{ readonly job: string; readonly period: Date }> {}
+
 /** Another node holds a live lease on the period: try again later (it may fail, or stop). */
 export class PeriodHeld extends Data.TaggedError("PeriodHeld")<{
   readonly job: string
@@ -46,7 +53,7 @@ export const attemptPeriod = (
   job: ScheduledJob,
   period: Date,
   options: LeaseOptions = DEFAULT_LEASE,
-): Effect.Effect<PeriodOutcome, JobError | PeriodHeld> =>
+): Effect.Effect<PeriodOutcome, JobError | PeriodHeld | LeaseLost> =>
   Effect.gen(function* () {
     const claim = yield* claimPeriod(sql, job.name, period, nodeId, options.lease)
     if (claim._tag === "Completed") return claim
@@ -59,27 +66,24 @@ export const attemptPeriod = (
       Effect.catchCause((cause) =>
         Effect.logWarning("renewing a scheduled job's lease failed", cause).pipe(Effect.as(true))
       ),
-      Effect.tap((isMine) =>
-        isMine
-          ? Effect.void
-          : Effect.logWarning("scheduled job's lease was lost; another node may run it too", {
-            job: job.name,
-            period: period.toISOString(),
-          })
-      ),
     )
+    // renews until the lease is found lost, then fails: racing the job, that stops it
     const renewing = Effect.sleep(every).pipe(
       Effect.andThen(
         Effect.repeat(renewOnce, { schedule: Schedule.spaced(every), while: (isMine) => isMine }),
       ),
+      Effect.andThen(
+        Effect.logWarning("scheduled job's lease was lost; stopping it (another node may run it)", {
+          job: job.name,
+          period: period.toISOString(),
+        }),
+      ),
+      Effect.andThen(Effect.fail(new LeaseLost({ job: job.name, period }))),
     )
-    const count = yield* Effect.scoped(
-      Effect.gen(function* () {
-        yield* Effect.forkScoped(renewing)
-        const count = yield* job.run(period)
-        yield* completePeriod(sql, job.name, period, nodeId)
-        return count
-      }),
+    const count = yield* Effect.raceFirst(
+      Effect.andThen(job.run(period), (count) =>
+        Effect.as(completePeriod(sql, job.name, period, nodeId), count)),
+      renewing,
     ).pipe(
       // the renewal fiber has stopped (its scope closed) before the lease is given back
       Effect.onExit((exit) =>
@@ -116,7 +120,7 @@ export const settlePeriod = (
   job: ScheduledJob,
   period: Date,
   options: LeaseOptions = DEFAULT_LEASE,
-): Effect.Effect<PeriodOutcome, JobError | PeriodHeld> => {
+): Effect.Effect<PeriodOutcome, JobError | PeriodHeld | LeaseLost> => {
   const end = period.getTime() + Duration.toMillis(job.every)
   return attemptPeriod(sql, nodeId, job, period, options).pipe(
     Effect.tapError((error) =>

@@ -141,6 +141,36 @@ const describeScheduler = (kind: StoreKind) =>
       expect(runs).toBe(1)
     })
 
+    it("a run whose lease another node took is stopped, so the period's work is not done twice", async () => {
+      const name = `Taken${Date.now()}`
+      let started = 0
+      let finished = 0
+      const slow: ScheduledJob = {
+        name,
+        every: MINUTE,
+        run: () =>
+          Effect.sync(() => started++).pipe(
+            Effect.andThen(Effect.sleep(Duration.seconds(2))),
+            Effect.andThen(Effect.sync(() => finished++)),
+            Effect.as(1),
+          ),
+      }
+      const period = periodStart(Date.now(), 60_000)
+      const short = { lease: Duration.millis(300), retryFrom: Duration.millis(20) }
+      const fiber = Effect.runFork(attemptPeriod(sql, "node-a", slow, period, short))
+      await until("the run to start", () => started === 1)
+      // node-a stalled past its lease (as if paused) and node-b took the period over
+      await sql`update hamlet_schedule set claimed_by = 'node-b', lease_until = now() + interval '1 hour'
+        where name = ${name} and period_start = ${period}`
+      const exit = await run(Effect.exit(Fiber.join(fiber)))
+      expect(JSON.stringify(exit)).toContain("LeaseLost")
+      await new Promise((r) => setTimeout(r, 2_200))
+      expect(finished).toBe(0)
+      const [row] = await sql`select claimed_by, completed_at from hamlet_schedule
+        where name = ${name} and period_start = ${period}`
+      expect(row).toMatchObject({ claimed_by: "node-b", completed_at: null })
+    })
+
     it("a run interrupted by its node's shutdown gives its lease back at once", async () => {
       const started = Effect.runSync(Deferred.make<void>())
       const name = `Stopped${Date.now()}`
