@@ -95,11 +95,17 @@ export const makeQueryBatcher = (
     for (let i = 1; i < group.length; i++) group[i].respond(replyFor(reply, group[i]))
   }
 
-  const reader = makeHostReader(readsOnLanes(lanes, host), project.name, host)
-
-  /** Runs one group's handler once and answers the whole group; a failure fails that group alone. */
+  /**
+   * Runs one group's handler once and answers the whole group; a failure fails that group alone.
+   * Its reads end at the leader's deadline (the group shares its handler's time limit).
+   */
   const runGroup = (group: ReadonlyArray<Query>): Effect.Effect<void> =>
-    runHandler(project, host, reader, group[0]).pipe(
+    runHandler(
+      project,
+      host,
+      makeHostReader(readsOnLanes(lanes, host, group[0].deadline), project.name, host),
+      group[0],
+    ).pipe(
       Effect.matchCauseEffect({
         onSuccess: ({ reply }) => Effect.sync(() => answer(group, reply)),
         onFailure: (cause) =>

@@ -120,9 +120,21 @@ export type ReadStatement = (
 /** Reads inside `tx`: they see its earlier writes. */
 export const readsIn = (tx: SqlTx): ReadStatement => (text, params) => run(tx, text, params)
 
-/** Reads of `host` on the node's read lanes: read-only, pipelined with every host's reads. */
-export const readsOnLanes = (lanes: ReadLanes, host: string): ReadStatement => (text, params) =>
-  query(() => lanes.run(host, text, params))
+/**
+ * Reads of `host` on the node's read lanes: read-only, pipelined with every host's reads. With
+ * a `deadline` (epoch ms: when the handler's caller stops waiting), Postgres cancels a read still
+ * running then, so a handler that timed out does not hold a lane.
+ */
+export const readsOnLanes =
+  (lanes: ReadLanes, host: string, deadline?: number): ReadStatement => (text, params) =>
+    query(() =>
+      lanes.run(
+        host,
+        text,
+        params,
+        deadline === undefined ? undefined : { timeoutMs: Math.max(1, deadline - Date.now()) },
+      )
+    )
 
 export const makeHostReader = (read: ReadStatement, schema: string, host: string): HostReader => ({
   get: (model, id, options) => {
