@@ -125,6 +125,14 @@ export const readsIn = (tx: SqlTx): ReadStatement => (text, params) => run(tx, t
  * a `deadline` (epoch ms: when the handler's caller stops waiting), Postgres cancels a read still
  * running then, so a handler that timed out does not hold a lane.
  */
+/**
+ * What is left until `deadline`, rounded up to a whole second: reads of one host in a lane's
+ * turn share their binding (host and limit) unless the limit differs, so a limit that changed
+ * every millisecond would cost a binding statement per read.
+ */
+const _readLimitMs = (deadline: number): number =>
+  Math.max(1, Math.ceil((deadline - Date.now()) / 1_000)) * 1_000
+
 export const readsOnLanes =
   (lanes: ReadLanes, host: string, deadline?: number): ReadStatement => (text, params) =>
     query(() =>
@@ -132,7 +140,7 @@ export const readsOnLanes =
         host,
         text,
         params,
-        deadline === undefined ? undefined : { timeoutMs: Math.max(1, deadline - Date.now()) },
+        deadline === undefined ? undefined : { timeoutMs: _readLimitMs(deadline) },
       )
     )
 
