@@ -39,7 +39,9 @@ const listDir = (path: string) => Effect.promise(() => readdir(path, { withFileT
 /**
  * Files whose import failed, with their modification time then. The runtime keeps a failed
  * module failed for its URL, so once such a file has changed it is imported under a URL of its
- * own (`?v=<mtime>`): fixing a broken project.ts takes effect at the next reload, not at a restart.
+ * own (`?v=<mtime>`): fixing a broken project.ts or api/ file takes effect at the next reload.
+ * A module those import (model.ts, say) that threw when it ran stays failed until a restart, and
+ * a project already running is not imported again: code changes need a restart.
  */
 const failedImports = new Map<string, number>()
 
