@@ -3,8 +3,9 @@
  * Postgres in multi-row statements at `flush` (or when the cache is full, or before any
  * `list`/`count`/`remove`, which read SQL). A counter bumped by 100,000 events becomes one
  * write instead of 100,000 row versions in one transaction. A change to a row not in the
- * cache (an old item's comment count) is the live writer's statement, pipelined: no read
- * round trip per event. Same ProjectionWriter semantics as the live writer (model-access.ts);
+ * cache (an old item's comment count, a soft delete) is kept as a patch (row-patch.ts) and
+ * written at flush with the others of its shape in one update: no read round trip, and no
+ * statement, per event. Same ProjectionWriter semantics as the live writer (model-access.ts);
  * the projections are the same code.
  */
 import { Effect } from "effect"
@@ -15,6 +16,16 @@ import { columnOf, makeHostReader, makeProjectionWriter, readsIn, run, whereClau
 import { multiRowInserts } from "./multi-row-insert.ts"
 import { DELETED_AT, modelColumns, quoteIdentifier as q, tableName } from "./model-ddl.ts"
 import { makePipeline } from "./pipeline.ts"
+import {
+  addToColumn,
+  applyPatch,
+  canPatch,
+  emptyPatch,
+  patchShape,
+  patchUpdate,
+  type RowPatch,
+  setColumn,
+} from "./row-patch.ts"
 
 /** Blind changes in flight at most before the writer waits for their answers (memory stays bounded). */
 const MAX_IN_FLIGHT = 2_000
@@ -23,15 +34,19 @@ type Row = Record<string, unknown>
 
 interface Entry {
   readonly model: Model
-  /** undefined: known not to exist. */
+  /** undefined: known not to exist (or, with a patch, not loaded). */
   row: Row | undefined
   /** "insert": not in Postgres yet; "upsert": a blind upsert of the model columns; "update": loaded. */
   kind: "insert" | "upsert" | "update"
   isDirty: boolean
+  /** Changes to a row not loaded (it may not exist): written at flush, or applied when it is loaded. */
+  patch?: RowPatch
 }
 
 export interface BufferedProjectionWriter extends ProjectionWriter {
   readonly flush: Effect.Effect<void, DatabaseError>
+  /** Fails with the first error of the statements sent without waiting (before a read of the caller's). */
+  readonly check: Effect.Effect<void, DatabaseError>
 }
 
 export const makeBufferedProjectionWriter = (
@@ -43,6 +58,15 @@ export const makeBufferedProjectionWriter = (
   const reader = makeHostReader(readsIn(tx), schema, host)
   const cache = new Map<string, Entry>()
   const keyOf = (model: Model, id: unknown) => `${model.table}\u0000${String(id)}`
+  /** The cached entry, moved to the newest end: eviction drops the least recently used. */
+  const touch = (key: string): Entry | undefined => {
+    const entry = cache.get(key)
+    if (entry) {
+      cache.delete(key)
+      cache.set(key, entry)
+    }
+    return entry
+  }
   // rows not cached are changed blindly, as live: on one connection statements run in the order
   // sent, so a later read or flushed row sees them; a failure surfaces at the next wait
   const pipeline = makePipeline()
@@ -54,12 +78,20 @@ export const makeBufferedProjectionWriter = (
   })
   const sentBlind = Effect.suspend(() => ++inFlight >= MAX_IN_FLIGHT ? awaitBlind : Effect.void)
 
+  /** The row's entry, read from SQL when it is not cached (or only patched), never a patch. */
   const load = (model: Model, id: unknown): Effect.Effect<Entry, DatabaseError> =>
     Effect.suspend(() => {
-      const cached = cache.get(keyOf(model, id))
-      if (cached) return Effect.succeed(cached)
+      const cached = touch(keyOf(model, id))
+      if (cached && !cached.patch) return Effect.succeed(cached)
       return Effect.andThen(awaitBlind, reader.get(model, id as never, { includeDeleted: true })).pipe(
-        Effect.flatMap((row) => remember(model, id, row as Row | undefined, "update", false)),
+        Effect.flatMap((found) => {
+          const row = found as Row | undefined
+          if (!cached?.patch) return remember(model, id, row, "update", false)
+          // the changes kept for it apply now (to nothing when it does not exist, as in SQL)
+          if (row) applyPatch(row, cached.patch)
+          Object.assign(cached, { row, kind: "update", isDirty: row !== undefined, patch: undefined })
+          return Effect.succeed(cached)
+        }),
       )
     })
 
@@ -73,6 +105,16 @@ export const makeBufferedProjectionWriter = (
 
   const fullRow = (model: Model, row: Row): Row =>
     Object.fromEntries(modelColumns(model).map((c) => [c.name, row[c.name] ?? null]))
+
+  const insertRow = (model: Model, row: Row): Effect.Effect<void, DatabaseError> =>
+    Effect.suspend(() => {
+      if (cache.get(keyOf(model, row.id))?.row) {
+        const message = `duplicate key (host, id) = (${host}, ${String(row.id)}) in ${model.table}`
+        return Effect.fail(new DatabaseError({ message, code: UNIQUE_VIOLATION }))
+      }
+      // not cached, or known absent: a plain insert at flush (a row on disk fails it, as live)
+      return Effect.asVoid(remember(model, row.id, fullRow(model, row), "insert", true))
+    })
 
   const writeGroup = (model: Model, kind: Entry["kind"], rows: ReadonlyArray<Row>) => {
     const names = Object.keys(rows[0])
@@ -90,9 +132,31 @@ export const makeBufferedProjectionWriter = (
     )
   }
 
+  const writePatches = (model: Model, patches: ReadonlyArray<{ id: unknown; patch: RowPatch }>) => {
+    const { text, params, prepare } = patchUpdate(
+      tx,
+      tableName(schema, model),
+      host,
+      columnOf(model, "id"),
+      (name) => name === DELETED_AT.name ? DELETED_AT : columnOf(model, name),
+      patches,
+    )
+    // deno-lint-ignore no-explicit-any -- postgres.js types parameters as its own serializable union
+    return query(() => tx.unsafe(text, params as any, { prepare }))
+  }
+
   const flush: Effect.Effect<void, DatabaseError> = Effect.suspend(() => {
     const groups = new Map<string, { model: Model; kind: Entry["kind"]; rows: Array<Row> }>()
-    for (const entry of cache.values()) {
+    const patched = new Map<string, { model: Model; patches: Array<{ id: unknown; patch: RowPatch }> }>()
+    for (const [cacheKey, entry] of cache) {
+      if (entry.patch) {
+        const shape = `${entry.model.table}|${patchShape(entry.patch)}`
+        const group = patched.get(shape) ?? { model: entry.model, patches: [] }
+        group.patches.push({ id: cacheKey.slice(cacheKey.indexOf("\u0000") + 1), patch: entry.patch })
+        patched.set(shape, group)
+        cache.delete(cacheKey) // written below: what the row holds is unknown again
+        continue
+      }
       if (!entry.isDirty || !entry.row) continue
       const key = `${entry.model.table}|${entry.kind}|${Object.keys(entry.row).join(",")}`
       const group = groups.get(key) ?? { model: entry.model, kind: entry.kind, rows: [] }
@@ -103,12 +167,15 @@ export const makeBufferedProjectionWriter = (
     }
     return Effect.andThen(
       awaitBlind,
-      Effect.forEach([...groups.values()], (g) => writeGroup(g.model, g.kind, g.rows), { discard: true }),
+      Effect.andThen(
+        Effect.forEach([...groups.values()], (g) => writeGroup(g.model, g.kind, g.rows), { discard: true }),
+        Effect.forEach([...patched.values()], (g) => writePatches(g.model, g.patches), { discard: true }),
+      ),
     )
   })
 
   const flushAndForget = Effect.andThen(flush, Effect.sync(() => cache.clear()))
-  /** Makes room keeping the newer half: a replay's next events mostly touch recent rows. */
+  /** Makes room keeping the more recently used half: a replay's next events mostly touch those. */
   const flushAndEvict = Effect.andThen(
     flush,
     Effect.sync(() => {
@@ -120,25 +187,40 @@ export const makeBufferedProjectionWriter = (
     }),
   )
 
-  /** `edit` on the cached row, or the live writer's statement (`blindly`) when not cached. */
+  /**
+   * `edit` on the cached row; for a row not loaded, `patch` records the change when its columns
+   * can be written in a multi-row update (else the row is loaded first).
+   */
   const change = (
     model: Model,
     id: unknown,
     edit: (row: Row) => void,
-    blindly: () => Effect.Effect<void, DatabaseError>,
+    columns: ReadonlyArray<string>,
+    patch: (patch: RowPatch) => void,
   ) =>
     Effect.suspend(() => {
-      const entry = cache.get(keyOf(model, id))
-      if (!entry) return Effect.andThen(blindly(), sentBlind)
-      if (entry.row) { // like SQL's update: no row, no change
-        edit(entry.row)
-        entry.isDirty = true
+      const entry = touch(keyOf(model, id))
+      const isPatchable = columns.every((c) =>
+        canPatch(c === DELETED_AT.name ? DELETED_AT : columnOf(model, c))
+      )
+      if (isPatchable && (!entry || entry.patch)) {
+        if (entry?.patch) return Effect.sync(() => patch(entry.patch!))
+        return Effect.flatMap(remember(model, id, undefined, "update", false), (created) =>
+          Effect.sync(() => {
+            created.patch = emptyPatch()
+            patch(created.patch)
+          }))
       }
-      return Effect.void
+      return Effect.map(load(model, id), (loaded) => {
+        if (!loaded.row) return // like SQL's update: no row, no change
+        edit(loaded.row)
+        loaded.isDirty = true
+      })
     })
 
   return {
     flush,
+    check: awaitBlind,
     get: (model, id, options) =>
       Effect.map(load(model, id), (entry) => {
         const row = entry.row
@@ -150,12 +232,11 @@ export const makeBufferedProjectionWriter = (
     insert: (model, row) =>
       Effect.suspend(() => {
         const id = (row as Row).id
-        if (cache.get(keyOf(model, id))?.row) {
-          const message = `duplicate key (host, id) = (${host}, ${String(id)}) in ${model.table}`
-          return Effect.fail(new DatabaseError({ message, code: UNIQUE_VIOLATION }))
+        // changes kept for a row not loaded: whether it exists decides (load it)
+        if (cache.get(keyOf(model, id))?.patch) {
+          return Effect.andThen(load(model, id), () => insertRow(model, row as Row))
         }
-        // not cached, or known absent: a plain insert at flush (a row on disk fails it, as live)
-        return Effect.asVoid(remember(model, id, fullRow(model, row as Row), "insert", true))
+        return insertRow(model, row as Row)
       }),
     upsert: (model, row) =>
       Effect.suspend(() => {
@@ -168,19 +249,33 @@ export const makeBufferedProjectionWriter = (
         }
         return Effect.asVoid(remember(model, id, fullRow(model, row as Row), "upsert", true))
       }),
-    update: (model, id, patch) =>
-      change(model, id, (row) => {
-        for (const [name, value] of Object.entries(patch as Row)) {
-          if (value === undefined) continue
-          columnOf(model, name)
-          row[name] = value
-        }
-      }, () => blind.update(model, id, patch)),
-    increment: (model, id, column, by = 1) =>
-      change(model, id, (row) => {
-        columnOf(model, column)
-        row[column] = Number(row[column] ?? 0) + by
-      }, () => blind.increment(model, id, column, by)),
+    update: (model, id, values) => {
+      const entries = Object.entries(values as Row).filter(([, v]) => v !== undefined)
+      for (const [name] of entries) columnOf(model, name)
+      return change(
+        model,
+        id,
+        (row) => {
+          for (const [name, value] of entries) row[name] = value
+        },
+        entries.map(([name]) => name),
+        (patch) => {
+          for (const [name, value] of entries) setColumn(patch, name, value)
+        },
+      )
+    },
+    increment: (model, id, column, by = 1) => {
+      columnOf(model, column)
+      return change(
+        model,
+        id,
+        (row) => {
+          row[column] = Number(row[column] ?? 0) + by
+        },
+        [column],
+        (patch) => addToColumn(patch, column, by),
+      )
+    },
     incrementOrInsert: (model, row, column, by = 1) =>
       Effect.flatMap(load(model, (row as Row).id), (entry) => {
         columnOf(model, column)
@@ -193,9 +288,15 @@ export const makeBufferedProjectionWriter = (
       }),
     softDelete: (model, id, at) =>
       model.options.softDelete
-        ? change(model, id, (row) => {
-          row.deleted_at = at.toISOString()
-        }, () => blind.softDelete(model, id, at))
+        ? change(
+          model,
+          id,
+          (row) => {
+            row.deleted_at = at.toISOString()
+          },
+          [DELETED_AT.name],
+          (patch) => setColumn(patch, DELETED_AT.name, at.toISOString()),
+        )
         : Effect.die(new Error(`model ${model.table} has no soft delete`)),
     remove: (model, where) => {
       const keys = Object.keys(where as Row)
@@ -209,6 +310,7 @@ export const makeBufferedProjectionWriter = (
             ? Effect.sync(() => {
               entry.row = undefined
               entry.isDirty = false
+              entry.patch = undefined
             })
             : remember(model, id, undefined, "insert", false)
           return forget.pipe(Effect.andThen(blind.remove(model, where)), Effect.andThen(sentBlind))

@@ -36,7 +36,7 @@ interface UnnestForm {
 const forms = new WeakMap<Column, UnnestForm | null>()
 
 /** How a column travels in an unnest insert: as an array of its own type, or JSON as text; else not. */
-const unnestAs = (column: Column): UnnestForm | undefined => {
+export const unnestAs = (column: Column): UnnestForm | undefined => {
   let form = forms.get(column)
   if (form === undefined) {
     const type = column.type.trim()

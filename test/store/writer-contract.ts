@@ -119,7 +119,61 @@ const tables = (tx: SqlTx, schema: string) =>
     (table) => query(() => tx.unsafe(`select * from "${schema}"."${table}" order by host, id`)),
   )
 
+/** `tx`, counting the statements sent through it (tagged template calls and `unsafe`). */
+const _counting = (tx: SqlTx) => {
+  const counter = { statements: 0 }
+  const counted = new Proxy(tx, {
+    apply: (target, self, args) => {
+      counter.statements++
+      return Reflect.apply(target, self, args)
+    },
+    get: (target, prop) => {
+      const value = Reflect.get(target, prop)
+      if (prop !== "unsafe") return typeof value === "function" ? value.bind(target) : value
+      return (...args: Parameters<SqlTx["unsafe"]>) => {
+        counter.statements++
+        return target.unsafe(...args)
+      }
+    },
+  })
+  return { tx: counted, counter }
+}
+
 export const describeWriterContract = (it: Vitest.MethodsNonLive<Database>): void => {
+  it.effect("the buffered replay writer writes a hot row it no longer caches once per flush, not once per change", () =>
+    Effect.gen(function* () {
+      const { sql } = yield* Database
+      const schema = `writer_hot_${Math.random().toString(36).slice(2, 8)}`
+      const result = yield* withOwnerTransaction(sql, (tx) =>
+        Effect.gen(function* () {
+          yield* query(() => tx.unsafe(schemaDdl(schema, [Item, Tag], { withSecurity: false })))
+          const { tx: counted, counter } = _counting(tx)
+          const writer = makeBufferedProjectionWriter(counted, schema, HOST, 10)
+          yield* writer.insert(Tag, { id: "hot", item_count: 0 })
+          for (let n = 0; n < 30; n++) yield* writer.insert(Item, item(`h${n}`, n)) // "hot" is evicted
+          yield* writer.flush
+          const before = counter.statements
+          for (let n = 0; n < 500; n++) {
+            yield* writer.increment(Tag, "hot", "item_count")
+            if (n % 100 === 0) yield* writer.softDelete(Item, `h${n / 100}`, new Date(at(n)))
+          }
+          yield* writer.flush
+          const statements = counter.statements - before
+          const [hot] = yield* query(() =>
+            tx.unsafe(`select item_count from "${schema}".tag where id = 'hot'`)
+          )
+          const [deleted] = yield* query(() =>
+            tx.unsafe(
+              `select count(*)::int as n from "${schema}".microblog_item where deleted_at is not null`,
+            )
+          )
+          return { statements, hot: hot.item_count, deleted: deleted.n }
+        }))
+      assert.strictEqual(result.hot, 500)
+      assert.strictEqual(result.deleted, 5)
+      assert.isAtMost(result.statements, 6) // an update per shape of change and flush, not 505
+    }))
+
   it.effect("the buffered replay writer and the pipelined batch writer leave the same rows as the live writer", () =>
     Effect.gen(function* () {
       const { sql } = yield* Database
