@@ -2,10 +2,10 @@
  * Reading a host's log in seq order, a batch at a time, in constant memory:
  * - `eventCursor`: one statement through a postgres.js cursor. It holds its connection
  *   until done, so use it where the connection is the caller's own (CLI, a transaction).
- * - `eventPages`: pages (seq windows, or `seq > last … limit n` for one stream), each a short statement. Use it
- *   on a shared pool (the admin API: a slow client must not pin a connection) and where
- *   writes interleave with reading (rebuild). The log is append-only and commit-ordered
- *   by seq, so paging sees a consistent prefix.
+ * - `eventPages`: pages (seq windows, or `seq > last … limit n` for a stream or a time window),
+ *   each a short statement. Use it on a shared pool (the admin API: a slow client must not pin
+ *   a connection) and where writes interleave with reading (rebuild). The log is append-only
+ *   and commit-ordered by seq, so paging sees a consistent prefix.
  */
 import type { SqlTx } from "../store/database.ts"
 import { EVENT_COLUMNS, rowToStoredEvent, type StoredEvent } from "../store/event-log.ts"
@@ -32,22 +32,33 @@ export async function* eventPages(
   range: EventRange = {},
   pageSize = BATCH_SIZE,
 ): AsyncGenerator<ReadonlyArray<StoredEvent>> {
-  if (range.stream === undefined) {
+  if (range.stream === undefined && range.since === undefined && range.until === undefined) {
     // seq is gapless per host: page by seq windows up to the head as it is now. A window's
     // plan reads only the window; `seq >= x order by seq limit n` on a partition without
     // statistics yet (a host just imported) was planned as a sort of the whole rest of the log
     const [{ head }] = await tx`select coalesce(max(seq), 0)::float8 as head from hamlet_events
       where host = ${host}`
     const last = Math.min(head as number, range.toSeq ?? Infinity)
-    for (let from = range.fromSeq ?? 1; from <= last; from += pageSize) {
+    let from = range.fromSeq ?? 1
+    while (from <= last) {
       const rows = await tx`select ${tx(EVENT_COLUMNS)} from hamlet_events where ${
         rangeCondition(tx, host, range, from - 1)
       } and seq < ${from + pageSize} order by seq`
-      // a window can be empty (a time filter; a gap only a tampered log has): go on to the head
-      if (rows.length > 0) yield rows.map(rowToStoredEvent)
+      if (rows.length > 0) {
+        yield rows.map(rowToStoredEvent)
+        from += pageSize
+        continue
+      }
+      // an empty window is a gap only a tampered log has: go on from the next event there is
+      // (a forged seq near 2^53 must not mean 2^43 empty windows)
+      const [{ next }] = await tx`select min(seq)::float8 as next from hamlet_events
+        where host = ${host} and seq >= ${from}`
+      if (next === null) return
+      from = next as number
     }
     return
   }
+  // one stream, or a time window: keyset pages over what matches
   let after = 0
   while (true) {
     const rows = await tx`select ${tx(EVENT_COLUMNS)} from hamlet_events where ${
