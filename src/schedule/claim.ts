@@ -123,5 +123,7 @@ export const unfinishedPeriods = (
   ).pipe(Effect.map((rows) => rows.map((r) => r.period_start as Date)))
 
 /** Forgets claims of periods before `before` (the table would otherwise grow by one row per tick). */
-export const pruneClaims = (sql: Sql, before: Date): Effect.Effect<void, DatabaseError> =>
-  query(() => sql`delete from hamlet_schedule where period_start < ${before}`).pipe(Effect.asVoid)
+export const pruneClaims = (sql: Sql, name: string, before: Date): Effect.Effect<void, DatabaseError> =>
+  query(() => sql`delete from hamlet_schedule where name = ${name} and period_start < ${before}`).pipe(
+    Effect.asVoid,
+  )

@@ -68,7 +68,10 @@ export const runJobLoop = (
       yield* catchUp(sql, nodeId, job, period, options).pipe(
         Effect.andThen(settlePeriod(sql, nodeId, job, period, options)),
         Effect.tap(logRan(job, period)),
-        Effect.andThen(pruneClaims(sql, new Date(now - Duration.toMillis(KEEP_CLAIMS)))),
+        // a job's own claims only, and never its current period's (a weekly job's outlives 7 days)
+        Effect.andThen(
+          pruneClaims(sql, job.name, new Date(now - Math.max(Duration.toMillis(KEEP_CLAIMS), 2 * everyMs))),
+        ),
         // another node still ran it when the period ended: that node finishes it, or a later tick does
         Effect.catchTag("PeriodHeld", () => Effect.void),
         Effect.catchCause((cause) =>

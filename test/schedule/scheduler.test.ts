@@ -8,7 +8,7 @@ import { Deferred, Duration, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Database, DatabaseError, type Sql } from "../../src/store/database.ts"
 import { migrateCore } from "../../src/store/migrations.ts"
-import { claimPeriod, completePeriod, periodStart } from "../../src/schedule/claim.ts"
+import { claimPeriod, completePeriod, periodStart, pruneClaims } from "../../src/schedule/claim.ts"
 import { attemptPeriod, type LeaseOptions, settlePeriod } from "../../src/schedule/period-run.ts"
 import { runJobLoop, type ScheduledJob } from "../../src/schedule/scheduler.ts"
 import { type StoreKind, testDatabase } from "../support/database.ts"
@@ -139,6 +139,15 @@ const describeScheduler = (kind: StoreKind) =>
       await run(Deferred.succeed(release, undefined))
       expect(await run(Fiber.join(fiber))).toMatchObject({ _tag: "Ran", attempt: 1 })
       expect(runs).toBe(1)
+    })
+
+    it("pruning forgets one job's old claims, not another's", async () => {
+      const [mine, theirs] = [`PruneA${Date.now()}`, `PruneB${Date.now()}`]
+      const old = new Date(Date.UTC(2026, 0, 1))
+      for (const name of [mine, theirs]) await run(claimPeriod(sql, name, old, "node-a", MINUTE))
+      await run(pruneClaims(sql, mine, new Date(Date.UTC(2026, 0, 2))))
+      const left = await sql`select name from hamlet_schedule where name in (${mine}, ${theirs})`
+      expect(left.map((r) => r.name)).toEqual([theirs])
     })
 
     it("a run whose lease another node took is stopped, so the period's work is not done twice", async () => {
