@@ -11,6 +11,7 @@ import { BadRange, parseRange } from "../audit/event-range.ts"
 import { eventPages, ndjsonBody } from "../audit/export.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { query, type Sql } from "../store/database.ts"
+import { GENESIS_HASH } from "../store/event-hash.ts"
 import { errorResponse } from "../ingress/responses.ts"
 import { authorizeProject } from "./authorize.ts"
 import { isHostKey } from "./host-keys.ts"
@@ -28,7 +29,8 @@ const head = (sql: Sql, host: string) =>
   Effect.runPromise(
     query(() => sql`select seq, hash from hamlet_events where host = ${host} order by seq desc limit 1`),
   ).then((rows) =>
-    rows[0] ? { seq: String(rows[0].seq), hash: String(rows[0].hash) } : { seq: "0", hash: "" }
+    // an empty log's head is the genesis hash, as the CLI prints it
+    rows[0] ? { seq: String(rows[0].seq), hash: String(rows[0].hash) } : { seq: "0", hash: GENESIS_HASH }
   )
 
 export const hostEvents = async (

@@ -133,6 +133,18 @@ describe("hosts admin API", () => {
     expect(stolen.status).toBe(403)
   })
 
+  it("tells only a key holder whether a host or project exists", async () => {
+    for (const key of [undefined, "not-the-key-at-all"]) {
+      for (const path of ["/admin/hosts/nowhere.example.com/keys", "/admin/hosts/blog.example.com/keys"]) {
+        expect([path, key, (await admin(path, key)).status]).toEqual([path, key, 401])
+      }
+      expect((await admin("/admin/projects/nosuchproject/hosts", key)).status).toBe(401)
+      expect((await admin("/admin/hosts/nowhere.example.com/events", key)).status).toBe(401)
+    }
+    expect((await admin("/admin/hosts/nowhere.example.com/keys", HORATIO_KEY)).status).toBe(404)
+    expect((await admin("/admin/projects/nosuchproject/hosts", HORATIO_KEY)).status).toBe(404)
+  })
+
   it("will not hand a host of one project to another", async () => {
     const res = await admin("/admin/projects/othello/hosts", OTHELLO_KEY, {
       body: { host: "blog.example.com" },
