@@ -17,22 +17,13 @@ import {
 import { migrateCore } from "../../src/store/migrations.ts"
 import { withOwnerTransaction } from "../../src/store/transaction.ts"
 import type { StoreKind } from "../support/database.ts"
+import { watchPromise } from "../support/eventually.ts"
 
 const _setup = Effect.gen(function* () {
   const { sql } = yield* Database
   yield* migrateCore(sql)
   return sql
 })
-
-/** A promise's outcome, readable while it is still pending. */
-const _watch = <A>(promise: Promise<A>) => {
-  const state: { settled?: PromiseSettledResult<A> } = {}
-  promise.then(
-    (value) => (state.settled = { status: "fulfilled", value }),
-    (reason) => (state.settled = { status: "rejected", reason }),
-  )
-  return state
-}
 
 /** Polls `isDone` every 10 ms for `ms` at most; whether it turned true. */
 const _eventually = (isDone: () => boolean, ms = 5_000) =>
@@ -74,7 +65,7 @@ export const describeHostPartitionContract = (it: Vitest.MethodsNonLive<Database
         let registered: { settled?: PromiseSettledResult<void> } = {}
         let read: { settled?: PromiseSettledResult<unknown> } = {}
         try {
-          registered = _watch(
+          registered = watchPromise(
             Effect.runPromise(registerHost(sql, "contract", "new.partition.test", "database")),
           )
           // before: `create table … partition of` waited for `busy` (ACCESS EXCLUSIVE on the log)…
@@ -86,7 +77,7 @@ export const describeHostPartitionContract = (it: Vitest.MethodsNonLive<Database
             yield* Effect.sleep("20 millis")
           }
           // …and the busy host's next read of its own log queued behind it
-          read = _watch(sql`select count(*) from hamlet_events where host = 'busy.partition.test'`)
+          read = watchPromise(sql`select count(*) from hamlet_events where host = 'busy.partition.test'`)
           yield* _eventually(() => read.settled !== undefined && registered.settled !== undefined)
         } finally {
           yield* Effect.promise(busy.end)
@@ -152,7 +143,7 @@ export const describeHostPartitionContract = (it: Vitest.MethodsNonLive<Database
         )
         let registered: { settled?: PromiseSettledResult<void> } = {}
         try {
-          registered = _watch(
+          registered = watchPromise(
             Effect.runPromise(
               Effect.flip(registerHost(sql, "contract", host, "database", { lockTimeoutMs: 200 })).pipe(
                 Effect.flatMap((error: DatabaseError) =>

@@ -13,6 +13,7 @@ import { makeReadLanes, READ_TIMED_OUT } from "../../src/store/read-lanes.ts"
 import { TENANT_ROLE } from "../../src/store/roles.ts"
 import { withOwnerTransaction } from "../../src/store/transaction.ts"
 import { type StoreKind, terminateSleeping } from "../support/database.ts"
+import { watchPromise } from "../support/eventually.ts"
 
 const _setup = Effect.gen(function* () {
   const { sql, kind } = yield* Database
@@ -21,16 +22,6 @@ const _setup = Effect.gen(function* () {
   yield* query(() => sql.unsafe(`grant select on lanes_note to ${TENANT_ROLE}`))
   return { sql, kind }
 })
-
-/** A promise's outcome, readable while it is still pending. */
-const _watch = <A>(promise: Promise<A>) => {
-  const state: { settled?: PromiseSettledResult<A> } = {}
-  promise.then(
-    (value) => (state.settled = { status: "fulfilled", value }),
-    (reason) => (state.settled = { status: "rejected", reason }),
-  )
-  return state
-}
 
 /** Cancels the `pg_sleep` statements carrying `marker` as they start, until `isDone` (10 s at most). */
 const _cancelSleeping = (sql: Sql, marker: string, isDone: () => boolean) =>
@@ -175,7 +166,7 @@ export const describeReadLanesContract = (it: Vitest.MethodsNonLive<Database>, k
         const slow: Array<{ settled?: PromiseSettledResult<unknown> }> = []
         try {
           for (let i = 0; i < 4; i++) {
-            slow.push(_watch(lanes.run("noisy.lanes.test", "select pg_sleep(5) /* lanes-noisy */", [])))
+            slow.push(watchPromise(lanes.run("noisy.lanes.test", "select pg_sleep(5) /* lanes-noisy */", [])))
             yield* Effect.sleep("30 millis") // past STALLED_LANE_MS (20 ms): the lane counts as stalled
           }
           // before: the four took every lane (MAX_LANES), and this waited behind one of them

@@ -35,3 +35,13 @@ export const until = async (
     await new Promise((r) => setTimeout(r, 25))
   }
 }
+
+/** A promise's outcome, readable while it is still pending. */
+export const watchPromise = <A>(promise: Promise<A>) => {
+  const state: { settled?: PromiseSettledResult<A> } = {}
+  promise.then(
+    (value) => (state.settled = { status: "fulfilled", value }),
+    (reason) => (state.settled = { status: "rejected", reason }),
+  )
+  return state
+}
