@@ -143,18 +143,22 @@ export const describeAuditContract = (kind: StoreKind) =>
       expect((await audit((a) => a.verify(BLOG))).chain.breaks).toEqual([])
     })
 
-    it("verify reports an event moved to a forged seq far past the head, without paging up to it", async () => {
-      const forged = 900_000_000_000_000
-      await server.sql`update hamlet_events set seq = ${forged} where host = ${BLOG} and seq = 3`
-      try {
-        const report = await audit((a) => a.verify(BLOG))
-        expect(report.chain.breaks[0]).toMatchObject({ seq: 3 })
-        expect(report.chain.lastSeq).toBe(forged)
-      } finally {
-        await server.sql`update hamlet_events set seq = 3 where host = ${BLOG} and seq = ${forged}`
-      }
-      expect((await audit((a) => a.verify(BLOG))).chain.breaks).toEqual([])
-    }, 20_000)
+    it(
+      "verify reports an event moved to a forged seq far past the head, without paging up to it",
+      async () => {
+        const forged = 900_000_000_000_000
+        await server.sql`update hamlet_events set seq = ${forged} where host = ${BLOG} and seq = 3`
+        try {
+          const report = await audit((a) => a.verify(BLOG))
+          expect(report.chain.breaks[0]).toMatchObject({ seq: 3 })
+          expect(report.chain.lastSeq).toBe(forged)
+        } finally {
+          await server.sql`update hamlet_events set seq = 3 where host = ${BLOG} and seq = ${forged}`
+        }
+        expect((await audit((a) => a.verify(BLOG))).chain.breaks).toEqual([])
+      },
+      20_000,
+    )
 
     it("reports a hand-edited row as drift and rebuild repairs that host only", async () => {
       await server.sql`update horatio.microblog_item set title = 'edited', comment_count = 7
