@@ -17,11 +17,12 @@ import { checkService } from "../support/services.ts"
 
 const hasPostgres = await checkService("postgres")
 
-const MINUTE = Duration.minutes(1)
+/** Tests' periods: an hour, so one never ends while a test waits on it (a minute did, at :59). */
+const PERIOD = Duration.hours(1)
 const FAST: LeaseOptions = { lease: Duration.seconds(30), retryFrom: Duration.millis(20) }
 
 /** A job that fails its first `failures` runs, then succeeds; it records every run's period. */
-const flakyJob = (name: string, failures = 0, every: Duration.Duration = MINUTE) => {
+const flakyJob = (name: string, failures = 0, every: Duration.Duration = PERIOD) => {
   const runs: Array<{ period: string; at: number; ok: boolean }> = []
   const job: ScheduledJob = {
     name,
@@ -53,21 +54,21 @@ const describeScheduler = (kind: StoreKind) =>
                  where name = ${name}`)[0]
 
     it("exactly one of several nodes claims a period, and while its lease lasts nobody else does", async () => {
-      const period = periodStart(Date.now(), 60_000)
+      const period = periodStart(Date.now(), Duration.toMillis(PERIOD))
       const claims = await Promise.all(
-        ["node-a", "node-b", "node-c"].map((node) => run(claimPeriod(sql, "OnceJob", period, node, MINUTE))),
+        ["node-a", "node-b", "node-c"].map((node) => run(claimPeriod(sql, "OnceJob", period, node, PERIOD))),
       )
       expect(claims.filter((c) => c._tag === "Won")).toHaveLength(1)
-      expect(await run(claimPeriod(sql, "OnceJob", period, "node-a-restarted", MINUTE))).toMatchObject({
+      expect(await run(claimPeriod(sql, "OnceJob", period, "node-a-restarted", PERIOD))).toMatchObject({
         _tag: "Held",
       })
       const next = new Date(period.getTime() + 60_000)
-      expect(await run(claimPeriod(sql, "OnceJob", next, "node-b", MINUTE))).toMatchObject({ _tag: "Won" })
-      expect(await run(claimPeriod(sql, "OtherJob", period, "node-b", MINUTE))).toMatchObject({ _tag: "Won" })
+      expect(await run(claimPeriod(sql, "OnceJob", next, "node-b", PERIOD))).toMatchObject({ _tag: "Won" })
+      expect(await run(claimPeriod(sql, "OtherJob", period, "node-b", PERIOD))).toMatchObject({ _tag: "Won" })
     })
 
     it("a completed period is never claimed again, even once its lease has run out", async () => {
-      const period = periodStart(Date.now(), 60_000)
+      const period = periodStart(Date.now(), Duration.toMillis(PERIOD))
       expect(await run(claimPeriod(sql, "DoneJob", period, "node-a", Duration.millis(1)))).toMatchObject({
         _tag: "Won",
       })
@@ -75,7 +76,7 @@ const describeScheduler = (kind: StoreKind) =>
       await until("the lease to run out", async () =>
         (await sql`select lease_until < now() as is_over from hamlet_schedule
                    where name = 'DoneJob' and period_start = ${period}`)[0].is_over)
-      expect(await run(claimPeriod(sql, "DoneJob", period, "node-b", MINUTE))).toEqual({ _tag: "Completed" })
+      expect(await run(claimPeriod(sql, "DoneJob", period, "node-b", PERIOD))).toEqual({ _tag: "Completed" })
     })
 
     it("a period whose first claimant failed is run by another node", async () => {
@@ -121,12 +122,12 @@ const describeScheduler = (kind: StoreKind) =>
       let runs = 0
       const long: ScheduledJob = {
         name,
-        every: MINUTE,
+        every: PERIOD,
         run: () => Effect.sync(() => runs++).pipe(Effect.andThen(Deferred.await(release)), Effect.as(1)),
       }
       // what node-b would run, were it given the period
       const intruder: ScheduledJob = { ...long, run: () => Effect.sync(() => runs++).pipe(Effect.as(1)) }
-      const period = periodStart(Date.now(), 60_000)
+      const period = periodStart(Date.now(), Duration.toMillis(PERIOD))
       const short = { lease: Duration.millis(300), retryFrom: Duration.millis(20) }
       const fiber = Effect.runFork(attemptPeriod(sql, "node-a", long, period, short))
       await until("the long run to start", () => runs === 1)
@@ -144,7 +145,7 @@ const describeScheduler = (kind: StoreKind) =>
     it("pruning forgets one job's old claims, not another's", async () => {
       const [mine, theirs] = [`PruneA${Date.now()}`, `PruneB${Date.now()}`]
       const old = new Date(Date.UTC(2026, 0, 1))
-      for (const name of [mine, theirs]) await run(claimPeriod(sql, name, old, "node-a", MINUTE))
+      for (const name of [mine, theirs]) await run(claimPeriod(sql, name, old, "node-a", PERIOD))
       await run(pruneClaims(sql, mine, new Date(Date.UTC(2026, 0, 2))))
       const left = await sql`select name from hamlet_schedule where name in (${mine}, ${theirs})`
       expect(left.map((r) => r.name)).toEqual([theirs])
@@ -156,7 +157,7 @@ const describeScheduler = (kind: StoreKind) =>
       let finished = 0
       const slow: ScheduledJob = {
         name,
-        every: MINUTE,
+        every: PERIOD,
         run: () =>
           Effect.sync(() => started++).pipe(
             Effect.andThen(Effect.sleep(Duration.seconds(2))),
@@ -164,7 +165,7 @@ const describeScheduler = (kind: StoreKind) =>
             Effect.as(1),
           ),
       }
-      const period = periodStart(Date.now(), 60_000)
+      const period = periodStart(Date.now(), Duration.toMillis(PERIOD))
       const short = { lease: Duration.millis(300), retryFrom: Duration.millis(20) }
       const fiber = Effect.runFork(attemptPeriod(sql, "node-a", slow, period, short))
       await until("the run to start", () => started === 1)
@@ -185,10 +186,10 @@ const describeScheduler = (kind: StoreKind) =>
       const name = `Stopped${Date.now()}`
       const hanging: ScheduledJob = {
         name,
-        every: MINUTE,
+        every: PERIOD,
         run: () => Deferred.succeed(started, undefined).pipe(Effect.andThen(Effect.never)),
       }
-      const period = periodStart(Date.now(), 60_000)
+      const period = periodStart(Date.now(), Duration.toMillis(PERIOD))
       const fiber = Effect.runFork(attemptPeriod(sql, "node-a", hanging, period, FAST))
       await run(Deferred.await(started))
       await run(Fiber.interrupt(fiber))
