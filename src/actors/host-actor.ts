@@ -29,7 +29,7 @@ import type { Command, HostLog } from "./command-batch.ts"
 import { actorCounters } from "./actor-metrics.ts"
 import { makeCommitChain } from "./commit-chain.ts"
 import { decodeInput, type HandlerRequest, inputError } from "./handler-run.ts"
-import { coalesceKeyOf, makeQueryBatcher } from "./query-batch.ts"
+import { coalesceKeyOf, makeQueryBatcher, type QueryBatcher } from "./query-batch.ts"
 
 /** Bytes of the bus's payload limit kept for a reply's headers. */
 const REPLY_HEADER_ROOM = 1024
@@ -68,12 +68,16 @@ export const startHostActor = (
     const bus = yield* Bus
     let active: Worker | undefined
     let isClosing = false
+    let versions: Map<string, number> | undefined
     const log: HostLog = {
       sql,
       project,
       host,
       head: undefined,
-      versions: new Map(),
+      // made at the first write (a Map's table is ~300 bytes; most hosts at rest never write)
+      get versions() {
+        return versions ??= new Map()
+      },
       announce: (events) => Effect.runFork(announceEvents(bus, project.name, events)),
       contendedUntil: 0,
     }
@@ -81,7 +85,10 @@ export const startHostActor = (
     const runFork = Effect.runForkWith(context)
     const annotate = Effect.annotateLogs({ project: project.name, host })
 
-    const queries = makeQueryBatcher(lanes, project, host, (effect) => void runFork(annotate(effect)))
+    // made at the host's first query: an idle host (most of 10,000) holds none of its machinery
+    let queries: QueryBatcher | undefined
+    const queriesOf = () =>
+      queries ??= makeQueryBatcher(lanes, project, host, (effect) => void runFork(annotate(effect)))
 
     const onMessage = (message: BusMessage) => {
       const address = parseRequestSubject(message.subject)
@@ -179,7 +186,7 @@ export const startHostActor = (
         deadline: Date.now() + (handler.timeoutMs ?? project.limits.handlerTimeoutMs),
       }
       if (handler.kind === "query") {
-        return queries.submit({
+        return queriesOf().submit({
           ...request,
           coalesceKey: coalesceKeyOf(handler, envelope.value.input, request.meta),
           respond,
@@ -235,11 +242,15 @@ export const startHostActor = (
 
     // queries taken are answered before the host stops (bounded wait), as commands are below
     yield* Effect.addFinalizer(() =>
-      queries.drain.pipe(
-        Effect.timeout(10_000),
-        Effect.ignore,
-        Effect.andThen(Effect.sync(queries.abandon)),
-      )
+      Effect.suspend(() => {
+        const taken = queries
+        if (!taken) return Effect.void
+        return taken.drain.pipe(
+          Effect.timeout(10_000),
+          Effect.ignore,
+          Effect.andThen(Effect.sync(taken.abandon)),
+        )
+      })
     )
     // drain on close: stop accepting, let queued commands commit (bounded wait)
     yield* Effect.addFinalizer(() =>
