@@ -133,7 +133,7 @@ export const loadProject = (
       projections.set(p.eventType, [...(projections.get(p.eventType) ?? []), p])
     }
     const hostDirs = yield* scanHostDirs(dir)
-    const key = Deno.env.get(projectKeyVariable(def.name)) ?? configuredKey
+    const key = Deno.env.get(projectKeyVariable(def.name)) || configuredKey // an empty variable is no key
     return {
       name: def.name,
       dir,

@@ -3,7 +3,7 @@
  * DNS-label rules, two projects may not claim one host, and api/ files are named after
  * their handlers.
  */
-import { ConfigProvider, Duration, Effect, Exit, Schema } from "effect"
+import { ConfigProvider, Duration, Effect, Exit, Redacted, Schema } from "effect"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
@@ -200,6 +200,24 @@ export default defineProject({ name: "twice", handlers: [Ping, Ping] })
     } finally {
       await temp.remove()
     }
+  })
+
+  it("loadProject() takes the project key from its variable, and from config.json when that is unset or empty", async () => {
+    const variable = "HAMLET_PROJECT_KEY_HORATIO"
+    const keyOf = async () =>
+      Redacted.value(
+        (await Effect.runPromise(loadProject(resolve("projects/horatio"), "from-config-0123456789")))
+          .projectKey!,
+      )
+    try {
+      Deno.env.set(variable, "from-variable-0123456789")
+      expect(await keyOf()).toBe("from-variable-0123456789")
+      Deno.env.set(variable, "")
+      expect(await keyOf()).toBe("from-config-0123456789")
+    } finally {
+      Deno.env.delete(variable)
+    }
+    expect(await keyOf()).toBe("from-config-0123456789")
   })
 
   it("loadProject() rejects a folder without project.ts", async () => {
