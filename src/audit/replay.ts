@@ -37,7 +37,6 @@ export const replayInto = (
     let events = 0
     let lastSeq = 0
     while (true) {
-      yield* writer.check // a failed delete is reported as itself, not as the aborted read after it
       const page = yield* query(() => pages.next())
       if (page.done) break
       yield* applyProjections(project.projections, page.value, writer)

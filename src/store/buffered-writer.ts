@@ -5,17 +5,17 @@
  * write instead of 100,000 row versions in one transaction. A change to a row not in the
  * cache (an old item's comment count, a soft delete) is kept as a patch (row-patch.ts) and
  * written at flush with the others of its shape in one update: no read round trip, and no
- * statement, per event. Same ProjectionWriter semantics as the live writer (model-access.ts);
- * the projections are the same code.
+ * statement, per event; a row removed by id is forgotten and deleted at flush with the others
+ * (a purge replays thousands). Same ProjectionWriter semantics as the live writer
+ * (model-access.ts); the projections are the same code.
  */
 import { Effect } from "effect"
 import type { ProjectionWriter } from "../projects/access.ts"
 import type { Model } from "../projects/model.ts"
 import { DatabaseError, query, type SqlTx, UNIQUE_VIOLATION } from "./database.ts"
-import { columnOf, makeHostReader, makeProjectionWriter, readsIn, run, whereClause } from "./model-access.ts"
-import { multiRowInserts } from "./multi-row-insert.ts"
+import { columnOf, makeHostReader, readsIn, run, whereClause } from "./model-access.ts"
+import { multiRowInserts, unnestAs } from "./multi-row-insert.ts"
 import { DELETED_AT, modelColumns, quoteIdentifier as q, tableName } from "./model-ddl.ts"
-import { makePipeline } from "./pipeline.ts"
 import {
   addToColumn,
   applyPatch,
@@ -26,9 +26,6 @@ import {
   type RowPatch,
   setColumn,
 } from "./row-patch.ts"
-
-/** Blind changes in flight at most before the writer waits for their answers (memory stays bounded). */
-const MAX_IN_FLIGHT = 2_000
 
 type Row = Record<string, unknown>
 
@@ -41,12 +38,12 @@ interface Entry {
   isDirty: boolean
   /** Changes to a row not loaded (it may not exist): written at flush, or applied when it is loaded. */
   patch?: RowPatch
+  /** Removed by id (`row` undefined): deleted in Postgres at the next flush. */
+  isDeleted?: boolean
 }
 
 export interface BufferedProjectionWriter extends ProjectionWriter {
   readonly flush: Effect.Effect<void, DatabaseError>
-  /** Fails with the first error of the statements sent without waiting (before a read of the caller's). */
-  readonly check: Effect.Effect<void, DatabaseError>
 }
 
 export const makeBufferedProjectionWriter = (
@@ -67,23 +64,14 @@ export const makeBufferedProjectionWriter = (
     }
     return entry
   }
-  // rows not cached are changed blindly, as live: on one connection statements run in the order
-  // sent, so a later read or flushed row sees them; a failure surfaces at the next wait
-  const pipeline = makePipeline()
-  const blind = makeProjectionWriter(tx, schema, host, pipeline)
-  let inFlight = 0
-  const awaitBlind = Effect.suspend(() => {
-    inFlight = 0
-    return pipeline.flush
-  })
-  const sentBlind = Effect.suspend(() => ++inFlight >= MAX_IN_FLIGHT ? awaitBlind : Effect.void)
+  const idOfKey = (key: string) => key.slice(key.indexOf("\u0000") + 1)
 
   /** The row's entry, read from SQL when it is not cached (or only patched), never a patch. */
   const load = (model: Model, id: unknown): Effect.Effect<Entry, DatabaseError> =>
     Effect.suspend(() => {
       const cached = touch(keyOf(model, id))
       if (cached && !cached.patch) return Effect.succeed(cached)
-      return Effect.andThen(awaitBlind, reader.get(model, id as never, { includeDeleted: true })).pipe(
+      return reader.get(model, id as never, { includeDeleted: true }).pipe(
         Effect.flatMap((found) => {
           const row = found as Row | undefined
           if (!cached?.patch) return remember(model, id, row, "update", false)
@@ -108,12 +96,15 @@ export const makeBufferedProjectionWriter = (
 
   const insertRow = (model: Model, row: Row): Effect.Effect<void, DatabaseError> =>
     Effect.suspend(() => {
-      if (cache.get(keyOf(model, row.id))?.row) {
+      const cached = cache.get(keyOf(model, row.id))
+      if (cached?.row) {
         const message = `duplicate key (host, id) = (${host}, ${String(row.id)}) in ${model.table}`
         return Effect.fail(new DatabaseError({ message, code: UNIQUE_VIOLATION }))
       }
-      // not cached, or known absent: a plain insert at flush (a row on disk fails it, as live)
-      return Effect.asVoid(remember(model, row.id, fullRow(model, row), "insert", true))
+      // not cached, or known absent: a plain insert at flush (a row on disk fails it, as live); one
+      // removed since the last flush is still on disk: the new row replaces it whole
+      const kind = cached?.isDeleted ? "upsert" : "insert"
+      return Effect.asVoid(remember(model, row.id, fullRow(model, row), kind, true))
     })
 
   const writeGroup = (model: Model, kind: Entry["kind"], rows: ReadonlyArray<Row>) => {
@@ -145,14 +136,34 @@ export const makeBufferedProjectionWriter = (
     return query(() => tx.unsafe(text, params as any, { prepare }))
   }
 
+  /** Deletes `ids` of `model` in one statement (one per id if the id type has no array form). */
+  const deleteRows = (model: Model, ids: ReadonlyArray<unknown>): Effect.Effect<void, DatabaseError> => {
+    const table = tableName(schema, model)
+    const form = unnestAs(columnOf(model, "id"))
+    if (form) {
+      const text = `delete from ${table} where host = $1 and id = any($2::${form.array})`
+      return Effect.asVoid(run(tx, text, [host, tx.typed(ids, 0)]))
+    }
+    return Effect.forEach(ids, (id) => {
+      const w = whereClause(model, host, { id }, true)
+      return run(tx, `delete from ${table} where ${w.text}`, w.params)
+    }, { discard: true })
+  }
+
   const flush: Effect.Effect<void, DatabaseError> = Effect.suspend(() => {
+    const deleted = new Map<Model, Array<unknown>>()
     const groups = new Map<string, { model: Model; kind: Entry["kind"]; rows: Array<Row> }>()
     const patched = new Map<string, { model: Model; patches: Array<{ id: unknown; patch: RowPatch }> }>()
     for (const [cacheKey, entry] of cache) {
+      if (entry.isDeleted) {
+        deleted.set(entry.model, [...(deleted.get(entry.model) ?? []), idOfKey(cacheKey)])
+        entry.isDeleted = false // known absent from now on
+        continue
+      }
       if (entry.patch) {
         const shape = `${entry.model.table}|${patchShape(entry.patch)}`
         const group = patched.get(shape) ?? { model: entry.model, patches: [] }
-        group.patches.push({ id: cacheKey.slice(cacheKey.indexOf("\u0000") + 1), patch: entry.patch })
+        group.patches.push({ id: idOfKey(cacheKey), patch: entry.patch })
         patched.set(shape, group)
         cache.delete(cacheKey) // written below: what the row holds is unknown again
         continue
@@ -165,13 +176,12 @@ export const makeBufferedProjectionWriter = (
       entry.isDirty = false
       entry.kind = "update"
     }
-    return Effect.andThen(
-      awaitBlind,
-      Effect.andThen(
-        Effect.forEach([...groups.values()], (g) => writeGroup(g.model, g.kind, g.rows), { discard: true }),
-        Effect.forEach([...patched.values()], (g) => writePatches(g.model, g.patches), { discard: true }),
-      ),
-    )
+    // deletes first: a row inserted after its removal was made an upsert, and must stay
+    return Effect.all([
+      Effect.forEach([...deleted], ([model, ids]) => deleteRows(model, ids), { discard: true }),
+      Effect.forEach([...groups.values()], (g) => writeGroup(g.model, g.kind, g.rows), { discard: true }),
+      Effect.forEach([...patched.values()], (g) => writePatches(g.model, g.patches), { discard: true }),
+    ], { discard: true })
   })
 
   const flushAndForget = Effect.andThen(flush, Effect.sync(() => cache.clear()))
@@ -188,15 +198,15 @@ export const makeBufferedProjectionWriter = (
   )
 
   /**
-   * `edit` on the cached row; for a row not loaded, `patch` records the change when its columns
-   * can be written in a multi-row update (else the row is loaded first).
+   * A change to `columns`, as `record` writes it into a patch: kept in the row's patch when the
+   * row is not loaded and the columns can be written in a multi-row update, else applied to the
+   * loaded row (loading it first).
    */
   const change = (
     model: Model,
     id: unknown,
-    edit: (row: Row) => void,
     columns: ReadonlyArray<string>,
-    patch: (patch: RowPatch) => void,
+    record: (patch: RowPatch) => void,
   ) =>
     Effect.suspend(() => {
       const entry = touch(keyOf(model, id))
@@ -204,23 +214,24 @@ export const makeBufferedProjectionWriter = (
         canPatch(c === DELETED_AT.name ? DELETED_AT : columnOf(model, c))
       )
       if (isPatchable && (!entry || entry.patch)) {
-        if (entry?.patch) return Effect.sync(() => patch(entry.patch!))
+        if (entry?.patch) return Effect.sync(() => record(entry.patch!))
         return Effect.flatMap(remember(model, id, undefined, "update", false), (created) =>
           Effect.sync(() => {
             created.patch = emptyPatch()
-            patch(created.patch)
+            record(created.patch)
           }))
       }
       return Effect.map(load(model, id), (loaded) => {
         if (!loaded.row) return // like SQL's update: no row, no change
-        edit(loaded.row)
+        const patch = emptyPatch()
+        record(patch)
+        applyPatch(loaded.row, patch)
         loaded.isDirty = true
       })
     })
 
   return {
     flush,
-    check: awaitBlind,
     get: (model, id, options) =>
       Effect.map(load(model, id), (entry) => {
         const row = entry.row
@@ -252,29 +263,13 @@ export const makeBufferedProjectionWriter = (
     update: (model, id, values) => {
       const entries = Object.entries(values as Row).filter(([, v]) => v !== undefined)
       for (const [name] of entries) columnOf(model, name)
-      return change(
-        model,
-        id,
-        (row) => {
-          for (const [name, value] of entries) row[name] = value
-        },
-        entries.map(([name]) => name),
-        (patch) => {
-          for (const [name, value] of entries) setColumn(patch, name, value)
-        },
-      )
+      return change(model, id, entries.map(([name]) => name), (patch) => {
+        for (const [name, value] of entries) setColumn(patch, name, value)
+      })
     },
     increment: (model, id, column, by = 1) => {
       columnOf(model, column)
-      return change(
-        model,
-        id,
-        (row) => {
-          row[column] = Number(row[column] ?? 0) + by
-        },
-        [column],
-        (patch) => addToColumn(patch, column, by),
-      )
+      return change(model, id, [column], (patch) => addToColumn(patch, column, by))
     },
     incrementOrInsert: (model, row, column, by = 1) =>
       Effect.flatMap(load(model, (row as Row).id), (entry) => {
@@ -288,32 +283,23 @@ export const makeBufferedProjectionWriter = (
       }),
     softDelete: (model, id, at) =>
       model.options.softDelete
-        ? change(
-          model,
-          id,
-          (row) => {
-            row.deleted_at = at.toISOString()
-          },
-          [DELETED_AT.name],
-          (patch) => setColumn(patch, DELETED_AT.name, at.toISOString()),
-        )
+        ? change(model, id, [DELETED_AT.name], (patch) => setColumn(patch, DELETED_AT.name, at.toISOString()))
         : Effect.die(new Error(`model ${model.table} has no soft delete`)),
     remove: (model, where) => {
       const keys = Object.keys(where as Row)
       if (keys.length === 1 && keys[0] === "id") {
-        // one row by id (a purge replays thousands): forget it here, delete it blindly as live —
-        // no flush, no cache emptied, no round trip per row
+        // one row by id (a purge replays thousands): forgotten here and deleted at the next flush
+        // with the others — no flush, no cache emptied, no round trip per row
         const id = (where as Row).id
         return Effect.suspend(() => {
           const entry = cache.get(keyOf(model, id))
-          const forget = entry
-            ? Effect.sync(() => {
-              entry.row = undefined
-              entry.isDirty = false
-              entry.patch = undefined
+          if (!entry) {
+            return Effect.map(remember(model, id, undefined, "update", false), (created) => {
+              created.isDeleted = true
             })
-            : remember(model, id, undefined, "insert", false)
-          return forget.pipe(Effect.andThen(blind.remove(model, where)), Effect.andThen(sentBlind))
+          }
+          Object.assign(entry, { row: undefined, isDirty: false, patch: undefined, isDeleted: true })
+          return Effect.void
         })
       }
       return Effect.andThen(flushAndForget, () => {
