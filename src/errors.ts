@@ -51,6 +51,12 @@ export const badInput = (error: Schema.SchemaError, what?: string): ReplyError =
     schemaIssues(error),
   )
 
+/** A host refusing work it cannot take now (503 with Retry-After): its queue is full, or it is stopping. */
+export const hostBusy = (host: string): ReplyError =>
+  replyError("overloaded", `host ${host} is busy; retry shortly`)
+export const hostStopping = (host: string): ReplyError =>
+  replyError("overloaded", `host ${host} is shutting down; retry`)
+
 /** What a caller learns of a bug or a store failure: nothing but the id to quote. */
 export const internalError = (requestId: string): ReplyError => ({
   code: "internal",

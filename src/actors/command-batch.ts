@@ -14,7 +14,7 @@
  */
 import { Cause, Deferred, Effect, Exit } from "effect"
 import type { Reply } from "../bus/envelope.ts"
-import { internalError, replyError } from "../errors.ts"
+import { hostStopping, internalError, replyError } from "../errors.ts"
 import type { HostReader } from "../projects/access.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { applyProjections } from "../projects/projection.ts"
@@ -374,7 +374,7 @@ export const processBatch = (
                   message: "the node stopped while this write was committing: it may have been applied",
                   requestId: c.requestId,
                 }
-                : replyError("overloaded", `host ${log.host} is shutting down; retry`),
+                : hostStopping(log.host),
             })
           }
         })

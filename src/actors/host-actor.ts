@@ -20,7 +20,7 @@ import {
 import { announceEvents } from "../bus/event-announce.ts"
 import { hostRequestWildcard, parseRequestSubject } from "../bus/subjects.ts"
 import { wireValueIssue } from "../bus/wire-values.ts"
-import { badInput, replyError } from "../errors.ts"
+import { badInput, hostBusy, hostStopping, replyError } from "../errors.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import type { Sql } from "../store/database.ts"
 import { requestDigest } from "../store/idempotency.ts"
@@ -196,7 +196,7 @@ export const startHostActor = (
       // JSON as it arrived: the same bytes' digest on every node and every retry
       const digest = key ? requestDigest(handler.name, envelope.value.input ?? {}) : undefined
       if (!enqueue({ ...request, respond, request: digest })) {
-        respond({ ok: false, error: replyError("overloaded", `host ${host} is busy; retry shortly`) })
+        respond({ ok: false, error: hostBusy(host) })
       }
     }
 
@@ -269,7 +269,7 @@ export const startHostActor = (
               for (const c of left) {
                 c.respond({
                   ok: false,
-                  error: replyError("overloaded", `host ${host} is shutting down; retry`),
+                  error: hostStopping(host),
                 })
               }
             })

@@ -19,7 +19,7 @@
  */
 import { Cause, Effect } from "effect"
 import type { Reply } from "../bus/envelope.ts"
-import { internalError, replyError } from "../errors.ts"
+import { hostBusy, hostStopping, internalError, replyError } from "../errors.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { makeHostReader, readsOnLanes } from "../store/model-access.ts"
 import { READ_TIMED_OUT, type ReadLanes } from "../store/read-lanes.ts"
@@ -108,18 +108,22 @@ export const makeQueryBatcher = (
     ).pipe(
       Effect.matchCauseEffect({
         onSuccess: ({ reply }) => Effect.sync(() => answer(group, reply)),
-        onFailure: (cause) =>
-          isReadTimeout(cause)
-            ? Effect.sync(() => {
-              for (const q of group) {
-                q.respond({ ok: false, error: replyError("timeout", "a read ran past its time limit") })
-              }
-            })
-            : Effect.logError("query failed", Cause.pretty(cause)).pipe(
-              Effect.andThen(Effect.sync(() => {
-                for (const q of group) q.respond({ ok: false, error: internalError(q.requestId) })
-              })),
-            ),
+        onFailure: (cause) => {
+          const isTimeout = isReadTimeout(cause)
+          const answerAll = Effect.sync(() => {
+            for (const q of group) {
+              q.respond({
+                ok: false,
+                error: isTimeout
+                  ? replyError("timeout", "a read ran past its time limit")
+                  : internalError(q.requestId),
+              })
+            }
+          })
+          return isTimeout
+            ? answerAll
+            : Effect.andThen(Effect.logError("query failed", Cause.pretty(cause)), answerAll)
+        },
       }),
     )
 
@@ -165,14 +169,11 @@ export const makeQueryBatcher = (
     )
   }
 
-  const refuse = (query: Query, message: string) =>
-    query.respond({ ok: false, error: replyError("overloaded", message) })
-
   return {
     submit: (query) => {
-      if (isClosing) return refuse(query, `host ${host} is shutting down; retry`)
+      if (isClosing) return query.respond({ ok: false, error: hostStopping(host) })
       if (waiting.length + running >= project.limits.mailboxSize) {
-        return refuse(query, `host ${host} is busy; retry shortly`)
+        return query.respond({ ok: false, error: hostBusy(host) })
       }
       waiting.push(query)
       startNext()
@@ -184,7 +185,7 @@ export const makeQueryBatcher = (
     }),
     abandon: () => {
       if (recheck !== undefined) clearTimeout(recheck)
-      for (const query of waiting.splice(0)) refuse(query, `host ${host} is shutting down; retry`)
+      for (const query of waiting.splice(0)) query.respond({ ok: false, error: hostStopping(host) })
     },
   }
 }
