@@ -33,7 +33,7 @@ const STOP_TIMEOUT_MS = 20_000
  * How long the ingress waits for the actor isolate to start (or stop) a run-time host before
  * routing it anyway: bounded, so a busy worker delays a host change, never wedges it.
  */
-export const FOLLOW_TIMEOUT_MS = 5_000
+const FOLLOW_TIMEOUT_MS = 5_000
 
 let follower: FollowInActors | undefined
 

@@ -3,14 +3,14 @@
  * folders, hosts registered in the database). New hosts start before the routing table
  * is swapped and old ones stop after, so no request finds a route without an actor.
  */
-import { Effect, Exit, Redacted, Scope } from "effect"
+import { Effect, Exit, Scope } from "effect"
 import type { Bus } from "../bus/bus.ts"
 import type { LoadedConfig } from "../config/config.ts"
 import { isValidHostname } from "../ingress/host.ts"
 import { buildRoutingTable, type Route, type RoutingTable, tableFromRoutes } from "../ingress/routing.ts"
-import { type LoadedProject, loadProject, projectKeyVariable, scanHostDirs } from "../projects/loader.ts"
+import { type LoadedProject, loadProject, resolveProjectKey, scanHostDirs } from "../projects/loader.ts"
 import { query, type Sql } from "../store/database.ts"
-import { BAD_HOST, HOST_OWNED } from "../store/event-log.ts"
+import { HOST_OWNED } from "../store/event-log.ts"
 import type { ReadLanes } from "../store/read-lanes.ts"
 import { type ProjectActor, startProjectActor } from "./project-actor.ts"
 
@@ -61,11 +61,10 @@ export const makeReconciler = (
         const loaded = current
           ? Effect.map(scanHostDirs(dir), (hostDirs): LoadedProject => ({ ...current.loaded, hostDirs }))
           : loadProject(dir, undefined)
-        return Effect.map(loaded, (p): LoadedProject => {
-          // an empty variable is no key, as for the loader
-          const key = Deno.env.get(projectKeyVariable(p.name)) || config.config.projectKeys?.[p.name]
-          return { ...p, projectKey: key ? Redacted.make(key) : undefined }
-        })
+        return Effect.map(loaded, (p): LoadedProject => ({
+          ...p,
+          projectKey: resolveProjectKey(p.name, config.config.projectKeys?.[p.name]),
+        }))
       })
 
     // a row that is not a hostname (written by hand, or by a version that did not check) is
@@ -137,8 +136,7 @@ export const makeReconciler = (
           ).pipe(Effect.catchIf(
             // only what a retry cannot mend: a passing failure (a lock timeout, the bus) fails the
             // converge, which keeps the previous routing and is tried again at the next change
-            (error) =>
-              error._tag === "DatabaseError" && (error.code === HOST_OWNED || error.code === BAD_HOST),
+            (error) => error._tag === "DatabaseError" && error.code === HOST_OWNED,
             (error) =>
               Effect.logError("host not served", { host: route.host, project: route.project.name, error })
                 .pipe(

@@ -6,14 +6,12 @@
  */
 import { Effect } from "effect"
 import { Supervisor } from "../actors/supervisor.ts"
-import { replyError } from "../errors.ts"
-import { errorResponse } from "../ingress/responses.ts"
+import { methodNotAllowed } from "../ingress/responses.ts"
 import { Database } from "../store/database.ts"
 import { hostOwner } from "../store/event-log.ts"
-import { unauthorized } from "./authorize.ts"
+import { notFound } from "./authorize.ts"
 import { hostEvents, type HostEventsDeps } from "./host-events.ts"
-import { badHost, hostsApi, type HostsApiDeps, hostSegment, methodNotAllowed } from "./hosts-api.ts"
-import { bearerToken, isProjectKey } from "./project-key.ts"
+import { badHost, hostsApi, type HostsApiDeps, hostSegment } from "./hosts-api.ts"
 import { Bus } from "../bus/bus.ts"
 
 export type AdminHandler = (request: Request, url: URL) => Promise<Response>
@@ -48,34 +46,17 @@ export const makeAdmin: Effect.Effect<AdminHandler, never, Supervisor | Database
       ownerOf: deps.ownerOf,
       run: runPromise,
     }
-    /** Whether the request carries some project's key (a 404 then names nothing a stranger could not see). */
-    const carriesProjectKey = (request: Request): boolean => {
-      const token = bearerToken(request.headers.get("authorization"))
-      let matches = false // every key compared: the time taken says nothing
-      for (const project of supervisor.routing().projects.values()) {
-        if (project.projectKey && isProjectKey(token ?? "", project.projectKey)) matches = true
-      }
-      return token !== undefined && matches
-    }
-    const route = async (request: Request, url: URL): Promise<Response> => {
+    return async (request: Request, url: URL): Promise<Response> => {
       const handled = await hostsApi(hostsDeps, request, url)
       if (handled) return handled
       const match = HOST_EVENTS.exec(url.pathname)
-      if (!match) return errorResponse(replyError("not_found", `no admin route ${url.pathname}`))
+      if (!match) return notFound(request, deps.projects(), `no admin route ${url.pathname}`)
       if (request.method !== "GET" && request.method !== "HEAD") {
         return methodNotAllowed(request.method, "GET, HEAD")
       }
       const host = hostSegment(match[1])
       if (!host) return badHost(match[1])
       return await hostEvents(deps, request, url, host)
-    }
-    // without a project's key, an unknown host or project is 401 like a known one: which hosts
-    // and projects exist is not told to whoever asks
-    return async (request, url) => {
-      const response = await route(request, url)
-      if (response.status !== 404 || carriesProjectKey(request)) return response
-      await response.body?.cancel()
-      return unauthorized("a valid key is required (Authorization: Bearer <key>)")
     }
   },
 )

@@ -47,3 +47,22 @@ export const authorizeProject = async (
   if (isOtherProject) return forbidden(`that key belongs to another project, not ${owner.name}`)
   return unauthorized("the key is not valid")
 }
+
+/** Whether `request` carries one of `projects`' keys (every key compared: the time taken says nothing). */
+const carriesProjectKey = (request: Request, projects: Iterable<LoadedProject>): boolean => {
+  const token = bearerToken(request.headers.get("authorization"))
+  let matches = false
+  for (const project of projects) {
+    if (project.projectKey && isProjectKey(token ?? "", project.projectKey)) matches = true
+  }
+  return token !== undefined && matches
+}
+
+/**
+ * A host, project or route that does not exist: 404 to a holder of some project's key, 401 to
+ * anyone else, as for one that exists — which hosts and projects exist is not told to whoever asks.
+ */
+export const notFound = (request: Request, projects: Iterable<LoadedProject>, message: string): Response =>
+  carriesProjectKey(request, projects)
+    ? errorResponse(replyError("not_found", message))
+    : unauthorized("a valid key is required (Authorization: Bearer <key>)")

@@ -13,7 +13,7 @@ import type { LoadedProject } from "../projects/loader.ts"
 import { query, type Sql } from "../store/database.ts"
 import { GENESIS_HASH } from "../store/event-hash.ts"
 import { errorResponse } from "../ingress/responses.ts"
-import { authorizeProject } from "./authorize.ts"
+import { authorizeProject, notFound } from "./authorize.ts"
 import { isHostKey } from "./host-keys.ts"
 
 export interface HostEventsDeps {
@@ -40,7 +40,7 @@ export const hostEvents = async (
   host: string,
 ): Promise<Response> => {
   const owner = await deps.ownerOf(host)
-  if (!owner) return errorResponse(replyError("not_found", `unknown host ${host}`))
+  if (!owner) return notFound(request, deps.projects(), `unknown host ${host}`)
   // the owning project's key, or one of the host's own unrevoked admin keys
   const denied = await authorizeProject(
     request,

@@ -16,12 +16,12 @@ import { announceHostChange, retireDatabaseHost, type Supervisor } from "../acto
 import { Bus } from "../bus/bus.ts"
 import { replyError } from "../errors.ts"
 import { normaliseHost } from "../ingress/host.ts"
-import { errorResponse, jsonResponse, notAllowed } from "../ingress/responses.ts"
+import { errorResponse, jsonResponse, methodNotAllowed } from "../ingress/responses.ts"
 import type { RoutingTable } from "../ingress/routing.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { type DatabaseError, query, type Sql } from "../store/database.ts"
 import { HOST_OWNED, registerHost, REGISTRATION_LOCKED } from "../store/event-log.ts"
-import { authorizeProject } from "./authorize.ts"
+import { authorizeProject, notFound } from "./authorize.ts"
 import { createHostKey, listHostKeys, revokeHostKey } from "./host-keys.ts"
 
 export interface HostsApiDeps {
@@ -40,9 +40,6 @@ const HOST_KEY = /^\/admin\/hosts\/([^/]+)\/keys\/([0-9a-f]{16})\/?$/
 
 export const badHost = (raw: string) =>
   errorResponse(replyError("bad_request", `${JSON.stringify(raw)} is not a hostname`))
-/** 405 naming the method, with the methods the route allows. */
-export const methodNotAllowed = (method: string, allow: string) =>
-  notAllowed(`method ${method} is not allowed`, allow)
 
 /** The normalised host of a path segment, or undefined when it is not exactly a hostname. */
 export const hostSegment = (segment: string): string | undefined => {
@@ -88,7 +85,7 @@ export const hostsApi = async (
   const projectRoute = PROJECT_HOSTS.exec(url.pathname) ?? PROJECT_HOST.exec(url.pathname)
   if (projectRoute) {
     const project = deps.routing().projects.get(projectRoute[1])
-    if (!project) return errorResponse(replyError("not_found", `no project ${projectRoute[1]}`))
+    if (!project) return notFound(request, projects(), `no project ${projectRoute[1]}`)
     const denied = await guard(project)
     if (denied) return denied
     if (projectRoute[2] === undefined) {
@@ -160,7 +157,7 @@ export const hostsApi = async (
   const host = hostSegment(keyRoute[1])
   if (!host) return badHost(keyRoute[1])
   const owner = await deps.ownerOf(host)
-  if (!owner) return errorResponse(replyError("not_found", `unknown host ${host}`))
+  if (!owner) return notFound(request, projects(), `unknown host ${host}`)
   const denied = await guard(owner)
   if (denied) return denied
   if (keyRoute[2] !== undefined) {

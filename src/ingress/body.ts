@@ -4,6 +4,7 @@
  * (JSON's encoding: bytes that are not are refused, not replaced), and must keep arriving (a
  * client that declares 50 bytes and sends 4 does not hold its connection).
  */
+import { decodeText } from "../bus/envelope.ts"
 
 export class BodyTooLarge extends Error {
   constructor(readonly limit: number) {
@@ -23,11 +24,9 @@ export class BodyTimeout extends Error {
   }
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true })
-
 const decode = (bytes: Uint8Array): string => {
   try {
-    return utf8.decode(bytes)
+    return decodeText(bytes)
   } catch {
     throw new BodyNotUtf8()
   }

@@ -25,7 +25,7 @@ import { Database, query } from "../store/database.ts"
 import { BodyNotUtf8, BodyTimeout, BodyTooLarge, readBodyText } from "./body.ts"
 import { normaliseHost } from "./host.ts"
 import { recordRequest, renderMetrics } from "./metrics.ts"
-import { errorResponse, jsonResponse, notAllowed } from "./responses.ts"
+import { errorResponse, jsonResponse, methodNotAllowed, notAllowed } from "./responses.ts"
 import { resolveRoute, type Route } from "./routing.ts"
 import { isStaticFile, serveStatic } from "./static-files.ts"
 
@@ -98,10 +98,7 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
           return errorResponse(replyError("bad_request", message, [{ path: "", message }]))
         }
       } else {
-        return notAllowed(
-          `method ${request.method} is not allowed`,
-          handler.kind === "query" ? "GET, HEAD, POST" : "POST",
-        )
+        return methodNotAllowed(request.method, handler.kind === "query" ? "GET, HEAD, POST" : "POST")
       }
       const envelope: RequestEnvelope = { id: requestId, input }
       let payload: Uint8Array
@@ -206,7 +203,7 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
       if (target.dir) {
         if (request.method !== "GET" && request.method !== "HEAD") {
           if (await isStaticFile(target.dir, url.pathname)) {
-            return tag(notAllowed(`method ${request.method} is not allowed on a static file`, "GET, HEAD"))
+            return tag(methodNotAllowed(request.method, "GET, HEAD", " on a static file"))
           }
         } else {
           const file = await serveStatic(target.dir, url.pathname, request.method === "HEAD")

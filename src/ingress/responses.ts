@@ -18,3 +18,7 @@ export const notAllowed = (message: string, allow: string): Response => {
   response.headers.set("allow", allow)
   return response
 }
+
+/** 405 naming the method, with the methods the route allows. */
+export const methodNotAllowed = (method: string, allow: string, where = ""): Response =>
+  notAllowed(`method ${method} is not allowed${where}`, allow)

@@ -62,6 +62,18 @@ const importDefault = (dir: string, file: string) =>
     catch: (e) => fail(dir, `cannot load ${file}: ${(e as Error).message}`),
   })
 
+/**
+ * A project's key: its variable (HAMLET_PROJECT_KEY_MY_PROJECT), else the one config.json gives;
+ * an empty variable is no key.
+ */
+export const resolveProjectKey = (
+  project: string,
+  configured?: string,
+): Redacted.Redacted<string> | undefined => {
+  const key = Deno.env.get(projectKeyVariable(project)) || configured
+  return key ? Redacted.make(key) : undefined
+}
+
 /** The environment variable that carries a project's key: HAMLET_PROJECT_KEY_MY_PROJECT. */
 export const projectKeyVariable = (project: string): string =>
   `HAMLET_PROJECT_KEY_${project.toUpperCase().replaceAll("-", "_")}`
@@ -94,13 +106,11 @@ export const loadProject = (
       Effect.mapError((e) => fail(dir, `project name: ${e.message}`)),
     )
     const handlers = new Map<string, Handler>()
-    const addHandler = (handler: Handler, where: string) => {
-      if (handlers.has(handler.name)) throw fail(dir, `handler ${handler.name} is declared twice (${where})`)
-      handlers.set(handler.name, handler)
-    }
-    for (const h of def.handlers ?? []) {
-      yield* Effect.try({ try: () => addHandler(h, "project.ts"), catch: (e) => e as ProjectLoadError })
-    }
+    const addHandler = (handler: Handler, where: string) =>
+      handlers.has(handler.name)
+        ? Effect.fail(fail(dir, `handler ${handler.name} is declared twice (${where})`))
+        : Effect.sync(() => void handlers.set(handler.name, handler))
+    for (const h of def.handlers ?? []) yield* addHandler(h, "project.ts")
     const apiFiles = (yield* listDir(join(dir, "api")))
       .filter((e) => e.isFile() && e.name.endsWith(".ts") && !e.name.endsWith(".test.ts"))
       .map((e) => e.name)
@@ -114,10 +124,7 @@ export const loadProject = (
           `api/${file} declares handler "${handler.name}"; the file must be named after it`,
         )
       }
-      yield* Effect.try({
-        try: () => addHandler(handler, `api/${file}`),
-        catch: (e) => e as ProjectLoadError,
-      })
+      yield* addHandler(handler, `api/${file}`)
     }
     for (const schedule of def.schedules ?? []) {
       if (handlers.get(schedule.command)?.kind !== "command") {
@@ -133,7 +140,6 @@ export const loadProject = (
       projections.set(p.eventType, [...(projections.get(p.eventType) ?? []), p])
     }
     const hostDirs = yield* scanHostDirs(dir)
-    const key = Deno.env.get(projectKeyVariable(def.name)) || configuredKey // an empty variable is no key
     return {
       name: def.name,
       dir,
@@ -142,7 +148,7 @@ export const loadProject = (
       projections,
       limits: { ...DEFAULT_LIMITS, ...def.limits },
       hostDirs,
-      projectKey: key ? Redacted.make(key) : undefined,
+      projectKey: resolveProjectKey(def.name, configuredKey),
       schedules: def.schedules ?? [],
     }
   })
