@@ -44,23 +44,30 @@ const readBytes = async (
   const reader = body.getReader()
   const chunks: Array<Uint8Array> = []
   let size = 0
-  let timer: ReturnType<typeof setTimeout> | undefined
+  // one timer per body, not per chunk: it looks again when the last chunk is idleMs old
+  let lastChunkAt = performance.now()
+  let onIdle: (error: BodyTimeout) => void = () => {}
+  const idle = new Promise<never>((_, reject) => onIdle = reject)
+  const watch = () => {
+    const left = idleMs - (performance.now() - lastChunkAt)
+    if (left <= 0) onIdle(new BodyTimeout(idleMs))
+    else timer = setTimeout(watch, left)
+  }
+  let timer = setTimeout(watch, idleMs)
   try {
     for (;;) {
-      const idle = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new BodyTimeout(idleMs)), idleMs)
-      })
       const { done, value } = await Promise.race([reader.read(), idle])
-      clearTimeout(timer)
+      lastChunkAt = performance.now()
       if (done) break
       size += value.byteLength
       if (size > limit) throw new BodyTooLarge(limit)
       chunks.push(value)
     }
   } catch (error) {
-    clearTimeout(timer)
     await reader.cancel().catch(() => {})
     throw error
+  } finally {
+    clearTimeout(timer)
   }
   if (chunks.length === 1) return chunks[0]
   const bytes = new Uint8Array(size)
