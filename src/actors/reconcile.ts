@@ -163,7 +163,8 @@ export const makeReconciler = (
             yield* stopProject(name)
           }
         }
-        yield* retireGoneFolderHosts(projects)
+        // once per node: the isolate that runs the hosts (the same write from both would do nothing more)
+        if (runsHosts) yield* retireGoneFolderHosts(projects)
         yield* Effect.logInfo("routing converged", { projects: [...names], hosts: table.routes.size })
       })
 

@@ -43,13 +43,6 @@ export class Supervisor extends Context.Service<Supervisor, {
   readonly routing: () => RoutingTable
   readonly config: () => LoadedConfig
   /**
-   * Persists a host change (an add registers the host, failing with HOST_OWNED when another
-   * project owns its log; a remove retires a run-time host) and converges this node to it;
-   * "changed" only converges. True when this node serves the host afterwards. Other nodes
-   * follow once told (`announceHostChange({ action: "changed", … })`).
-   */
-  readonly applyHostChange: (change: HostChange) => Effect.Effect<boolean, DatabaseError | BusUnavailable>
-  /**
    * Converges this node to hamlet_hosts for one run-time host. True when this node serves it
    * (in a split node: its actor isolate confirmed).
    */
@@ -99,10 +92,14 @@ export const SupervisorLive = (
 
       const syncHost = (host: string) => lock.withPermit(reconciler.syncHost(host))
 
+      /**
+       * Persists a host change published on the bus (an add registers the host, failing with
+       * HOST_OWNED when another project owns its log; a remove retires a run-time host) and
+       * converges this node to it; the caller has checked it names a hostname.
+       */
       const applyHostChange = (change: HostChange) =>
         lock.withPermit(
           Effect.gen(function* () {
-            if (!(yield* isHost(change))) return false
             if (change.action === "add" && reconciler.hasProject(change.project)) {
               // a folder of the project serves it already: nothing to register at run time
               if (!reconciler.routing().routes.get(change.host)?.dir) {
@@ -166,7 +163,7 @@ export const SupervisorLive = (
         Effect.forkScoped,
       )
 
-      return { routing: () => reconciler.routing(), config: () => config, applyHostChange, syncHost, reload }
+      return { routing: () => reconciler.routing(), config: () => config, syncHost, reload }
     }),
   )
 
