@@ -8,7 +8,7 @@
  */
 import { Duration, Effect } from "effect"
 import type { LoadedProject } from "../projects/loader.ts"
-import { type DatabaseError, query } from "../store/database.ts"
+import { type DatabaseError, query, type SqlTx } from "../store/database.ts"
 import { quoteIdentifier as q } from "../store/model-ddl.ts"
 import { type ScheduledJob, TargetsFailed } from "./job.ts"
 import { ROWS_PURGED, SESSIONS_EXPIRED } from "./system-events.ts"
@@ -105,27 +105,27 @@ export const sessionExpiry = (
       const project = projects.find((p) => p.name === row.project)
       if (!project) continue
       const host = String(row.host)
-      const expire = (ids: ReadonlyArray<string>) =>
-        appendSystemEvents(log, project, host, [{
+      // a host's chunks in order; its first failure skips the rest of that host, not the others
+      for (const ids of chunk(row.ids as Array<string>, IDS_PER_EVENT)) {
+        const event = {
           stream: "hamlet-sessions",
           type: SESSIONS_EXPIRED,
           data: { ids, expiredBefore: now.toISOString() },
           meta: systemMeta("SessionExpiry"),
-        }], (tx) =>
-          query(() => tx`delete from hamlet_sessions where host = ${host} and id = any(${ids as string[]})`)
-            .pipe(
-              Effect.asVoid,
-            ))
-      // a host's chunks in order; its first failure skips the rest of that host, not the others
-      yield* failures.attempt(
-        host,
-        Effect.forEach(chunk(row.ids as Array<string>, IDS_PER_EVENT), (part) =>
-          expire(part).pipe(Effect.andThen(Effect.sync(() =>
-            void (expired += part.length)
-          ))), {
-          discard: true,
-        }),
-      )
+        }
+        const deleteSessions = (tx: SqlTx) =>
+          Effect.asVoid(
+            query(() =>
+              tx`delete from hamlet_sessions where host = ${host} and id = any(${ids as string[]})`
+            ),
+          )
+        const done = yield* failures.attempt(
+          host,
+          appendSystemEvents(log, project, host, [event], deleteSessions),
+        )
+        if (done === undefined) break
+        expired += ids.length
+      }
     }
     return yield* failures.settle(expired)
   })
@@ -134,7 +134,7 @@ export const sessionExpiry = (
  * How long an idempotency key's reply is kept: a retry within it gets the first reply. Longer
  * than a day so that a weekly project schedule retried late in its period still finds its key.
  */
-export const IDEMPOTENCY_RETENTION = Duration.days(8)
+const IDEMPOTENCY_RETENTION = Duration.days(8)
 /** Rows deleted per statement: no long lock on the table while commands record their keys. */
 const EXPIRY_BATCH = 10_000
 

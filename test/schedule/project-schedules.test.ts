@@ -6,7 +6,7 @@
 import { Effect, Exit, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { decodeText } from "../../src/bus/envelope.ts"
-import { SUBJECT_ROOT } from "../../src/bus/subjects.ts"
+import { parseRequestSubject, SUBJECT_ROOT } from "../../src/bus/subjects.ts"
 import { PostgresLive } from "../../src/store/postgres.ts"
 import { scratchPostgresUrl } from "../support/database.ts"
 import { until } from "../support/eventually.ts"
@@ -64,7 +64,7 @@ describe.skipIf(!available)("per-project scheduled events", () => {
       await Effect.runPromise(Scope.provide(
         server.bus.subscribe(`${SUBJECT_ROOT}.req.ticker.*.Tick`, (message) => {
           const envelope = JSON.parse(decodeText(message.data))
-          const host = message.subject.split(".")[3].replaceAll("_", ".")
+          const host = parseRequestSubject(message.subject)!.host
           sent.push({ node, host, period: envelope.input.period })
         }),
         scope,
