@@ -4,6 +4,7 @@
  */
 import { Cause, Schema, SchemaIssue } from "effect"
 import type { ErrorCode, Issue, ReplyError } from "./bus/envelope.ts"
+import type { RegisterHostError } from "./store/event-log.ts"
 
 export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   bad_request: 400,
@@ -56,6 +57,27 @@ export const hostBusy = (host: string): ReplyError =>
   replyError("overloaded", `host ${host} is busy; retry shortly`)
 export const hostStopping = (host: string): ReplyError =>
   replyError("overloaded", `host ${host} is shutting down; retry`)
+
+/** A host whose log another project owns, as a caller is told (which project owns it stays unsaid). */
+export const hostOfAnotherProject = (host: string): ReplyError =>
+  replyError("conflict", `host ${host} belongs to another project`)
+
+/**
+ * registerHost's failures a caller can act on, as replies: undefined for a store failure
+ * (`DatabaseError`), which is not the caller's to mend.
+ */
+export const registrationError = (error: RegisterHostError): ReplyError | undefined => {
+  switch (error._tag) {
+    case "BadHostname":
+      return replyError("bad_request", error.message)
+    case "HostOwnedElsewhere":
+      return hostOfAnotherProject(error.host)
+    case "RegistrationLocked":
+      return replyError("overloaded", error.message) // 503 with Retry-After: try again shortly
+    case "DatabaseError":
+      return undefined
+  }
+}
 
 /** What a caller learns of a bug or a store failure: nothing but the id to quote. */
 export const internalError = (requestId: string): ReplyError => ({

@@ -8,7 +8,7 @@ import { Effect, Exit, Scope } from "effect"
 import type { Bus, BusUnavailable } from "../bus/bus.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import type { DatabaseError, Sql } from "../store/database.ts"
-import { registerHost } from "../store/event-log.ts"
+import { registerHost, type RegisterHostError } from "../store/event-log.ts"
 import { migrateProject } from "../store/project-schema.ts"
 import type { ReadLanes } from "../store/read-lanes.ts"
 import { startHostActor } from "./host-actor.ts"
@@ -21,7 +21,7 @@ export interface ProjectActor {
     host: string,
     source: "directory" | "database",
     isRegistered?: boolean,
-  ) => Effect.Effect<void, DatabaseError | BusUnavailable>
+  ) => Effect.Effect<void, RegisterHostError | BusUnavailable>
   readonly removeHost: (host: string) => Effect.Effect<void>
 }
 

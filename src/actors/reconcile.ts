@@ -10,7 +10,6 @@ import { isValidHostname } from "../ingress/host.ts"
 import { buildRoutingTable, type Route, type RoutingTable, tableFromRoutes } from "../ingress/routing.ts"
 import { type LoadedProject, loadProject, resolveProjectKey, scanHostDirs } from "../projects/loader.ts"
 import { query, type Sql } from "../store/database.ts"
-import { HOST_OWNED } from "../store/event-log.ts"
 import type { ReadLanes } from "../store/read-lanes.ts"
 import { type ProjectActor, startProjectActor } from "./project-actor.ts"
 
@@ -133,10 +132,10 @@ export const makeReconciler = (
             route.host,
             route.dir ? "directory" : "database",
             registeredHosts.get(route.host) === route.project.name,
-          ).pipe(Effect.catchIf(
+          ).pipe(Effect.catchTag(
             // only what a retry cannot mend: a passing failure (a lock timeout, the bus) fails the
             // converge, which keeps the previous routing and is tried again at the next change
-            (error) => error._tag === "DatabaseError" && error.code === HOST_OWNED,
+            "HostOwnedElsewhere",
             (error) =>
               Effect.logError("host not served", { host: route.host, project: route.project.name, error })
                 .pipe(
@@ -230,7 +229,11 @@ export const makeReconciler = (
           followed = yield* Effect.promise(() => follow(host))
           if (followed === "unserved") return false
         }
-        yield* wanted.actor.addHost(host, "database", true)
+        // its live row was just read: adding a registered host registers nothing, so a registration
+        // failure here would be a bug
+        yield* wanted.actor.addHost(host, "database", true).pipe(
+          Effect.catchTag(["BadHostname", "HostOwnedElsewhere", "RegistrationLocked"], Effect.die),
+        )
         withRoutes((routes) => routes.set(host, { host, project: wanted.loaded, dir: undefined }))
         return followed === "served"
       })

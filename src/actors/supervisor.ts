@@ -94,7 +94,7 @@ export const SupervisorLive = (
 
       /**
        * Persists a host change published on the bus (an add registers the host, failing with
-       * HOST_OWNED when another project owns its log; a remove retires a run-time host) and
+       * HostOwnedElsewhere when another project owns its log; a remove retires a run-time host) and
        * converges this node to it; the caller has checked it names a hostname.
        */
       const applyHostChange = (change: HostChange) =>

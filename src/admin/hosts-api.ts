@@ -14,13 +14,13 @@
 import { Effect } from "effect"
 import { announceHostChange, retireDatabaseHost, type Supervisor } from "../actors/supervisor.ts"
 import { Bus } from "../bus/bus.ts"
-import { replyError } from "../errors.ts"
+import { hostOfAnotherProject, registrationError, replyError } from "../errors.ts"
 import { normaliseHost } from "../ingress/host.ts"
 import { errorResponse, jsonResponse, methodNotAllowed } from "../ingress/responses.ts"
 import type { RoutingTable } from "../ingress/routing.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { type DatabaseError, query, type Sql } from "../store/database.ts"
-import { HOST_OWNED, registerHost, REGISTRATION_LOCKED } from "../store/event-log.ts"
+import { registerHost } from "../store/event-log.ts"
 import { authorizeProject, notFound } from "./authorize.ts"
 import { createHostKey, listHostKeys, revokeHostKey } from "./host-keys.ts"
 
@@ -116,9 +116,8 @@ export const hostsApi = async (
       const raw = typeof body?.host === "string" ? body.host : ""
       const host = normaliseHost(raw)
       if (!host) return badHost(raw)
-      const conflict = errorResponse(replyError("conflict", `host ${host} belongs to another project`))
       const owner = await deps.ownerOf(host)
-      if (owner && owner.name !== project.name) return conflict
+      if (owner && owner.name !== project.name) return errorResponse(hostOfAnotherProject(host))
       if (deps.routing().routes.get(host)?.dir) return fromFolder(host)
       // registering refuses a host whose log another project owns, loaded or not; it makes the
       // row a live run-time (`database`) host, also over the row of a folder since removed
@@ -126,11 +125,9 @@ export const hostsApi = async (
         Effect.result(registerHost(deps.sql, project.name, host, "database")),
       )
       if (registered._tag === "Failure") {
-        if (registered.failure.code === HOST_OWNED) return conflict
-        if (registered.failure.code === REGISTRATION_LOCKED) {
-          return errorResponse(replyError("overloaded", registered.failure.message)) // 503, Retry-After
-        }
-        throw registered.failure
+        const reply = registrationError(registered.failure)
+        if (!reply) throw registered.failure
+        return errorResponse(reply)
       }
       const isServed = await followChange(deps, project.name, host)
       if (isServed) return jsonResponse(201, { host, project: project.name })

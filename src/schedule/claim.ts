@@ -20,7 +20,9 @@ export type Claim =
   | { readonly _tag: "Held"; readonly by: string; readonly leaseUntil: Date }
   | { readonly _tag: "Completed" }
 
-const leaseMillis = (lease: Duration.Duration) => Math.max(1, Math.round(Duration.toMillis(lease)))
+/** When a lease taken (or renewed) now runs out, in the database's clock. */
+const leaseEnd = (sql: Sql, lease: Duration.Duration) =>
+  sql`now() + ${Math.max(1, Math.round(Duration.toMillis(lease)))}::float8 * interval '1 millisecond'`
 
 /**
  * Takes the period's lease for `lease`, unless it is completed or another node's lease is live.
@@ -37,8 +39,7 @@ export const claimPeriod = (
   Effect.gen(function* () {
     const won = yield* query(() =>
       sql`insert into hamlet_schedule as s (name, period_start, claimed_by, claimed_at, lease_until, attempts)
-          values (${name}, ${period}, ${nodeId}, now(),
-                  now() + ${leaseMillis(lease)}::float8 * interval '1 millisecond', 1)
+          values (${name}, ${period}, ${nodeId}, now(), ${leaseEnd(sql, lease)}, 1)
           on conflict (name, period_start) do update
             set claimed_by = excluded.claimed_by, claimed_at = excluded.claimed_at,
                 lease_until = excluded.lease_until, attempts = s.attempts + 1
@@ -68,9 +69,7 @@ export const renewLease = (
   lease: Duration.Duration,
 ): Effect.Effect<boolean, DatabaseError> =>
   query(() =>
-    sql`update hamlet_schedule set lease_until = now() + ${
-      leaseMillis(lease)
-    }::float8 * interval '1 millisecond'
+    sql`update hamlet_schedule set lease_until = ${leaseEnd(sql, lease)}
         where name = ${name} and period_start = ${period} and claimed_by = ${nodeId} and completed_at is null
           and lease_until > now()
         returning 1`

@@ -6,12 +6,14 @@
  * is logged and skipped — the others are still cleaned — and the job then fails with
  * `TargetsFailed`, so its period is not completed and is run again (finding only what is left).
  */
-import { Duration, Effect } from "effect"
+import { Duration, Effect, type Schema } from "effect"
+import type { EventDef } from "../projects/event.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { type DatabaseError, query, type SqlTx } from "../store/database.ts"
+import type { PendingEvent } from "../store/event-log.ts"
 import { quoteIdentifier as q } from "../store/model-ddl.ts"
-import { type ScheduledJob, TargetsFailed } from "./job.ts"
-import { ROWS_PURGED, SESSIONS_EXPIRED } from "./system-events.ts"
+import { makeTargetFailures, type ScheduledJob, type TargetsFailed } from "./job.ts"
+import { RowsPurged, SessionsExpired } from "./system-events.ts"
 import { appendSystemEvents, type SystemLog } from "./system-append.ts"
 
 /** Ids per purge event: keeps one event (and its jsonb) a reasonable size. */
@@ -20,30 +22,19 @@ const IDS_PER_EVENT = 1_000
 const chunk = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> =>
   Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size))
 
-const systemMeta = (job: string) => ({ handler: job, system: true })
+/** An event of Hamlet's own (system-events.ts) for a host's log, written by `job`. */
+const pendingSystemEvent = <S extends Schema.Top>(
+  def: EventDef<S>,
+  data: S["Type"],
+  job: string,
+): PendingEvent => ({
+  stream: def.stream(data),
+  type: def.type,
+  data,
+  meta: { handler: job, system: true },
+})
 
-/** Collects what failed, each logged once; `settle` turns a non-empty list into the job's failure. */
-const makeFailures = (job: string) => {
-  const failed = new Set<string>()
-  return {
-    /** Runs `work` for `target`; a failure is logged and recorded instead of ending the job. */
-    attempt: <A>(target: string, work: Effect.Effect<A, DatabaseError>) =>
-      work.pipe(
-        Effect.map((value): A | undefined => value),
-        Effect.catch((error) =>
-          Effect.logWarning("cleanup failed for a host; its period will be retried", {
-            job,
-            target,
-            error: error.message,
-          }).pipe(Effect.andThen(Effect.sync(() => void failed.add(target))), Effect.as(undefined))
-        ),
-      ),
-    settle: (count: number): Effect.Effect<number, TargetsFailed> =>
-      failed.size === 0
-        ? Effect.succeed(count)
-        : Effect.fail(new TargetsFailed({ job, failed: [...failed], count })),
-  }
-}
+const CLEANUP_FAILED = "cleanup failed for a host; its period will be retried"
 
 /** Purges, host by host, rows soft-deleted longer ago than their model's retention. */
 export const softDeleteCleanup = (
@@ -52,7 +43,7 @@ export const softDeleteCleanup = (
   now: Date,
 ): Effect.Effect<number, DatabaseError | TargetsFailed> =>
   Effect.gen(function* () {
-    const failures = makeFailures("SoftDeleteCleanup")
+    const failures = makeTargetFailures("SoftDeleteCleanup", CLEANUP_FAILED)
     let purged = 0
     for (const project of projects) {
       for (const model of project.models) {
@@ -73,12 +64,13 @@ export const softDeleteCleanup = (
         for (const row of rows ?? []) {
           const host = String(row.host)
           const ids = row.ids as Array<string>
-          const events = chunk(ids, IDS_PER_EVENT).map((part) => ({
-            stream: `hamlet-purge-${model.table}`,
-            type: ROWS_PURGED,
-            data: { table: model.table, ids: part, deletedBefore: cutoff.toISOString() },
-            meta: systemMeta("SoftDeleteCleanup"),
-          }))
+          const events = chunk(ids, IDS_PER_EVENT).map((part) =>
+            pendingSystemEvent(
+              RowsPurged,
+              { table: model.table, ids: part, deletedBefore: cutoff.toISOString() },
+              "SoftDeleteCleanup",
+            )
+          )
           const done = yield* failures.attempt(host, appendSystemEvents(log, project, host, events))
           if (done) purged += ids.length
         }
@@ -94,7 +86,7 @@ export const sessionExpiry = (
   now: Date,
 ): Effect.Effect<number, DatabaseError | TargetsFailed> =>
   Effect.gen(function* () {
-    const failures = makeFailures("SessionExpiry")
+    const failures = makeTargetFailures("SessionExpiry", CLEANUP_FAILED)
     const rows = yield* query(() =>
       log.sql`select s.host, h.project, array_agg(s.id order by s.id) as ids
           from hamlet_sessions s join hamlet_hosts h on h.host = s.host
@@ -107,12 +99,11 @@ export const sessionExpiry = (
       const host = String(row.host)
       // a host's chunks in order; its first failure skips the rest of that host, not the others
       for (const ids of chunk(row.ids as Array<string>, IDS_PER_EVENT)) {
-        const event = {
-          stream: "hamlet-sessions",
-          type: SESSIONS_EXPIRED,
-          data: { ids, expiredBefore: now.toISOString() },
-          meta: systemMeta("SessionExpiry"),
-        }
+        const event = pendingSystemEvent(
+          SessionsExpired,
+          { ids, expiredBefore: now.toISOString() },
+          "SessionExpiry",
+        )
         const deleteSessions = (tx: SqlTx) =>
           Effect.asVoid(
             query(() =>

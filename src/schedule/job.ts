@@ -2,8 +2,8 @@
  * What a fleet-wide scheduled job is: a name, a period, and the work for one period. The work
  * must be safe to run again — a period whose run failed, or whose node stopped, is run again.
  */
-import type { Duration, Effect } from "effect"
-import { Schema } from "effect"
+import type { Duration } from "effect"
+import { Effect, Schema } from "effect"
 import type { DatabaseError } from "../store/database.ts"
 
 /**
@@ -23,6 +23,32 @@ export class TargetsFailed extends Schema.TaggedError<TargetsFailed>()("TargetsF
 }
 
 export type JobError = DatabaseError | TargetsFailed
+
+/**
+ * The targets (hosts, `project.table`s) of one run of `job` that failed: `attempt` runs a target's
+ * work and, when it fails, logs `failedMessage` with the target and its error and records the
+ * target instead of ending the run; `settle` makes a non-empty record the run's `TargetsFailed`.
+ */
+export const makeTargetFailures = (job: string, failedMessage: string) => {
+  const failed = new Set<string>()
+  return {
+    /** `work`'s value, or undefined when it failed (logged and recorded). */
+    attempt: <A, E>(target: string, work: Effect.Effect<A, E>): Effect.Effect<A | undefined> =>
+      work.pipe(
+        Effect.map((value): A | undefined => value),
+        Effect.catch((error) =>
+          Effect.logWarning(failedMessage, { job, target, error }).pipe(
+            Effect.andThen(Effect.sync(() => void failed.add(target))),
+            Effect.as(undefined),
+          )
+        ),
+      ),
+    settle: (count: number): Effect.Effect<number, TargetsFailed> =>
+      failed.size === 0
+        ? Effect.succeed(count)
+        : Effect.fail(new TargetsFailed({ job, failed: [...failed], count })),
+  }
+}
 
 export interface ScheduledJob {
   readonly name: string

@@ -112,7 +112,7 @@ const retrySchedule = (end: number, options: LeaseOptions) =>
  * Tries the period until it is completed (by this node or another) or the period is over. A
  * failed run is logged and retried; a period another node holds is checked again, and taken
  * over once that node's lease runs out without completion. Fails with the last error when the
- * period ends first.
+ * period ends first — not logged here: the caller reports it.
  */
 export const settlePeriod = (
   sql: Sql,
@@ -122,19 +122,20 @@ export const settlePeriod = (
   options: LeaseOptions = DEFAULT_LEASE,
 ): Effect.Effect<PeriodOutcome, JobError | PeriodHeld | LeaseLost> => {
   const end = period.getTime() + Duration.toMillis(job.every)
-  return attemptPeriod(sql, nodeId, job, period, options).pipe(
-    Effect.tapError((error) =>
-      error._tag === "PeriodHeld"
-        ? Effect.void
-        : Effect.logWarning("scheduled job failed; it will be retried", {
+  // a failure is logged only when it is retried: the last one is the caller's to report
+  const isRetried = (error: JobError | PeriodHeld | LeaseLost) =>
+    Effect.gen(function* () {
+      if ((yield* Clock.currentTimeMillis) >= end) return false
+      if (error._tag !== "PeriodHeld") {
+        yield* Effect.logWarning("scheduled job failed; it will be retried", {
           job: job.name,
           period: period.toISOString(),
           error: error.message,
         })
-    ),
-    Effect.retry({
-      schedule: retrySchedule(end, options),
-      while: () => Effect.map(Clock.currentTimeMillis, (now) => now < end),
-    }),
+      }
+      return true
+    })
+  return attemptPeriod(sql, nodeId, job, period, options).pipe(
+    Effect.retry({ schedule: retrySchedule(end, options), while: isRetried }),
   )
 }

@@ -13,7 +13,7 @@ import { requestSubject } from "../bus/subjects.ts"
 import type { RoutingTable } from "../ingress/routing.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import type { ProjectSchedule } from "../projects/project.ts"
-import { type ScheduledJob, TargetsFailed } from "./job.ts"
+import { makeTargetFailures, type ScheduledJob } from "./job.ts"
 
 /** Reply codes after which the host may not have run the command: the period is tried again. */
 const RETRIED_CODES: ReadonlySet<string> = new Set(["overloaded", "timeout"])
@@ -40,35 +40,29 @@ export const projectScheduleJob = (
             causationId: `schedule:${name}`,
           },
         })
-        const undelivered: Array<string> = []
+        // a host the command did not reach is logged and recorded, and fails the run in the end
+        const undelivered = makeTargetFailures(
+          name,
+          "scheduled command not delivered; the period will be retried",
+        )
         const replies = yield* Effect.forEach(hosts, ({ host }) =>
-          bus.request(requestSubject(project.name, host, schedule.command), encodeJson(envelope()), {
-            timeoutMs: project.limits.handlerTimeoutMs + 1_000,
-          }).pipe(
-            Effect.map((reply) =>
-              JSON.parse(decodeText(reply.data)) as Reply
-            ),
-            Effect.flatMap((reply) => {
-              if (reply.ok) return Effect.succeed(true)
-              // busy or too slow: the host may not have run it; the key makes a retry safe
-              if (RETRIED_CODES.has(reply.error.code)) return Effect.fail(reply.error.message)
-              return Effect.logWarning("scheduled command failed", { name, host, error: reply.error }).pipe(
-                Effect.as(false),
-              )
-            }),
-            Effect.catch((error) =>
-              Effect.logWarning("scheduled command not delivered; the period will be retried", {
-                name,
-                host,
-                error,
-              }).pipe(Effect.andThen(Effect.sync(() => void undelivered.push(host))), Effect.as(false))
+          undelivered.attempt(
+            host,
+            bus.request(requestSubject(project.name, host, schedule.command), encodeJson(envelope()), {
+              timeoutMs: project.limits.handlerTimeoutMs + 1_000,
+            }).pipe(
+              Effect.map((reply) => JSON.parse(decodeText(reply.data)) as Reply),
+              Effect.flatMap((reply) => {
+                if (reply.ok) return Effect.succeed(true)
+                // busy or too slow: the host may not have run it; the key makes a retry safe
+                if (RETRIED_CODES.has(reply.error.code)) return Effect.fail(reply.error.message)
+                return Effect.logWarning("scheduled command failed", { name, host, error: reply.error }).pipe(
+                  Effect.as(false),
+                )
+              }),
             ),
           ), { concurrency: 8 })
-        const count = replies.filter(Boolean).length
-        if (undelivered.length > 0) {
-          return yield* new TargetsFailed({ job: name, failed: undelivered, count })
-        }
-        return count
+        return yield* undelivered.settle(replies.filter(Boolean).length)
       }),
   }
 }

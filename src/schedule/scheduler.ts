@@ -12,7 +12,13 @@ import { Database, type Sql } from "../store/database.ts"
 import { periodStart, pruneClaims, unfinishedPeriods } from "./claim.ts"
 import { cleanupJobs } from "./cleanup-jobs.ts"
 import type { ScheduledJob } from "./job.ts"
-import { attemptPeriod, DEFAULT_LEASE, type LeaseOptions, settlePeriod } from "./period-run.ts"
+import {
+  attemptPeriod,
+  DEFAULT_LEASE,
+  type LeaseOptions,
+  type PeriodOutcome,
+  settlePeriod,
+} from "./period-run.ts"
 import { projectScheduleJob } from "./project-schedules.ts"
 
 export type { ScheduledJob } from "./job.ts"
@@ -23,7 +29,7 @@ const KEEP_CLAIMS = Duration.days(7)
 /** Unfinished earlier periods tried again at each tick, at most (the newest first). */
 const CATCH_UP_PERIODS = 3
 
-const logRan = (job: ScheduledJob, period: Date) => (outcome: { _tag: string; count?: number }) =>
+const logRan = (job: ScheduledJob, period: Date) => (outcome: PeriodOutcome) =>
   outcome._tag === "Ran"
     ? Effect.logInfo("scheduled job ran", {
       job: job.name,

@@ -8,16 +8,13 @@ import { defineProjection, type Projection } from "../projects/projection.ts"
 import type { EventDef } from "../projects/event.ts"
 import type { Model } from "../projects/model.ts"
 
-export const ROWS_PURGED = "HamletRowsPurged"
-export const SESSIONS_EXPIRED = "HamletSessionsExpired"
-
-export const RowsPurgedData = Schema.Struct({
+const RowsPurgedData = Schema.Struct({
   table: Schema.String,
   ids: Schema.Array(Schema.String),
   deletedBefore: Schema.String,
 })
 
-export const SessionsExpiredData = Schema.Struct({
+const SessionsExpiredData = Schema.Struct({
   ids: Schema.Array(Schema.String),
   expiredBefore: Schema.String,
 })
@@ -34,8 +31,12 @@ const systemEvent = <S extends Schema.Top>(
   startsStream: false,
 })
 
-export const RowsPurged = systemEvent(ROWS_PURGED, RowsPurgedData, (d) => `hamlet-purge-${d.table}`)
-export const SessionsExpired = systemEvent(SESSIONS_EXPIRED, SessionsExpiredData, () => "hamlet-sessions")
+export const RowsPurged = systemEvent("HamletRowsPurged", RowsPurgedData, (d) => `hamlet-purge-${d.table}`)
+export const SessionsExpired = systemEvent(
+  "HamletSessionsExpired",
+  SessionsExpiredData,
+  () => "hamlet-sessions",
+)
 
 /** Replays a purge: removes the listed rows of the project's table (no-op for unknown tables). */
 export const purgeProjection = (models: ReadonlyArray<Model>): Projection =>

@@ -4,9 +4,9 @@
  * chain. Appends run inside the caller's transaction so projections commit with them.
  */
 import { createHash } from "node:crypto"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { isValidHostname } from "../ingress/host.ts"
-import { DatabaseError, query, type Sql, type SqlTx } from "./database.ts"
+import { type DatabaseError, query, type Sql, type SqlTx } from "./database.ts"
 import { eventHash, GENESIS_HASH } from "./event-hash.ts"
 import { runLockedDdl } from "./migrations.ts"
 import type { Column } from "./model-ddl.ts"
@@ -48,8 +48,8 @@ export interface StoredEvent {
 export const partitionName = (host: string): string =>
   `hamlet_events_${createHash("sha256").update(host).digest("hex").slice(0, 24)}`
 
-/** How long registering a host waits for a lock before it fails (`REGISTRATION_LOCKED`). */
-export const REGISTER_LOCK_TIMEOUT_MS = 5_000
+/** How long registering a host waits for a lock before it fails (`RegistrationLocked`). */
+const REGISTER_LOCK_TIMEOUT_MS = 5_000
 
 /**
  * Creates the host's partition (idempotent) and records which project owns the host; a
@@ -70,7 +70,7 @@ export const REGISTER_LOCK_TIMEOUT_MS = 5_000
  * attached by the next registration, and a host already registered takes no table lock at all —
  * and nodes registering together take turns on the migration lock, so the second finds the first's
  * work done. `lock_timeout` (after that lock) bounds the wait behind other DDL or maintenance on
- * the log: the registration fails with `REGISTRATION_LOCKED` instead of waiting on.
+ * the log: the registration fails with `RegistrationLocked` instead of waiting on.
  */
 export const registerHost = (
   sql: Sql,
@@ -78,12 +78,8 @@ export const registerHost = (
   host: string,
   source: "directory" | "database",
   options: { readonly lockTimeoutMs?: number } = {},
-): Effect.Effect<void, DatabaseError> => {
-  if (!isValidHostname(host)) {
-    return Effect.fail(
-      new DatabaseError({ message: `${JSON.stringify(host)} is not a hostname`, code: BAD_HOST }),
-    )
-  }
+): Effect.Effect<void, RegisterHostError> => {
+  if (!isValidHostname(host)) return Effect.fail(new BadHostname({ host }))
   const partition = partitionName(host)
   // a validated hostname (a-z 0-9 . -) and a hex name: nothing to escape in either, quoted anyway
   const literal = `'${host.replaceAll("'", "''")}'`
@@ -107,23 +103,14 @@ export const registerHost = (
          where hamlet_hosts.project = excluded.project`,
   ).pipe(
     Effect.mapError((error) =>
-      error.code === LOCK_NOT_AVAILABLE
-        ? new DatabaseError({
-          message: `registering host ${host} waited ${lockTimeoutMs} ms for a lock on the event log ` +
-            `(other DDL or maintenance on hamlet_events holds it); try again`,
-          code: REGISTRATION_LOCKED,
-        })
-        : error
+      error.code === LOCK_NOT_AVAILABLE ? new RegistrationLocked({ host, waitedMs: lockTimeoutMs }) : error
     ),
     // a host's log belongs to one project forever, even after removal: never hand it over
     Effect.andThen(hostOwner(sql, host)),
     Effect.flatMap((owner) =>
-      owner === project ? Effect.void : Effect.fail(
-        new DatabaseError({
-          message: `host ${host} belongs to project ${owner}, not ${project}`,
-          code: HOST_OWNED,
-        }),
-      )
+      owner === project
+        ? Effect.void
+        : Effect.fail(new HostOwnedElsewhere({ host, owner: String(owner), project }))
     ),
   )
 }
@@ -138,13 +125,39 @@ export const hostOwner = (sql: Sql | SqlTx, host: string): Effect.Effect<string 
   )
 
 /** registerHost's failure for a host that is not a normalised hostname. */
-export const BAD_HOST = "hamlet_bad_host"
+export class BadHostname extends Schema.TaggedError<BadHostname>()("BadHostname", {
+  host: Schema.String,
+}) {
+  override get message(): string {
+    return `${JSON.stringify(this.host)} is not a hostname`
+  }
+}
 
-/** registerHost's failure when another project owns (or owned) the host's log. */
-export const HOST_OWNED = "hamlet_host_owned"
+/** registerHost's failure when another project owns (or owned) the host's log: it is never handed over. */
+export class HostOwnedElsewhere extends Schema.TaggedError<HostOwnedElsewhere>()("HostOwnedElsewhere", {
+  host: Schema.String,
+  /** The project that owns the host's log. */
+  owner: Schema.String,
+  /** The project that asked for the host. */
+  project: Schema.String,
+}) {
+  override get message(): string {
+    return `host ${this.host} belongs to project ${this.owner}, not ${this.project}`
+  }
+}
 
 /** registerHost's failure when a lock on the event log was not granted in time: retry later. */
-export const REGISTRATION_LOCKED = "hamlet_registration_locked"
+export class RegistrationLocked extends Schema.TaggedError<RegistrationLocked>()("RegistrationLocked", {
+  host: Schema.String,
+  waitedMs: Schema.Number,
+}) {
+  override get message(): string {
+    return `registering host ${this.host} waited ${this.waitedMs} ms for a lock on the event log ` +
+      `(other DDL or maintenance on hamlet_events holds it); try again`
+  }
+}
+
+export type RegisterHostError = DatabaseError | BadHostname | HostOwnedElsewhere | RegistrationLocked
 
 export const readHead = (tx: SqlTx, host: string): Effect.Effect<LogHead, DatabaseError> =>
   query(() => tx`select seq, hash from hamlet_events where host = ${host} order by seq desc limit 1`).pipe(

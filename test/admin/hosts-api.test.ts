@@ -221,6 +221,10 @@ describe("hosts admin API", () => {
     // removed, its log still horatio's: othello cannot take the name and continue that log
     const claim = await admin("/admin/projects/othello/hosts", OTHELLO_KEY, { body: { host } })
     expect(claim.status).toBe(409)
+    expect((await claim.json()).error).toEqual({
+      code: "conflict",
+      message: `host ${host} belongs to another project`,
+    })
     expect((await server.call(host, "/api/GetPosts")).status).toBe(404)
   })
 })

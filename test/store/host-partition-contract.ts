@@ -6,13 +6,14 @@
  */
 import { assert, type Vitest } from "@effect/vitest"
 import { Effect } from "effect"
-import { Database, type DatabaseError, query, type Sql } from "../../src/store/database.ts"
+import { Database, query, type Sql } from "../../src/store/database.ts"
 import {
   appendEvents,
+  HostOwnedElsewhere,
   partitionName,
   readHead,
   registerHost,
-  REGISTRATION_LOCKED,
+  type RegisterHostError,
 } from "../../src/store/event-log.ts"
 import { migrateCore } from "../../src/store/migrations.ts"
 import { withOwnerTransaction } from "../../src/store/transaction.ts"
@@ -129,6 +130,20 @@ export const describeHostPartitionContract = (it: Vitest.MethodsNonLive<Database
       assert.strictEqual(n, 1)
     }))
 
+  it.effect("registerHost() refuses a name that is not a hostname, and a host whose log another project owns", () =>
+    Effect.gen(function* () {
+      const sql = yield* _setup
+      const bad = yield* Effect.flip(registerHost(sql, "contract", "Bad_Host", "database"))
+      assert.deepStrictEqual([bad._tag, bad.message], ["BadHostname", '"Bad_Host" is not a hostname'])
+      const host = "owned.partition.test"
+      yield* registerHost(sql, "contract", host, "database")
+      yield* query(() => sql`update hamlet_hosts set removed_at = now() where host = ${host}`)
+      // removed, its log kept: still the first project's, never handed over
+      const owned = yield* Effect.flip(registerHost(sql, "elsewhere", host, "database"))
+      assert.deepStrictEqual(owned, new HostOwnedElsewhere({ host, owner: "contract", project: "elsewhere" }))
+      assert.strictEqual(owned.message, `host ${host} belongs to project contract, not elsewhere`)
+    }))
+
   // PGlite has one connection: no other transaction can hold a lock meanwhile
   it.effect.skipIf(kind === "pglite")(
     "registerHost() held up by a lock on the log fails after its lock_timeout, and a retry succeeds",
@@ -146,8 +161,8 @@ export const describeHostPartitionContract = (it: Vitest.MethodsNonLive<Database
           registered = watchPromise(
             Effect.runPromise(
               Effect.flip(registerHost(sql, "contract", host, "database", { lockTimeoutMs: 200 })).pipe(
-                Effect.flatMap((error: DatabaseError) =>
-                  error.code === REGISTRATION_LOCKED ? Effect.void : Effect.die(error)
+                Effect.flatMap((error: RegisterHostError) =>
+                  error._tag === "RegistrationLocked" ? Effect.void : Effect.die(error)
                 ),
               ),
             ),
@@ -157,7 +172,7 @@ export const describeHostPartitionContract = (it: Vitest.MethodsNonLive<Database
         } finally {
           yield* Effect.promise(maintenance.end)
         }
-        assert.strictEqual(registered.settled?.status, "fulfilled", "it failed with REGISTRATION_LOCKED")
+        assert.strictEqual(registered.settled?.status, "fulfilled", "it failed with RegistrationLocked")
         assert.deepStrictEqual(yield* _bound(sql, host), [])
         yield* registerHost(sql, "contract", host, "database")
         assert.deepStrictEqual(yield* _bound(sql, host), ["FOR VALUES IN ('locked.partition.test')"])
