@@ -3,6 +3,7 @@
  * ingress all go through here, so a code means the same thing on NATS and over HTTP.
  */
 import { Cause, Schema, SchemaIssue } from "effect"
+import type { BusError } from "./bus/bus.ts"
 import type { ErrorCode, Issue, ReplyError } from "./bus/envelope.ts"
 import type { RegisterHostError } from "./store/event-log.ts"
 
@@ -95,4 +96,18 @@ export const toReplyError = (cause: Cause.Cause<unknown>, requestId: string): Re
     if (code) return replyError(code, error.message ?? code)
   }
   return internalError(requestId)
+}
+
+/** What a caller is told when the bus could not carry a request to its host's actor or back. */
+export const busFailure = (error: BusError): ReplyError => {
+  switch (error._tag) {
+    case "BusTimeout":
+      return replyError("timeout", "the handler did not answer in time")
+    case "BusPayloadTooLarge":
+      return replyError("bad_request", "request too large for the bus")
+    case "BusNoResponders":
+      return replyError("overloaded", "no actor serves this host now")
+    case "BusUnavailable":
+      return replyError("overloaded", "the bus is unavailable")
+  }
 }

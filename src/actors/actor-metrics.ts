@@ -1,7 +1,8 @@
 /**
  * What the actors count: host workers alive (idle hosts have none), lost append races
  * (another node took the log's next seq first), command batches chained behind one still
- * committing, and chained batches run again because the one ahead failed. A split node's actor
+ * committing, chained batches run again because the one ahead failed, and dead letters stored
+ * or dropped (dead-letters.ts). A split node's actor
  * isolate reports its counts every second (node-isolates.ts); the ingress adds them to this
  * isolate's for `/metrics`.
  */
@@ -11,6 +12,8 @@ export interface ActorMetrics {
   readonly appendRaces: number
   readonly chainedBatches: number
   readonly rerunBatches: number
+  readonly deadLetters: number
+  readonly deadLettersDropped: number
 }
 
 /** This isolate's counts, kept by the host actors and their command batches. */
@@ -19,9 +22,11 @@ export const actorCounters: { -readonly [K in keyof ActorMetrics]: number } = {
   appendRaces: 0,
   chainedBatches: 0,
   rerunBatches: 0,
+  deadLetters: 0,
+  deadLettersDropped: 0,
 }
 
-let remote: ActorMetrics = { activeHostWorkers: 0, appendRaces: 0, chainedBatches: 0, rerunBatches: 0 }
+let remote: ActorMetrics = { ...actorCounters }
 
 /** The counts reported by this node's actor isolate, when the node is split. */
 export const setRemoteActorMetrics = (metrics: ActorMetrics): void => {
@@ -32,9 +37,8 @@ export const setRemoteActorMetrics = (metrics: ActorMetrics): void => {
 export const localActorMetrics = (): ActorMetrics => ({ ...actorCounters })
 
 /** The node's counts: this isolate's and its actor isolate's. */
-export const actorMetrics = (): ActorMetrics => ({
-  activeHostWorkers: actorCounters.activeHostWorkers + remote.activeHostWorkers,
-  appendRaces: actorCounters.appendRaces + remote.appendRaces,
-  chainedBatches: actorCounters.chainedBatches + remote.chainedBatches,
-  rerunBatches: actorCounters.rerunBatches + remote.rerunBatches,
-})
+export const actorMetrics = (): ActorMetrics => {
+  const sum = { ...actorCounters }
+  for (const key of Object.keys(sum) as Array<keyof ActorMetrics>) sum[key] += remote[key] ?? 0
+  return sum
+}

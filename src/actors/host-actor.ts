@@ -14,6 +14,7 @@ import {
   encodeSuccess,
   OK_REPLY_HEADER,
   type Reply,
+  type ReplyError,
   REQUEST_ID_HEADER,
   RequestEnvelope,
 } from "../bus/envelope.ts"
@@ -21,12 +22,14 @@ import { announceEvents } from "../bus/event-announce.ts"
 import { hostRequestWildcard, parseRequestSubject } from "../bus/subjects.ts"
 import { wireValueIssue } from "../bus/wire-values.ts"
 import { badInput, hostBusy, hostStopping, replyError } from "../errors.ts"
-import type { LoadedProject } from "../projects/loader.ts"
+import { handlerTimeoutMs, type LoadedProject } from "../projects/loader.ts"
 import type { Sql } from "../store/database.ts"
 import { requestDigest } from "../store/idempotency.ts"
 import type { ReadLanes } from "../store/read-lanes.ts"
 import type { Command, HostLog } from "./command-batch.ts"
+import { withoutSession } from "../store/dead-letters.ts"
 import { actorCounters } from "./actor-metrics.ts"
+import { DeadLetters } from "./dead-letters.ts"
 import { makeCommitChain } from "./commit-chain.ts"
 import { decodeInput, type HandlerRequest, inputError } from "./handler-run.ts"
 import { coalesceKeyOf, makeQueryBatcher, type QueryBatcher } from "./query-batch.ts"
@@ -46,6 +49,8 @@ interface Worker {
 export const HOST_QUEUE_GROUP = "hamlet"
 
 const decodeEnvelope = Schema.decodeUnknownExit(RequestEnvelope)
+/** A dead letter keeps even bytes that are not UTF-8 (as U+FFFD). */
+const lenientText = new TextDecoder()
 
 /** Encoded once per reply object: requests coalesced onto one run share its bytes. */
 const successBytes = new WeakMap<Reply, Uint8Array>()
@@ -63,9 +68,10 @@ export const startHostActor = (
   lanes: ReadLanes,
   project: LoadedProject,
   host: string,
-): Effect.Effect<void, BusUnavailable, Scope.Scope | Bus> =>
+): Effect.Effect<void, BusUnavailable, Scope.Scope | Bus | DeadLetters> =>
   Effect.gen(function* () {
     const bus = yield* Bus
+    const deadLetters = yield* DeadLetters
     let active: Worker | undefined
     let isClosing = false
     let versions: Map<string, number> | undefined
@@ -90,6 +96,16 @@ export const startHostActor = (
     const queriesOf = () =>
       queries ??= makeQueryBatcher(lanes, project, host, (effect) => void runFork(annotate(effect)))
 
+    const deadLetterOf = (message: BusMessage, error: ReplyError, requestId: string | undefined) => ({
+      host,
+      project: project.name,
+      subject: message.subject,
+      handler: parseRequestSubject(message.subject)?.handler ?? "",
+      requestId,
+      payload: withoutSession(lenientText.decode(message.data)),
+      error: { code: error.code, message: error.message, ...(error.issues ? { issues: error.issues } : {}) },
+    })
+
     const onMessage = (message: BusMessage) => {
       const address = parseRequestSubject(message.subject)
       const handler = address && project.handlers.get(address.handler)
@@ -98,6 +114,11 @@ export const startHostActor = (
       const respond = (reply: Reply) => {
         if (isAnswered) return
         isAnswered = true
+        // published without a reply subject: nobody hears an error, so it is kept as a dead letter
+        if (message.reply === undefined) {
+          if (!reply.ok) deadLetters.record(deadLetterOf(message, reply.error, requestId))
+          return
+        }
         // x-request-id is echoed to callers that sent it (the ingress sends the id in the envelope)
         const headers: Record<string, string> = echoedId ? { [REQUEST_ID_HEADER]: echoedId } : {}
         // a reply that cannot be sent (bus closed) is lost to the caller, who times out; it must
@@ -183,7 +204,7 @@ export const startHostActor = (
         handler,
         input: input.value,
         meta: envelope.value.meta ?? {},
-        deadline: Date.now() + (handler.timeoutMs ?? project.limits.handlerTimeoutMs),
+        deadline: Date.now() + handlerTimeoutMs(project, handler),
       }
       if (handler.kind === "query") {
         return queriesOf().submit({

@@ -6,6 +6,7 @@
  */
 import { Effect, Exit, Scope } from "effect"
 import type { Bus, BusUnavailable } from "../bus/bus.ts"
+import type { DeadLetters } from "./dead-letters.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import type { DatabaseError, Sql } from "../store/database.ts"
 import { registerHost, type RegisterHostError } from "../store/event-log.ts"
@@ -30,11 +31,11 @@ export const startProjectActor = (
   lanes: ReadLanes,
   project: LoadedProject,
   runsHosts = true,
-): Effect.Effect<ProjectActor, DatabaseError, Scope.Scope | Bus> =>
+): Effect.Effect<ProjectActor, DatabaseError, Scope.Scope | Bus | DeadLetters> =>
   Effect.gen(function* () {
     yield* migrateProject(sql, project.name, project.models)
     const parent = yield* Scope.Scope
-    const context = yield* Effect.context<Bus>()
+    const context = yield* Effect.context<Bus | DeadLetters>()
     /** A host's actor scope; undefined when this isolate only routes to it (`runsHosts` false). */
     const hostScopes = new Map<string, Scope.Closeable | undefined>()
 

@@ -5,6 +5,7 @@
  */
 import { Effect, Exit, Scope } from "effect"
 import type { Bus } from "../bus/bus.ts"
+import type { DeadLetters } from "./dead-letters.ts"
 import type { LoadedConfig } from "../config/config.ts"
 import { isValidHostname } from "../ingress/host.ts"
 import { buildRoutingTable, type Route, type RoutingTable, tableFromRoutes } from "../ingress/routing.ts"
@@ -44,7 +45,7 @@ export const makeReconciler = (
   followInActors?: () => FollowInActors | undefined,
 ) =>
   Effect.gen(function* () {
-    const context = yield* Effect.context<Bus>()
+    const context = yield* Effect.context<Bus | DeadLetters>()
     const running = new Map<string, Running>()
     let routing = EMPTY
     let defaultProject: string | undefined

@@ -21,6 +21,7 @@ import { isValidHostname } from "../ingress/host.ts"
 import type { RoutingTable } from "../ingress/routing.ts"
 import { Database, type DatabaseError, query } from "../store/database.ts"
 import { makeReadLanes } from "../store/read-lanes.ts"
+import { DeadLetters, makeDeadLetters } from "./dead-letters.ts"
 import { registerHost } from "../store/event-log.ts"
 import { migrateCore } from "../store/migrations.ts"
 import { actorIsolateFollower } from "../node-isolates.ts"
@@ -63,13 +64,15 @@ export const SupervisorLive = (
       const bus = yield* Bus
       const scope = yield* Scope.Scope
       yield* migrateCore(sql)
+      // an ingress-only isolate runs no host actor: nothing there records a dead letter
+      const deadLetters = runsHosts ? yield* makeDeadLetters(sql) : { record: () => {} }
       const reconciler = yield* makeReconciler(
         sql,
         makeReadLanes(sql),
         scope,
         runsHosts,
         runsHosts ? undefined : actorIsolateFollower,
-      )
+      ).pipe(Effect.provideService(DeadLetters, deadLetters))
       const lock = yield* Semaphore.make(1)
       let config = yield* loadConfig(configPath)
 

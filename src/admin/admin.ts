@@ -1,8 +1,8 @@
 /**
  * The admin HTTP API under `/admin/`. It is addressed by path, not by the Host header
  * (`/admin/hosts/<host>/…`): an auditor reaches any host's log through any name of the
- * server, and the project key decides. Routes: `GET /admin/hosts/<host>/events`, and the
- * hosts and host-key routes of hosts-api.ts.
+ * server, and the project key decides. Routes: `GET /admin/hosts/<host>/events`, the
+ * hosts and host-key routes of hosts-api.ts and the dead-letter routes of dead-letters-api.ts.
  */
 import { Effect } from "effect"
 import { Supervisor } from "../actors/supervisor.ts"
@@ -10,6 +10,7 @@ import { methodNotAllowed } from "../ingress/responses.ts"
 import { Database } from "../store/database.ts"
 import { hostOwner } from "../store/event-log.ts"
 import { notFound } from "./authorize.ts"
+import { deadLettersApi } from "./dead-letters-api.ts"
 import { hostEvents, type HostEventsDeps } from "./host-events.ts"
 import { badHost, hostsApi, type HostsApiDeps, hostSegment } from "./hosts-api.ts"
 import { Bus } from "../bus/bus.ts"
@@ -47,7 +48,8 @@ export const makeAdmin: Effect.Effect<AdminHandler, never, Supervisor | Database
       run: runPromise,
     }
     return async (request: Request, url: URL): Promise<Response> => {
-      const handled = await hostsApi(hostsDeps, request, url)
+      const handled = await hostsApi(hostsDeps, request, url) ??
+        await deadLettersApi({ ...deps, bus, run: runPromise }, request, url)
       if (handled) return handled
       const match = HOST_EVENTS.exec(url.pathname)
       if (!match) return notFound(request, deps.projects(), `no admin route ${url.pathname}`)

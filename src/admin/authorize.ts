@@ -3,9 +3,12 @@
  * (or, for one host, one of the host's unrevoked admin keys). A project without a key has
  * them disabled (403), never open; another project's key gets 403; no or a wrong key 401.
  */
+import { Effect } from "effect"
 import { replyError } from "../errors.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { errorResponse } from "../ingress/responses.ts"
+import type { Sql } from "../store/database.ts"
+import { isHostKey } from "./host-keys.ts"
 import { bearerToken, isProjectKey } from "./project-key.ts"
 
 export const unauthorized = (message: string): Response => {
@@ -66,3 +69,32 @@ export const notFound = (request: Request, projects: Iterable<LoadedProject>, me
   carriesProjectKey(request, projects)
     ? errorResponse(replyError("not_found", message))
     : unauthorized("a valid key is required (Authorization: Bearer <key>)")
+
+/** What deciding on a host's admin operations needs. */
+export interface HostAccessDeps {
+  readonly sql: Sql
+  /** The project that owns `host`'s log, if any (routing table, then hamlet_hosts). */
+  readonly ownerOf: (host: string) => Promise<LoadedProject | undefined>
+  /** Every loaded project (to tell another project's key from no key at all). */
+  readonly projects: () => Iterable<LoadedProject>
+}
+
+/**
+ * The project owning `host` when `request` may administer the host — it carries that project's
+ * key or one of the host's unrevoked admin keys — otherwise the error response to send.
+ */
+export const authorizeHost = async (
+  deps: HostAccessDeps,
+  request: Request,
+  host: string,
+): Promise<LoadedProject | Response> => {
+  const owner = await deps.ownerOf(host)
+  if (!owner) return notFound(request, deps.projects(), `unknown host ${host}`)
+  const denied = await authorizeProject(
+    request,
+    owner,
+    deps.projects(),
+    (token) => Effect.runPromise(isHostKey(deps.sql, host, token).pipe(Effect.orElseSucceed(() => false))),
+  )
+  return denied ?? owner
+}

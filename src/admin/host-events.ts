@@ -9,19 +9,12 @@ import { Effect } from "effect"
 import { replyError } from "../errors.ts"
 import { BadRange, parseRange } from "../audit/event-range.ts"
 import { eventPages, ndjsonBody } from "../audit/export.ts"
-import type { LoadedProject } from "../projects/loader.ts"
 import { query, type Sql } from "../store/database.ts"
 import { GENESIS_HASH } from "../store/event-hash.ts"
 import { errorResponse } from "../ingress/responses.ts"
-import { authorizeProject, notFound } from "./authorize.ts"
-import { isHostKey } from "./host-keys.ts"
+import { authorizeHost, type HostAccessDeps } from "./authorize.ts"
 
-export interface HostEventsDeps {
-  readonly sql: Sql
-  /** The project that owns `host`'s log, if any (routing table, then hamlet_hosts). */
-  readonly ownerOf: (host: string) => Promise<LoadedProject | undefined>
-  /** Every loaded project (to tell another project's key from no key at all). */
-  readonly projects: () => Iterable<LoadedProject>
+export interface HostEventsDeps extends HostAccessDeps {
   readonly log: (message: string, fields: Record<string, unknown>) => void
 }
 
@@ -39,16 +32,8 @@ export const hostEvents = async (
   url: URL,
   host: string,
 ): Promise<Response> => {
-  const owner = await deps.ownerOf(host)
-  if (!owner) return notFound(request, deps.projects(), `unknown host ${host}`)
-  // the owning project's key, or one of the host's own unrevoked admin keys
-  const denied = await authorizeProject(
-    request,
-    owner,
-    deps.projects(),
-    (token) => Effect.runPromise(isHostKey(deps.sql, host, token).pipe(Effect.orElseSucceed(() => false))),
-  )
-  if (denied) return denied
+  const owner = await authorizeHost(deps, request, host)
+  if (owner instanceof Response) return owner
   let range
   try {
     range = parseRange(Object.fromEntries(url.searchParams))

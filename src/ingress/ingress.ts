@@ -17,10 +17,11 @@ import {
 } from "../bus/envelope.ts"
 import { requestSubject } from "../bus/subjects.ts"
 import { wireValueIssue } from "../bus/wire-values.ts"
-import { internalError, replyError } from "../errors.ts"
+import { busFailure, internalError, replyError } from "../errors.ts"
 import { actorMetrics } from "../actors/actor-metrics.ts"
 import { Supervisor } from "../actors/supervisor.ts"
 import { makeAdmin } from "../admin/admin.ts"
+import { replyTimeoutMs } from "../projects/loader.ts"
 import { Database, query } from "../store/database.ts"
 import { BodyNotUtf8, BodyTimeout, BodyTooLarge, readBodyText } from "./body.ts"
 import { normaliseHost } from "./host.ts"
@@ -38,8 +39,6 @@ const BODY_IDLE_MS = 10_000
  */
 const MAX_URL_LENGTH = 16 * 1024
 
-/** Extra time the ingress waits beyond the handler's limit before answering 504. */
-const REPLY_MARGIN_MS = 1_000
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8" }
 const HANDLER = /^[A-Z][A-Za-z0-9]{0,63}$/
@@ -109,7 +108,7 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
         const issue = wireValueIssue(input) ?? { path: "", message: "cannot be encoded" }
         return errorResponse(replyError("bad_request", "the input cannot be stored", [issue]))
       }
-      const timeoutMs = (handler.timeoutMs ?? route.project.limits.handlerTimeoutMs) + REPLY_MARGIN_MS
+      const timeoutMs = replyTimeoutMs(route.project, handler)
       const outcome = await runPromise(
         // the request id travels in the envelope: no NATS headers to encode and parse per request
         bus.request(requestSubject(route.project.name, route.host, handlerName), payload, {
@@ -121,29 +120,13 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
               ? new Response(successOutputBytes(reply.data), { status: 200, headers: JSON_HEADERS })
               : JSON.parse(decodeText(reply.data)) as Reply
           ),
-          Effect.catch((error): Effect.Effect<Reply | Response> => {
-            switch (error._tag) {
-              case "BusTimeout":
-                return Effect.succeed({
-                  ok: false,
-                  error: replyError("timeout", "the handler did not answer in time"),
-                })
-              case "BusPayloadTooLarge":
-                return Effect.succeed(
-                  errorResponse(replyError("bad_request", "request too large for the bus"), 413),
-                )
-              case "BusNoResponders":
-                return Effect.succeed({
-                  ok: false,
-                  error: replyError("overloaded", "no actor serves this host now"),
-                })
-              case "BusUnavailable":
-                return Effect.succeed({
-                  ok: false,
-                  error: replyError("overloaded", "the bus is unavailable"),
-                })
-            }
-          }),
+          Effect.catch((error): Effect.Effect<Reply | Response> =>
+            Effect.succeed(
+              error._tag === "BusPayloadTooLarge"
+                ? errorResponse(busFailure(error), 413)
+                : { ok: false, error: busFailure(error) },
+            )
+          ),
         ),
       )
       if (outcome instanceof Response) return outcome
@@ -175,7 +158,11 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
               hamlet_hosts: table.routes.size,
               hamlet_projects: table.projects.size,
               hamlet_active_host_workers: actors.activeHostWorkers,
-            }, { hamlet_append_races_total: actors.appendRaces }),
+            }, {
+              hamlet_append_races_total: actors.appendRaces,
+              hamlet_dead_letters_total: actors.deadLetters,
+              hamlet_dead_letters_dropped_total: actors.deadLettersDropped,
+            }),
             {
               headers: { "content-type": "text/plain; version=0.0.4" },
             },

@@ -32,6 +32,17 @@ export interface LoadedProject {
   readonly projectKey: Redacted.Redacted<string> | undefined
 }
 
+/** How long a run of `handler` may take: its own time limit, else its project's. */
+export const handlerTimeoutMs = (project: LoadedProject, handler: Handler | undefined): number =>
+  handler?.timeoutMs ?? project.limits.handlerTimeoutMs
+
+/** Extra time a caller waits beyond the handler's limit before giving up (answering 504). */
+const REPLY_MARGIN_MS = 1_000
+
+/** How long a caller over the bus waits for `handler`'s answer. */
+export const replyTimeoutMs = (project: LoadedProject, handler: Handler | undefined): number =>
+  handlerTimeoutMs(project, handler) + REPLY_MARGIN_MS
+
 const fail = (dir: string, message: string) => new ProjectLoadError({ dir, message })
 
 const listDir = (path: string) => Effect.promise(() => readdir(path, { withFileTypes: true }).catch(() => []))

@@ -1,0 +1,123 @@
+/**
+ * Admin routes for a host's dead letters (store/dead-letters.ts), for the key of the project
+ * that owns the host or one of the host's admin keys:
+ *   GET    /admin/hosts/<host>/dead-letters?after=<id>&limit=<n>   oldest first, `limit` ≤ 1000
+ *   POST   /admin/hosts/<host>/dead-letters/<id>/retry             send it again and wait for the answer
+ *   DELETE /admin/hosts/<host>/dead-letters/<id>                   discard it
+ * A retry is a request to the host's handler as it is now (this time with a reply subject, so
+ * its answer comes back here): answered ok, the letter is removed; otherwise it stays, with
+ * the new error and one more attempt. Either way the answer is 200 with the handler's reply.
+ */
+import { Effect } from "effect"
+import type { Bus } from "../bus/bus.ts"
+import { decodeText, type Reply } from "../bus/envelope.ts"
+import { requestSubject } from "../bus/subjects.ts"
+import { busFailure, replyError } from "../errors.ts"
+import { errorResponse, jsonResponse, methodNotAllowed } from "../ingress/responses.ts"
+import { replyTimeoutMs } from "../projects/loader.ts"
+import type { DatabaseError } from "../store/database.ts"
+import {
+  getDeadLetter,
+  listDeadLetters,
+  markRetryFailed,
+  removeDeadLetter,
+  type StoredDeadLetter,
+} from "../store/dead-letters.ts"
+import { authorizeHost, type HostAccessDeps } from "./authorize.ts"
+import { badHost, hostSegment } from "./hosts-api.ts"
+
+export interface DeadLettersApiDeps extends HostAccessDeps {
+  readonly bus: Bus["Service"]
+  readonly run: <A>(effect: Effect.Effect<A, DatabaseError>) => Promise<A>
+  readonly log: (message: string, fields: Record<string, unknown>) => void
+}
+
+const DEAD_LETTERS = /^\/admin\/hosts\/([^/]+)\/dead-letters\/?$/
+const DEAD_LETTER = /^\/admin\/hosts\/([^/]+)\/dead-letters\/([0-9]{1,18})\/?$/
+const RETRY = /^\/admin\/hosts\/([^/]+)\/dead-letters\/([0-9]{1,18})\/retry\/?$/
+
+const payloadBytes = new TextEncoder()
+const DEFAULT_PAGE = 100
+const MAX_PAGE = 1000
+
+/** The page a query string asks for, or the message saying what is wrong with it. */
+const pageOf = (url: URL): { afterId: bigint; limit: number } | string => {
+  const after = url.searchParams.get("after") ?? "0"
+  const limit = url.searchParams.get("limit") ?? String(DEFAULT_PAGE)
+  if (!/^[0-9]{1,18}$/.test(after)) return `after must be a dead letter id, got ${JSON.stringify(after)}`
+  if (!/^[0-9]{1,4}$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_PAGE) {
+    return `limit must be 1 to ${MAX_PAGE}, got ${JSON.stringify(limit)}`
+  }
+  return { afterId: BigInt(after), limit: Number(limit) }
+}
+
+const noSuchLetter = (host: string, id: bigint) =>
+  errorResponse(replyError("not_found", `host ${host} has no dead letter ${id}`))
+
+/** The route's response, or undefined when the path is not a dead-letter route. */
+export const deadLettersApi = async (
+  deps: DeadLettersApiDeps,
+  request: Request,
+  url: URL,
+): Promise<Response | undefined> => {
+  const list = DEAD_LETTERS.exec(url.pathname)
+  const one = DEAD_LETTER.exec(url.pathname)
+  const retry = RETRY.exec(url.pathname)
+  const match = list ?? one ?? retry
+  if (!match) return undefined
+  const allowed = list ? "GET, HEAD" : one ? "DELETE" : "POST"
+  if (!allowed.split(", ").includes(request.method)) return methodNotAllowed(request.method, allowed)
+  const host = hostSegment(match[1])
+  if (!host) return badHost(match[1])
+  const owner = await authorizeHost(deps, request, host)
+  if (owner instanceof Response) return owner
+
+  if (list) {
+    const page = pageOf(url)
+    if (typeof page === "string") return errorResponse(replyError("bad_request", page))
+    const letters = await deps.run(listDeadLetters(deps.sql, host, page))
+    const next = letters.length === page.limit ? letters[letters.length - 1].id : null
+    return jsonResponse(200, { deadLetters: letters, next })
+  }
+  const id = BigInt(match[2])
+  if (one) {
+    const removed = await deps.run(removeDeadLetter(deps.sql, host, id))
+    if (!removed) return noSuchLetter(host, id)
+    deps.log("dead letter discarded", { host, id: String(id) })
+    return new Response(null, { status: 204 })
+  }
+  const letter = await deps.run(getDeadLetter(deps.sql, host, id))
+  if (!letter) return noSuchLetter(host, id)
+  if (!letter.handler) {
+    return errorResponse(replyError("conflict", `dead letter ${id} names no handler to send it to`))
+  }
+  const reply = await sendAgain(
+    deps,
+    owner.name,
+    host,
+    letter,
+    replyTimeoutMs(owner, owner.handlers.get(letter.handler)),
+  )
+  const removed = reply.ok && await deps.run(removeDeadLetter(deps.sql, host, id))
+  if (!reply.ok) await deps.run(markRetryFailed(deps.sql, host, id, reply.error))
+  deps.log("dead letter sent again", { host, id: String(id), ok: reply.ok })
+  return jsonResponse(200, { id: letter.id, removed, reply })
+}
+
+/** Sends a letter's request to its host's handler and waits for the reply. */
+const sendAgain = (
+  deps: DeadLettersApiDeps,
+  project: string,
+  host: string,
+  letter: StoredDeadLetter,
+  timeoutMs: number,
+): Promise<Reply> =>
+  Effect.runPromise(
+    // the request's text as stored (a malformed one fails again, with the same error)
+    deps.bus.request(requestSubject(project, host, letter.handler), payloadBytes.encode(letter.payload), {
+      timeoutMs,
+    }).pipe(
+      Effect.map((answer) => JSON.parse(decodeText(answer.data)) as Reply),
+      Effect.catch((error) => Effect.succeed<Reply>({ ok: false, error: busFailure(error) })),
+    ),
+  )

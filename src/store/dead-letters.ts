@@ -1,0 +1,124 @@
+/**
+ * Dead letters in `hamlet_dlq`: requests published without a reply subject (fire and forget,
+ * from another service on the bus) whose handling failed. Nobody waits for their answer, so
+ * the error would be lost; here it is kept with the request, per host, for an operator to list,
+ * send again or discard (admin/dead-letters-api.ts). A session token is never kept.
+ */
+import { Effect } from "effect"
+import { type DatabaseError, query, type Sql } from "./database.ts"
+
+/** A failed request nobody was waiting for, as the host actor saw it. */
+export interface DeadLetter {
+  readonly host: string
+  readonly project: string
+  readonly subject: string
+  /** The handler the subject names ("" when the subject names none). */
+  readonly handler: string
+  readonly requestId: string | undefined
+  /** The request as it arrived, without its session (see `withoutSession`). */
+  readonly payload: string
+  readonly error: { readonly code: string; readonly message: string; readonly issues?: unknown }
+}
+
+/** A dead letter as stored. */
+export interface StoredDeadLetter {
+  readonly id: string
+  readonly subject: string
+  readonly handler: string
+  readonly requestId: string | null
+  readonly payload: string
+  readonly error: DeadLetter["error"]
+  readonly attempts: number
+  readonly createdAt: string
+  readonly lastTriedAt: string | null
+}
+
+/**
+ * The request's text without `meta.session` (a bearer credential has no place in a table an
+ * operator reads); text that is not a JSON envelope is kept as it came, without NULs, which
+ * Postgres text cannot hold.
+ */
+export const withoutSession = (text: string): string => {
+  try {
+    const json = JSON.parse(text)
+    if (
+      json && typeof json === "object" && json.meta && typeof json.meta === "object" && "session" in json.meta
+    ) {
+      const { session: _session, ...meta } = json.meta
+      return JSON.stringify({ ...json, meta })
+    }
+  } catch {
+    // not JSON: kept as text
+  }
+  return text.replaceAll("\u0000", "\uFFFD")
+}
+
+/** Stores letters in one statement. */
+export const insertDeadLetters = (
+  sql: Sql,
+  letters: ReadonlyArray<DeadLetter>,
+): Effect.Effect<void, DatabaseError> =>
+  query(() =>
+    sql`insert into hamlet_dlq (host, project, subject, handler, request_id, payload, code, error)
+        select * from unnest(
+          ${letters.map((l) => l.host)}::text[], ${letters.map((l) => l.project)}::text[],
+          ${letters.map((l) => l.subject)}::text[], ${letters.map((l) => l.handler)}::text[],
+          ${letters.map((l) => l.requestId ?? null)}::text[], ${letters.map((l) => l.payload)}::text[],
+          ${letters.map((l) => l.error.code)}::text[], ${
+      letters.map((l) => JSON.stringify(l.error))
+    }::text[])`
+  ).pipe(Effect.asVoid)
+
+const toStored = (row: Record<string, unknown>): StoredDeadLetter => ({
+  id: String(row.id),
+  subject: String(row.subject),
+  handler: String(row.handler ?? ""),
+  requestId: row.request_id === null ? null : String(row.request_id),
+  payload: String(row.payload),
+  error: JSON.parse(String(row.error)),
+  attempts: Number(row.attempts),
+  createdAt: (row.created_at as Date).toISOString(),
+  lastTriedAt: row.last_tried_at ? (row.last_tried_at as Date).toISOString() : null,
+})
+
+/** A host's dead letters, oldest first, from after `afterId`, `limit` at most. */
+export const listDeadLetters = (
+  sql: Sql,
+  host: string,
+  page: { readonly afterId: bigint; readonly limit: number },
+): Effect.Effect<ReadonlyArray<StoredDeadLetter>, DatabaseError> =>
+  query(() =>
+    sql`select id, subject, handler, request_id, payload, error, attempts, created_at, last_tried_at
+        from hamlet_dlq where host = ${host} and id > ${String(page.afterId)}
+        order by id limit ${page.limit}`
+  ).pipe(Effect.map((rows) => rows.map(toStored)))
+
+/** One dead letter of `host`, if it has one with this id. */
+export const getDeadLetter = (
+  sql: Sql,
+  host: string,
+  id: bigint,
+): Effect.Effect<StoredDeadLetter | undefined, DatabaseError> =>
+  query(() =>
+    sql`select id, subject, handler, request_id, payload, error, attempts, created_at, last_tried_at
+        from hamlet_dlq where host = ${host} and id = ${String(id)}`
+  ).pipe(Effect.map((rows) => rows[0] ? toStored(rows[0]) : undefined))
+
+/** Removes a dead letter; false when `host` has none with this id. */
+export const removeDeadLetter = (sql: Sql, host: string, id: bigint): Effect.Effect<boolean, DatabaseError> =>
+  query(() => sql`delete from hamlet_dlq where host = ${host} and id = ${String(id)} returning id`).pipe(
+    Effect.map((rows) => rows.length === 1),
+  )
+
+/** Records a failed retry: the new error, one more attempt. */
+export const markRetryFailed = (
+  sql: Sql,
+  host: string,
+  id: bigint,
+  error: DeadLetter["error"],
+): Effect.Effect<void, DatabaseError> =>
+  query(() =>
+    sql`update hamlet_dlq set error = ${JSON.stringify(error)}, code = ${error.code},
+          attempts = attempts + 1, last_tried_at = now()
+        where host = ${host} and id = ${String(id)}`
+  ).pipe(Effect.asVoid)
