@@ -3,8 +3,6 @@
  * reached by the same postgres.js code as a real server. PGlite is one backend session, so
  * the client keeps a single connection: transactions must never interleave on it.
  */
-import { PGlite } from "@electric-sql/pglite"
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
 import { Effect, Layer } from "effect"
 import { mkdir, rm, writeFile } from "node:fs/promises"
 import { Database } from "./database.ts"
@@ -18,6 +16,12 @@ export interface EmbeddedPostgres {
 /** Starts PGlite on `dataDir` (in memory when undefined) behind a socket on 127.0.0.1. */
 export const startEmbeddedPostgres = async (dataDir: string | undefined): Promise<EmbeddedPostgres> => {
   if (dataDir) await mkdir(dataDir, { recursive: true })
+  // imported here, not at the top: a node on a real Postgres never loads PGlite's JavaScript
+  // (measured: `deno task serve` on real services, at rest: 160.5 → 156.4 MB, two runs each)
+  const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([
+    import("@electric-sql/pglite"),
+    import("@electric-sql/pglite-socket"),
+  ])
   const db = await PGlite.create(dataDir)
   const server = new PGLiteSocketServer({ db, port: 0, host: "127.0.0.1" })
   await server.start()
