@@ -78,12 +78,17 @@ export type HttpClient = "wrk" | "deno"
 /** Spawns the load generator for `spec` and returns its result (wrk for HTTP if chosen). */
 export const runLoadProcess = async (spec: LoadSpec, client: HttpClient = "deno"): Promise<LoadResult> => {
   if (spec.kind === "http" && client === "wrk") return await runWrk(spec)
-  const command = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("./load.ts", import.meta.url).pathname, JSON.stringify(spec)],
+  // the spec goes over stdin: 10,000 hosts do not fit in an argument list (E2BIG)
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("./load.ts", import.meta.url).pathname],
+    stdin: "piped",
     stdout: "piped",
     stderr: "piped",
-  })
-  const output = await command.output()
+  }).spawn()
+  const writer = child.stdin.getWriter()
+  await writer.write(new TextEncoder().encode(JSON.stringify(spec)))
+  await writer.close()
+  const output = await child.output()
   const text = new TextDecoder().decode(output.stdout).trim()
   if (!output.success) {
     throw new Error(`load generator failed: ${new TextDecoder().decode(output.stderr).slice(0, 2000)}`)
@@ -92,7 +97,7 @@ export const runLoadProcess = async (spec: LoadSpec, client: HttpClient = "deno"
 }
 
 if (import.meta.main) {
-  const spec = JSON.parse(Deno.args[0]) as LoadSpec
+  const spec = JSON.parse(await new Response(Deno.stdin.readable).text()) as LoadSpec
   const result = await runClosedLoop(await driverFor(spec), spec)
   console.log(JSON.stringify(result))
   Deno.exit(0)
