@@ -2,11 +2,12 @@
  * A host actor: subscribes to `hamlet.req.<project>.<hostToken>.*` in a queue group (so a
  * fleet shares the host's load), decodes each request, runs queries in read batches
  * (query-batch.ts) and commands in batches through a bounded mailbox (each batch chained behind
- * the previous one's commit: commit-chain.ts). The mailbox and its worker fiber
- * exist only while the host is busy (idle hosts are passivated). Closing its scope
- * unsubscribes, then drains the commands already queued.
+ * the previous one's commit: commit-chain.ts). The actor is built at the host's first message
+ * (until then a host is its subscription), and its mailbox and worker fiber exist only while
+ * the host is busy (idle hosts are passivated). Closing its scope unsubscribes, then drains the
+ * commands already queued.
  */
-import { Cause, Effect, Exit, Fiber, Option, Queue, Schema, type Scope } from "effect"
+import { Cause, type Context, Effect, Exit, Fiber, Option, Queue, Schema, type Scope } from "effect"
 import { Bus, type BusMessage, type BusUnavailable } from "../bus/bus.ts"
 import {
   decodeText,
@@ -63,6 +64,11 @@ const encodedSuccess = (reply: Reply & { ok: true }): Uint8Array => {
   return bytes
 }
 
+/**
+ * Serves `host`: subscribes to its subject; the actor proper (mailbox, batchers, caches) is
+ * built at the host's first message, so an idle host — most of 10,000 — is its subscription and
+ * a closure. Closing the scope unsubscribes, then drains what the actor has taken.
+ */
 export const startHostActor = (
   sql: Sql,
   lanes: ReadLanes,
@@ -72,231 +78,247 @@ export const startHostActor = (
   Effect.gen(function* () {
     const bus = yield* Bus
     const deadLetters = yield* DeadLetters
-    let active: Worker | undefined
-    let isClosing = false
-    let versions: Map<string, number> | undefined
-    const log: HostLog = {
-      sql,
-      project,
-      host,
-      head: undefined,
-      // made at the first write (a Map's table is ~300 bytes; most hosts at rest never write)
-      get versions() {
-        return versions ??= new Map()
-      },
-      announce: (events) => Effect.runFork(announceEvents(bus, project.name, events)),
-      contendedUntil: 0,
-    }
     const context = yield* Effect.context<never>()
-    const runFork = Effect.runForkWith(context)
-    const annotate = Effect.annotateLogs({ project: project.name, host })
-
-    // made at the host's first query: an idle host (most of 10,000) holds none of its machinery
-    let queries: QueryBatcher | undefined
-    const queriesOf = () =>
-      queries ??= makeQueryBatcher(lanes, project, host, (effect) => void runFork(annotate(effect)))
-
-    const deadLetterOf = (message: BusMessage, error: ReplyError, requestId: string | undefined) => ({
-      host,
-      project: project.name,
-      subject: message.subject,
-      handler: parseRequestSubject(message.subject)?.handler ?? "",
-      requestId,
-      payload: withoutSession(lenientText.decode(message.data)),
-      error: { code: error.code, message: error.message, ...(error.issues ? { issues: error.issues } : {}) },
-    })
-
-    const onMessage = (message: BusMessage) => {
-      const address = parseRequestSubject(message.subject)
-      const handler = address && project.handlers.get(address.handler)
-      let isAnswered = false
-      /** Answers once: a later answer (a stopping node's, say) is dropped. */
-      const respond = (reply: Reply) => {
-        if (isAnswered) return
-        isAnswered = true
-        // published without a reply subject: nobody hears an error, so it is kept as a dead letter
-        if (message.reply === undefined) {
-          if (!reply.ok) deadLetters.record(deadLetterOf(message, reply.error, requestId))
-          return
-        }
-        // x-request-id is echoed to callers that sent it (the ingress sends the id in the envelope)
-        const headers: Record<string, string> = echoedId ? { [REQUEST_ID_HEADER]: echoedId } : {}
-        // a reply that cannot be sent (bus closed) is lost to the caller, who times out; it must
-        // not throw into the batch that committed it
-        try {
-          const bytes = reply.ok ? encodedSuccess(reply) : encodeJson(reply)
-          // NATS counts the headers too (hamlet-reply, an echoed x-request-id): leave room for them
-          if (bytes.length + REPLY_HEADER_ROOM > bus.maxPayload) {
-            // the bus would drop it and the caller wait out its timeout: say so at once instead
-            runFork(Effect.logError("reply too large for the bus", { requestId, bytes: bytes.length }))
-            const applied = handler?.kind === "command" && reply.ok
-              ? "; the command's writes were committed"
-              : ""
-            const message_ =
-              `the reply is ${bytes.length} bytes, more than the bus carries (${bus.maxPayload})`
-            const tooLarge: Reply = {
-              ok: false,
-              error: { ...replyError("internal", message_ + applied), requestId },
-            }
-            return message.respond(encodeJson(tooLarge), headers)
-          }
-          if (reply.ok) headers[OK_REPLY_HEADER] = "ok"
-          message.respond(bytes, headers)
-        } catch (error) {
-          runFork(Effect.logWarning("reply not sent", { requestId, error: String(error) }))
-        }
-      }
-      const echoedId = message.headers[REQUEST_ID_HEADER]
-      let requestId = echoedId
-      let json: unknown
-      try {
-        json = JSON.parse(decodeText(message.data))
-      } catch {
-        return respond({
-          ok: false,
-          error: replyError("bad_request", "the request envelope is not valid UTF-8 JSON"),
-        })
-      }
-      // text Postgres cannot store (a NUL, a lone surrogate), or nesting too deep to encode: the one
-      // check of a request's values (HTTP input reaches it here too); the envelope is a wrapper, so
-      // its input nests from 0 and an issue in it is the input's, with the input's path
-      const issue = wireValueIssue(json, -1)
-      if (issue) {
-        const inInput = issue.path === "input" || issue.path.startsWith("input.")
-        return respond({
-          ok: false,
-          error: inInput
-            ? replyError("bad_request", "the input cannot be stored", [{
-              ...issue,
-              path: issue.path.slice(6),
-            }])
-            : replyError("bad_request", "the request envelope cannot be stored", [issue]),
-        })
-      }
-      const envelope = decodeEnvelope(json, { errors: "all" })
-      if (Exit.isFailure(envelope)) {
-        const error = Cause.findErrorOption(envelope.cause)
-        return respond({
-          ok: false,
-          error: error._tag === "Some"
-            ? badInput(error.value, "the request envelope")
-            : replyError("bad_request", "malformed envelope"),
-        })
-      }
-      requestId ??= envelope.value.id
-      if (!handler) {
-        return respond({
-          ok: false,
-          error: replyError("not_found", `project ${project.name} has no handler ${address?.handler ?? "?"}`),
-        })
-      }
-      const input = decodeInput(handler, envelope.value.input)
-      if (Exit.isFailure(input)) {
-        const error = Cause.findErrorOption(input.cause)
-        return respond(
-          error._tag === "Some"
-            ? inputError(error.value)
-            : { ok: false, error: replyError("bad_request", "bad input") },
-        )
-      }
-      const request: HandlerRequest = {
-        requestId,
-        handler,
-        input: input.value,
-        meta: envelope.value.meta ?? {},
-        deadline: Date.now() + handlerTimeoutMs(project, handler),
-      }
-      if (handler.kind === "query") {
-        return queriesOf().submit({
-          ...request,
-          coalesceKey: coalesceKeyOf(handler, envelope.value.input, request.meta),
-          respond,
-        })
-      }
-      const key = request.meta.idempotencyKey
-      // JSON as it arrived: the same bytes' digest on every node and every retry
-      const digest = key ? requestDigest(handler.name, envelope.value.input ?? {}) : undefined
-      if (!enqueue({ ...request, respond, request: digest })) {
-        respond({ ok: false, error: hostBusy(host) })
-      }
-    }
-
-    /** Runs batches until the mailbox has been idle for `limits.idleMs`, then passivates. */
-    const work = (state: Worker): Effect.Effect<void> => {
-      const chain = makeCommitChain(log)
-      return Effect.gen(function* () {
-        for (;;) {
-          const batch = yield* Queue.takeBetween(state.mailbox, 1, MAX_BATCH).pipe(
-            Effect.timeoutOption(project.limits.idleMs),
-          )
-          if (Option.isNone(batch)) {
-            yield* chain.settle
-            // synchronous check-and-clear: no message can slip in between (one JS thread)
-            const isIdle = yield* Effect.sync(() => {
-              if (Queue.sizeUnsafe(state.mailbox) > 0) return false
-              if (active === state) active = undefined
-              return true
-            })
-            if (isIdle) return
-            continue
-          }
-          yield* chain.submit(batch.value)
-        }
-      }).pipe(Effect.catchIf(Cause.isDone, () => chain.settle), annotate)
-    }
-
-    const activate = (): Worker => {
-      const mailbox = Effect.runSync(Queue.bounded<Command, Cause.Done>(project.limits.mailboxSize))
-      const state: Worker = { mailbox, fiber: undefined }
-      actorCounters.activeHostWorkers++
-      state.fiber = runFork(
-        work(state).pipe(Effect.ensuring(Effect.sync(() => actorCounters.activeHostWorkers--))),
-      )
-      return state
-    }
-
-    const enqueue = (command: Command): boolean => {
-      if (isClosing) return false
-      active ??= activate()
-      return Queue.offerUnsafe(active.mailbox, command)
-    }
-
-    // queries taken are answered before the host stops (bounded wait), as commands are below
-    yield* Effect.addFinalizer(() =>
-      Effect.suspend(() => {
-        const taken = queries
-        if (!taken) return Effect.void
-        return taken.drain.pipe(
-          Effect.timeout(10_000),
-          Effect.ignore,
-          Effect.andThen(Effect.sync(taken.abandon)),
-        )
-      })
+    let actor: HostActor | undefined
+    yield* Effect.addFinalizer(() => Effect.suspend(() => actor?.stop ?? Effect.void))
+    yield* bus.subscribe(
+      hostRequestWildcard(project.name, host),
+      (message) =>
+        (actor ??= makeHostActor({ sql, lanes, project, host, bus, deadLetters, context })).onMessage(
+          message,
+        ),
+      { queue: HOST_QUEUE_GROUP },
     )
-    // drain on close: stop accepting, let queued commands commit (bounded wait)
-    yield* Effect.addFinalizer(() =>
-      Effect.suspend(() => {
-        isClosing = true
-        const state = active
-        if (!state?.fiber) return Effect.void
-        return Queue.end(state.mailbox).pipe(
-          Effect.andThen(Fiber.join(state.fiber).pipe(Effect.timeout(10_000), Effect.ignore)),
-          Effect.andThen(Fiber.interrupt(state.fiber)),
-          // the store did not let the worker finish in time: whatever is still queued gets an
-          // answer (retry later) instead of silence until the caller's timeout
-          Effect.andThen(Queue.clear(state.mailbox).pipe(Effect.orElseSucceed(() => [] as Array<Command>))),
-          Effect.flatMap((left) =>
-            Effect.sync(() => {
-              for (const c of left) {
-                c.respond({
-                  ok: false,
-                  error: hostStopping(host),
-                })
-              }
-            })
-          ),
-        )
-      })
-    )
-    yield* bus.subscribe(hostRequestWildcard(project.name, host), onMessage, { queue: HOST_QUEUE_GROUP })
   })
+
+interface HostActorDeps {
+  readonly sql: Sql
+  readonly lanes: ReadLanes
+  readonly project: LoadedProject
+  readonly host: string
+  readonly bus: Bus["Service"]
+  readonly deadLetters: DeadLetters["Service"]
+  readonly context: Context.Context<never>
+}
+
+interface HostActor {
+  readonly onMessage: (message: BusMessage) => void
+  /** Stops taking commands; answers what was taken (bounded waits). */
+  readonly stop: Effect.Effect<void>
+}
+
+const makeHostActor = (
+  { sql, lanes, project, host, bus, deadLetters, context }: HostActorDeps,
+): HostActor => {
+  let active: Worker | undefined
+  let isClosing = false
+  const log: HostLog = {
+    sql,
+    project,
+    host,
+    head: undefined,
+    versions: new Map(),
+    announce: (events) => Effect.runFork(announceEvents(bus, project.name, events)),
+    contendedUntil: 0,
+  }
+  const runFork = Effect.runForkWith(context)
+  const annotate = Effect.annotateLogs({ project: project.name, host })
+
+  // made at the host's first query (a host may only ever be written to)
+  let queries: QueryBatcher | undefined
+  const queriesOf = () =>
+    queries ??= makeQueryBatcher(lanes, project, host, (effect) => void runFork(annotate(effect)))
+
+  const deadLetterOf = (message: BusMessage, error: ReplyError, requestId: string | undefined) => ({
+    host,
+    project: project.name,
+    subject: message.subject,
+    handler: parseRequestSubject(message.subject)?.handler ?? "",
+    requestId,
+    payload: withoutSession(lenientText.decode(message.data)),
+    error: { code: error.code, message: error.message, ...(error.issues ? { issues: error.issues } : {}) },
+  })
+
+  const onMessage = (message: BusMessage) => {
+    const address = parseRequestSubject(message.subject)
+    const handler = address && project.handlers.get(address.handler)
+    let isAnswered = false
+    /** Answers once: a later answer (a stopping node's, say) is dropped. */
+    const respond = (reply: Reply) => {
+      if (isAnswered) return
+      isAnswered = true
+      // published without a reply subject: nobody hears an error, so it is kept as a dead letter
+      if (message.reply === undefined) {
+        if (!reply.ok) deadLetters.record(deadLetterOf(message, reply.error, requestId))
+        return
+      }
+      // x-request-id is echoed to callers that sent it (the ingress sends the id in the envelope)
+      const headers: Record<string, string> = echoedId ? { [REQUEST_ID_HEADER]: echoedId } : {}
+      // a reply that cannot be sent (bus closed) is lost to the caller, who times out; it must
+      // not throw into the batch that committed it
+      try {
+        const bytes = reply.ok ? encodedSuccess(reply) : encodeJson(reply)
+        // NATS counts the headers too (hamlet-reply, an echoed x-request-id): leave room for them
+        if (bytes.length + REPLY_HEADER_ROOM > bus.maxPayload) {
+          // the bus would drop it and the caller wait out its timeout: say so at once instead
+          runFork(Effect.logError("reply too large for the bus", { requestId, bytes: bytes.length }))
+          const applied = handler?.kind === "command" && reply.ok
+            ? "; the command's writes were committed"
+            : ""
+          const message_ = `the reply is ${bytes.length} bytes, more than the bus carries (${bus.maxPayload})`
+          const tooLarge: Reply = {
+            ok: false,
+            error: { ...replyError("internal", message_ + applied), requestId },
+          }
+          return message.respond(encodeJson(tooLarge), headers)
+        }
+        if (reply.ok) headers[OK_REPLY_HEADER] = "ok"
+        message.respond(bytes, headers)
+      } catch (error) {
+        runFork(Effect.logWarning("reply not sent", { requestId, error: String(error) }))
+      }
+    }
+    const echoedId = message.headers[REQUEST_ID_HEADER]
+    let requestId = echoedId
+    let json: unknown
+    try {
+      json = JSON.parse(decodeText(message.data))
+    } catch {
+      return respond({
+        ok: false,
+        error: replyError("bad_request", "the request envelope is not valid UTF-8 JSON"),
+      })
+    }
+    // text Postgres cannot store (a NUL, a lone surrogate), or nesting too deep to encode: the one
+    // check of a request's values (HTTP input reaches it here too); the envelope is a wrapper, so
+    // its input nests from 0 and an issue in it is the input's, with the input's path
+    const issue = wireValueIssue(json, -1)
+    if (issue) {
+      const inInput = issue.path === "input" || issue.path.startsWith("input.")
+      return respond({
+        ok: false,
+        error: inInput
+          ? replyError("bad_request", "the input cannot be stored", [{
+            ...issue,
+            path: issue.path.slice(6),
+          }])
+          : replyError("bad_request", "the request envelope cannot be stored", [issue]),
+      })
+    }
+    const envelope = decodeEnvelope(json, { errors: "all" })
+    if (Exit.isFailure(envelope)) {
+      const error = Cause.findErrorOption(envelope.cause)
+      return respond({
+        ok: false,
+        error: error._tag === "Some"
+          ? badInput(error.value, "the request envelope")
+          : replyError("bad_request", "malformed envelope"),
+      })
+    }
+    requestId ??= envelope.value.id
+    if (!handler) {
+      return respond({
+        ok: false,
+        error: replyError("not_found", `project ${project.name} has no handler ${address?.handler ?? "?"}`),
+      })
+    }
+    const input = decodeInput(handler, envelope.value.input)
+    if (Exit.isFailure(input)) {
+      const error = Cause.findErrorOption(input.cause)
+      return respond(
+        error._tag === "Some"
+          ? inputError(error.value)
+          : { ok: false, error: replyError("bad_request", "bad input") },
+      )
+    }
+    const request: HandlerRequest = {
+      requestId,
+      handler,
+      input: input.value,
+      meta: envelope.value.meta ?? {},
+      deadline: Date.now() + handlerTimeoutMs(project, handler),
+    }
+    if (handler.kind === "query") {
+      return queriesOf().submit({
+        ...request,
+        coalesceKey: coalesceKeyOf(handler, envelope.value.input, request.meta),
+        respond,
+      })
+    }
+    const key = request.meta.idempotencyKey
+    // JSON as it arrived: the same bytes' digest on every node and every retry
+    const digest = key ? requestDigest(handler.name, envelope.value.input ?? {}) : undefined
+    if (!enqueue({ ...request, respond, request: digest })) {
+      respond({ ok: false, error: hostBusy(host) })
+    }
+  }
+
+  /** Runs batches until the mailbox has been idle for `limits.idleMs`, then passivates. */
+  const work = (state: Worker): Effect.Effect<void> => {
+    const chain = makeCommitChain(log)
+    return Effect.gen(function* () {
+      for (;;) {
+        const batch = yield* Queue.takeBetween(state.mailbox, 1, MAX_BATCH).pipe(
+          Effect.timeoutOption(project.limits.idleMs),
+        )
+        if (Option.isNone(batch)) {
+          yield* chain.settle
+          // synchronous check-and-clear: no message can slip in between (one JS thread)
+          const isIdle = yield* Effect.sync(() => {
+            if (Queue.sizeUnsafe(state.mailbox) > 0) return false
+            if (active === state) active = undefined
+            return true
+          })
+          if (isIdle) return
+          continue
+        }
+        yield* chain.submit(batch.value)
+      }
+    }).pipe(Effect.catchIf(Cause.isDone, () => chain.settle), annotate)
+  }
+
+  const activate = (): Worker => {
+    const mailbox = Effect.runSync(Queue.bounded<Command, Cause.Done>(project.limits.mailboxSize))
+    const state: Worker = { mailbox, fiber: undefined }
+    actorCounters.activeHostWorkers++
+    state.fiber = runFork(
+      work(state).pipe(Effect.ensuring(Effect.sync(() => actorCounters.activeHostWorkers--))),
+    )
+    return state
+  }
+
+  const enqueue = (command: Command): boolean => {
+    if (isClosing) return false
+    active ??= activate()
+    return Queue.offerUnsafe(active.mailbox, command)
+  }
+
+  // stop accepting, let queued commands commit, then answer the queries taken (bounded waits)
+  const stopCommands = Effect.suspend(() => {
+    isClosing = true
+    const state = active
+    if (!state?.fiber) return Effect.void
+    return Queue.end(state.mailbox).pipe(
+      Effect.andThen(Fiber.join(state.fiber).pipe(Effect.timeout(10_000), Effect.ignore)),
+      Effect.andThen(Fiber.interrupt(state.fiber)),
+      // the store did not let the worker finish in time: whatever is still queued gets an
+      // answer (retry later) instead of silence until the caller's timeout
+      Effect.andThen(Queue.clear(state.mailbox).pipe(Effect.orElseSucceed(() => [] as Array<Command>))),
+      Effect.flatMap((left) =>
+        Effect.sync(() => {
+          for (const c of left) c.respond({ ok: false, error: hostStopping(host) })
+        })
+      ),
+    )
+  })
+  const stopQueries = Effect.suspend(() => {
+    const taken = queries
+    if (!taken) return Effect.void
+    return taken.drain.pipe(
+      Effect.timeout(10_000),
+      Effect.ignore,
+      Effect.andThen(Effect.sync(taken.abandon)),
+    )
+  })
+  return { onMessage, stop: Effect.andThen(stopCommands, stopQueries) }
+}
