@@ -25,6 +25,7 @@ import { replyTimeoutMs } from "../projects/loader.ts"
 import { Database, query } from "../store/database.ts"
 import { BodyNotUtf8, BodyTimeout, BodyTooLarge, readBodyText } from "./body.ts"
 import { normaliseHost } from "./host.ts"
+import { readIdempotencyKey } from "./idempotency-key.ts"
 import { recordRequest, renderMetrics } from "./metrics.ts"
 import { errorResponse, jsonResponse, methodNotAllowed, notAllowed } from "./responses.ts"
 import { resolveRoute, type Route } from "./routing.ts"
@@ -99,7 +100,14 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
       } else {
         return methodNotAllowed(request.method, handler.kind === "query" ? "GET, HEAD, POST" : "POST")
       }
-      const envelope: RequestEnvelope = { id: requestId, input }
+      // a command's Idempotency-Key: sent again after a lost answer, it runs once (queries ignore it)
+      const idempotency = handler.kind === "query"
+        ? { _tag: "absent" as const }
+        : readIdempotencyKey(request.headers)
+      if (idempotency._tag === "invalid") return errorResponse(replyError("bad_request", idempotency.message))
+      const envelope: RequestEnvelope = idempotency._tag === "key"
+        ? { id: requestId, input, meta: { idempotencyKey: idempotency.key } }
+        : { id: requestId, input }
       let payload: Uint8Array
       try {
         payload = encodeJson(envelope)
