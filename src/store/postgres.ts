@@ -1,8 +1,20 @@
 /** Database layer for a real Postgres server (DATABASE_URL). */
 import { Effect, Layer } from "effect"
 import postgres from "postgres"
-import { DenoSocket } from "../platform/tcp-socket.ts"
 import { Database } from "./database.ts"
+import { dialPostgres } from "./pg-socket.ts"
+import { guardReachability } from "./reachability.ts"
+
+/** How long a connect, or the startup after it, may take (postgres.js' default is 30 s). */
+const CONNECT_TIMEOUT_S = 10
+
+/**
+ * Seconds before a connection tries again after a failed connect: postgres.js' exponential
+ * back-off with jitter, capped at 1 s instead of 20 s, so a node is back within a second of
+ * Postgres (reachability.ts already spares callers the wait while it is down).
+ */
+const reconnectBackoff = (retries: number): number =>
+  (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, 1)
 
 /**
  * Plain TCP (no TLS, no Unix socket) uses Deno's own sockets (platform/tcp-socket.ts); anything
@@ -19,13 +31,15 @@ export const makePostgresClient = (
   url: string,
   max = 10,
 ): postgres.Sql =>
-  postgres(url, {
+  guardReachability(postgres(url, {
     max,
     onnotice: () => {},
+    connect_timeout: CONNECT_TIMEOUT_S,
+    backoff: reconnectBackoff,
     ...(isPlainTcp(url)
       ? {
         socket: (options: { host: ReadonlyArray<string>; port: ReadonlyArray<number> }) =>
-          DenoSocket.connect(options.host[0], options.port[0]),
+          dialPostgres(options.host[0], options.port[0], CONNECT_TIMEOUT_S * 1000),
       }
       : {}),
     // int8 (seq, counts) as JS numbers: exact up to 2^53, far beyond any host's log
@@ -43,7 +57,7 @@ export const makePostgresClient = (
       plan_cache_mode: process.env.HAMLET_PG_PLAN_CACHE_MODE ?? "force_custom_plan",
       jit: "off",
     },
-  })
+  }))
 
 export const PostgresLive = (
   url: string,

@@ -31,6 +31,7 @@
  */
 import type { ReservedSql } from "postgres"
 import { IN_FAILED_TRANSACTION, isConnectionLost, type Sql } from "./database.ts"
+import { reserveConnection, type ReservedConnection } from "./reserved-connection.ts"
 import { normalisedHost, TENANT_ROLE } from "./roles.ts"
 
 /** Connections reads may hold at once. */
@@ -63,6 +64,7 @@ interface InFlight {
 
 interface Lane {
   readonly conn: ReservedSql
+  readonly reserved: ReservedConnection
   readonly reservedAt: number
   /** The statements in flight, oldest first (a connection answers in order). */
   readonly started: Array<InFlight>
@@ -185,7 +187,7 @@ export const makeReadLanes = (sql: Sql, options: ReadLanesOptions = {}): ReadLan
     const at = lanes.indexOf(lane)
     if (at < 0) return
     lanes.splice(at, 1)
-    if (!lane.isLost) lane.conn.release()
+    if (!lane.isLost) lane.reserved.release()
   }
 
   /**
@@ -202,11 +204,12 @@ export const makeReadLanes = (sql: Sql, options: ReadLanesOptions = {}): ReadLan
   }
 
   const reserve = (): Promise<Lane> => {
-    reserving ??= sql.reserve().then(
-      (conn) => {
+    reserving ??= reserveConnection(sql).then(
+      (reserved) => {
         reserving = undefined
         const lane: Lane = {
-          conn,
+          conn: reserved.sql,
+          reserved,
           reservedAt: performance.now(),
           started: [],
           isRetired: false,
@@ -215,6 +218,8 @@ export const makeReadLanes = (sql: Sql, options: ReadLanesOptions = {}): ReadLan
           isLost: false,
         }
         lanes.push(lane)
+        // closed between statements too (nothing in flight to fail): never sent on again
+        reserved.onLost((error) => lose(lane, error))
         return lane
       },
       (error) => {

@@ -15,6 +15,7 @@ import {
   type SqlTx,
 } from "./database.ts"
 import type { Pipeline } from "./pipeline.ts"
+import { reserveConnection, type ReservedConnection } from "./reserved-connection.ts"
 import { enterHostSql, lockHostSql } from "./roles.ts"
 
 /** How a write transaction ends (all optional). */
@@ -58,10 +59,11 @@ const withTransaction = <A, E>(
   body: (tx: SqlTx) => Effect.Effect<A, E>,
   { pipeline, beforeCommit, onCommitSent }: CommitOptions<A, E> = {},
 ): Effect.Effect<A, E | DatabaseError> =>
-  withReservedConnection(
+  withReserved(
     sql,
-    (conn) =>
+    (reserved) =>
       Effect.gen(function* () {
+        const conn = reserved.sql
         // pipelined: `begin` is sent now and the body's first query queues right behind it
         // on the same connection, saving a round trip; its outcome is checked before commit
         const begun = conn.unsafe(beginSql).simple().execute()
@@ -83,6 +85,9 @@ const withTransaction = <A, E>(
               : run,
         )
         if (beforeCommit) yield* beforeCommit
+        // lost before COMMIT went out (the body may have caught its own failed statement): the
+        // server rolled the transaction back, so this is a failure, not an unknown outcome
+        if (reserved.isLost()) return yield* Effect.fail(lostConnection())
         const sent = conn.unsafe("commit").execute()
         sent.catch(() => {}) // observed below, after the pipeline
         onCommitSent?.(result)
@@ -130,23 +135,37 @@ const withTransaction = <A, E>(
 
 /**
  * A connection of its own for `use` (a transaction, a snapshot); `finish` runs before it
- * goes back to the pool, whatever the outcome — also on interruption.
+ * goes back to the pool, whatever the outcome — also on interruption. A connection lost
+ * meanwhile (reserved-connection.ts) takes no more statements, and `finish` is skipped.
  */
 export const withReservedConnection = <A, E>(
   sql: Sql,
   use: (conn: SqlTx) => Effect.Effect<A, E>,
   finish: (conn: SqlTx, exit: Exit.Exit<A, E | DatabaseError>) => Effect.Effect<void>,
+): Effect.Effect<A, E | DatabaseError> => withReserved(sql, (reserved) => use(reserved.sql), finish)
+
+const withReserved = <A, E>(
+  sql: Sql,
+  use: (reserved: ReservedConnection) => Effect.Effect<A, E>,
+  finish: (conn: SqlTx, exit: Exit.Exit<A, E | DatabaseError>) => Effect.Effect<void>,
 ): Effect.Effect<A, E | DatabaseError> =>
   Effect.acquireUseRelease(
-    query(() => sql.reserve()),
+    query(() => reserveConnection(sql)),
     use,
-    (conn, exit) =>
-      // lost under a query: postgres.js has taken the connection back, and anything sent on it
-      // (a rollback) would crash the process; releasing it would hand the dead one out again
-      wasConnectionLost(exit)
+    (reserved, exit) =>
+      // lost: postgres.js has taken the connection back, and a statement sent on it (a rollback)
+      // would crash the process; releasing it would hand the dead one out again
+      reserved.isLost() || wasConnectionLost(exit)
         ? Effect.void
-        : finish(conn, exit).pipe(Effect.ensuring(Effect.sync(() => conn.release()))),
+        : finish(reserved.sql, exit).pipe(Effect.ensuring(Effect.sync(() => reserved.release()))),
   )
+
+const lostConnection = () =>
+  new DatabaseError({
+    message: "the connection was lost during the transaction",
+    code: "CONNECTION_CLOSED",
+    connectionLost: true,
+  })
 
 /** Whether `exit` failed because the connection was lost (also as an unknown commit outcome). */
 const wasConnectionLost = (exit: Exit.Exit<unknown, unknown>): boolean =>

@@ -1,0 +1,108 @@
+/**
+ * Fails fast while Postgres cannot be reached. postgres.js keeps a statement queued until one of
+ * its connections connects, retrying with back-off, so during an outage every request would wait
+ * out its handler's time limit. Once a connect fails as unreachable (refused, timed out, no such
+ * host), statements are refused at once with `STORE_UNREACHABLE` — except one every `probeMs`,
+ * sent to try again: the first statement answered opens the way for all.
+ */
+import type postgres from "postgres"
+
+/**
+ * The code of a statement refused while Postgres is unreachable: a CONNECTION_ code, so the
+ * store treats it as a lost connection (nothing ran; no connection to roll back or release).
+ */
+export const STORE_UNREACHABLE = "CONNECTION_UNREACHABLE"
+
+/** How often a statement is let through to see whether Postgres is back. */
+const PROBE_MS = 250
+
+const UNREACHABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ETIMEDOUT",
+  "CONNECT_TIMEOUT",
+])
+
+/** Whether `error` says no connection could be made (not that one was lost under a statement). */
+export const isUnreachable = (error: unknown): boolean =>
+  UNREACHABLE_CODES.has(String((error as { code?: unknown })?.code))
+
+interface PgQuery {
+  handler: (query: PgQuery) => void
+  resolve: (value: unknown) => void
+  reject: (error: unknown) => void
+}
+
+const isQuery = (value: unknown): value is PgQuery =>
+  value instanceof Promise && typeof (value as Partial<PgQuery>).handler === "function"
+
+/** The pool `sql`, refusing statements and reservations while Postgres is unreachable. */
+export const guardReachability = (pool: postgres.Sql, probeMs = PROBE_MS): postgres.Sql => {
+  let downWith: Error | undefined
+  let lastTry = 0
+
+  const refusal = (): Error | undefined => {
+    if (!downWith) return undefined
+    const now = performance.now()
+    if (now - lastTry >= probeMs) {
+      lastTry = now // this one goes: its outcome says whether Postgres is back
+      return undefined
+    }
+    return Object.assign(new Error(`Postgres is unreachable (${downWith.message}); refused without trying`), {
+      code: STORE_UNREACHABLE,
+    })
+  }
+  const observe = (error: unknown) => {
+    if (!isUnreachable(error)) return
+    downWith ??= error instanceof Error ? error : new Error(String(error))
+    lastTry = performance.now()
+  }
+  const isBack = () => {
+    downWith = undefined
+  }
+
+  const guard = <A>(value: A): A => {
+    if (!isQuery(value)) return value
+    const send = value.handler
+    value.handler = (query) => {
+      const refused = refusal()
+      if (refused) return query.reject(refused)
+      const { resolve, reject } = query
+      query.resolve = (result) => {
+        isBack()
+        resolve(result)
+      }
+      query.reject = (error) => {
+        observe(error)
+        reject(error)
+      }
+      send(query)
+    }
+    return value
+  }
+
+  const reserve = () => {
+    const refused = refusal()
+    if (refused) return Promise.reject(refused)
+    return pool.reserve().then((conn) => {
+      isBack()
+      return conn
+    }, (error) => {
+      observe(error)
+      throw error
+    })
+  }
+
+  return new Proxy(pool, {
+    apply: (target, self, args) => guard(Reflect.apply(target, self, args)),
+    get: (target, key, receiver) => {
+      if (key === "reserve") return reserve
+      const member = Reflect.get(target, key, receiver)
+      if (key !== "unsafe" && key !== "file") return member
+      return (...args: Array<unknown>) => guard((member as (...a: Array<unknown>) => unknown)(...args))
+    },
+  })
+}

@@ -1,0 +1,121 @@
+/**
+ * A reserved postgres.js connection that knows when it was lost. postgres.js takes a connection
+ * back when its socket closes (a terminated backend, a restarted server, a cut network) — also
+ * while it sits idle inside a transaction, with nothing in flight to fail — and then a query sent
+ * on the old handle crashes the process (a write to its null socket in a timer), or, once the
+ * pool has reconnected it for another caller, runs in that caller's session. So every statement
+ * sent through `sql` is checked first: once the connection is lost it is refused with a
+ * CONNECTION_CLOSED error, never sent, and `release` does nothing.
+ */
+import type postgres from "postgres"
+import type { Sql } from "./database.ts"
+
+export interface ReservedConnection {
+  /** The connection's handle; statements sent after it was lost fail instead of going out. */
+  readonly sql: postgres.ReservedSql
+  /** Whether postgres.js has taken the connection back (it closed). */
+  readonly isLost: () => boolean
+  /** Called once, when the connection is lost (also while idle); replaces any earlier callback. */
+  readonly onLost: (callback: (error: Error) => void) => void
+  /** Back to the pool — unless lost: postgres.js has it back, and releasing it would hand it out twice. */
+  readonly release: () => void
+}
+
+/** The part of postgres.js' internal connection this reads: its close hook and reservation. */
+interface PgConnection {
+  onclose: ((error: Error) => void) | null
+  reserved: unknown
+}
+
+/** The part of a postgres.js query the guard wraps (a lazy Promise: sent when awaited or executed). */
+interface PgQuery {
+  handler: (query: PgQuery) => void
+  options: { onexecute?: (connection: PgConnection) => boolean }
+  resolve: (value: unknown) => void
+  reject: (error: unknown) => void
+}
+
+const isQuery = (value: unknown): value is PgQuery =>
+  value instanceof Promise && typeof (value as Partial<PgQuery>).handler === "function"
+
+/** The error a statement refused on a lost connection fails with (what postgres.js itself reports). */
+const connectionClosed = (): Error =>
+  Object.assign(new Error("write CONNECTION_CLOSED: the reserved connection was lost"), {
+    code: "CONNECTION_CLOSED",
+  })
+
+export const reserveConnection = async (pool: Sql): Promise<ReservedConnection> => {
+  const conn = await pool.reserve()
+  // postgres.js hands a query's connection to the query's `onexecute` as it writes it: the first
+  // statement sent tells which connection this is, and its close hook reports a close at once
+  let connection: PgConnection | undefined
+  let lostWith: Error | undefined
+  let onLost: (error: Error) => void = () => {}
+  let isReleased = false
+  /** Statements handed to postgres.js and not settled: the reservation's own queue is never answered on close. */
+  const pending = new Set<PgQuery>()
+
+  const lose = (error: Error) => {
+    if (lostWith || isReleased) return
+    lostWith = error
+    for (const query of [...pending]) query.reject(error)
+    pending.clear()
+    onLost(error)
+  }
+  const isLost = () => {
+    // the hook is the signal; a reservation cleared under us (by postgres.js' close) says the same
+    if (!lostWith && !isReleased && connection && !connection.reserved) lose(connectionClosed())
+    return lostWith !== undefined
+  }
+  const learn = (c: PgConnection): boolean => {
+    if (!connection) {
+      connection = c
+      c.onclose = (error) => lose(error ?? connectionClosed())
+    }
+    return true // postgres.js reads this as "the connection takes more statements"
+  }
+
+  const guard = <A>(value: A): A => {
+    if (!isQuery(value)) return value // fragments (identifiers, builders) are not sent by themselves
+    const send = value.handler
+    value.handler = (query) => {
+      if (isLost()) return query.reject(lostWith)
+      if (!connection) query.options.onexecute = learn
+      pending.add(query)
+      const { resolve, reject } = query
+      query.resolve = (result) => {
+        pending.delete(query)
+        resolve(result)
+      }
+      query.reject = (error) => {
+        pending.delete(query)
+        reject(error)
+      }
+      send(query)
+    }
+    return value
+  }
+
+  const sql = new Proxy(conn, {
+    apply: (target, self, args) => guard(Reflect.apply(target, self, args)),
+    get: (target, key, receiver) => {
+      const member = Reflect.get(target, key, receiver)
+      if (key !== "unsafe" && key !== "file") return member
+      return (...args: Array<unknown>) => guard((member as (...a: Array<unknown>) => unknown)(...args))
+    },
+  })
+
+  return {
+    sql,
+    isLost,
+    onLost: (callback) => {
+      onLost = callback
+    },
+    release: () => {
+      if (isReleased || isLost()) return
+      isReleased = true
+      if (connection) connection.onclose = null
+      conn.release()
+    },
+  }
+}
