@@ -2,7 +2,8 @@
  * The fleet-wide cleanup jobs. SoftDeleteCleanup purges soft-deleted rows past their
  * model's retention; SessionExpiry deletes expired sessions. Each purge is an event in the
  * affected host's log (so replay reproduces it), committed with the deletion. IdempotencyExpiry
- * forgets idempotency keys past their retention (not part of the log). A host that fails
+ * and DeadLetterExpiry forget idempotency keys and dead letters past their retention (not part
+ * of the log). A host that fails
  * is logged and skipped — the others are still cleaned — and the job then fails with
  * `TargetsFailed`, so its period is not completed and is run again (finding only what is left).
  */
@@ -126,26 +127,44 @@ export const sessionExpiry = (
  * than a day so that a weekly project schedule retried late in its period still finds its key.
  */
 const IDEMPOTENCY_RETENTION = Duration.days(8)
-/** Rows deleted per statement: no long lock on the table while commands record their keys. */
+/**
+ * How long a dead letter is kept (store/dead-letters.ts): a month for an operator to notice it,
+ * send it again or discard it; a publisher sending bad requests for ever does not fill the disk.
+ */
+const DEAD_LETTER_RETENTION = Duration.days(30)
+/** Rows deleted per statement: no long lock on the table while the node writes to it. */
 const EXPIRY_BATCH = 10_000
 
 /**
- * Deletes idempotency records older than `IDEMPOTENCY_RETENTION` (they are not part of the log:
- * nothing to record), a batch at a time.
+ * Deletes rows of `table` created before `now - retention`, a batch at a time. Neither table is
+ * part of any host's log: nothing to record.
  */
-export const idempotencyExpiry = (log: SystemLog, now: Date): Effect.Effect<number, DatabaseError> =>
+const expireRows = (
+  log: SystemLog,
+  table: "hamlet_idempotency" | "hamlet_dlq",
+  retention: Duration.Duration,
+  now: Date,
+): Effect.Effect<number, DatabaseError> =>
   Effect.gen(function* () {
-    const cutoff = new Date(now.getTime() - Duration.toMillis(IDEMPOTENCY_RETENTION))
+    const cutoff = new Date(now.getTime() - Duration.toMillis(retention))
     let deleted = 0
     for (;;) {
       const rows = yield* query(() =>
-        log.sql`delete from hamlet_idempotency where ctid = any(array(
-          select ctid from hamlet_idempotency where created_at < ${cutoff} limit ${EXPIRY_BATCH}))`
+        log.sql`delete from ${log.sql(table)} where ctid = any(array(
+          select ctid from ${log.sql(table)} where created_at < ${cutoff} limit ${EXPIRY_BATCH}))`
       )
       deleted += rows.count
       if (rows.count < EXPIRY_BATCH) return deleted
     }
   })
+
+/** Forgets idempotency keys older than `IDEMPOTENCY_RETENTION`. */
+export const idempotencyExpiry = (log: SystemLog, now: Date): Effect.Effect<number, DatabaseError> =>
+  expireRows(log, "hamlet_idempotency", IDEMPOTENCY_RETENTION, now)
+
+/** Deletes dead letters older than `DEAD_LETTER_RETENTION`. */
+export const deadLetterExpiry = (log: SystemLog, now: Date): Effect.Effect<number, DatabaseError> =>
+  expireRows(log, "hamlet_dlq", DEAD_LETTER_RETENTION, now)
 
 /** The built-in cleanup jobs, each every `every`; `projects` is read at each run (reloads apply). */
 export const cleanupJobs = (
@@ -156,4 +175,5 @@ export const cleanupJobs = (
   { name: "SoftDeleteCleanup", every, run: (period) => softDeleteCleanup(log, projects(), period) },
   { name: "SessionExpiry", every, run: (period) => sessionExpiry(log, projects(), period) },
   { name: "IdempotencyExpiry", every, run: (period) => idempotencyExpiry(log, period) },
+  { name: "DeadLetterExpiry", every, run: (period) => deadLetterExpiry(log, period) },
 ]

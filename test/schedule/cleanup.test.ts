@@ -10,6 +10,7 @@ import { decodeText } from "../../src/bus/envelope.ts"
 import { eventSubject } from "../../src/bus/subjects.ts"
 import {
   cleanupJobs,
+  deadLetterExpiry,
   idempotencyExpiry,
   sessionExpiry,
   softDeleteCleanup,
@@ -128,6 +129,17 @@ const describeCleanup = (options: TestServerOptions) =>
       const left = await server.sql`select key from hamlet_idempotency
         where host = ${BLOG} and key in ('old-key', 'recent-key')`
       expect(left.map((r) => r.key)).toEqual(["recent-key"])
+    })
+
+    it("deletes dead letters older than 30 days, and keeps the others", async () => {
+      await server
+        .sql`insert into hamlet_dlq (host, project, subject, handler, payload, code, error, created_at)
+        values
+        (${BLOG}, 'horatio', 's', 'SubmitItem', 'old', 'bad_request', '{}', now() - interval '31 days'),
+        (${BLOG}, 'horatio', 's', 'SubmitItem', 'recent', 'bad_request', '{}', now() - interval '29 days')`
+      expect(await Effect.runPromise(deadLetterExpiry(log(), new Date()))).toBe(1)
+      const left = await server.sql`select payload from hamlet_dlq where host = ${BLOG}`
+      expect(left.map((r) => r.payload)).toEqual(["recent"])
     })
 
     it("a scheduled period with a failing host still cleans the other hosts, and is retried until done", async () => {
