@@ -3,7 +3,8 @@
  * without a reply subject) and go on at once; one fiber per node writes what is queued in one
  * statement, whenever no write is in flight (the group commit of the event log, for
  * `hamlet_dlq`). Bounded in letters and bytes: a flood of bad publishes costs a bounded amount
- * of memory and one insert per batch, and what does not fit is counted as dropped and logged.
+ * of memory and one insert per batch, one host's flood leaves room for the others' letters, and
+ * what does not fit is counted as dropped and logged (one summary a second).
  * Closing the scope writes what is still queued (bounded wait).
  */
 import { Cause, Context, Duration, Effect, Fiber, Queue, Schedule, type Scope } from "effect"
@@ -13,6 +14,8 @@ import { actorCounters } from "./actor-metrics.ts"
 
 /** Letters queued at most. */
 const MAX_QUEUED = 10_000
+/** Letters of one host queued at most: a flood on one host leaves room for the others'. */
+const MAX_QUEUED_PER_HOST = 1_000
 /** Payload bytes (UTF-16 units, near enough) queued at most. */
 const MAX_QUEUED_CHARS = 16 * 1024 * 1024
 /** Letters per insert at most. */
@@ -20,6 +23,8 @@ const MAX_BATCH = 500
 /** A failing insert is tried again this way before its letters are dropped. */
 const INSERT_RETRY = Schedule.exponential(Duration.millis(100)).pipe(Schedule.jittered)
 const INSERT_RETRIES = 5
+/** Letters dropped for want of room are logged as one summary this often. */
+const OVERFLOW_REPORT_EVERY = Duration.seconds(1)
 
 export class DeadLetters extends Context.Service<DeadLetters, {
   /** Queues a dead letter to be stored; never blocks, never fails (a letter that does not fit is dropped). */
@@ -31,7 +36,11 @@ const sizeOf = (letter: DeadLetter) => letter.payload.length + letter.error.mess
 export const makeDeadLetters = (sql: Sql): Effect.Effect<DeadLetters["Service"], never, Scope.Scope> =>
   Effect.gen(function* () {
     const queue = yield* Queue.bounded<DeadLetter, Cause.Done>(MAX_QUEUED)
+    const runFork = Effect.runForkWith(yield* Effect.context<never>())
     let queuedChars = 0
+    const queuedByHost = new Map<string, number>()
+    /** Letters that did not fit since the last report, by host: a flood is one log line a second. */
+    let overflow: Map<string, number> | undefined
 
     const drop = (letters: ReadonlyArray<DeadLetter>, reason: string) =>
       Effect.sync(() => {
@@ -41,6 +50,14 @@ export const makeDeadLetters = (sql: Sql): Effect.Effect<DeadLetters["Service"],
         count: letters.length,
         hosts: [...new Set(letters.map((l) => l.host))],
       })))
+
+    const reportOverflow = Effect.sleep(OVERFLOW_REPORT_EVERY).pipe(
+      Effect.andThen(Effect.suspend(() => {
+        const byHost = Object.fromEntries(overflow ?? [])
+        overflow = undefined
+        return Effect.logError("dead letters dropped: too many waiting to be written", { byHost })
+      })),
+    )
 
     const write = (letters: ReadonlyArray<DeadLetter>) =>
       insertDeadLetters(sql, letters).pipe(
@@ -54,7 +71,11 @@ export const makeDeadLetters = (sql: Sql): Effect.Effect<DeadLetters["Service"],
     const writer = yield* Effect.gen(function* () {
       for (;;) {
         const letters = yield* Queue.takeBetween(queue, 1, MAX_BATCH)
-        for (const letter of letters) queuedChars -= sizeOf(letter)
+        for (const letter of letters) {
+          queuedChars -= sizeOf(letter)
+          const left = queuedByHost.get(letter.host)! - 1
+          left === 0 ? queuedByHost.delete(letter.host) : queuedByHost.set(letter.host, left)
+        }
         yield* write(letters)
       }
     }).pipe(Effect.catchIf(Cause.isDone, () => Effect.void), Effect.forkDetach)
@@ -70,11 +91,21 @@ export const makeDeadLetters = (sql: Sql): Effect.Effect<DeadLetters["Service"],
     return {
       record: (letter) => {
         const size = sizeOf(letter)
-        if (queuedChars + size > MAX_QUEUED_CHARS || !Queue.offerUnsafe(queue, letter)) {
-          Effect.runFork(drop([letter], "too many dead letters waiting to be written"))
+        const ofHost = queuedByHost.get(letter.host) ?? 0
+        if (
+          ofHost < MAX_QUEUED_PER_HOST && queuedChars + size <= MAX_QUEUED_CHARS &&
+          Queue.offerUnsafe(queue, letter)
+        ) {
+          queuedChars += size
+          queuedByHost.set(letter.host, ofHost + 1)
           return
         }
-        queuedChars += size
+        actorCounters.deadLettersDropped++
+        if (!overflow) {
+          overflow = new Map()
+          runFork(reportOverflow)
+        }
+        overflow.set(letter.host, (overflow.get(letter.host) ?? 0) + 1)
       },
     }
   })

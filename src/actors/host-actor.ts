@@ -80,13 +80,13 @@ export const startHostActor = (
     const deadLetters = yield* DeadLetters
     const context = yield* Effect.context<never>()
     let actor: HostActor | undefined
-    yield* Effect.addFinalizer(() => Effect.suspend(() => actor?.stop ?? Effect.void))
+    const actorOf = () => actor ??= makeHostActor({ sql, lanes, project, host, bus, deadLetters, context })
+    // a host never asked is stopped too: a message delivered after the scope closed (an unsubscribe
+    // still draining) is then refused, not run by a worker no scope owns
+    yield* Effect.addFinalizer(() => Effect.suspend(() => actorOf().stop))
     yield* bus.subscribe(
       hostRequestWildcard(project.name, host),
-      (message) =>
-        (actor ??= makeHostActor({ sql, lanes, project, host, bus, deadLetters, context })).onMessage(
-          message,
-        ),
+      (message) => actorOf().onMessage(message),
       { queue: HOST_QUEUE_GROUP },
     )
   })
@@ -112,12 +112,16 @@ const makeHostActor = (
 ): HostActor => {
   let active: Worker | undefined
   let isClosing = false
+  let versions: Map<string, number> | undefined
   const log: HostLog = {
     sql,
     project,
     host,
     head: undefined,
-    versions: new Map(),
+    // made at the first write: a host only ever read holds no Map
+    get versions() {
+      return versions ??= new Map()
+    },
     announce: (events) => Effect.runFork(announceEvents(bus, project.name, events)),
     contendedUntil: 0,
   }

@@ -104,6 +104,31 @@ export const deadLettersApi = async (
   return jsonResponse(200, { id: letter.id, removed, reply })
 }
 
+/**
+ * The request to send again: an envelope gets an idempotency key of the letter's own unless it
+ * has one, so two retries at once (a double click, two operators) or a retry after one that timed
+ * out but committed run the command once. Text that is not an envelope goes as stored (it fails
+ * again, with the same error).
+ */
+const retryPayload = (letter: StoredDeadLetter): string => {
+  let envelope: unknown
+  try {
+    envelope = JSON.parse(letter.payload)
+  } catch {
+    return letter.payload
+  }
+  if (!envelope || typeof envelope !== "object" || Array.isArray(envelope)) return letter.payload
+  const { meta } = envelope as { meta?: unknown }
+  const current = meta && typeof meta === "object" && !Array.isArray(meta)
+    ? meta as Record<string, unknown>
+    : {}
+  if (current.idempotencyKey !== undefined) return letter.payload
+  return JSON.stringify({
+    ...envelope,
+    meta: { ...current, idempotencyKey: `hamlet-dead-letter-${letter.id}` },
+  })
+}
+
 /** Sends a letter's request to its host's handler and waits for the reply. */
 const sendAgain = (
   deps: DeadLettersApiDeps,
@@ -113,10 +138,13 @@ const sendAgain = (
   timeoutMs: number,
 ): Promise<Reply> =>
   Effect.runPromise(
-    // the request's text as stored (a malformed one fails again, with the same error)
-    deps.bus.request(requestSubject(project, host, letter.handler), payloadBytes.encode(letter.payload), {
-      timeoutMs,
-    }).pipe(
+    deps.bus.request(
+      requestSubject(project, host, letter.handler),
+      payloadBytes.encode(retryPayload(letter)),
+      {
+        timeoutMs,
+      },
+    ).pipe(
       Effect.map((answer) => JSON.parse(decodeText(answer.data)) as Reply),
       Effect.catch((error) => Effect.succeed<Reply>({ ok: false, error: busFailure(error) })),
     ),

@@ -96,7 +96,7 @@ export const attemptPeriod = (
   })
 
 /** Exponential back-off with jitter, each delay at most `lease` and never past `end`. */
-const retrySchedule = (end: number, options: LeaseOptions) =>
+export const retrySchedule = (end: number, options: LeaseOptions) =>
   Schedule.exponential(options.retryFrom).pipe(
     Schedule.jittered,
     Schedule.modifyDelay(({ duration }) =>

@@ -33,24 +33,30 @@ export interface StoredDeadLetter {
   readonly lastTriedAt: string | null
 }
 
+/** A session's value in text that is not JSON: `"session": "…"` up to the next `,` `}` or `]`. */
+const SESSION_IN_TEXT = /"session"\s*:\s*("(?:[^"\\]|\\.)*"?|[^,}\]]*)/g
+
 /**
  * The request's text without `meta.session` (a bearer credential has no place in a table an
- * operator reads); text that is not a JSON envelope is kept as it came, without NULs, which
- * Postgres text cannot hold.
+ * operator reads): an envelope is stored re-encoded without it (duplicate keys collapse to the one
+ * JSON.parse kept); text that is not JSON has any `"session": …` value redacted and NULs, which
+ * Postgres text cannot hold, replaced.
  */
 export const withoutSession = (text: string): string => {
+  let json: unknown
   try {
-    const json = JSON.parse(text)
-    if (
-      json && typeof json === "object" && json.meta && typeof json.meta === "object" && "session" in json.meta
-    ) {
-      const { session: _session, ...meta } = json.meta
-      return JSON.stringify({ ...json, meta })
-    }
+    json = JSON.parse(text)
   } catch {
-    // not JSON: kept as text
+    return text.replace(SESSION_IN_TEXT, '"session":"[redacted]"').replaceAll("\u0000", "\uFFFD")
   }
-  return text.replaceAll("\u0000", "\uFFFD")
+  if (json && typeof json === "object" && !Array.isArray(json)) {
+    const { meta } = json as { meta?: unknown }
+    if (meta && typeof meta === "object" && !Array.isArray(meta)) {
+      const { session: _session, ...rest } = meta as Record<string, unknown>
+      return JSON.stringify({ ...json, meta: rest })
+    }
+  }
+  return JSON.stringify(json)
 }
 
 /** Stores letters in one statement. */

@@ -70,6 +70,8 @@ const describeDeadLetters = (kind: "pglite" | "postgres") =>
           meta: { session: "secret-token", correlationId: "c-1" },
         }),
       )
+      // kept for a later test, which retries it twice at once once the gate is open
+      await publish("Pass", encodeJson({ id: "req-twice", input: { who: "twice" } }))
       const letter = await letterOf("req-ann")
       expect(letter.handler).toBe("Pass")
       expect(letter.error).toMatchObject({ code: "conflict", message: "the gate is closed" })
@@ -129,6 +131,47 @@ const describeDeadLetters = (kind: "pglite" | "postgres") =>
       const failed = await (await admin(`${LETTERS}/${nope.id}/retry`, "POST")).json()
       expect(failed).toMatchObject({ removed: false, reply: { ok: false, error: { code: "not_found" } } })
       expect((await letterOf("req-nope")).attempts).toBe(1)
+    })
+
+    it("never stores a session, also in a request that is not JSON", async () => {
+      await publish(
+        "Pass",
+        new TextEncoder().encode('{"id":"req-cut","meta":{"session":"cut-secret"},"input":{'),
+      )
+      await publish(
+        "Pass",
+        encodeJson({ id: "req-dup", meta: { session: "dup-secret" }, input: { who: "dup" } }).slice(0, -1),
+      )
+      await until("the cut requests' letters", async () =>
+        (await letters()).filter((l) =>
+          l.payload.includes("req-cut") || l.payload.includes("req-dup")
+        ).length === 2)
+      const stored = await server.sql`select payload from hamlet_dlq where host = ${HOST}`
+      expect(
+        stored.map((r) =>
+          r.payload
+        ).join("\n"),
+      ).not.toMatch(/cut-secret|dup-secret|secret-token/)
+    })
+
+    it("two retries of one letter at once run its command once", async () => {
+      const twice = await letterOf("req-twice")
+      const replies = await Promise.all([1, 2].map(async () =>
+        (await admin(`${LETTERS}/${twice.id}/retry`, "POST")).json()
+      ))
+      expect(replies.map((r) => r.reply.ok)).toEqual([true, true])
+      const passed = await server.sql`select count(*)::int as n from hamlet_events
+        where host = ${HOST} and type = 'Passed' and data->>'who' = 'twice'`
+      expect(passed[0].n).toBe(1)
+    })
+
+    it("a host's own admin key opens its dead letters; another host's key does not", async () => {
+      const minted = async (host: string, key: string) =>
+        (await (await admin(`/admin/hosts/${host}/keys`, "POST", key)).json()).key as string
+      const gatedHostKey = await minted(HOST, GATED_KEY)
+      const blogHostKey = await minted("blog.example.com", HORATIO_KEY)
+      expect((await admin(LETTERS, "GET", gatedHostKey)).status).toBe(200)
+      expect((await admin(LETTERS, "GET", blogHostKey)).status).toBe(401)
     })
 
     it("discards a letter; answers 404 for one that is not there", async () => {

@@ -142,6 +142,19 @@ const describeCleanup = (options: TestServerOptions) =>
       expect(left.map((r) => r.payload)).toEqual(["recent"])
     })
 
+    it("keeps a host's newest 10,000 dead letters, and other hosts' all", async () => {
+      await server.sql`insert into hamlet_dlq (host, project, subject, handler, payload, code, error)
+        select ${NEWS}, 'horatio', 's', 'SubmitItem', 'n' || i, 'bad_request', '{}'
+        from generate_series(1, 10003) i`
+      expect(await Effect.runPromise(deadLetterExpiry(log(), new Date()))).toBe(3)
+      const [news] = await server
+        .sql`select count(*)::int as n, min(payload) filter (where payload in ('n1', 'n4')) as oldest
+        from hamlet_dlq where host = ${NEWS}`
+      expect(news).toEqual({ n: 10_000, oldest: "n4" })
+      expect((await server.sql`select count(*)::int as n from hamlet_dlq where host = ${BLOG}`)[0].n).toBe(1)
+      await server.sql`delete from hamlet_dlq where host = ${NEWS}`
+    })
+
     it("a scheduled period with a failing host still cleans the other hosts, and is retried until done", async () => {
       const blogItem = await oldDeletedItem(BLOG, "blog: old")
       const newsItem = await oldDeletedItem(NEWS, "news: old")

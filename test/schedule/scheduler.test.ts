@@ -4,12 +4,17 @@
  * gives its lease back, a stopped node's claim is taken over when its lease runs out, and the
  * loops of several nodes on one database run a job once per period between them.
  */
-import { Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Scope } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Schedule, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Database, DatabaseError, type Sql } from "../../src/store/database.ts"
 import { migrateCore } from "../../src/store/migrations.ts"
 import { claimPeriod, completePeriod, periodStart, pruneClaims } from "../../src/schedule/claim.ts"
-import { attemptPeriod, type LeaseOptions, settlePeriod } from "../../src/schedule/period-run.ts"
+import {
+  attemptPeriod,
+  type LeaseOptions,
+  retrySchedule,
+  settlePeriod,
+} from "../../src/schedule/period-run.ts"
 import { runJobLoop, type ScheduledJob } from "../../src/schedule/scheduler.ts"
 import { type StoreKind, testDatabase } from "../support/database.ts"
 import { until } from "../support/eventually.ts"
@@ -210,10 +215,29 @@ const describeScheduler = (kind: StoreKind) =>
         attempt: 4,
       })
       expect(runs.map((r) => r.ok)).toEqual([false, false, false, true])
+      // at least the back-off's shortest waits between runs (a loaded machine only lengthens them)
       const gaps = runs.slice(1).map((r, i) => r.at - runs[i].at)
-      // 40, 80, 160 ms, each ±20% jitter: the lower bounds grow, so the back-off does (a loaded
-      // machine only makes a gap longer, so comparing two measured gaps would be a flake)
       gaps.forEach((gap, i) => expect(gap).toBeGreaterThanOrEqual(40 * 2 ** i * 0.8 - 2))
+    })
+
+    it("retrySchedule() doubles its delay from retryFrom, ±20% jitter, capped by the lease and the period's end", async () => {
+      const delaysOf = (end: number, lease: Duration.Duration, steps: number) =>
+        Effect.runPromise(Effect.gen(function* () {
+          const step = yield* Schedule.toStep(retrySchedule(end, { lease, retryFrom: Duration.millis(40) }))
+          const delays: Array<number> = []
+          for (let i = 0; i < steps; i++) {
+            delays.push(Duration.toMillis((yield* step(Date.now(), undefined))[1]))
+          }
+          return delays
+        }))
+      const far = Date.now() + 3_600_000
+      const delays = await delaysOf(far, Duration.seconds(30), 4)
+      delays.forEach((delay, i) => {
+        expect(delay).toBeGreaterThanOrEqual(40 * 2 ** i * 0.8)
+        expect(delay).toBeLessThanOrEqual(40 * 2 ** i * 1.2)
+      })
+      expect(Math.max(...await delaysOf(far, Duration.millis(100), 6))).toBeLessThanOrEqual(100)
+      expect(Math.max(...await delaysOf(Date.now() + 50, Duration.seconds(30), 6))).toBeLessThanOrEqual(50)
     })
 
     it("a period that fails until it ends logs each retried failure once, and its last failure once", async () => {
