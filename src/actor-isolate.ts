@@ -9,11 +9,13 @@ import { restoreAsyncHooks } from "./platform/no-async-context.ts"
 import { Cause, Context, Effect, Exit, Fiber, Layer, Schedule } from "effect"
 import { localActorMetrics } from "./actors/actor-metrics.ts"
 import { Supervisor } from "./actors/supervisor.ts"
-import { ActorsLive, fromConfig, LoggingLive } from "./app.ts"
+import { ActorsLive, fromConfig, LoggingLive, reportStrayConnectionErrors } from "./app.ts"
 import type { IsolateCommand, IsolateReport } from "./node-isolates.ts"
 import { ServerConfig } from "./server-config.ts"
 
 restoreAsyncHooks()
+// a connection error of a statement postgres.js sent for itself must not end the isolate
+reportStrayConnectionErrors()
 
 const isolate = globalThis as unknown as {
   postMessage: (report: IsolateReport) => void

@@ -15,6 +15,7 @@ import type { ServerConfig } from "./server-config.ts"
 import { Database } from "./store/database.ts"
 import { PgliteLive } from "./store/pglite.ts"
 import { PostgresLive } from "./store/postgres.ts"
+import { dropStrayConnectionErrors } from "./store/stray-connection-errors.ts"
 
 export const DatabaseFromConfig = (config: ServerConfig): Layer.Layer<Database> =>
   config.databaseUrl
@@ -77,4 +78,14 @@ export const fromConfig = <A>(
   build({ configPath: config.configPath, port: config.port, cleanupEvery: config.cleanupEvery }).pipe(
     Layer.provide(Layer.mergeAll(DatabaseFromConfig(config), BusFromConfig(config))),
     Layer.provide(LoggingLive(config.logLevel)),
+  )
+
+/** Logs and drops postgres.js' unheld connection errors in this isolate (stray-connection-errors.ts). */
+export const reportStrayConnectionErrors = (): void =>
+  void dropStrayConnectionErrors((error) =>
+    Effect.runFork(
+      Effect.logError("dropped an unhandled Postgres connection error", error.message).pipe(
+        Effect.provide(LoggingLive("Info")),
+      ),
+    )
   )

@@ -6,11 +6,13 @@
 // first: must run before anything imports effect
 import { restoreAsyncHooks } from "./platform/no-async-context.ts"
 import { Effect, Layer } from "effect"
-import { AppLive, fromConfig, IngressLive, LoggingLive } from "./app.ts"
+import { AppLive, fromConfig, IngressLive, LoggingLive, reportStrayConnectionErrors } from "./app.ts"
 import { isSplit, startActorIsolate } from "./node-isolates.ts"
 import { ServerConfig } from "./server-config.ts"
 
 restoreAsyncHooks()
+// a connection error of a statement postgres.js sent for itself must not end the isolate
+reportStrayConnectionErrors()
 
 const program = Effect.gen(function* () {
   const config = yield* ServerConfig

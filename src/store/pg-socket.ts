@@ -4,6 +4,8 @@
  * "connecting" state for good — each refused connect during an outage would take one of the
  * pool's connections, until no query could run even after Postgres is back. So a failed connect
  * (refused, or over `timeoutMs`) becomes what node's net.Socket gives: an `error`, then a `close`.
+ * A socket's `close` reaches postgres.js a turn after the socket closed, never inside a chain of
+ * promise callbacks: reserved-connection.ts relies on it to learn its connection before a close.
  */
 import { EventEmitter } from "node:events"
 import { DenoSocket } from "../platform/tcp-socket.ts"
@@ -42,6 +44,23 @@ class FailedSocket extends EventEmitter {
 const connectTimedOut = (host: string, port: number, ms: number) =>
   Object.assign(new Error(`connecting to ${host}:${port} took over ${ms} ms`), { code: "CONNECT_TIMEOUT" })
 
+/**
+ * Delivers the socket's `close` in a later turn (a macrotask). The read loop sees the end of the
+ * stream in a promise callback, possibly in the very turn a reservation of this connection resolved
+ * and before the reservation wrote its opening statement; postgres.js would take the connection
+ * back in between, and the opening statement would be written to its null socket (a crash in a
+ * timer). A turn later, the reservation knows its connection and hears of the close.
+ */
+const deliverCloseLater = (socket: DenoSocket): DenoSocket => {
+  const emit = socket.emit.bind(socket)
+  socket.emit = (event: string | symbol, ...args: Array<unknown>): boolean => {
+    if (event !== "close") return emit(event, ...args)
+    setImmediate(() => emit("close", ...args))
+    return true
+  }
+  return socket
+}
+
 /** Dials `host:port`; a failure is a socket reporting it, never a rejection. */
 export const dialPostgres = async (
   host: string,
@@ -54,7 +73,7 @@ export const dialPostgres = async (
     timer = setTimeout(() => reject(connectTimedOut(host, port, timeoutMs)), timeoutMs)
   })
   try {
-    return await Promise.race([dialing, timedOut])
+    return deliverCloseLater(await Promise.race([dialing, timedOut]))
   } catch (error) {
     // a connect that completes after its time is up is closed at once
     dialing.then((late) => late.destroy(), () => {})

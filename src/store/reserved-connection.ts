@@ -6,6 +6,10 @@
  * pool has reconnected it for another caller, runs in that caller's session. So every statement
  * sent through `sql` is checked first: once the connection is lost it is refused with a
  * CONNECTION_CLOSED error, never sent, and `release` does nothing.
+ *
+ * The connection is known from the reservation on: an opening statement (the caller's `begin`, or
+ * an empty one) is written in the turn the reservation resolved, before any close can be
+ * delivered (pg-socket.ts delivers a close in a later turn), and tells which connection this is.
  */
 import type postgres from "postgres"
 import type { Sql } from "./database.ts"
@@ -13,6 +17,11 @@ import type { Sql } from "./database.ts"
 export interface ReservedConnection {
   /** The connection's handle; statements sent after it was lost fail instead of going out. */
   readonly sql: postgres.ReservedSql
+  /**
+   * The opening statement's outcome (already observed: never an unhandled rejection). Statements
+   * sent on `sql` queue behind it; a failed `begin` fails the ones behind it too.
+   */
+  readonly opened: Promise<unknown>
   /** Whether postgres.js has taken the connection back (it closed). */
   readonly isLost: () => boolean
   /** Called once, when the connection is lost (also while idle); replaces any earlier callback. */
@@ -44,10 +53,14 @@ const connectionClosed = (): Error =>
     code: "CONNECTION_CLOSED",
   })
 
-export const reserveConnection = async (pool: Sql): Promise<ReservedConnection> => {
+/**
+ * Reserves a connection and sends `opening` on it at once (a simple-protocol statement, e.g. the
+ * transaction's `begin`; empty by default, which Postgres answers without doing anything).
+ */
+export const reserveConnection = async (pool: Sql, opening = ""): Promise<ReservedConnection> => {
   const conn = await pool.reserve()
-  // postgres.js hands a query's connection to the query's `onexecute` as it writes it: the first
-  // statement sent tells which connection this is, and its close hook reports a close at once
+  // postgres.js hands a query's connection to the query's `onexecute` as it writes it: the opening
+  // statement tells which connection this is, and its close hook reports a close at once
   let connection: PgConnection | undefined
   let lostWith: Error | undefined
   let onLost: (error: Error) => void = () => {}
@@ -71,28 +84,32 @@ export const reserveConnection = async (pool: Sql): Promise<ReservedConnection> 
     if (!connection) {
       connection = c
       c.onclose = (error) => lose(error ?? connectionClosed())
+      isLost() // taken back before it was learned (a close delivered in the same turn): lost from here on
     }
     return true // postgres.js reads this as "the connection takes more statements"
   }
 
+  /** Sends `query` unless the connection is lost; settles it when postgres.js does, or when it is lost. */
+  const send = (query: PgQuery, write: (query: PgQuery) => void) => {
+    if (isLost()) return query.reject(lostWith)
+    if (!connection) query.options.onexecute = learn
+    pending.add(query)
+    const { resolve, reject } = query
+    query.resolve = (result) => {
+      pending.delete(query)
+      resolve(result)
+    }
+    query.reject = (error) => {
+      pending.delete(query)
+      reject(error)
+    }
+    write(query)
+  }
+
   const guard = <A>(value: A): A => {
     if (!isQuery(value)) return value // fragments (identifiers, builders) are not sent by themselves
-    const send = value.handler
-    value.handler = (query) => {
-      if (isLost()) return query.reject(lostWith)
-      if (!connection) query.options.onexecute = learn
-      pending.add(query)
-      const { resolve, reject } = query
-      query.resolve = (result) => {
-        pending.delete(query)
-        resolve(result)
-      }
-      query.reject = (error) => {
-        pending.delete(query)
-        reject(error)
-      }
-      send(query)
-    }
+    const write = value.handler
+    value.handler = (query) => send(query, write)
     return value
   }
 
@@ -105,8 +122,17 @@ export const reserveConnection = async (pool: Sql): Promise<ReservedConnection> 
     },
   })
 
+  // written now, not a turn later: `execute` would send it after an `await` inside postgres.js,
+  // by when a close could have been delivered without this reservation knowing its connection
+  const first = conn.unsafe(opening).simple() as unknown as PgQuery & Promise<unknown>
+  ;(first as unknown as { executed: boolean }).executed = true
+  send(first, first.handler)
+  const opened = Promise.resolve(first)
+  opened.catch(() => {}) // the caller observes it if it cares (a failed begin fails what follows anyway)
+
   return {
     sql,
+    opened,
     isLost,
     onLost: (callback) => {
       onLost = callback

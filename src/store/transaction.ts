@@ -61,15 +61,14 @@ const withTransaction = <A, E>(
 ): Effect.Effect<A, E | DatabaseError> =>
   withReserved(
     sql,
+    beginSql,
     (reserved) =>
       Effect.gen(function* () {
         const conn = reserved.sql
-        // pipelined: `begin` is sent now and the body's first query queues right behind it
-        // on the same connection, saving a round trip; its outcome is checked before commit
-        const begun = conn.unsafe(beginSql).simple().execute()
-        begun.catch(() => {}) // observed below; never an unhandled rejection when the body fails first
+        // pipelined: `begin` went out with the reservation and the body's first query queues right
+        // behind it on the same connection, saving a round trip; its outcome is checked before commit
         const result = yield* body(conn).pipe(
-          Effect.tap(() => query(() => begun)),
+          Effect.tap(() => query(() => reserved.opened)),
           // a failed pipelined write aborts the transaction, so the body's later reads fail with
           // "current transaction is aborted": report the write's own error (e.g. a (host, seq) race);
           // writes that only met a transaction the body's own failure aborted say nothing new
@@ -142,15 +141,17 @@ export const withReservedConnection = <A, E>(
   sql: Sql,
   use: (conn: SqlTx) => Effect.Effect<A, E>,
   finish: (conn: SqlTx, exit: Exit.Exit<A, E | DatabaseError>) => Effect.Effect<void>,
-): Effect.Effect<A, E | DatabaseError> => withReserved(sql, (reserved) => use(reserved.sql), finish)
+): Effect.Effect<A, E | DatabaseError> => withReserved(sql, "", (reserved) => use(reserved.sql), finish)
 
+/** `opening` goes out with the reservation (reserved-connection.ts). */
 const withReserved = <A, E>(
   sql: Sql,
+  opening: string,
   use: (reserved: ReservedConnection) => Effect.Effect<A, E>,
   finish: (conn: SqlTx, exit: Exit.Exit<A, E | DatabaseError>) => Effect.Effect<void>,
 ): Effect.Effect<A, E | DatabaseError> =>
   Effect.acquireUseRelease(
-    query(() => reserveConnection(sql)),
+    query(() => reserveConnection(sql, opening)),
     use,
     (reserved, exit) =>
       // lost: postgres.js has taken the connection back, and a statement sent on it (a rollback)

@@ -6,13 +6,16 @@
  */
 import { assert, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
+import net from "node:net"
 import postgres from "postgres"
 import { describe } from "vitest"
 import { isConnectionLost, query } from "../../src/store/database.ts"
 import { makePostgresClient } from "../../src/store/postgres.ts"
+import { reserveConnection } from "../../src/store/reserved-connection.ts"
 import { withOwnerTransaction } from "../../src/store/transaction.ts"
 import { scratchPostgresUrl } from "../support/database.ts"
 import { eventually } from "../support/eventually.ts"
+import { freePort } from "../support/node-process.ts"
 import { checkService } from "../support/services.ts"
 import { startTcpProxy } from "../support/tcp-proxy.ts"
 
@@ -29,6 +32,56 @@ const _admin = (url: string) =>
   Effect.acquireRelease(
     Effect.sync(() => postgres(url, { max: 1, onnotice: () => {} })),
     (sql) => Effect.promise(() => sql.end({ timeout: 1 })),
+  )
+
+/**
+ * A TCP proxy to Postgres that drops a connection as its client sends a message containing
+ * `marker` (once per `armOnce`), before the server sees it; `cut` drops every connection.
+ */
+const _markerProxy = (url: URL) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const port = await freePort()
+      const sockets = new Set<net.Socket>()
+      let marker: string | undefined
+      let drops = 0
+      const server = net.createServer((client) => {
+        const upstream = net.connect(Number(url.port || 5432), url.hostname)
+        for (const socket of [client, upstream]) {
+          sockets.add(socket)
+          socket.on("error", () => socket.destroy())
+          socket.once("close", () => sockets.delete(socket))
+        }
+        client.once("close", () => upstream.destroy())
+        upstream.once("close", () => client.destroy())
+        upstream.pipe(client)
+        client.on("data", (chunk: Buffer) => {
+          if (marker !== undefined && chunk.includes(marker)) {
+            marker = undefined
+            drops++
+            client.destroy()
+            upstream.destroy()
+            return
+          }
+          upstream.write(chunk)
+        })
+      })
+      await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve))
+      return {
+        url: Object.assign(new URL(url), { host: `127.0.0.1:${port}` }).toString(),
+        armOnce: (text: string) => void (marker = text),
+        drops: () => drops,
+        cut: () => {
+          for (const socket of sockets) socket.destroy()
+        },
+        close: () =>
+          new Promise<void>((resolve) => {
+            for (const socket of sockets) socket.destroy()
+            server.close(() => resolve())
+          }),
+      }
+    }),
+    (proxy) => Effect.promise(() => proxy.close()),
   )
 
 describe.skipIf(!available)("dropped store connections", () => {
@@ -113,6 +166,38 @@ describe.skipIf(!available)("dropped store connections", () => {
           { concurrency: "unbounded" },
         ).pipe(Effect.timeout(5_000))
         assert.strictEqual(rows.length, 6)
+      }),
+    30_000,
+  )
+
+  it.live(
+    "a connection lost between its reservation and its first statement is known lost: the statement is refused, never written",
+    () =>
+      Effect.gen(function* () {
+        const proxy = yield* _markerProxy(new URL(yield* scratchPostgresUrl))
+        const sql = yield* _pool(proxy.url, 1)
+        yield* query(() => sql`select 1`)
+        const reserved = yield* query(() => reserveConnection(sql))
+        // closed before the caller sent anything: before, the reservation did not know which
+        // connection it held until its first statement, which postgres.js wrote to the closed
+        // connection's null socket (a crash in a timer) or, reconnected, into another caller's session
+        proxy.cut()
+        yield* eventually("the reservation to know its connection was lost", reserved.isLost, {
+          timeoutMs: 5_000,
+        })
+        const refused = yield* Effect.flip(query(() => reserved.sql`select 1 as n`))
+        assert.isTrue(isConnectionLost(refused))
+        reserved.release() // does nothing: postgres.js has the connection back
+        let isBack = false
+        yield* eventually("the pool to serve again", () => isBack, { timeoutMs: 5_000 }).pipe(
+          Effect.raceFirst(Effect.forever(
+            withOwnerTransaction(sql, (tx) => query(() => tx`select 2 as n`)).pipe(
+              Effect.map(() => void (isBack = true)),
+              Effect.ignore,
+              Effect.andThen(Effect.sleep("20 millis")),
+            ),
+          )),
+        )
       }),
     30_000,
   )
