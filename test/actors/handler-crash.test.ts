@@ -52,7 +52,12 @@ describe("project code that breaks the rules", () => {
       expect(broken.status).toBe(500)
       const text = await broken.text()
       expect(text).not.toContain("outside Effect")
-      expect(JSON.parse(text).error.requestId).toBeTruthy()
+      // the id to quote is this request's own (the one in its x-request-id header)
+      expect(JSON.parse(text).error).toMatchObject({
+        code: "internal",
+        requestId: broken.headers.get("x-request-id"),
+      })
+      expect(broken.headers.get("x-request-id")).toMatch(/\S/)
       const statuses = await Promise.all(
         ["a", "b", "c"].map(async (t) => (await post("/api/AddNote", { text: t })).status),
       )
