@@ -6,6 +6,7 @@
  * sent to try again: the first statement answered opens the way for all.
  */
 import type postgres from "postgres"
+import { guardStatements, onSettled, type StatementGuard } from "./pg-statements.ts"
 
 /**
  * The code of a statement refused while Postgres is unreachable: a CONNECTION_ code, so the
@@ -29,15 +30,6 @@ const UNREACHABLE_CODES = new Set([
 /** Whether `error` says no connection could be made (not that one was lost under a statement). */
 export const isUnreachable = (error: unknown): boolean =>
   UNREACHABLE_CODES.has(String((error as { code?: unknown })?.code))
-
-interface PgQuery {
-  handler: (query: PgQuery) => void
-  resolve: (value: unknown) => void
-  reject: (error: unknown) => void
-}
-
-const isQuery = (value: unknown): value is PgQuery =>
-  value instanceof Promise && typeof (value as Partial<PgQuery>).handler === "function"
 
 /** The pool `sql`, refusing statements and reservations while Postgres is unreachable. */
 export const guardReachability = (pool: postgres.Sql, probeMs = PROBE_MS): postgres.Sql => {
@@ -64,24 +56,11 @@ export const guardReachability = (pool: postgres.Sql, probeMs = PROBE_MS): postg
     downWith = undefined
   }
 
-  const guard = <A>(value: A): A => {
-    if (!isQuery(value)) return value
-    const send = value.handler
-    value.handler = (query) => {
-      const refused = refusal()
-      if (refused) return query.reject(refused)
-      const { resolve, reject } = query
-      query.resolve = (result) => {
-        isBack()
-        resolve(result)
-      }
-      query.reject = (error) => {
-        observe(error)
-        reject(error)
-      }
-      send(query)
-    }
-    return value
+  const guard: StatementGuard = (query, send) => {
+    const refused = refusal()
+    if (refused) return query.reject(refused)
+    onSettled(query, (error, isOk) => isOk ? isBack() : observe(error))
+    send(query)
   }
 
   const reserve = () => {
@@ -96,13 +75,5 @@ export const guardReachability = (pool: postgres.Sql, probeMs = PROBE_MS): postg
     })
   }
 
-  return new Proxy(pool, {
-    apply: (target, self, args) => guard(Reflect.apply(target, self, args)),
-    get: (target, key, receiver) => {
-      if (key === "reserve") return reserve
-      const member = Reflect.get(target, key, receiver)
-      if (key !== "unsafe" && key !== "file") return member
-      return (...args: Array<unknown>) => guard((member as (...a: Array<unknown>) => unknown)(...args))
-    },
-  })
+  return guardStatements(pool, guard, { reserve })
 }

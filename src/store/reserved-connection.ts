@@ -13,6 +13,7 @@
  */
 import type postgres from "postgres"
 import type { Sql } from "./database.ts"
+import { guardStatements, onSettled, type PgConnection, type PgQuery } from "./pg-statements.ts"
 
 export interface ReservedConnection {
   /** The connection's handle; statements sent after it was lost fail instead of going out. */
@@ -29,23 +30,6 @@ export interface ReservedConnection {
   /** Back to the pool — unless lost: postgres.js has it back, and releasing it would hand it out twice. */
   readonly release: () => void
 }
-
-/** The part of postgres.js' internal connection this reads: its close hook and reservation. */
-interface PgConnection {
-  onclose: ((error: Error) => void) | null
-  reserved: unknown
-}
-
-/** The part of a postgres.js query the guard wraps (a lazy Promise: sent when awaited or executed). */
-interface PgQuery {
-  handler: (query: PgQuery) => void
-  options: { onexecute?: (connection: PgConnection) => boolean }
-  resolve: (value: unknown) => void
-  reject: (error: unknown) => void
-}
-
-const isQuery = (value: unknown): value is PgQuery =>
-  value instanceof Promise && typeof (value as Partial<PgQuery>).handler === "function"
 
 /** The error a statement refused on a lost connection fails with (what postgres.js itself reports). */
 const connectionClosed = (): Error =>
@@ -94,33 +78,11 @@ export const reserveConnection = async (pool: Sql, opening = ""): Promise<Reserv
     if (isLost()) return query.reject(lostWith)
     if (!connection) query.options.onexecute = learn
     pending.add(query)
-    const { resolve, reject } = query
-    query.resolve = (result) => {
-      pending.delete(query)
-      resolve(result)
-    }
-    query.reject = (error) => {
-      pending.delete(query)
-      reject(error)
-    }
+    onSettled(query, () => pending.delete(query))
     write(query)
   }
 
-  const guard = <A>(value: A): A => {
-    if (!isQuery(value)) return value // fragments (identifiers, builders) are not sent by themselves
-    const write = value.handler
-    value.handler = (query) => send(query, write)
-    return value
-  }
-
-  const sql = new Proxy(conn, {
-    apply: (target, self, args) => guard(Reflect.apply(target, self, args)),
-    get: (target, key, receiver) => {
-      const member = Reflect.get(target, key, receiver)
-      if (key !== "unsafe" && key !== "file") return member
-      return (...args: Array<unknown>) => guard((member as (...a: Array<unknown>) => unknown)(...args))
-    },
-  })
+  const sql = guardStatements(conn, send)
 
   // written now, not a turn later: `execute` would send it after an `await` inside postgres.js,
   // by when a close could have been delivered without this reservation knowing its connection
