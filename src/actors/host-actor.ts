@@ -133,11 +133,16 @@ const makeHostActor = (
   const queriesOf = () =>
     queries ??= makeQueryBatcher(lanes, project, host, (effect) => void runFork(annotate(effect)))
 
-  const deadLetterOf = (message: BusMessage, error: ReplyError, requestId: string | undefined) => ({
+  const deadLetterOf = (
+    message: BusMessage,
+    handler: string | undefined,
+    error: ReplyError,
+    requestId: string | undefined,
+  ) => ({
     host,
     project: project.name,
     subject: message.subject,
-    handler: parseRequestSubject(message.subject)?.handler ?? "",
+    handler: handler ?? "",
     requestId,
     payload: withoutSession(lenientText.decode(message.data)),
     error: { code: error.code, message: error.message, ...(error.issues ? { issues: error.issues } : {}) },
@@ -153,7 +158,7 @@ const makeHostActor = (
       isAnswered = true
       // published without a reply subject: nobody hears an error, so it is kept as a dead letter
       if (message.reply === undefined) {
-        if (!reply.ok) deadLetters.record(deadLetterOf(message, reply.error, requestId))
+        if (!reply.ok) deadLetters.record(deadLetterOf(message, address?.handler, reply.error, requestId))
         return
       }
       // x-request-id is echoed to callers that sent it (the ingress sends the id in the envelope)

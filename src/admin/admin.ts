@@ -10,7 +10,7 @@ import { methodNotAllowed } from "../ingress/responses.ts"
 import { Database } from "../store/database.ts"
 import { hostOwner } from "../store/event-log.ts"
 import { notFound } from "./authorize.ts"
-import { deadLettersApi } from "./dead-letters-api.ts"
+import { deadLettersApi, type DeadLettersApiDeps } from "./dead-letters-api.ts"
 import { hostEvents, type HostEventsDeps } from "./host-events.ts"
 import { badHost, hostsApi, type HostsApiDeps, hostSegment } from "./hosts-api.ts"
 import { Bus } from "../bus/bus.ts"
@@ -39,6 +39,7 @@ export const makeAdmin: Effect.Effect<AdminHandler, never, Supervisor | Database
       },
       log: (message, fields) => void runPromise(Effect.logInfo(message, fields)),
     }
+    const deadLettersDeps: DeadLettersApiDeps = { ...deps, bus, run: runPromise }
     const hostsDeps: HostsApiDeps = {
       sql,
       bus,
@@ -49,7 +50,7 @@ export const makeAdmin: Effect.Effect<AdminHandler, never, Supervisor | Database
     }
     return async (request: Request, url: URL): Promise<Response> => {
       const handled = await hostsApi(hostsDeps, request, url) ??
-        await deadLettersApi({ ...deps, bus, run: runPromise }, request, url)
+        await deadLettersApi(deadLettersDeps, request, url)
       if (handled) return handled
       const match = HOST_EVENTS.exec(url.pathname)
       if (!match) return notFound(request, deps.projects(), `no admin route ${url.pathname}`)

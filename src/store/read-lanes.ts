@@ -29,7 +29,6 @@
  * than per statement: embedded PGlite (every statement on one thread), GetItem over 50 ids at
  * 256 clients 1,725 → 5,144 rps; the mix over 100 hosts on Postgres 2,790 → 2,960.
  */
-import type { ReservedSql } from "postgres"
 import { IN_FAILED_TRANSACTION, isConnectionLost, type Sql } from "./database.ts"
 import { reserveConnection, type ReservedConnection } from "./reserved-connection.ts"
 import { normalisedHost, TENANT_ROLE } from "./roles.ts"
@@ -63,7 +62,6 @@ interface InFlight {
 }
 
 interface Lane {
-  readonly conn: ReservedSql
   readonly reserved: ReservedConnection
   readonly reservedAt: number
   /** The statements in flight, oldest first (a connection answers in order). */
@@ -208,7 +206,6 @@ export const makeReadLanes = (sql: Sql, options: ReadLanesOptions = {}): ReadLan
       (reserved) => {
         reserving = undefined
         const lane: Lane = {
-          conn: reserved.sql,
           reserved,
           reservedAt: performance.now(),
           started: [],
@@ -257,7 +254,7 @@ export const makeReadLanes = (sql: Sql, options: ReadLanesOptions = {}): ReadLan
       for (const statement of group) submit(statement) // to a lane with a connection
       return
     }
-    const { conn } = lane
+    const conn = lane.reserved.sql
     // written in this turn, back to back: nothing else between them; whatever happens, `commit`
     // follows, so the connection never stays inside the transaction
     let isBegun = false
