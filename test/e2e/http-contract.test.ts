@@ -86,6 +86,15 @@ describe("round trip per handler", () => {
     ])
   })
 
+  it("horatio: text beyond ASCII comes back as it was sent, as UTF-8 JSON", async () => {
+    const title = "Grüße — 漢字 😀 \u2028 \"quoted\" \\ back"
+    const item = await _post(BLOG, "SubmitItem", { title })
+    const got = await _get(BLOG, `/api/GetItem?id=${item.body.id}`)
+    expect(got.status).toBe(200)
+    expect(got.headers.get("content-type")).toBe("application/json; charset=utf-8")
+    expect(got.body.item.title).toBe(title)
+  })
+
   it("horatio: SubmitComment on an unknown item is 404", async () => {
     const res = await _post(BLOG, "SubmitComment", { itemId: "nope", text: "hello" })
     expect(res.status).toBe(404)
