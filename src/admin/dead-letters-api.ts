@@ -1,22 +1,24 @@
 /**
  * Admin routes for a host's dead letters (store/dead-letters.ts), for the key of the project
  * that owns the host or one of the host's admin keys:
- *   GET    /admin/hosts/<host>/dead-letters?after=<id>&limit=<n>   oldest first, `limit` ≤ 1000
+ *   GET    /admin/hosts/<host>/dead-letters?after=<id>&limit=<n>   oldest first, `limit` ≤ 1000;
+ *          &code=<error code>&handler=<name> list only those (say, the `overloaded` ones worth a retry)
  *   POST   /admin/hosts/<host>/dead-letters/<id>/retry             send it again and wait for the answer
  *   DELETE /admin/hosts/<host>/dead-letters/<id>                   discard it
  * A retry is a request to the host's handler as it is now (this time with a reply subject, so
  * its answer comes back here): answered ok, the letter is removed; otherwise it stays, with
  * the new error and one more attempt. Either way the answer is 200 with the handler's reply.
  */
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import type { Bus } from "../bus/bus.ts"
-import { decodeText, type Reply } from "../bus/envelope.ts"
+import { decodeText, ErrorCode, type Reply } from "../bus/envelope.ts"
 import { requestSubject } from "../bus/subjects.ts"
 import { busFailure, replyError } from "../errors.ts"
 import { errorResponse, jsonResponse, methodNotAllowed } from "../ingress/responses.ts"
 import { replyTimeoutMs } from "../projects/loader.ts"
 import type { DatabaseError } from "../store/database.ts"
 import {
+  type DeadLetterPage,
   getDeadLetter,
   listDeadLetters,
   markRetryFailed,
@@ -25,6 +27,7 @@ import {
 } from "../store/dead-letters.ts"
 import { authorizeHost, type HostAccessDeps } from "./authorize.ts"
 import { badHost, hostSegment } from "./hosts-api.ts"
+import { PASCAL_NAME } from "../projects/names.ts"
 
 export interface DeadLettersApiDeps extends HostAccessDeps {
   readonly bus: Bus["Service"]
@@ -41,14 +44,22 @@ const DEFAULT_PAGE = 100
 const MAX_PAGE = 1000
 
 /** The page a query string asks for, or the message saying what is wrong with it. */
-const pageOf = (url: URL): { afterId: bigint; limit: number } | string => {
+const pageOf = (url: URL): DeadLetterPage | string => {
   const after = url.searchParams.get("after") ?? "0"
   const limit = url.searchParams.get("limit") ?? String(DEFAULT_PAGE)
+  const code = url.searchParams.get("code") ?? undefined
+  const handler = url.searchParams.get("handler") ?? undefined
   if (!/^[0-9]{1,18}$/.test(after)) return `after must be a dead letter id, got ${JSON.stringify(after)}`
   if (!/^[0-9]{1,4}$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_PAGE) {
     return `limit must be 1 to ${MAX_PAGE}, got ${JSON.stringify(limit)}`
   }
-  return { afterId: BigInt(after), limit: Number(limit) }
+  if (code !== undefined && !Schema.is(ErrorCode)(code)) {
+    return `code must be one of ${ErrorCode.literals.join(", ")}, got ${JSON.stringify(code)}`
+  }
+  if (handler !== undefined && !PASCAL_NAME.test(handler)) {
+    return `handler must be a handler's name, got ${JSON.stringify(handler)}`
+  }
+  return { afterId: BigInt(after), limit: Number(limit), code, handler }
 }
 
 const noSuchLetter = (host: string, id: bigint) =>

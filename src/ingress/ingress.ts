@@ -30,6 +30,7 @@ import { recordRequest, renderMetrics } from "./metrics.ts"
 import { errorResponse, jsonResponse, methodNotAllowed, notAllowed } from "./responses.ts"
 import { resolveRoute, type Route } from "./routing.ts"
 import { isStaticFile, serveStatic } from "./static-files.ts"
+import { PASCAL_NAME } from "../projects/names.ts"
 
 /** How long a request body may pause before the request is answered 408. */
 const BODY_IDLE_MS = 10_000
@@ -42,7 +43,6 @@ const MAX_URL_LENGTH = 16 * 1024
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8" }
-const HANDLER = /^[A-Z][A-Za-z0-9]{0,63}$/
 
 export type IngressHandler = (request: Request) => Promise<Response>
 
@@ -70,7 +70,7 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
     const callHandler = async (route: Route, url: URL, request: Request, requestId: string) => {
       const handlerName = url.pathname.slice(5)
       const handler = route.project.handlers.get(handlerName)
-      if (!HANDLER.test(handlerName) || !handler) {
+      if (!PASCAL_NAME.test(handlerName) || !handler) {
         return errorResponse(
           replyError("not_found", `no handler ${handlerName} in project ${route.project.name}`),
         )

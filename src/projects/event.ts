@@ -3,6 +3,7 @@
  * the stream (aggregate) it belongs to, which orders it by `version` within the host's log.
  */
 import type { Schema } from "effect"
+import { PASCAL_NAME } from "./names.ts"
 
 export interface EventDef<S extends Schema.Top = Schema.Top> {
   readonly _tag: "EventDef"
@@ -51,7 +52,7 @@ export const defineEvent = <S extends Schema.Top>(
   stream: (data: S["Type"]) => string,
   options: EventOptions = {},
 ): EventDef<S> => {
-  if (!/^[A-Z][A-Za-z0-9]{0,63}$/.test(type)) throw new Error(`event type "${type}" must be PascalCase`)
+  if (!PASCAL_NAME.test(type)) throw new Error(`event type "${type}" must be PascalCase`)
   if (type.startsWith("Hamlet")) throw new Error(`event type "${type}": the Hamlet prefix is reserved`)
   return { _tag: "EventDef", type, schema, stream, startsStream: options.startsStream ?? false }
 }

@@ -8,6 +8,7 @@ import type { DatabaseError } from "../store/database.ts"
 import type { HostReader } from "./access.ts"
 import type { HandlerError } from "./errors.ts"
 import type { EventDef } from "./event.ts"
+import { PASCAL_NAME } from "./names.ts"
 
 export interface RequestMetadata {
   readonly correlationId?: string | undefined
@@ -60,7 +61,7 @@ interface HandlerSpec<I extends Schema.Top, O extends Schema.Top> {
 }
 
 const checkName = (name: string) => {
-  if (!/^[A-Z][A-Za-z0-9]{0,63}$/.test(name)) throw new Error(`handler name "${name}" must be PascalCase`)
+  if (!PASCAL_NAME.test(name)) throw new Error(`handler name "${name}" must be PascalCase`)
 }
 
 /**

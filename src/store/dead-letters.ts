@@ -87,15 +87,25 @@ const toStored = (row: Record<string, unknown>): StoredDeadLetter => ({
   lastTriedAt: row.last_tried_at ? (row.last_tried_at as Date).toISOString() : null,
 })
 
+/** Which of a host's dead letters to list: a page, and optionally only one error code or handler. */
+export interface DeadLetterPage {
+  readonly afterId: bigint
+  readonly limit: number
+  readonly code?: string
+  readonly handler?: string
+}
+
 /** A host's dead letters, oldest first, from after `afterId`, `limit` at most. */
 export const listDeadLetters = (
   sql: Sql,
   host: string,
-  page: { readonly afterId: bigint; readonly limit: number },
+  page: DeadLetterPage,
 ): Effect.Effect<ReadonlyArray<StoredDeadLetter>, DatabaseError> =>
   query(() =>
     sql`select id, subject, handler, request_id, payload, error, attempts, created_at, last_tried_at
         from hamlet_dlq where host = ${host} and id > ${String(page.afterId)}
+        ${page.code === undefined ? sql`` : sql`and code = ${page.code}`}
+        ${page.handler === undefined ? sql`` : sql`and handler = ${page.handler}`}
         order by id limit ${page.limit}`
   ).pipe(Effect.map((rows) => rows.map(toStored)))
 

@@ -194,6 +194,18 @@ const describeDeadLetters = (kind: "pglite" | "postgres") =>
       expect(rest.deadLetters.map((l: Letter) => l.id)).toEqual(all.slice(2).map((l) => l.id))
       expect(rest.next).toBeNull()
 
+      const unknownHandler = await (await admin(`${LETTERS}?code=not_found&handler=Nope&limit=1000`)).json()
+      expect(unknownHandler.deadLetters.map((l: Letter) => l.requestId)).toEqual(
+        expect.arrayContaining(["req-p1", "req-p2", "req-p3"]),
+      )
+      expect(unknownHandler.deadLetters.every((l: Letter) => l.error.code === "not_found")).toBe(true)
+      expect((await (await admin(`${LETTERS}?code=conflict&handler=Nope`)).json()).deadLetters).toEqual([])
+      expect((await (await admin(`${LETTERS}?handler=Other`)).json()).deadLetters).toEqual([])
+      const badCode = await admin(`${LETTERS}?code=teapot`)
+      expect(badCode.status).toBe(400)
+      expect((await badCode.json()).error.message).toMatch(/code must be one of .*overloaded/)
+      expect((await admin(`${LETTERS}?handler=not-a-name`)).status).toBe(400)
+
       expect((await admin(`${LETTERS}?limit=0`)).status).toBe(400)
       expect((await admin(`${LETTERS}?after=x`)).status).toBe(400)
       expect((await admin(LETTERS, "POST")).status).toBe(405)
