@@ -7,36 +7,23 @@
  * the host is busy (idle hosts are passivated). Closing its scope unsubscribes, then drains the
  * commands already queued.
  */
-import { Cause, type Context, Effect, Exit, Fiber, Option, Queue, Schema, type Scope } from "effect"
+import { Cause, type Context, Effect, Exit, Fiber, Option, Queue, type Scope } from "effect"
 import { Bus, type BusMessage, type BusUnavailable } from "../bus/bus.ts"
-import {
-  decodeText,
-  encodeJson,
-  encodeSuccess,
-  OK_REPLY_HEADER,
-  type Reply,
-  type ReplyError,
-  REQUEST_ID_HEADER,
-  RequestEnvelope,
-} from "../bus/envelope.ts"
 import { announceEvents } from "../bus/event-announce.ts"
 import { hostRequestWildcard, parseRequestSubject } from "../bus/subjects.ts"
-import { wireValueIssue } from "../bus/wire-values.ts"
-import { badInput, hostBusy, hostStopping, replyError } from "../errors.ts"
+import { hostBusy, hostStopping, replyError } from "../errors.ts"
 import { handlerTimeoutMs, type LoadedProject } from "../projects/loader.ts"
 import type { Sql } from "../store/database.ts"
 import { requestDigest } from "../store/idempotency.ts"
 import type { ReadLanes } from "../store/read-lanes.ts"
 import type { Command, HostLog } from "./command-batch.ts"
-import { withoutSession } from "../store/dead-letters.ts"
 import { actorCounters } from "./actor-metrics.ts"
 import { DeadLetters } from "./dead-letters.ts"
 import { makeCommitChain } from "./commit-chain.ts"
 import { decodeInput, type HandlerRequest, inputError } from "./handler-run.ts"
+import { answerTo, type ReplyContext } from "./host-reply.ts"
+import { decodeRequest } from "./host-request.ts"
 import { coalesceKeyOf, makeQueryBatcher, type QueryBatcher } from "./query-batch.ts"
-
-/** Bytes of the bus's payload limit kept for a reply's headers. */
-const REPLY_HEADER_ROOM = 1024
 
 /** Commands taken from the mailbox per transaction at most. */
 const MAX_BATCH = 256
@@ -48,21 +35,6 @@ interface Worker {
 
 /** Queue group shared by every node's actor for a host. */
 export const HOST_QUEUE_GROUP = "hamlet"
-
-const decodeEnvelope = Schema.decodeUnknownExit(RequestEnvelope)
-/** A dead letter keeps even bytes that are not UTF-8 (as U+FFFD). */
-const lenientText = new TextDecoder()
-
-/** Encoded once per reply object: requests coalesced onto one run share its bytes. */
-const successBytes = new WeakMap<Reply, Uint8Array>()
-const encodedSuccess = (reply: Reply & { ok: true }): Uint8Array => {
-  let bytes = successBytes.get(reply)
-  if (!bytes) {
-    bytes = encodeSuccess(reply.output)
-    successBytes.set(reply, bytes)
-  }
-  return bytes
-}
 
 /**
  * Serves `host`: subscribes to its subject; the actor proper (mailbox, batchers, caches) is
@@ -133,105 +105,24 @@ const makeHostActor = (
   const queriesOf = () =>
     queries ??= makeQueryBatcher(lanes, project, host, (effect) => void runFork(annotate(effect)))
 
-  const deadLetterOf = (
-    message: BusMessage,
-    handler: string | undefined,
-    error: ReplyError,
-    requestId: string | undefined,
-  ) => ({
-    host,
-    project: project.name,
-    subject: message.subject,
-    handler: handler ?? "",
-    requestId,
-    payload: withoutSession(lenientText.decode(message.data)),
-    error: { code: error.code, message: error.message, ...(error.issues ? { issues: error.issues } : {}) },
-  })
+  const replies: ReplyContext = { project, host, bus, deadLetters, runFork }
 
   const onMessage = (message: BusMessage) => {
     const address = parseRequestSubject(message.subject)
     const handler = address && project.handlers.get(address.handler)
-    let isAnswered = false
-    /** Answers once: a later answer (a stopping node's, say) is dropped. */
-    const respond = (reply: Reply) => {
-      if (isAnswered) return
-      isAnswered = true
-      // published without a reply subject: nobody hears an error, so it is kept as a dead letter
-      if (message.reply === undefined) {
-        if (!reply.ok) deadLetters.record(deadLetterOf(message, address?.handler, reply.error, requestId))
-        return
-      }
-      // x-request-id is echoed to callers that sent it (the ingress sends the id in the envelope)
-      const headers: Record<string, string> = echoedId ? { [REQUEST_ID_HEADER]: echoedId } : {}
-      // a reply that cannot be sent (bus closed) is lost to the caller, who times out; it must
-      // not throw into the batch that committed it
-      try {
-        const bytes = reply.ok ? encodedSuccess(reply) : encodeJson(reply)
-        // NATS counts the headers too (hamlet-reply, an echoed x-request-id): leave room for them
-        if (bytes.length + REPLY_HEADER_ROOM > bus.maxPayload) {
-          // the bus would drop it and the caller wait out its timeout: say so at once instead
-          runFork(Effect.logError("reply too large for the bus", { requestId, bytes: bytes.length }))
-          const applied = handler?.kind === "command" && reply.ok
-            ? "; the command's writes were committed"
-            : ""
-          const message_ = `the reply is ${bytes.length} bytes, more than the bus carries (${bus.maxPayload})`
-          const tooLarge: Reply = {
-            ok: false,
-            error: { ...replyError("internal", message_ + applied), requestId },
-          }
-          return message.respond(encodeJson(tooLarge), headers)
-        }
-        if (reply.ok) headers[OK_REPLY_HEADER] = "ok"
-        message.respond(bytes, headers)
-      } catch (error) {
-        runFork(Effect.logWarning("reply not sent", { requestId, error: String(error) }))
-      }
-    }
-    const echoedId = message.headers[REQUEST_ID_HEADER]
-    let requestId = echoedId
-    let json: unknown
-    try {
-      json = JSON.parse(decodeText(message.data))
-    } catch {
-      return respond({
-        ok: false,
-        error: replyError("bad_request", "the request envelope is not valid UTF-8 JSON"),
-      })
-    }
-    // text Postgres cannot store (a NUL, a lone surrogate), or nesting too deep to encode: the one
-    // check of a request's values (HTTP input reaches it here too); the envelope is a wrapper, so
-    // its input nests from 0 and an issue in it is the input's, with the input's path
-    const issue = wireValueIssue(json, -1)
-    if (issue) {
-      const inInput = issue.path === "input" || issue.path.startsWith("input.")
-      return respond({
-        ok: false,
-        error: inInput
-          ? replyError("bad_request", "the input cannot be stored", [{
-            ...issue,
-            path: issue.path.slice(6),
-          }])
-          : replyError("bad_request", "the request envelope cannot be stored", [issue]),
-      })
-    }
-    const envelope = decodeEnvelope(json, { errors: "all" })
-    if (Exit.isFailure(envelope)) {
-      const error = Cause.findErrorOption(envelope.cause)
-      return respond({
-        ok: false,
-        error: error._tag === "Some"
-          ? badInput(error.value, "the request envelope")
-          : replyError("bad_request", "malformed envelope"),
-      })
-    }
-    requestId ??= envelope.value.id
+    const answer = answerTo(replies, message, address?.handler, handler?.kind)
+    const { respond } = answer
+    const decoded = decodeRequest(message.data)
+    if (!decoded.ok) return respond({ ok: false, error: decoded.error })
+    const { envelope } = decoded
+    const requestId = answer.requestId ??= envelope.id
     if (!handler) {
       return respond({
         ok: false,
         error: replyError("not_found", `project ${project.name} has no handler ${address?.handler ?? "?"}`),
       })
     }
-    const input = decodeInput(handler, envelope.value.input)
+    const input = decodeInput(handler, envelope.input)
     if (Exit.isFailure(input)) {
       const error = Cause.findErrorOption(input.cause)
       return respond(
@@ -244,19 +135,19 @@ const makeHostActor = (
       requestId,
       handler,
       input: input.value,
-      meta: envelope.value.meta ?? {},
+      meta: envelope.meta ?? {},
       deadline: Date.now() + handlerTimeoutMs(project, handler),
     }
     if (handler.kind === "query") {
       return queriesOf().submit({
         ...request,
-        coalesceKey: coalesceKeyOf(handler, envelope.value.input, request.meta),
+        coalesceKey: coalesceKeyOf(handler, envelope.input, request.meta),
         respond,
       })
     }
     const key = request.meta.idempotencyKey
     // JSON as it arrived: the same bytes' digest on every node and every retry
-    const digest = key ? requestDigest(handler.name, envelope.value.input ?? {}) : undefined
+    const digest = key ? requestDigest(handler.name, envelope.input ?? {}) : undefined
     if (!enqueue({ ...request, respond, request: digest })) {
       respond({ ok: false, error: hostBusy(host) })
     }

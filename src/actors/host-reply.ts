@@ -1,0 +1,126 @@
+/**
+ * How a host actor answers one request: once (a later answer, a stopping node's say, is
+ * dropped), on the request's reply subject, a success as bytes the ingress passes through
+ * without re-encoding. A request published without a reply subject has nobody to hear an
+ * error: that error is kept as a dead letter instead.
+ */
+import { Effect, type Fiber } from "effect"
+import type { Bus, BusMessage } from "../bus/bus.ts"
+import {
+  encodeJson,
+  encodeSuccess,
+  OK_REPLY_HEADER,
+  type Reply,
+  type ReplyError,
+  REQUEST_ID_HEADER,
+} from "../bus/envelope.ts"
+import { replyError } from "../errors.ts"
+import type { LoadedProject } from "../projects/loader.ts"
+import { withoutSession } from "../store/dead-letters.ts"
+import type { DeadLetters } from "./dead-letters.ts"
+
+/** Bytes of the bus's payload limit kept for a reply's headers. */
+const REPLY_HEADER_ROOM = 1024
+
+/** A dead letter keeps even bytes that are not UTF-8 (as U+FFFD). */
+const lenientText = new TextDecoder()
+
+/** Encoded once per reply object: requests coalesced onto one run share its bytes. */
+const successBytes = new WeakMap<Reply, Uint8Array>()
+const encodedSuccess = (reply: Reply & { ok: true }): Uint8Array => {
+  let bytes = successBytes.get(reply)
+  if (!bytes) {
+    bytes = encodeSuccess(reply.output)
+    successBytes.set(reply, bytes)
+  }
+  return bytes
+}
+
+/** What every answer of one host actor shares. */
+export interface ReplyContext {
+  readonly project: LoadedProject
+  readonly host: string
+  readonly bus: Bus["Service"]
+  readonly deadLetters: DeadLetters["Service"]
+  readonly runFork: (effect: Effect.Effect<void>) => Fiber.Fiber<void>
+}
+
+/** One request's answer: `requestId` is the caller's x-request-id, else the envelope's once decoded. */
+export interface Answer {
+  readonly respond: (reply: Reply) => void
+  requestId: string | undefined
+}
+
+/**
+ * The answer to `message`, addressed to `handlerName` (as its subject says, served or not), a
+ * `kind` of handler when the project has one by that name.
+ */
+export const answerTo = (
+  context: ReplyContext,
+  message: BusMessage,
+  handlerName: string | undefined,
+  kind: "query" | "command" | undefined,
+): Answer => {
+  const { bus, deadLetters, runFork } = context
+  // x-request-id is echoed to callers that sent it (the ingress sends the id in the envelope)
+  const echoedId = message.headers[REQUEST_ID_HEADER]
+  let isAnswered = false
+  const answer: Answer = {
+    requestId: echoedId,
+    respond: (reply) => {
+      if (isAnswered) return
+      isAnswered = true
+      if (message.reply === undefined) {
+        if (!reply.ok) {
+          deadLetters.record(deadLetterOf(context, message, handlerName, reply.error, answer.requestId))
+        }
+        return
+      }
+      const headers: Record<string, string> = echoedId ? { [REQUEST_ID_HEADER]: echoedId } : {}
+      // a reply that cannot be sent (bus closed) is lost to the caller, who times out; it must
+      // not throw into the batch that committed it
+      try {
+        const bytes = reply.ok ? encodedSuccess(reply) : encodeJson(reply)
+        // NATS counts the headers too (hamlet-reply, an echoed x-request-id): leave room for them
+        if (bytes.length + REPLY_HEADER_ROOM > bus.maxPayload) {
+          // the bus would drop it and the caller wait out its timeout: say so at once instead
+          runFork(
+            Effect.logError("reply too large for the bus", {
+              requestId: answer.requestId,
+              bytes: bytes.length,
+            }),
+          )
+          const applied = kind === "command" && reply.ok ? "; the command's writes were committed" : ""
+          const message_ = `the reply is ${bytes.length} bytes, more than the bus carries (${bus.maxPayload})`
+          const tooLarge: Reply = {
+            ok: false,
+            error: { ...replyError("internal", message_ + applied), requestId: answer.requestId },
+          }
+          return message.respond(encodeJson(tooLarge), headers)
+        }
+        if (reply.ok) headers[OK_REPLY_HEADER] = "ok"
+        message.respond(bytes, headers)
+      } catch (error) {
+        runFork(Effect.logWarning("reply not sent", { requestId: answer.requestId, error: String(error) }))
+      }
+    },
+  }
+
+  return answer
+}
+
+const deadLetterOf = (
+  { project, host }: ReplyContext,
+  message: BusMessage,
+  handlerName: string | undefined,
+  error: ReplyError,
+  requestId: string | undefined,
+) => ({
+  host,
+  project: project.name,
+  subject: message.subject,
+  handler: handlerName ?? "",
+  requestId,
+  payload: withoutSession(lenientText.decode(message.data)),
+  error: { code: error.code, message: error.message, ...(error.issues ? { issues: error.issues } : {}) },
+})

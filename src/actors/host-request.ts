@@ -1,0 +1,46 @@
+/**
+ * A request's envelope as a host actor decodes it: UTF-8 JSON, values Postgres can store (the one
+ * check of a request's values: HTTP input reaches it here too), then the envelope's schema. A
+ * request that fails gets the bad_request that says why.
+ */
+import { Cause, Exit, Schema } from "effect"
+import { decodeText, type ReplyError, RequestEnvelope } from "../bus/envelope.ts"
+import { wireValueIssue } from "../bus/wire-values.ts"
+import { badInput, replyError } from "../errors.ts"
+
+const decodeEnvelope = Schema.decodeUnknownExit(RequestEnvelope)
+
+export type DecodedRequest =
+  | { readonly ok: true; readonly envelope: RequestEnvelope }
+  | { readonly ok: false; readonly error: ReplyError }
+
+export const decodeRequest = (data: Uint8Array): DecodedRequest => {
+  let json: unknown
+  try {
+    json = JSON.parse(decodeText(data))
+  } catch {
+    return { ok: false, error: replyError("bad_request", "the request envelope is not valid UTF-8 JSON") }
+  }
+  // text Postgres cannot store (a NUL, a lone surrogate), or nesting too deep to encode; the
+  // envelope is a wrapper, so its input nests from 0 and an issue in it is the input's, with the
+  // input's path
+  const issue = wireValueIssue(json, -1)
+  if (issue) {
+    const inInput = issue.path === "input" || issue.path.startsWith("input.")
+    return {
+      ok: false,
+      error: inInput
+        ? replyError("bad_request", "the input cannot be stored", [{ ...issue, path: issue.path.slice(6) }])
+        : replyError("bad_request", "the request envelope cannot be stored", [issue]),
+    }
+  }
+  const envelope = decodeEnvelope(json, { errors: "all" })
+  if (Exit.isSuccess(envelope)) return { ok: true, envelope: envelope.value }
+  const error = Cause.findErrorOption(envelope.cause)
+  return {
+    ok: false,
+    error: error._tag === "Some"
+      ? badInput(error.value, "the request envelope")
+      : replyError("bad_request", "malformed envelope"),
+  }
+}
