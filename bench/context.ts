@@ -31,6 +31,11 @@ export interface BenchContext extends BenchSettings {
 }
 
 /** CPU per request, µs, by process: the server measured, this machine's Postgres and NATS. */
+export interface ThreadCpu {
+  readonly main: number
+  readonly worker?: number
+}
+
 export interface CpuPerRequest {
   readonly server?: number
   readonly postgres?: number
@@ -50,6 +55,12 @@ export interface Row {
   readonly serverCpuPercent?: number
   /** CPU per request, µs: the server, and Postgres and NATS when they run on this machine. */
   readonly cpuUsPerRequest?: CpuPerRequest
+  /**
+   * The server's JavaScript threads in that window, percent of one core (summed over nodes):
+   * `main` runs the ingress (or the whole node, unsplit), `worker` the actor isolate. A thread
+   * near 100 is the node's limit, whatever the machine's other cores do.
+   */
+  readonly threadCpuPercent?: ThreadCpu
   readonly values?: Record<string, number | string>
   readonly note?: string
 }

@@ -3,11 +3,11 @@
  * sampled from /proc, plus the ratio arithmetic every scenario reports against baselines.
  */
 import http from "node:http"
-import type { BenchContext, CpuPerRequest, Row } from "./context.ts"
+import type { BenchContext, CpuPerRequest, Row, ThreadCpu } from "./context.ts"
 import type { LoadResult } from "./driver.ts"
 import { encodeRequest, HttpConnection } from "./http-client.ts"
 import { type LoadSpec, runLoadProcess } from "./load.ts"
-import { cpuSeconds, localServiceCpuSeconds } from "./processes.ts"
+import { cpuSeconds, jsThreadCpuSeconds, localServiceCpuSeconds } from "./processes.ts"
 
 export interface Measured {
   readonly result: LoadResult
@@ -18,6 +18,8 @@ export interface Measured {
    * NATS processes when they run here (the embedded store and bus are inside the server).
    */
   readonly cpuUsPerRequest?: CpuPerRequest
+  /** The servers' JavaScript threads in that window, percent of one core, summed over `pids`. */
+  readonly threadCpuPercent?: ThreadCpu
 }
 
 interface Sample {
@@ -25,6 +27,8 @@ interface Sample {
   readonly server: number
   readonly postgres: number
   readonly nats: number
+  readonly main: number
+  readonly worker: number | undefined
 }
 
 /** Runs `spec` (HTTP through ctx.client) while sampling the CPU of `pids` (and local services) every 200 ms. */
@@ -36,7 +40,11 @@ export const measure = async (
   const samples: Array<Sample> = []
   const sample = () => {
     const services = localServiceCpuSeconds()
+    const threads = pids.map(jsThreadCpuSeconds)
+    const workers = threads.filter((t) => t.worker !== undefined)
     samples.push({
+      main: threads.reduce((s, t) => s + t.main, 0),
+      worker: workers.length > 0 ? workers.reduce((s, t) => s + t.worker!, 0) : undefined,
       at: performance.now(),
       server: pids.reduce((s, pid) => s + cpuSeconds(pid), 0),
       postgres: services.postgres,
@@ -60,14 +68,24 @@ export const measure = async (
       result,
       serverCpuPercent: pids.length > 0 ? Math.round(rate(window, "server") * 100) : undefined,
       cpuUsPerRequest: { server, postgres: perRequest("postgres"), nats: perRequest("nats") },
+      threadCpuPercent: pids.length > 0 ? threadPercent(window) : undefined,
     }
   } finally {
     clearInterval(timer)
   }
 }
 
-const rate = (window: { from: Sample; to: Sample }, key: keyof CpuPerRequest) =>
+const rate = (window: { from: Sample; to: Sample }, key: keyof CpuPerRequest | "main") =>
   (window.to[key] - window.from[key]) / ((window.to.at - window.from.at) / 1000)
+
+const threadPercent = (window: { from: Sample; to: Sample }): ThreadCpu => {
+  const { from, to } = window
+  const seconds = (to.at - from.at) / 1000
+  const worker = from.worker !== undefined && to.worker !== undefined
+    ? Math.round(((to.worker - from.worker) / seconds) * 100)
+    : undefined
+  return { main: Math.round(rate(window, "main") * 100), worker }
+}
 
 /** The span of `seconds` (or the whole run, if shorter) in which `key` used the most CPU. */
 const busiestWindow = (
@@ -88,7 +106,10 @@ const busiestWindow = (
 
 /** A row from a measured run, with rps and p99 ratios against the named baselines. */
 export const rowOf = (
-  base: Omit<Row, "result" | "ratios" | "p99Ratios" | "serverCpuPercent" | "cpuUsPerRequest">,
+  base: Omit<
+    Row,
+    "result" | "ratios" | "p99Ratios" | "serverCpuPercent" | "cpuUsPerRequest" | "threadCpuPercent"
+  >,
   measured: Measured,
   baselines: Record<string, LoadResult | undefined> = {},
 ): Row => {
@@ -108,6 +129,7 @@ export const rowOf = (
     p99Ratios,
     serverCpuPercent: measured.serverCpuPercent,
     cpuUsPerRequest: measured.cpuUsPerRequest,
+    threadCpuPercent: measured.threadCpuPercent,
   }
 }
 

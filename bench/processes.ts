@@ -170,15 +170,38 @@ export const startBaselineServer = async (mode: "hello" | "nats-echo", args: Rea
   return proc
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
-export const cpuSeconds = (pid: number): number => {
+/** CPU seconds (user + system) a process (or, given its stat file, a thread) has used so far. */
+export const cpuSeconds = (pid: number, statFile = `/proc/${pid}/stat`): number => {
   try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`)
+    const stat = Deno.readTextFileSync(statFile)
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
     return (Number(fields[11]) + Number(fields[12])) / 100 // utime, stime; CLK_TCK is 100 on Linux
   } catch {
     return NaN
   }
+}
+
+/**
+ * CPU seconds a process' JavaScript threads have used so far: its main thread (the thread whose
+ * id is the pid) and its Web Workers (Deno names their threads `worker-<n>`), from
+ * /proc/<pid>/task; `worker` is undefined when it runs none.
+ */
+export const jsThreadCpuSeconds = (pid: number): { main: number; worker?: number } => {
+  let worker: number | undefined
+  try {
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      try {
+        const comm = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/comm`).trim()
+        if (!comm.startsWith("worker-")) continue
+        worker = (worker ?? 0) + (cpuSeconds(Number(task.name), `/proc/${pid}/task/${task.name}/stat`) || 0)
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+  } catch {
+    return { main: NaN }
+  }
+  return { main: cpuSeconds(pid, `/proc/${pid}/task/${pid}/stat`), worker }
 }
 
 /**

@@ -96,7 +96,7 @@ export const formatTable = (record: RunRecord): string => {
   lines.push(
     pad("scenario", 36) + padL("clients", 8) + padL("rps", 9) + padL("p50 ms", 9) + padL("p99 ms", 9) +
       padL("p999 ms", 9) + padL("err", 6) + padL("srv cpu%", 9) + padL("gen cpu%", 9) +
-      padL("cpu µs/req srv/pg/nats", 24) + "  ratio rps (p99)",
+      padL("js thr%", 8) + padL("cpu µs/req srv/pg/nats", 24) + "  ratio rps (p99)",
   )
   let group = ""
   for (const row of record.rows) {
@@ -117,7 +117,7 @@ export const formatTable = (record: RunRecord): string => {
         padL(fmt(r.latency.p50Ms, 2), 9) + padL(fmt(r.latency.p99Ms, 2), 9) +
         padL(fmt(r.latency.p999Ms, 2), 9) +
         padL(String(r.errors), 6) + padL(fmt(row.serverCpuPercent), 9) + padL(fmt(r.clientCpuPercent), 9) +
-        padL(cpuSplit(row.cpuUsPerRequest), 24) + "  " + ratios,
+        padL(threadSplit(row.threadCpuPercent), 8) + padL(cpuSplit(row.cpuUsPerRequest), 24) + "  " + ratios,
     )
   }
   for (const p of record.profiles) {
@@ -134,6 +134,10 @@ export const formatTable = (record: RunRecord): string => {
 /** "server/postgres/nats" µs per request, "-" where a process was not measured. */
 const cpuSplit = (cpu: Row["cpuUsPerRequest"]): string =>
   cpu ? [cpu.server, cpu.postgres, cpu.nats].map((us) => us === undefined ? "-" : String(us)).join("/") : ""
+
+/** "main/worker" JavaScript thread CPU, percent of a core: "98/47", or "98" for a node in one isolate. */
+const threadSplit = (threads: Row["threadCpuPercent"]): string =>
+  threads ? [threads.main, ...(threads.worker === undefined ? [] : [threads.worker])].join("/") : ""
 
 /** Writes bench/results/<timestamp>.json and returns its path. */
 export const writeRecord = async (record: RunRecord): Promise<string> => {

@@ -173,7 +173,12 @@ export const runFleet = async (ctx: BenchContext, baselines: Baselines): Promise
     const twoRow = rowOf(
       { group: "fleet", name: "mix, ingress on 2 nodes", clients: FLEET_CLIENTS },
       // a sampled both nodes (and the services) while b ran too: spread that over both runs' requests
-      { result: combined, serverCpuPercent: a.serverCpuPercent, cpuUsPerRequest: spread(a, combined.rps) },
+      {
+        result: combined,
+        serverCpuPercent: a.serverCpuPercent,
+        cpuUsPerRequest: spread(a, combined.rps),
+        threadCpuPercent: a.threadCpuPercent,
+      },
       { hello, "1 node": single.result },
     )
     const perCore = single.serverCpuPercent

@@ -72,6 +72,12 @@ describe("bench harness", () => {
     expect(cpu.server).toBeGreaterThan(0)
     // serving a request costs this process CPU, but not a whole second of it
     expect(cpu.server).toBeLessThan(1_000_000)
+    // the JavaScript threads (main, and a worker when the tests run in one) are part of the
+    // process: the one that served used CPU, and together they used no more than the process
+    const threads = measured.threadCpuPercent!
+    const jsThreads = threads.main + (threads.worker ?? 0)
+    expect(jsThreads).toBeGreaterThan(0)
+    expect(jsThreads).toBeLessThanOrEqual(measured.serverCpuPercent! + 2)
     // Postgres and NATS are counted when they run here (other test files may be using them)
     for (const service of [cpu.postgres, cpu.nats]) {
       if (service !== undefined) expect(service).toBeGreaterThanOrEqual(0)
