@@ -8,6 +8,7 @@ import type { ConfigError } from "../config/config.ts"
 import type { LoadedProject, ProjectLoadError } from "../projects/loader.ts"
 import { Database, type DatabaseError } from "../store/database.ts"
 import type { StoredEvent } from "../store/event-log.ts"
+import { reserveConnection } from "../store/reserved-connection.ts"
 import { type AtReport, type LogPoint, type RowSink, stateAt } from "./at.ts"
 import type { EventRange } from "./event-range.ts"
 import { eventCursor } from "./export.ts"
@@ -48,15 +49,16 @@ export const AuditorLive = (
               : Effect.fail(new ProjectNotLoaded({ host, project: name }))
           }),
         )
-      // a read-only snapshot: one consistent view, and the cursor's portal lives in a transaction
+      // a read-only snapshot: one consistent view, and the cursor's portal lives in a transaction;
+      // a lost connection refuses the rollback and is not released (reserved-connection.ts)
       async function* events(host: string, range: EventRange) {
-        const conn = await sql.reserve()
+        const reserved = await reserveConnection(sql, "begin isolation level repeatable read read only")
         try {
-          await conn.unsafe("begin isolation level repeatable read read only").simple()
-          yield* eventCursor(conn, host, range)
+          await reserved.opened
+          yield* eventCursor(reserved.sql, host, range)
         } finally {
-          await conn.unsafe("rollback").simple().catch(() => {})
-          conn.release()
+          await reserved.sql.unsafe("rollback").simple().catch(() => {})
+          reserved.release()
         }
       }
       return {

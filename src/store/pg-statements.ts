@@ -3,7 +3,8 @@
  * whose `handler` postgres.js calls to send it (when it is awaited or executed). A guard replaces
  * that handler — to refuse the statement, or watch how it settles — on every statement made
  * through the tagged template, `unsafe` or `file`. This leans on postgres.js internals (3.4.9,
- * pinned in deno.json): reserved-connection.ts and reachability.ts are its users.
+ * pinned in deno.json): reserved-connection.ts, reachability.ts and queued-reservations.ts are its
+ * users.
  */
 
 /** The part of postgres.js' internal connection a guard may read: its close hook and reservation. */

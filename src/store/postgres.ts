@@ -3,6 +3,7 @@ import { Effect, Layer } from "effect"
 import postgres from "postgres"
 import { Database } from "./database.ts"
 import { dialPostgres } from "./pg-socket.ts"
+import { guardQueuedReservations } from "./queued-reservations.ts"
 import { guardReachability } from "./reachability.ts"
 
 /** How long a connect, or the startup after it, may take (postgres.js' default is 30 s). */
@@ -31,7 +32,7 @@ export const makePostgresClient = (
   url: string,
   max = 10,
 ): postgres.Sql =>
-  guardReachability(postgres(url, {
+  guardReachability(guardQueuedReservations(postgres(url, {
     max,
     onnotice: () => {},
     connect_timeout: CONNECT_TIMEOUT_S,
@@ -57,7 +58,7 @@ export const makePostgresClient = (
       plan_cache_mode: process.env.HAMLET_PG_PLAN_CACHE_MODE ?? "force_custom_plan",
       jit: "off",
     },
-  }))
+  })))
 
 export const PostgresLive = (
   url: string,

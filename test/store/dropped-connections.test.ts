@@ -1,12 +1,12 @@
 /**
  * Connections the store loses (real Postgres, a scratch database): a backend terminated while its
- * transaction sits idle, and a Postgres that refuses connections for a while (through a TCP proxy).
+ * transaction sits idle or while a reservation waits for it, and a Postgres that refuses
+ * connections for a while (through a TCP proxy).
  * The process never crashes, callers fail at once instead of waiting, and the pool is whole again
  * as soon as Postgres is back.
  */
 import { assert, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
-import net from "node:net"
 import postgres from "postgres"
 import { describe } from "vitest"
 import { isConnectionLost, query } from "../../src/store/database.ts"
@@ -14,8 +14,7 @@ import { makePostgresClient } from "../../src/store/postgres.ts"
 import { reserveConnection } from "../../src/store/reserved-connection.ts"
 import { withOwnerTransaction } from "../../src/store/transaction.ts"
 import { scratchPostgresUrl } from "../support/database.ts"
-import { eventually } from "../support/eventually.ts"
-import { freePort } from "../support/node-process.ts"
+import { eventually, watchPromise } from "../support/eventually.ts"
 import { checkService } from "../support/services.ts"
 import { startTcpProxy } from "../support/tcp-proxy.ts"
 
@@ -34,55 +33,68 @@ const _admin = (url: string) =>
     (sql) => Effect.promise(() => sql.end({ timeout: 1 })),
   )
 
-/**
- * A TCP proxy to Postgres that drops a connection as its client sends a message containing
- * `marker` (once per `armOnce`), before the server sees it; `cut` drops every connection.
- */
-const _markerProxy = (url: URL) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const port = await freePort()
-      const sockets = new Set<net.Socket>()
-      let marker: string | undefined
-      let drops = 0
-      const server = net.createServer((client) => {
-        const upstream = net.connect(Number(url.port || 5432), url.hostname)
-        for (const socket of [client, upstream]) {
-          sockets.add(socket)
-          socket.on("error", () => socket.destroy())
-          socket.once("close", () => sockets.delete(socket))
-        }
-        client.once("close", () => upstream.destroy())
-        upstream.once("close", () => client.destroy())
-        upstream.pipe(client)
-        client.on("data", (chunk: Buffer) => {
-          if (marker !== undefined && chunk.includes(marker)) {
-            marker = undefined
-            drops++
-            client.destroy()
-            upstream.destroy()
-            return
-          }
-          upstream.write(chunk)
-        })
-      })
-      await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve))
-      return {
-        url: Object.assign(new URL(url), { host: `127.0.0.1:${port}` }).toString(),
-        armOnce: (text: string) => void (marker = text),
-        drops: () => drops,
-        cut: () => {
-          for (const socket of sockets) socket.destroy()
-        },
-        close: () =>
-          new Promise<void>((resolve) => {
-            for (const socket of sockets) socket.destroy()
-            server.close(() => resolve())
-          }),
-      }
-    }),
-    (proxy) => Effect.promise(() => proxy.close()),
+/** A TCP proxy in front of the scratch database (test/support/tcp-proxy.ts), and its URL through it. */
+const _proxied = Effect.gen(function* () {
+  const url = new URL(yield* scratchPostgresUrl)
+  const proxy = yield* Effect.acquireRelease(
+    Effect.promise(() => startTcpProxy(url.hostname, Number(url.port || 5432))),
+    (p) => Effect.promise(() => p.close()),
   )
+  url.host = `127.0.0.1:${proxy.port}`
+  return { proxy, url: url.toString() }
+})
+
+/** Polls `withOwnerTransaction` on `sql` until one succeeds (the pool serves again), within 5 s. */
+const _servesAgain = (sql: postgres.Sql) => {
+  let isBack = false
+  return eventually("the pool to serve again", () => isBack, { timeoutMs: 5_000 }).pipe(
+    Effect.raceFirst(Effect.forever(
+      withOwnerTransaction(sql, (tx) => query(() => tx`select 2 as n`)).pipe(
+        Effect.map(() => void (isBack = true)),
+        Effect.ignore,
+        Effect.andThen(Effect.sleep("20 millis")),
+      ),
+    )),
+  )
+}
+
+/**
+ * Reserves the pool's only connection by `holding` it, queues a second reservation behind it,
+ * terminates the held connection's backend, and expects the queued one to settle as `expected`
+ * (postgres.js 3.4.9 alone drops it: it never settles).
+ */
+const _queuedBehindClose = (
+  holding: (sql: postgres.Sql, admin: postgres.Sql) => Promise<number>,
+  expected: "served" | "lost",
+) =>
+  Effect.gen(function* () {
+    const url = yield* scratchPostgresUrl
+    const sql = yield* _pool(url, 1)
+    const admin = yield* _admin(url)
+    const pid = yield* Effect.promise(() => holding(sql, admin))
+    // no free connection: it waits in postgres.js' queue, at its head
+    const queued = watchPromise(reserveConnection(sql))
+    yield* query(() => admin`select pg_terminate_backend(${pid})`)
+    yield* eventually("the queued reservation to settle", () => queued.settled !== undefined, {
+      timeoutMs: 5_000,
+    })
+    const settled = queued.settled!
+    if (expected === "served") {
+      assert.strictEqual(settled.status, "fulfilled", String((settled as { reason?: unknown }).reason))
+      if (settled.status === "fulfilled") {
+        const [{ n }] = yield* query(() => settled.value.sql`select 3 as n`)
+        assert.strictEqual(n, 3)
+        settled.value.release()
+      }
+    } else {
+      if (settled.status === "fulfilled") settled.value.release()
+      assert.strictEqual(settled.status, "rejected")
+      if (settled.status === "rejected") {
+        assert.isTrue(isConnectionLost(settled.reason), String(settled.reason))
+      }
+    }
+    yield* _servesAgain(sql)
+  })
 
 describe.skipIf(!available)("dropped store connections", () => {
   it.live(
@@ -114,7 +126,10 @@ describe.skipIf(!available)("dropped store connections", () => {
         assert.isTrue(Exit.isFailure(exit))
         if (Exit.isFailure(exit)) {
           const error = exit.cause.reasons.find((r) => r._tag === "Fail")
-          assert.isTrue(error !== undefined && isConnectionLost((error as { error: unknown }).error))
+          assert.isTrue(
+            error !== undefined && isConnectionLost((error as { error: unknown }).error),
+            String(exit.cause),
+          )
         }
         const after = yield* withOwnerTransaction(sql, (tx) => query(() => tx`select 2 as n`))
         assert.strictEqual(after[0].n, 2)
@@ -126,13 +141,8 @@ describe.skipIf(!available)("dropped store connections", () => {
     "while Postgres refuses connections statements fail at once, and the pool serves again as soon as it accepts",
     () =>
       Effect.gen(function* () {
-        const url = new URL(yield* scratchPostgresUrl)
-        const proxy = yield* Effect.acquireRelease(
-          Effect.promise(() => startTcpProxy(url.hostname, Number(url.port || 5432))),
-          (p) => Effect.promise(() => p.close()),
-        )
-        url.host = `127.0.0.1:${proxy.port}`
-        const sql = yield* _pool(url.toString(), 3)
+        const { proxy, url } = yield* _proxied
+        const sql = yield* _pool(url, 3)
         assert.strictEqual((yield* query(() => sql`select 1 as n`))[0].n, 1)
 
         yield* Effect.promise(() => proxy.refuse())
@@ -174,8 +184,8 @@ describe.skipIf(!available)("dropped store connections", () => {
     "a connection lost between its reservation and its first statement is known lost: the statement is refused, never written",
     () =>
       Effect.gen(function* () {
-        const proxy = yield* _markerProxy(new URL(yield* scratchPostgresUrl))
-        const sql = yield* _pool(proxy.url, 1)
+        const { proxy, url } = yield* _proxied
+        const sql = yield* _pool(url, 1)
         yield* query(() => sql`select 1`)
         const reserved = yield* query(() => reserveConnection(sql))
         // closed before the caller sent anything: before, the reservation did not know which
@@ -188,17 +198,31 @@ describe.skipIf(!available)("dropped store connections", () => {
         const refused = yield* Effect.flip(query(() => reserved.sql`select 1 as n`))
         assert.isTrue(isConnectionLost(refused))
         reserved.release() // does nothing: postgres.js has the connection back
-        let isBack = false
-        yield* eventually("the pool to serve again", () => isBack, { timeoutMs: 5_000 }).pipe(
-          Effect.raceFirst(Effect.forever(
-            withOwnerTransaction(sql, (tx) => query(() => tx`select 2 as n`)).pipe(
-              Effect.map(() => void (isBack = true)),
-              Effect.ignore,
-              Effect.andThen(Effect.sleep("20 millis")),
-            ),
-          )),
-        )
+        yield* _servesAgain(sql)
       }),
+    30_000,
+  )
+
+  it.live(
+    "a reservation queued while the connection it waits for closes is served by its reconnect instead of waiting for ever",
+    () =>
+      _queuedBehindClose(async (sql) => {
+        const held = await reserveConnection(sql)
+        const [{ pid }] = await held.sql`select pg_backend_pid() as pid`
+        return pid as number
+      }, "served"),
+    30_000,
+  )
+
+  it.live(
+    "a reservation queued while a connection no statement of ours ran on closes fails as lost",
+    () =>
+      _queuedBehindClose(async (sql, admin) => {
+        await sql.reserve() // held and never used: nothing tells which connection it is
+        const [{ pid }] = await admin`select pid from pg_stat_activity
+          where datname = current_database() and pid <> pg_backend_pid()`
+        return pid as number
+      }, "lost"),
     30_000,
   )
 })
