@@ -5,6 +5,7 @@
 import { Cause, Schema, SchemaIssue } from "effect"
 import type { BusError } from "./bus/bus.ts"
 import type { ErrorCode, Issue, ReplyError } from "./bus/envelope.ts"
+import { COMMIT_UNKNOWN, type DatabaseError, isStoreUnavailable, UNIQUE_VIOLATION } from "./store/database.ts"
 import type { RegisterHostError } from "./store/event-log.ts"
 
 export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
@@ -86,6 +87,56 @@ export const internalError = (requestId: string): ReplyError => ({
   message: "internal error",
   requestId,
 })
+
+/** Who met a store failure: a command (with its idempotency key, if it carried one) or a query. */
+export interface StoreRequest {
+  readonly kind: "command" | "query"
+  readonly requestId: string
+  readonly idempotencyKey?: string | undefined
+}
+
+/**
+ * A unique violation of the log itself (a stream that already exists, a lost race retried out):
+ * a 409 the caller can act on. One in a read table is a projection's bug, answered as internal.
+ */
+const isLogConflict = (error: DatabaseError): boolean =>
+  error.code === UNIQUE_VIOLATION &&
+  (error.constraint === undefined || error.constraint.startsWith("hamlet_"))
+
+/**
+ * What a caller is told when the store failed its command or query, by what is true of its
+ * write: nothing written while the store was unreachable or its connection lost → `overloaded`
+ * (503 with Retry-After: the retry is the fix); a commit whose outcome is unknown → the write
+ * may have been applied, `overloaded` when an idempotency key makes the retry safe, `internal`
+ * otherwise (the caller must check before writing again). Anything else is a bug: `internal`.
+ */
+export const storeFailure = (error: DatabaseError, request: StoreRequest): ReplyError => {
+  if (isStoreUnavailable(error)) {
+    return replyError(
+      "overloaded",
+      request.kind === "command"
+        ? "the store is unavailable; nothing was written, retry"
+        : "the store is unavailable; retry",
+    )
+  }
+  if (error.code === COMMIT_UNKNOWN) {
+    const what = "the store failed while committing: the write may have been applied"
+    return request.idempotencyKey === undefined
+      ? { code: "internal", message: what, requestId: request.requestId }
+      : {
+        code: "overloaded",
+        message: `${what}; retrying with the same idempotency key is safe`,
+        requestId: request.requestId,
+      }
+  }
+  if (isLogConflict(error)) {
+    return replyError(
+      "conflict",
+      "the write conflicts with the log (a concurrent write, or a stream that exists)",
+    )
+  }
+  return internalError(request.requestId)
+}
 
 /** Maps a handler's failure (typed error, or defect) to a reply error; defects hide details. */
 export const toReplyError = (cause: Cause.Cause<unknown>, requestId: string): ReplyError => {

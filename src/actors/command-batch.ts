@@ -14,7 +14,7 @@
  */
 import { Cause, Deferred, Effect, Exit } from "effect"
 import type { Reply } from "../bus/envelope.ts"
-import { hostStopping, internalError, replyError } from "../errors.ts"
+import { hostStopping, internalError, replyError, storeFailure } from "../errors.ts"
 import type { HostReader } from "../projects/access.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { applyProjections } from "../projects/projection.ts"
@@ -229,13 +229,6 @@ const commitOnce = (
 const isConflict = (e: DatabaseError) => e.code === UNIQUE_VIOLATION
 
 /**
- * A unique violation of the log itself (a stream that already exists, a lost race retried out):
- * a 409 the caller can act on. One in a read table is a projection's bug, answered as internal.
- */
-const isLogConflict = (e: DatabaseError) =>
-  isConflict(e) && (e.constraint === undefined || e.constraint.startsWith("hamlet_"))
-
-/**
  * A race another node (or a cleanup job) can win and a retry can settle: the (host, seq)
  * key of the log, or an idempotency key stored meanwhile. Other unique violations (a stream
  * that already exists, a projection's key) fail the same way every time.
@@ -323,9 +316,10 @@ const answerCrashed = (log: HostLog, commands: ReadonlyArray<Command>, cause: Ca
 
 /**
  * Processes one batch taken from a host's mailbox. Never fails: database trouble becomes
- * `internal` (or `conflict`) replies after the batch was retried command by command — except
- * when the commit's outcome is unknown: then nothing is run again (it may have landed). A
- * defect is retried command by command too, so only the command that causes it suffers.
+ * replies (errors.ts `storeFailure`: a store that is unavailable says retry) after the batch was
+ * retried command by command — except when the commit's outcome is unknown: then nothing is run
+ * again (it may have landed). A defect is retried command by command too, so only the command
+ * that causes it suffers.
  */
 export const processBatch = (
   log: HostLog,
@@ -343,12 +337,11 @@ export const processBatch = (
               for (const command of commands) {
                 command.respond({
                   ok: false,
-                  error: isLogConflict(error)
-                    ? replyError(
-                      "conflict",
-                      "the write conflicts with the log (a concurrent write, or a stream that exists)",
-                    )
-                    : internalError(command.requestId),
+                  error: storeFailure(error, {
+                    kind: "command",
+                    requestId: command.requestId,
+                    idempotencyKey: command.meta.idempotencyKey,
+                  }),
                 })
               }
             })),

@@ -19,7 +19,7 @@
  */
 import { Cause, Effect } from "effect"
 import type { Reply } from "../bus/envelope.ts"
-import { hostBusy, hostStopping, internalError, replyError } from "../errors.ts"
+import { hostBusy, hostStopping, internalError, replyError, storeFailure } from "../errors.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { makeHostReader, readsOnLanes } from "../store/model-access.ts"
 import { READ_TIMED_OUT, type ReadLanes } from "../store/read-lanes.ts"
@@ -110,12 +110,15 @@ export const makeQueryBatcher = (
         onSuccess: ({ reply }) => Effect.sync(() => answer(group, reply)),
         onFailure: (cause) => {
           const isTimeout = isReadTimeout(cause)
+          const failure = Cause.findErrorOption(cause)
           const answerAll = Effect.sync(() => {
             for (const q of group) {
               q.respond({
                 ok: false,
                 error: isTimeout
                   ? replyError("timeout", "a read ran past its time limit")
+                  : failure._tag === "Some"
+                  ? storeFailure(failure.value, { kind: "query", requestId: q.requestId })
                   : internalError(q.requestId),
               })
             }

@@ -5,6 +5,7 @@
  */
 import { Context, Effect, Schema } from "effect"
 import type postgres from "postgres"
+import { isUnreachable } from "./reachability.ts"
 
 export type Sql = postgres.Sql
 /** A transaction handle (or the pool itself for single statements). */
@@ -46,14 +47,18 @@ export const toDatabaseError = (cause: unknown): DatabaseError => {
 
 /**
  * Whether postgres.js lost the connection under a query (CONNECTION_CLOSED, _ENDED, _DESTROYED,
- * CONNECT_TIMEOUT), as its own error or as a DatabaseError made of one. A reserved connection
- * it was lost under must not be used or released again: postgres.js has taken it back, and a
- * query sent on it crashes the process (a write to its null socket in a timer).
+ * CONNECT_TIMEOUT, or the socket's ECONNRESET/EPIPE), as its own error or as a DatabaseError made
+ * of one. A reserved connection it was lost under must not be used or released again: postgres.js
+ * has taken it back, and a query sent on it crashes the process (a write to its null socket in a
+ * timer).
  */
 export const isConnectionLost = (error: unknown): boolean => {
   if (error instanceof DatabaseError) return error.connectionLost === true
   const code = (error as { code?: unknown })?.code
-  return typeof code === "string" && (code.startsWith("CONNECTION_") || code === "CONNECT_TIMEOUT")
+  // the socket's own error (a reset, a write to a closed peer) reaches the statement as it is
+  return typeof code === "string" &&
+    (code.startsWith("CONNECTION_") || code === "CONNECT_TIMEOUT" || code === "ECONNRESET" ||
+      code === "EPIPE")
 }
 
 /** Postgres' "current transaction is aborted, commands ignored until end of transaction block". */
@@ -70,3 +75,20 @@ export const COMMIT_UNKNOWN = "hamlet_commit_unknown"
 
 /** Postgres answered COMMIT with ROLLBACK: the transaction had failed and nothing was written. */
 export const ROLLED_BACK = "hamlet_rolled_back"
+
+/**
+ * SQLSTATEs of a server that cannot serve now, whatever was asked: a connection failure
+ * (class 08), a backend terminated or shutting down (57P01–57P03), no connection slot left.
+ */
+const _isUnavailableState = (code: string | undefined): boolean =>
+  code !== undefined &&
+  (code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03" || code === "53300")
+
+/**
+ * Whether `error` says the store could not be used — no connection to be had, or the one in use
+ * lost — rather than that a statement was wrong. Nothing was committed then, except when the
+ * commit's outcome is unknown (`COMMIT_UNKNOWN`), which never counts as unavailable.
+ */
+export const isStoreUnavailable = (error: DatabaseError): boolean =>
+  error.code !== COMMIT_UNKNOWN &&
+  (isConnectionLost(error) || isUnreachable(error) || _isUnavailableState(error.code))

@@ -5,8 +5,10 @@
  * promise unhandled, which ends the isolate and every host on it. Such a rejection only says that
  * a connection closed: postgres.js has taken the connection back, and every statement with a
  * caller got the same error through its own promise. So it is reported and dropped; any other
- * unhandled rejection still ends the isolate.
+ * unhandled rejection still ends the isolate. A connect refused or unreachable (pg-socket.ts hands
+ * postgres.js a socket reporting it) fails that fetch the same way, with the socket's own error.
  */
+import { isUnreachable } from "./reachability.ts"
 
 /** postgres.js' own connection errors (errors.js `Errors.connection`: `errno` repeats `code`). */
 const CONNECTION_CODES = new Set([
@@ -16,10 +18,15 @@ const CONNECTION_CODES = new Set([
   "CONNECT_TIMEOUT",
 ])
 
-/** Whether `reason` is a postgres.js connection error (not one of Hamlet's, not any other failure). */
+/**
+ * Whether `reason` is a postgres.js connection error (not one of Hamlet's, not any other failure),
+ * or a failed connect that postgres.js reported on one of its statements (it names the statement).
+ */
 export const isStrayConnectionError = (reason: unknown): boolean => {
-  const error = reason as { code?: unknown; errno?: unknown } | undefined
-  return reason instanceof Error && CONNECTION_CODES.has(String(error?.code)) && error?.errno === error?.code
+  const error = reason as { code?: unknown; errno?: unknown; query?: unknown } | undefined
+  if (!(reason instanceof Error)) return false
+  if (CONNECTION_CODES.has(String(error?.code)) && error?.errno === error?.code) return true
+  return isUnreachable(reason) && typeof error?.query === "string"
 }
 
 /** Installs the handler on this isolate; `report` hears each rejection dropped. Returns its removal. */

@@ -87,7 +87,7 @@ describe("round trip per handler", () => {
   })
 
   it("horatio: text beyond ASCII comes back as it was sent, as UTF-8 JSON", async () => {
-    const title = "Grüße — 漢字 😀 \u2028 \"quoted\" \\ back"
+    const title = 'Grüße — 漢字 😀 \u2028 "quoted" \\ back'
     const item = await _post(BLOG, "SubmitItem", { title })
     const got = await _get(BLOG, `/api/GetItem?id=${item.body.id}`)
     expect(got.status).toBe(200)

@@ -1,7 +1,8 @@
 /**
  * A TCP proxy in front of a real service (Postgres), for outage tests: `cut` drops every open
  * connection (a network failure, not a clean shutdown), `refuse` also stops listening, so new
- * connections are refused until `accept` listens again on the same port.
+ * connections are refused until `accept` listens again on the same port, and `dropWhenSent`
+ * drops one connection at the moment its client sends a given text (which the server never sees).
  */
 import net from "node:net"
 import { freePort } from "./node-process.ts"
@@ -15,6 +16,13 @@ export interface TcpProxy {
   /** Cuts, and refuses new connections until `accept`. */
   readonly refuse: () => Promise<void>
   readonly accept: () => Promise<void>
+  /**
+   * Once: drops the first connection whose client sends `marker` — after `after`, when given
+   * (in the same chunk or an earlier one) — before the chunk carrying it reaches the server.
+   */
+  readonly dropWhenSent: (marker: string, after?: string) => void
+  /** Connections dropped by `dropWhenSent` so far. */
+  readonly drops: () => number
   readonly close: () => Promise<void>
 }
 
@@ -27,6 +35,24 @@ export const startTcpProxy = async (targetHost: string, targetPort: number): Pro
     socket.on("error", () => socket.destroy())
   }
   let server: net.Server | undefined
+  let drop:
+    | { readonly marker: string; readonly after?: string; readonly sentAfter: Set<net.Socket> }
+    | undefined
+  let drops = 0
+
+  /** Whether `chunk` from `client` is where the armed drop happens (it then is not forwarded). */
+  const isDropped = (client: net.Socket, chunk: Buffer): boolean => {
+    if (!drop) return false
+    const { marker, after, sentAfter } = drop
+    const from = after === undefined || sentAfter.has(client) ? 0 : chunk.indexOf(after)
+    if (from >= 0 && chunk.indexOf(marker, from) >= 0) {
+      drop = undefined
+      drops++
+      return true
+    }
+    if (after !== undefined && from >= 0) sentAfter.add(client)
+    return false
+  }
 
   const listen = () =>
     new Promise<void>((resolve, reject) => {
@@ -36,8 +62,17 @@ export const startTcpProxy = async (targetHost: string, targetPort: number): Pro
         track(upstream)
         client.once("close", () => upstream.destroy())
         upstream.once("close", () => client.destroy())
-        client.pipe(upstream)
         upstream.pipe(client)
+        client.on("data", (chunk: Buffer) => {
+          if (isDropped(client, chunk)) {
+            client.destroy()
+            upstream.destroy()
+          } else if (!upstream.write(chunk)) {
+            client.pause()
+            upstream.once("drain", () => client.resume())
+          }
+        })
+        client.once("end", () => upstream.end())
       })
       next.once("error", reject)
       next.listen(port, "127.0.0.1", () => {
@@ -66,6 +101,8 @@ export const startTcpProxy = async (targetHost: string, targetPort: number): Pro
     cut,
     refuse,
     accept: () => server ? Promise.resolve() : listen(),
+    dropWhenSent: (marker, after) => void (drop = { marker, after, sentAfter: new Set() }),
+    drops: () => drops,
     close: refuse,
   }
 }
