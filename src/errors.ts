@@ -149,16 +149,41 @@ export const toReplyError = (cause: Cause.Cause<unknown>, requestId: string): Re
   return internalError(requestId)
 }
 
-/** What a caller is told when the bus could not carry a request to its host's actor or back. */
-export const busFailure = (error: BusError): ReplyError => {
+/**
+ * What a caller is told when the bus could not carry a request to its host's actor or back. A
+ * command that went out may have been applied (it timed out, or NATS failed before the answer):
+ * the caller is told so, and that a retry is safe only with the same Idempotency-Key — an outage
+ * with a key stays 503 (retry), one without is 500 (check before writing again), as `storeFailure`.
+ */
+export const busFailure = (error: BusError, request?: StoreRequest): ReplyError => {
+  const isCommand = request?.kind === "command"
+  const mayHaveApplied = (what: string) =>
+    request?.idempotencyKey === undefined
+      ? `${what}: the command may have been applied (an Idempotency-Key makes a retry safe)`
+      : `${what}: the command may have been applied; retrying with the same Idempotency-Key is safe`
   switch (error._tag) {
     case "BusTimeout":
-      return replyError("timeout", "the handler did not answer in time")
+      return replyError(
+        "timeout",
+        isCommand
+          ? mayHaveApplied("the handler did not answer in time")
+          : "the handler did not answer in time",
+      )
     case "BusPayloadTooLarge":
       return replyError("bad_request", "request too large for the bus")
     case "BusNoResponders":
       return replyError("overloaded", "no actor serves this host now")
     case "BusUnavailable":
-      return replyError("overloaded", "the bus is unavailable")
+      if (!isCommand || error.sent !== true) return replyError("overloaded", "the bus is unavailable")
+      return request.idempotencyKey === undefined
+        ? {
+          code: "internal",
+          message: mayHaveApplied("the bus failed after the request was sent"),
+          requestId: request.requestId,
+        }
+        : {
+          ...replyError("overloaded", mayHaveApplied("the bus failed after the request was sent")),
+          requestId: request.requestId,
+        }
   }
 }

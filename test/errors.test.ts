@@ -1,10 +1,11 @@
 /**
- * errors.ts `storeFailure`: what a caller is told of a store failure, by what is true of its
- * write — nothing written (retry), a commit of unknown outcome (may have been applied: safe to
- * retry only with an idempotency key), a conflict with the log, or a bug (internal).
+ * errors.ts `storeFailure` and `busFailure`: what a caller is told of a store or bus failure, by
+ * what is true of its write — nothing written (retry), an unknown outcome (may have been applied:
+ * safe to retry only with an idempotency key), a conflict with the log, or a bug (internal).
  */
 import { describe, expect, it } from "vitest"
-import { storeFailure } from "../src/errors.ts"
+import { busFailure, storeFailure } from "../src/errors.ts"
+import { BusTimeout, BusUnavailable } from "../src/bus/bus.ts"
 import { COMMIT_UNKNOWN, DatabaseError, UNIQUE_VIOLATION } from "../src/store/database.ts"
 import { STORE_UNREACHABLE } from "../src/store/reachability.ts"
 
@@ -76,5 +77,33 @@ describe("storeFailure()", () => {
         requestId: "req-1",
       })
     }
+  })
+})
+
+describe("busFailure()", () => {
+  const lost = new BusUnavailable({ message: "NATS disconnected before the answer", sent: true })
+  const refused = new BusUnavailable({ message: "NATS is disconnected; request refused" })
+  const timedOut = new BusTimeout({ subject: "hamlet.req.x", timeoutMs: 5000 })
+
+  it("says a command that went out may have been applied: 503 with its key (safe retry), 500 without", () => {
+    const withKey = busFailure(lost, keyed)
+    expect(withKey).toMatchObject({ code: "overloaded", requestId: "req-1" })
+    expect(withKey.message).toMatch(/may have been applied; retrying with the same Idempotency-Key is safe/)
+    const withoutKey = busFailure(lost, command)
+    expect(withoutKey).toMatchObject({ code: "internal", requestId: "req-1" })
+    expect(withoutKey.message).toMatch(/may have been applied \(an Idempotency-Key makes a retry safe\)/)
+    expect(busFailure(timedOut, command)).toMatchObject({ code: "timeout" })
+    expect(busFailure(timedOut, keyed).message).toMatch(
+      /did not answer in time: .*same Idempotency-Key is safe/,
+    )
+  })
+
+  it("is a plain retry (503) when nothing went out, or for a query, whose retry is always safe", () => {
+    expect(busFailure(refused, command)).toEqual({ code: "overloaded", message: "the bus is unavailable" })
+    expect(busFailure(lost, query)).toEqual({ code: "overloaded", message: "the bus is unavailable" })
+    expect(busFailure(timedOut, query)).toEqual({
+      code: "timeout",
+      message: "the handler did not answer in time",
+    })
   })
 })

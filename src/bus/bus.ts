@@ -38,9 +38,13 @@ export class BusPayloadTooLarge extends Schema.TaggedError<BusPayloadTooLarge>()
   maxPayload: Schema.Number,
 }) {}
 
-/** The connection is closed or currently disconnected (NATS outage). */
+/**
+ * The connection is closed or currently disconnected (NATS outage). `sent`: a request had already
+ * gone out when the connection failed, so its handler may have run (and a command been applied).
+ */
 export class BusUnavailable extends Schema.TaggedError<BusUnavailable>()("BusUnavailable", {
   message: Schema.String,
+  sent: Schema.optional(Schema.Boolean),
 }) {}
 
 export type BusError = BusTimeout | BusNoResponders | BusPayloadTooLarge | BusUnavailable

@@ -99,6 +99,14 @@ export const makeNatsBus = (
 
     const unavailable = (what: string) =>
       new BusUnavailable({ message: `NATS is ${nc.isClosed() ? "closed" : "disconnected"}; ${what} refused` })
+    /** A request that went out, and whose answer the connection's failure lost. */
+    const lostInFlight = (subject: string) =>
+      new BusUnavailable({
+        message: `NATS ${
+          nc.isClosed() ? "closed" : "disconnected"
+        } before request to ${subject} was answered`,
+        sent: true,
+      })
     const isUp = () => isConnected && !nc.isClosed() && !nc.isDraining()
 
     const publish: Bus["Service"]["publish"] = (subject, data, busHeaders) =>
@@ -171,7 +179,7 @@ export const makeNatsBus = (
           const failFast = () => {
             onDisconnect.delete(failFast)
             cancel()
-            resume(Effect.fail(unavailable(`request to ${subject}`)))
+            resume(Effect.fail(lostInFlight(subject)))
           }
           try {
             cancel = requests.request(
@@ -194,7 +202,7 @@ export const makeNatsBus = (
                   case "noResponders":
                     return resume(Effect.fail(new BusNoResponders({ subject })))
                   case "closed":
-                    return resume(Effect.fail(unavailable(`request to ${subject}`)))
+                    return resume(Effect.fail(lostInFlight(subject)))
                 }
               },
             )

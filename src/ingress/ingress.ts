@@ -130,9 +130,14 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
           ),
           Effect.catch((error): Effect.Effect<Reply | Response> =>
             Effect.succeed(
-              error._tag === "BusPayloadTooLarge"
-                ? errorResponse(busFailure(error), 413)
-                : { ok: false, error: busFailure(error) },
+              error._tag === "BusPayloadTooLarge" ? errorResponse(busFailure(error), 413) : {
+                ok: false,
+                error: busFailure(error, {
+                  kind: handler.kind,
+                  requestId,
+                  idempotencyKey: idempotency._tag === "key" ? idempotency.key : undefined,
+                }),
+              },
             )
           ),
         ),

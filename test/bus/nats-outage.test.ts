@@ -44,6 +44,8 @@ describe.skipIf(!hasBinary)("nats outage", () => {
         yield* eventually("isConnected to turn false", () => !isConnected(), { timeoutMs: 5000 })
         const inFlightError = yield* Effect.flip(Fiber.join(inFlight))
         assert.strictEqual(inFlightError._tag, "BusUnavailable")
+        // it had gone out: its handler may have run
+        assert.strictEqual(inFlightError._tag === "BusUnavailable" && inFlightError.sent, true)
         assert.isBelow(Date.now() - killedAt, 2000)
 
         const started = Date.now()
@@ -51,6 +53,8 @@ describe.skipIf(!hasBinary)("nats outage", () => {
           bus.request(`${subject}.echo`, bytes("?"), { timeoutMs: 5000 }),
         )
         assert.strictEqual(requestError._tag, "BusUnavailable")
+        // refused before it went out: nothing ran
+        assert.notStrictEqual(requestError._tag === "BusUnavailable" && requestError.sent, true)
         assert.isBelow(Date.now() - started, 1000) // fast: far under the 2 s timeout
         const publishError = yield* Effect.flip(bus.publish(`${subject}.echo`, bytes("?")))
         assert.strictEqual(publishError._tag, "BusUnavailable")
