@@ -25,7 +25,14 @@ import {
   type SqlTx,
   UNIQUE_VIOLATION,
 } from "../store/database.ts"
-import { insertEvents, type LogHead, placeEvents, readHead, type StoredEvent } from "../store/event-log.ts"
+import {
+  insertEvents,
+  isSeqRace,
+  type LogHead,
+  placeEvents,
+  readHead,
+  type StoredEvent,
+} from "../store/event-log.ts"
 import {
   type IdempotentRecord,
   insertIdempotentReplies,
@@ -226,17 +233,13 @@ const commitOnce = (
   })
 }
 
-const isConflict = (e: DatabaseError) => e.code === UNIQUE_VIOLATION
-
 /**
  * A race another node (or a cleanup job) can win and a retry can settle: the (host, seq)
  * key of the log, or an idempotency key stored meanwhile. Other unique violations (a stream
  * that already exists, a projection's key) fail the same way every time.
  */
 const isRace = (e: DatabaseError) =>
-  isConflict(e) && e.constraint !== undefined &&
-  ((e.constraint.startsWith("hamlet_events_") && e.constraint.endsWith("_pkey")) ||
-    e.constraint === "hamlet_idempotency_pkey")
+  isSeqRace(e) || (e.code === UNIQUE_VIOLATION && e.constraint === "hamlet_idempotency_pkey")
 
 /**
  * Commits `commands`, retrying lost races; replies to every command exactly once. Chained,

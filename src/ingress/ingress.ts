@@ -13,7 +13,7 @@ import {
   type Reply,
   REQUEST_ID_HEADER,
   type RequestEnvelope,
-  successOutputText,
+  successOutputBytes,
 } from "../bus/envelope.ts"
 import { requestSubject } from "../bus/subjects.ts"
 import { wireValueIssue } from "../bus/wire-values.ts"
@@ -125,7 +125,7 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
           Effect.map((reply): Reply | Response =>
             reply.headers[OK_REPLY_HEADER] === "ok"
               // a Hamlet actor's success: pass the output's JSON through without re-encoding it
-              ? new Response(successOutputText(reply.data), { status: 200, headers: JSON_HEADERS })
+              ? new Response(successOutputBytes(reply.data), { status: 200, headers: JSON_HEADERS })
               : JSON.parse(decodeText(reply.data)) as Reply
           ),
           Effect.catch((error): Effect.Effect<Reply | Response> =>

@@ -8,8 +8,8 @@ import { Duration, Effect, Schedule } from "effect"
 import type { Bus } from "../bus/bus.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { applyProjections } from "../projects/projection.ts"
-import { type DatabaseError, type Sql, type SqlTx, UNIQUE_VIOLATION } from "../store/database.ts"
-import { appendEvents, type PendingEvent, readHead, type StoredEvent } from "../store/event-log.ts"
+import type { DatabaseError, Sql, SqlTx } from "../store/database.ts"
+import { appendEvents, isSeqRace, type PendingEvent, readHead, type StoredEvent } from "../store/event-log.ts"
 import { makeProjectionWriter } from "../store/model-access.ts"
 import { makePipeline } from "../store/pipeline.ts"
 import { withHostTransaction } from "../store/transaction.ts"
@@ -49,7 +49,7 @@ export const appendSystemEvents = (
       }), { pipeline })
   })
   return attempt.pipe(
-    Effect.retry({ schedule: RACE_RETRY, times: MAX_RETRIES, while: (e) => e.code === UNIQUE_VIOLATION }),
+    Effect.retry({ schedule: RACE_RETRY, times: MAX_RETRIES, while: isSeqRace }),
     Effect.tap((stored) => announceEvents(log.bus, project.name, stored)),
   )
 }

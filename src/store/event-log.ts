@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto"
 import { Effect, Schema } from "effect"
 import { isValidHostname } from "../ingress/host.ts"
-import { type DatabaseError, query, type Sql, type SqlTx } from "./database.ts"
+import { type DatabaseError, query, type Sql, type SqlTx, UNIQUE_VIOLATION } from "./database.ts"
 import { eventHash, GENESIS_HASH } from "./event-hash.ts"
 import { runLockedDdl } from "./migrations.ts"
 import type { Column } from "./model-ddl.ts"
@@ -43,6 +43,15 @@ export interface StoredEvent {
   readonly recordedAt: Date
   readonly hash: string
 }
+
+/**
+ * Whether `error` is a lost (host, seq) race: another writer of the host (a node, a cleanup job)
+ * took the next seq first, on the primary key of the host's log partition. Another unique
+ * violation (a stream that already exists, a projection's key) fails the same way every time.
+ */
+export const isSeqRace = (error: DatabaseError): boolean =>
+  error.code === UNIQUE_VIOLATION && error.constraint !== undefined &&
+  error.constraint.startsWith("hamlet_events_") && error.constraint.endsWith("_pkey")
 
 /** Partition table name: stable, short, and safe whatever the hostname's length. */
 export const partitionName = (host: string): string =>
