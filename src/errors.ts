@@ -104,6 +104,25 @@ const isLogConflict = (error: DatabaseError): boolean =>
   (error.constraint === undefined || error.constraint.startsWith("hamlet_"))
 
 /**
+ * A write whose outcome is unknown (its COMMIT, or its request, went out and the answer was lost):
+ * it may have been applied. With an idempotency key a retry is safe, so it is a 503 (retry); without
+ * one a 500: the caller must check before writing again. `what` says what failed.
+ */
+export const possiblyApplied = (what: string, request: StoreRequest): ReplyError =>
+  request.idempotencyKey === undefined
+    ? {
+      code: "internal",
+      message: `${what}: the write may have been applied; check before sending it again (with an ` +
+        "Idempotency-Key, sending it again is safe)",
+      requestId: request.requestId,
+    }
+    : {
+      code: "overloaded",
+      message: `${what}: the write may have been applied; retrying with the same Idempotency-Key is safe`,
+      requestId: request.requestId,
+    }
+
+/**
  * What a caller is told when the store failed its command or query, by what is true of its
  * write: nothing written while the store was unreachable or its connection lost → `overloaded`
  * (503 with Retry-After: the retry is the fix); a commit whose outcome is unknown → the write
@@ -119,16 +138,7 @@ export const storeFailure = (error: DatabaseError, request: StoreRequest): Reply
         : "the store is unavailable; retry",
     )
   }
-  if (error.code === COMMIT_UNKNOWN) {
-    const what = "the store failed while committing: the write may have been applied"
-    return request.idempotencyKey === undefined
-      ? { code: "internal", message: what, requestId: request.requestId }
-      : {
-        code: "overloaded",
-        message: `${what}; retrying with the same idempotency key is safe`,
-        requestId: request.requestId,
-      }
-  }
+  if (error.code === COMMIT_UNKNOWN) return possiblyApplied("the store failed while committing", request)
   if (isLogConflict(error)) {
     return replyError(
       "conflict",
@@ -157,16 +167,12 @@ export const toReplyError = (cause: Cause.Cause<unknown>, requestId: string): Re
  */
 export const busFailure = (error: BusError, request?: StoreRequest): ReplyError => {
   const isCommand = request?.kind === "command"
-  const mayHaveApplied = (what: string) =>
-    request?.idempotencyKey === undefined
-      ? `${what}: the command may have been applied (an Idempotency-Key makes a retry safe)`
-      : `${what}: the command may have been applied; retrying with the same Idempotency-Key is safe`
   switch (error._tag) {
     case "BusTimeout":
       return replyError(
         "timeout",
         isCommand
-          ? mayHaveApplied("the handler did not answer in time")
+          ? possiblyApplied("the handler did not answer in time", request).message
           : "the handler did not answer in time",
       )
     case "BusPayloadTooLarge":
@@ -175,15 +181,6 @@ export const busFailure = (error: BusError, request?: StoreRequest): ReplyError 
       return replyError("overloaded", "no actor serves this host now")
     case "BusUnavailable":
       if (!isCommand || error.sent !== true) return replyError("overloaded", "the bus is unavailable")
-      return request.idempotencyKey === undefined
-        ? {
-          code: "internal",
-          message: mayHaveApplied("the bus failed after the request was sent"),
-          requestId: request.requestId,
-        }
-        : {
-          ...replyError("overloaded", mayHaveApplied("the bus failed after the request was sent")),
-          requestId: request.requestId,
-        }
+      return possiblyApplied("the bus failed after the request was sent", request)
   }
 }

@@ -14,7 +14,7 @@
  */
 import { Cause, Deferred, Effect, Exit } from "effect"
 import type { Reply } from "../bus/envelope.ts"
-import { hostStopping, internalError, replyError, storeFailure } from "../errors.ts"
+import { hostStopping, internalError, possiblyApplied, replyError, storeFailure } from "../errors.ts"
 import type { HostReader } from "../projects/access.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { applyProjections } from "../projects/projection.ts"
@@ -365,11 +365,11 @@ export const processBatch = (
             c.respond({
               ok: false,
               error: progress.isCommitSent
-                ? {
-                  code: "internal",
-                  message: "the node stopped while this write was committing: it may have been applied",
+                ? possiblyApplied("the node stopped while this write was committing", {
+                  kind: "command",
                   requestId: c.requestId,
-                }
+                  idempotencyKey: c.meta.idempotencyKey,
+                })
                 : hostStopping(log.host),
             })
           }

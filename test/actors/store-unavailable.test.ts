@@ -181,7 +181,7 @@ const describeStoreUnavailable = (kind: "pglite" | "postgres") => () => {
       expect(proxy.drops()).toBe(drops + 1)
       expect(write).toMatchObject({ status: 503, retryAfter: "1", error: { code: "overloaded" } })
       expect(write.error?.message).toMatch(
-        /may have been applied; retrying with the same idempotency key is safe/,
+        /may have been applied; retrying with the same Idempotency-Key is safe/,
       )
       await until(
         "the retry to succeed",
