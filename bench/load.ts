@@ -32,7 +32,10 @@ export type LoadSpec =
 
 type HttpSpec = Extract<LoadSpec, { kind: "http" }>
 
-/** Keep-alive connections; connection i starts on host i so many hosts are all exercised. */
+/**
+ * Keep-alive connections going round the hosts together, as wrk's script does: connection i
+ * starts on host i and steps by the number of connections, so one pass meets each host once.
+ */
 const httpDriver = (spec: HttpSpec): Driver => {
   const total = spec.targets.reduce((s, t) => s + t.weight, 0)
   const encoded = spec.targets.map((t) => ({
@@ -52,7 +55,7 @@ const httpDriver = (spec: HttpSpec): Driver => {
       let hostIndex = index % spec.hosts.length
       return {
         call: () => {
-          hostIndex = (hostIndex + 1) % spec.hosts.length
+          hostIndex = (hostIndex + spec.connections) % spec.hosts.length
           return conn.send(pick(hostIndex))
         },
         close: () => conn.close(),

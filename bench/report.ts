@@ -137,7 +137,10 @@ const cpuSplit = (cpu: Row["cpuUsPerRequest"]): string =>
 
 /** "main/worker" JavaScript thread CPU, percent of a core: "98/47", or "98" for a node in one isolate. */
 const threadSplit = (threads: Row["threadCpuPercent"]): string =>
-  threads ? [threads.main, ...(threads.worker === undefined ? [] : [threads.worker])].join("/") : ""
+  threads
+    ? [threads.main, ...(threads.worker === undefined ? [] : [threads.worker])]
+      .map((p) => Number.isNaN(p) ? "-" : String(p)).join("/")
+    : ""
 
 /** Writes bench/results/<timestamp>.json and returns its path. */
 export const writeRecord = async (record: RunRecord): Promise<string> => {

@@ -99,9 +99,10 @@ export const runScale = async (ctx: BenchContext, baselines: Baselines): Promise
         hello: baselines.get("hello")?.get(FLEET_CLIENTS),
       }))
       if (m.result.rps * ctx.durationS <= n && fits(ctx, ctx.durationS + ctx.warmupS + 5)) {
-        // the load goes round the hosts in order: with fewer requests than hosts, the run above met
-        // each host at most once, so it timed a host's first request (its actor built, caches cold).
-        // Run again at once: the same hosts, their actors still up (they passivate after 30 s idle)
+        // the load goes round the hosts in order, from the first, in the warm-up and in the run: with
+        // fewer requests than hosts, the run above met most hosts for the first time (their actors
+        // built, caches cold). Run again at once: the same hosts, their actors still up (they
+        // passivate after 30 s idle)
         ctx.log(`scale: mix × ${FLEET_CLIENTS} over ${n} hosts again, actors warm`)
         const again = await measure(ctx, {
           kind: "http",

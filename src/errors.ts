@@ -112,8 +112,8 @@ export const possiblyApplied = (what: string, request: StoreRequest): ReplyError
   request.idempotencyKey === undefined
     ? {
       code: "internal",
-      message: `${what}: the write may have been applied; check before sending it again (with an ` +
-        "Idempotency-Key, sending it again is safe)",
+      message: `${what}: the write may have been applied; check before sending it again (send commands ` +
+        "with an Idempotency-Key so that a retry is safe)",
       requestId: request.requestId,
     }
     : {
@@ -138,6 +138,7 @@ export const storeFailure = (error: DatabaseError, request: StoreRequest): Reply
         : "the store is unavailable; retry",
     )
   }
+  if (request.kind === "query") return internalError(request.requestId) // a read writes nothing
   if (error.code === COMMIT_UNKNOWN) return possiblyApplied("the store failed while committing", request)
   if (isLogConflict(error)) {
     return replyError(

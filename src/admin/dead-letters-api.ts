@@ -102,13 +102,11 @@ export const deadLettersApi = async (
   if (!letter.handler) {
     return errorResponse(replyError("conflict", `dead letter ${id} names no handler to send it to`))
   }
-  const reply = await sendAgain(
-    deps,
-    owner.name,
-    host,
-    letter,
-    replyTimeoutMs(owner, owner.handlers.get(letter.handler)),
-  )
+  const handler = owner.handlers.get(letter.handler)
+  const reply = await sendAgain(deps, owner.name, host, letter, {
+    timeoutMs: replyTimeoutMs(owner, handler),
+    kind: handler?.kind ?? "command",
+  })
   const removed = reply.ok && await deps.run(removeDeadLetter(deps.sql, host, id))
   if (!reply.ok) await deps.run(markRetryFailed(deps.sql, host, id, reply.error))
   deps.log("dead letter sent again", { host, id: String(id), ok: reply.ok })
@@ -121,23 +119,24 @@ export const deadLettersApi = async (
  * out but committed run the command once. Text that is not an envelope goes as stored (it fails
  * again, with the same error).
  */
-const retryPayload = (letter: StoredDeadLetter): string => {
+const retryPayload = (letter: StoredDeadLetter): { text: string; idempotencyKey?: string } => {
   let envelope: unknown
   try {
     envelope = JSON.parse(letter.payload)
   } catch {
-    return letter.payload
+    return { text: letter.payload }
   }
-  if (!envelope || typeof envelope !== "object" || Array.isArray(envelope)) return letter.payload
+  if (!envelope || typeof envelope !== "object" || Array.isArray(envelope)) return { text: letter.payload }
   const { meta } = envelope as { meta?: unknown }
   const current = meta && typeof meta === "object" && !Array.isArray(meta)
     ? meta as Record<string, unknown>
     : {}
-  if (current.idempotencyKey !== undefined) return letter.payload
-  return JSON.stringify({
-    ...envelope,
-    meta: { ...current, idempotencyKey: `hamlet-dead-letter-${letter.id}` },
-  })
+  if (current.idempotencyKey !== undefined) {
+    const key = current.idempotencyKey
+    return { text: letter.payload, idempotencyKey: typeof key === "string" ? key : undefined }
+  }
+  const idempotencyKey = `hamlet-dead-letter-${letter.id}`
+  return { text: JSON.stringify({ ...envelope, meta: { ...current, idempotencyKey } }), idempotencyKey }
 }
 
 /** Sends a letter's request to its host's handler and waits for the reply. */
@@ -146,17 +145,25 @@ const sendAgain = (
   project: string,
   host: string,
   letter: StoredDeadLetter,
-  timeoutMs: number,
-): Promise<Reply> =>
-  Effect.runPromise(
-    deps.bus.request(
-      requestSubject(project, host, letter.handler),
-      payloadBytes.encode(retryPayload(letter)),
-      {
-        timeoutMs,
-      },
-    ).pipe(
+  { timeoutMs, kind }: { readonly timeoutMs: number; readonly kind: "command" | "query" },
+): Promise<Reply> => {
+  const payload = retryPayload(letter)
+  return Effect.runPromise(
+    deps.bus.request(requestSubject(project, host, letter.handler), payloadBytes.encode(payload.text), {
+      timeoutMs,
+    }).pipe(
       Effect.map((answer) => JSON.parse(decodeText(answer.data)) as Reply),
-      Effect.catch((error) => Effect.succeed<Reply>({ ok: false, error: busFailure(error) })),
+      // a command that went out and timed out may have run: the letter's reply says so
+      Effect.catch((error) =>
+        Effect.succeed<Reply>({
+          ok: false,
+          error: busFailure(error, {
+            kind,
+            requestId: letter.requestId ?? `dead-letter-${letter.id}`,
+            idempotencyKey: payload.idempotencyKey,
+          }),
+        })
+      ),
     ),
   )
+}

@@ -47,18 +47,25 @@ export const toDatabaseError = (cause: unknown): DatabaseError => {
 
 /**
  * Whether postgres.js lost the connection under a query (CONNECTION_CLOSED, _ENDED, _DESTROYED,
- * CONNECT_TIMEOUT, or the socket's ECONNRESET/EPIPE), as its own error or as a DatabaseError made
+ * CONNECT_TIMEOUT, or the socket's ECONNRESET, EPIPE, ETIMEDOUT, EHOSTUNREACH, ENETUNREACH), as its own error or as a DatabaseError made
  * of one. A reserved connection it was lost under must not be used or released again: postgres.js
  * has taken it back, and a query sent on it crashes the process (a write to its null socket in a
  * timer).
  */
+/** The socket's own errors (a reset, a write to a closed peer, a dead network) reach a statement as they are. */
+const SOCKET_LOST = new Set([
+  "CONNECT_TIMEOUT",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+])
+
 export const isConnectionLost = (error: unknown): boolean => {
   if (error instanceof DatabaseError) return error.connectionLost === true
   const code = (error as { code?: unknown })?.code
-  // the socket's own error (a reset, a write to a closed peer) reaches the statement as it is
-  return typeof code === "string" &&
-    (code.startsWith("CONNECTION_") || code === "CONNECT_TIMEOUT" || code === "ECONNRESET" ||
-      code === "EPIPE")
+  return typeof code === "string" && (code.startsWith("CONNECTION_") || SOCKET_LOST.has(code))
 }
 
 /** Postgres' "current transaction is aborted, commands ignored until end of transaction block". */
@@ -77,12 +84,23 @@ export const COMMIT_UNKNOWN = "hamlet_commit_unknown"
 export const ROLLED_BACK = "hamlet_rolled_back"
 
 /**
- * SQLSTATEs of a server that cannot serve now, whatever was asked: a connection failure
- * (class 08), a backend terminated or shutting down (57P01–57P03), no connection slot left.
+ * SQLSTATEs of a server that cannot serve now, whatever was asked: a connection failure (class
+ * 08, but not 08P01, a protocol violation: a bug that would fail every retry), a backend
+ * terminated or shutting down (57P01–57P03), no connection slot left (53300).
  */
+const UNAVAILABLE_STATES = new Set([
+  "08000",
+  "08001",
+  "08003",
+  "08004",
+  "08006",
+  "57P01",
+  "57P02",
+  "57P03",
+  "53300",
+])
 const _isUnavailableState = (code: string | undefined): boolean =>
-  code !== undefined &&
-  (code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03" || code === "53300")
+  code !== undefined && UNAVAILABLE_STATES.has(code)
 
 /**
  * Whether `error` says the store could not be used — no connection to be had, or the one in use

@@ -82,8 +82,10 @@ export const guardQueuedReservations = (pool: postgres.Sql): postgres.Sql => {
     }
     const [oldest] = waiting
     if (!oldest) return
-    waiting.delete(oldest)
-    oldest.fail(reservationDropped())
+    // a turn later: a connect that failed rejects the reservation it was for with its own error
+    // (refused, timed out) in this turn, before this close, and that error must win; one still
+    // waiting then was dropped
+    setTimeout(() => waiting.delete(oldest) && oldest.fail(reservationDropped()), 0)
   }
 
   /** Learns the connection a statement runs on; postgres.js reads `onexecute`'s answer as "takes more". */
@@ -101,6 +103,10 @@ export const guardQueuedReservations = (pool: postgres.Sql): postgres.Sql => {
       let isSettled = false
       let asks = 0
       const ask = () => {
+        // a close whose queue was empty leaves `closing` set until its microtask; a reserve made
+        // before then (an actor resumed by that close's rejections) may be handed the same
+        // connection to open, and must not be taken for a reconnect's drop
+        closing = undefined
         if (++asks > MAX_ASKS) {
           isSettled = true
           return reject(reservationDropped())

@@ -181,6 +181,23 @@ describe.skipIf(!available)("dropped store connections", () => {
   )
 
   it.live(
+    "a reservation whose connect is refused fails with the refusal, not as a lost connection",
+    () =>
+      Effect.gen(function* () {
+        const { proxy, url } = yield* _proxied
+        const sql = yield* _pool(url, 3) // no connection opened yet: none of them is watched
+        yield* Effect.promise(() => proxy.refuse())
+        const settled = yield* Effect.promise(() => Promise.allSettled([reserveConnection(sql)]))
+        assert.strictEqual(settled[0].status, "rejected")
+        const reason = (settled[0] as PromiseRejectedResult).reason as { code?: string }
+        // before: the close that follows a failed connect failed the reservation a second time, as
+        // CONNECTION_CLOSED, and that error won, so the refusal went unseen
+        assert.strictEqual(reason.code, "ECONNREFUSED", String(reason))
+      }),
+    30_000,
+  )
+
+  it.live(
     "a connection lost between its reservation and its first statement is known lost: the statement is refused, never written",
     () =>
       Effect.gen(function* () {
