@@ -86,36 +86,28 @@ export const runScale = async (ctx: BenchContext, baselines: Baselines): Promise
         },
       })
       ctx.log(`scale: mix × ${FLEET_CLIENTS} over ${n} hosts`)
-      const m = await measure(ctx, {
-        kind: "http",
+      const spec = {
+        kind: "http" as const,
         port: node.port,
         hosts: benchHosts(n),
         targets: MIX,
         connections: FLEET_CLIENTS,
         durationS: ctx.durationS,
         warmupS: ctx.warmupS,
-      }, [node.pid])
-      rows.push(rowOf({ group: "scale", name: `mix × ${n} hosts`, clients: FLEET_CLIENTS }, m, {
-        hello: baselines.get("hello")?.get(FLEET_CLIENTS),
-      }))
+      }
+      const mixRow = (name: string, measured: Measured) =>
+        rowOf({ group: "scale", name, clients: FLEET_CLIENTS }, measured, {
+          hello: baselines.get("hello")?.get(FLEET_CLIENTS),
+        })
+      const m = await measure(ctx, spec, [node.pid])
+      rows.push(mixRow(`mix × ${n} hosts`, m))
       if (m.result.rps * ctx.durationS <= n && fits(ctx, ctx.durationS + ctx.warmupS + 5)) {
         // the load goes round the hosts in order, from the first, in the warm-up and in the run: with
         // fewer requests than hosts, the run above met most hosts for the first time (their actors
         // built, caches cold). Run again at once: the same hosts, their actors still up (they
         // passivate after 30 s idle)
         ctx.log(`scale: mix × ${FLEET_CLIENTS} over ${n} hosts again, actors warm`)
-        const again = await measure(ctx, {
-          kind: "http",
-          port: node.port,
-          hosts: benchHosts(n),
-          targets: MIX,
-          connections: FLEET_CLIENTS,
-          durationS: ctx.durationS,
-          warmupS: ctx.warmupS,
-        }, [node.pid])
-        rows.push(rowOf({ group: "scale", name: `mix × ${n} hosts, again`, clients: FLEET_CLIENTS }, again, {
-          hello: baselines.get("hello")?.get(FLEET_CLIENTS),
-        }))
+        rows.push(mixRow(`mix × ${n} hosts, again`, await measure(ctx, spec, [node.pid])))
       }
       rows.push({ group: "memory", name: `rss after load, ${n} hosts`, values: { rssMb: rssMb(node.pid) } })
     } finally {
