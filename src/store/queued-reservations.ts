@@ -88,8 +88,15 @@ export const guardQueuedReservations = (pool: postgres.Sql): postgres.Sql => {
     setTimeout(() => waiting.delete(oldest) && oldest.fail(reservationDropped()), 0)
   }
 
+  /**
+   * Whether every connection of the pool is watched (postgres.js makes `max` of them once, and
+   * reconnects the same objects): then nothing is left to learn, and statements go as they are.
+   */
+  const isAllWatched = () => watched.size >= options.max
+
   /** Learns the connection a statement runs on; postgres.js reads `onexecute`'s answer as "takes more". */
   const learn: StatementGuard = (query, send) => {
+    if (isAllWatched()) return send(query)
     const onexecute = query.options.onexecute
     query.options.onexecute = (connection) => {
       watch(connection)
@@ -123,7 +130,7 @@ export const guardQueuedReservations = (pool: postgres.Sql): postgres.Sql => {
           waiting.delete(reservation)
           if (isSettled) return conn.release() // served by an earlier or later ask: nobody holds it
           isSettled = true
-          resolve(guardStatements(conn, learn))
+          resolve(isAllWatched() ? conn : guardStatements(conn, learn))
         }, (error) => {
           waiting.delete(reservation)
           if (isSettled) return
