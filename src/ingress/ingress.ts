@@ -4,7 +4,7 @@
  * Also serves static files, `/healthz`, `/readyz` and `/metrics`. Every response carries
  * `x-request-id`.
  */
-import { Context, Effect } from "effect"
+import { Context, Effect, Result } from "effect"
 import { Bus } from "../bus/bus.ts"
 import {
   decodeText,
@@ -23,6 +23,7 @@ import { Supervisor } from "../actors/supervisor.ts"
 import { makeAdmin } from "../admin/admin.ts"
 import { replyTimeoutMs } from "../projects/loader.ts"
 import { Database, query } from "../store/database.ts"
+import { makeCollapse } from "./collapse.ts"
 import { BodyNotUtf8, BodyTimeout, BodyTooLarge, readBodyText } from "./body.ts"
 import { normaliseHost } from "./host.ts"
 import { readIdempotencyKey } from "./idempotency-key.ts"
@@ -54,6 +55,7 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
     const context = yield* Effect.context<never>()
     const runPromise = Effect.runPromiseWith(context)
     const admin = yield* makeAdmin
+    const collapse = makeCollapse()
 
     const isReady = () =>
       runPromise(
@@ -117,34 +119,31 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
         return errorResponse(replyError("bad_request", "the input cannot be stored", [issue]))
       }
       const timeoutMs = replyTimeoutMs(route.project, handler)
-      const outcome = await runPromise(
-        // the request id travels in the envelope: no NATS headers to encode and parse per request
-        bus.request(requestSubject(route.project.name, route.host, handlerName), payload, {
-          timeoutMs,
-        }).pipe(
-          Effect.map((reply): Reply | Response =>
-            reply.headers[OK_REPLY_HEADER] === "ok"
-              // a Hamlet actor's success: pass the output's JSON through without re-encoding it
-              ? new Response(successOutputBytes(reply.data), { status: 200, headers: JSON_HEADERS })
-              : JSON.parse(decodeText(reply.data)) as Reply
-          ),
-          Effect.catch((error): Effect.Effect<Reply | Response> =>
-            Effect.succeed(
-              error._tag === "BusPayloadTooLarge" ? errorResponse(busFailure(error), 413) : {
-                ok: false,
-                error: busFailure(error, {
-                  kind: handler.kind,
-                  requestId,
-                  idempotencyKey: idempotency._tag === "key" ? idempotency.key : undefined,
-                }),
-              },
-            )
-          ),
-        ),
-      )
-      if (outcome instanceof Response) return outcome
+      const subject = requestSubject(route.project.name, route.host, handlerName)
+      // the request id travels in the envelope: no NATS headers to encode and parse per request
+      const send = () => runPromise(Effect.result(bus.request(subject, payload, { timeoutMs })))
+      const sent = handler.kind === "query" && handler.coalesce !== false
+        ? await collapse(`${subject}\u0000${JSON.stringify(input)}`, send)
+        : await send()
+      if (Result.isFailure(sent)) {
+        const error = sent.failure
+        if (error._tag === "BusPayloadTooLarge") return errorResponse(busFailure(error), 413)
+        return errorResponse(busFailure(error, {
+          kind: handler.kind,
+          requestId,
+          idempotencyKey: idempotency._tag === "key" ? idempotency.key : undefined,
+        }))
+      }
+      const reply = sent.success
+      if (reply.headers[OK_REPLY_HEADER] === "ok") {
+        // a Hamlet actor's success: pass the output's JSON through without re-encoding it
+        return new Response(successOutputBytes(reply.data), { status: 200, headers: JSON_HEADERS })
+      }
+      const outcome = JSON.parse(decodeText(reply.data)) as Reply
       if (outcome.ok) return jsonResponse(200, outcome.output)
-      return errorResponse(outcome.error)
+      // a collapsed caller's error names its own request, not the one that carried it
+      const { error } = outcome
+      return errorResponse(error.requestId === undefined ? error : { ...error, requestId })
     }
 
     const route = async (request: Request, requestId: string): Promise<[Response, string]> => {
