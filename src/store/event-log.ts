@@ -168,8 +168,18 @@ export class RegistrationLocked extends Schema.TaggedError<RegistrationLocked>()
 
 export type RegisterHostError = DatabaseError | BadHostname | HostOwnedElsewhere | RegistrationLocked
 
+/**
+ * Reads of the log in a host transaction are unnamed statements: planned afresh at each run with
+ * the host at hand, so they prune to its partition even in a transaction that lets named
+ * statements go generic (transaction.ts). A generic plan on `hamlet_events` would lock every
+ * partition at each execution (one per host).
+ */
+const readLog = (tx: SqlTx, text: string, params: ReadonlyArray<unknown>) =>
+  // deno-lint-ignore no-explicit-any
+  query(() => tx.unsafe(text, params as any, { prepare: false }))
+
 export const readHead = (tx: SqlTx, host: string): Effect.Effect<LogHead, DatabaseError> =>
-  query(() => tx`select seq, hash from hamlet_events where host = ${host} order by seq desc limit 1`).pipe(
+  readLog(tx, "select seq, hash from hamlet_events where host = $1 order by seq desc limit 1", [host]).pipe(
     Effect.map((rows) => rows[0] ? { seq: Number(rows[0].seq), hash: String(rows[0].hash) } : EMPTY_HEAD),
   )
 
@@ -178,9 +188,10 @@ const currentVersions = (
   host: string,
   streams: ReadonlyArray<string>,
 ): Effect.Effect<Map<string, number>, DatabaseError> =>
-  query(() =>
-    tx`select stream, max(version)::int8 as version from hamlet_events
-       where host = ${host} and stream = any(${streams as string[]}) group by stream`
+  readLog(
+    tx,
+    "select stream, max(version)::int8 as version from hamlet_events where host = $1 and stream = any($2::text[]) group by stream",
+    [host, streams],
   ).pipe(Effect.map((rows) => new Map(rows.map((r) => [String(r.stream), Number(r.version)]))))
 
 export interface PlaceOptions {

@@ -16,7 +16,7 @@ import {
   type RegisterHostError,
 } from "../../src/store/event-log.ts"
 import { migrateCore } from "../../src/store/migrations.ts"
-import { withOwnerTransaction } from "../../src/store/transaction.ts"
+import { withHostTransaction, withOwnerTransaction } from "../../src/store/transaction.ts"
 import type { StoreKind } from "../support/database.ts"
 import { watchPromise } from "../support/eventually.ts"
 
@@ -178,4 +178,26 @@ export const describeHostPartitionContract = (it: Vitest.MethodsNonLive<Database
         assert.deepStrictEqual(yield* _bound(sql, host), ["FOR VALUES IN ('locked.partition.test')"])
       }),
   )
+
+  it.effect("a host transaction's log reads and appends lock its own partition only, however often they run", () =>
+    Effect.gen(function* () {
+      const sql = yield* _setup
+      const hosts = ["one.plans.test", "two.plans.test", "three.plans.test"]
+      for (const host of hosts) yield* registerHost(sql, "contract", host, "directory")
+      // host transactions let named statements go generic after five runs: a generic plan of a log
+      // read would lock every host's partition at each run (an insert's names only the parent)
+      const locked = yield* withHostTransaction(sql, hosts[0], (tx) =>
+        Effect.gen(function* () {
+          for (let i = 0; i < 8; i++) {
+            const head = yield* readHead(tx, hosts[0])
+            const event = { stream: `s${i}`, type: "Noted", data: {}, meta: {} }
+            yield* appendEvents(tx, head, hosts[0], "contract", [event], new Date())
+          }
+          return yield* query(() =>
+            tx`select distinct c.relname from pg_locks l join pg_class c on c.oid = l.relation
+               where l.pid = pg_backend_pid() and c.relkind = 'r' and c.relname like 'hamlet_events_%'`
+          )
+        }))
+      assert.deepStrictEqual(locked.map((r) => String(r.relname)), [partitionName(hosts[0])])
+    }))
 }
