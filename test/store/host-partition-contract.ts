@@ -2,7 +2,9 @@
  * The host-partition half of the store contract (registerHost in src/store/event-log.ts): a
  * partition is made as a table of its own and attached, so registering a host neither waits for
  * nor blocks other hosts' transactions on the log; a table made and never attached is attached
- * by the next registration; a registration held up by a lock fails after its lock_timeout.
+ * by the next registration; a registration held up by a lock fails after its lock_timeout. Also:
+ * a host transaction's log reads and appends lock its own partition only, and a lost (host, seq)
+ * race is told from other unique violations (isSeqRace).
  */
 import { assert, type Vitest } from "@effect/vitest"
 import { Effect } from "effect"
@@ -10,6 +12,7 @@ import { Database, query, type Sql } from "../../src/store/database.ts"
 import {
   appendEvents,
   HostOwnedElsewhere,
+  isSeqRace,
   partitionName,
   readHead,
   registerHost,
@@ -199,5 +202,35 @@ export const describeHostPartitionContract = (it: Vitest.MethodsNonLive<Database
           )
         }))
       assert.deepStrictEqual(locked.map((r) => String(r.relname)), [partitionName(hosts[0])])
+    }))
+
+  it.effect("isSeqRace: a seq taken by another writer is a race to retry; a stream that exists is not", () =>
+    Effect.gen(function* () {
+      const sql = yield* _setup
+      const host = "race.partition.test"
+      yield* registerHost(sql, "contract", host, "directory")
+      const append = (head: Parameters<typeof appendEvents>[1], stream: string, startsStream = false) =>
+        withHostTransaction(
+          sql,
+          host,
+          (tx) =>
+            appendEvents(tx, head, host, "contract", [{
+              stream,
+              type: "Noted",
+              data: {},
+              meta: {},
+              startsStream,
+            }], new Date()),
+        )
+      const head = yield* withOwnerTransaction(sql, (tx) => readHead(tx, host))
+      yield* append(head, "first")
+      // a writer that read the same head: its event takes the seq the first one took
+      const race = yield* Effect.flip(append(head, "second"))
+      assert.isTrue(isSeqRace(race), `${race.code} ${race.constraint}`)
+      // a stream started again is a conflict every time, not a race
+      const now = yield* withOwnerTransaction(sql, (tx) => readHead(tx, host))
+      const exists = yield* Effect.flip(append(now, "first", true))
+      assert.strictEqual(exists.code, "23505", "a unique violation")
+      assert.isFalse(isSeqRace(exists), `${exists.code} ${exists.constraint}`)
     }))
 }
