@@ -16,7 +16,7 @@ import { Supervisor } from "../../src/actors/supervisor.ts"
 import { Database } from "../../src/store/database.ts"
 import { serveTempProject } from "../support/project-server.ts"
 import { checkService } from "../support/services.ts"
-import { MOD, type TempProjectSpec } from "../support/temp-project.ts"
+import { MOD, notesProject, type TempProjectSpec } from "../support/temp-project.ts"
 
 const HOST = "reads.collapse.test"
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve))
@@ -66,21 +66,15 @@ describe("makeCollapse", () => {
   })
 })
 
-const spec: TempProjectSpec = {
+const notes = notesProject({
   name: "collapsing",
   hosts: [HOST],
-  projectTs: `import { Schema } from "effect"
-import { defineEvent, defineModel, defineProject, defineProjection } from ${MOD}
-export const Note = defineModel("note", { id: Schema.String })
-export const Noted = defineEvent("Noted", Schema.Struct({ id: Schema.String }), (e) => e.id, { startsStream: true })
-export default defineProject({
-  name: "collapsing",
-  models: [Note],
-  events: [Noted],
-  projections: [defineProjection(Noted, (e, db) => db.insert(Note, { id: e.data.id }))],
+  projection: "(e, db) => db.insert(Note, { id: e.data.id, text: e.data.text })",
 })
-`,
+const spec: TempProjectSpec = {
+  ...notes,
   api: {
+    ...notes.api,
     Count: `import { Effect, Schema } from "effect"
 import { defineQuery } from ${MOD}
 import { Note } from "../project.ts"
@@ -109,14 +103,6 @@ import { defineQuery } from ${MOD}
 export default defineQuery({
   name: "Broken", input: Schema.Struct({}), output: Schema.Struct({}),
   handle: () => Effect.die(new Error("broken on purpose")),
-})
-`,
-    AddNote: `import { Effect, Schema } from "effect"
-import { defineCommand } from ${MOD}
-import { Noted } from "../project.ts"
-export default defineCommand({
-  name: "AddNote", input: Schema.Struct({}), output: Schema.Struct({ ok: Schema.Boolean }),
-  handle: (_input, ctx) => ctx.emit(Noted, { id: crypto.randomUUID() }).pipe(Effect.as({ ok: true })),
 })
 `,
   },
@@ -189,7 +175,7 @@ const describeCollapsing = (bus: "memory" | "nats") => () => {
     expect(lone.map((r) => r.status)).toEqual([200, 200, 200])
     expect(alone.count).toBe(3)
     const writes = await Promise.all(
-      [1, 2].map(() => handle(request("/api/AddNote", { method: "POST", body: "{}" }))),
+      [1, 2].map(() => handle(request("/api/AddNote", { method: "POST", body: '{"text":"x"}' }))),
     )
     expect(writes.map((r) => r.status)).toEqual([200, 200])
     expect(adds.count).toBe(2)
@@ -202,7 +188,7 @@ const describeCollapsing = (bus: "memory" | "nats") => () => {
     // a read under way (it has read, it waits), then a write, then an identical read
     const earlier = handle(request(path))
     await new Promise((resolve) => setTimeout(resolve, 100))
-    const write = await handle(request("/api/AddNote", { method: "POST", body: "{}" }))
+    const write = await handle(request("/api/AddNote", { method: "POST", body: '{"text":"x"}' }))
     expect(write.status).toBe(200)
     const later = handle(request(path))
     expect((await (await earlier).json()).n).toBe(before)
