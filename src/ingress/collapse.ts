@@ -24,7 +24,11 @@ export const makeCollapse = (): Collapse => {
       setImmediate(() => {
         // closed before it is sent: a caller from now on asks again
         open.delete(key)
-        send().then(resolve, reject)
+        try {
+          send().then(resolve, reject)
+        } catch (error) {
+          reject(error) // a send that throws instead of rejecting must not leave its callers waiting
+        }
       })
     )
     open.set(key, shared)

@@ -122,6 +122,8 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
       const subject = requestSubject(route.project.name, route.host, handlerName)
       // the request id travels in the envelope: no NATS headers to encode and parse per request
       const send = () => runPromise(Effect.result(bus.request(subject, payload, { timeoutMs })))
+      // queries carry no metadata from HTTP (an Idempotency-Key is a command's): subject and input
+      // are the whole of what the actor would coalesce on
       const sent = handler.kind === "query" && handler.coalesce !== false
         ? await collapse(`${subject}\u0000${JSON.stringify(input)}`, send)
         : await send()
@@ -141,9 +143,18 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
       }
       const outcome = JSON.parse(decodeText(reply.data)) as Reply
       if (outcome.ok) return jsonResponse(200, outcome.output)
-      // a collapsed caller's error names its own request, not the one that carried it
+      // a collapsed caller's error names its own request, not the one that carried it; for a failure
+      // the caller is asked to quote, the log links its id to the one the actor logged
       const { error } = outcome
-      return errorResponse(error.requestId === undefined ? error : { ...error, requestId })
+      if (error.requestId === undefined) return errorResponse(error)
+      if (error.requestId !== requestId && error.code === "internal") {
+        void runPromise(Effect.logWarning("query answered by a collapsed request", {
+          requestId,
+          carriedBy: error.requestId,
+          code: error.code,
+        }))
+      }
+      return errorResponse({ ...error, requestId })
     }
 
     const route = async (request: Request, requestId: string): Promise<[Response, string]> => {

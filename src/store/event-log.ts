@@ -3,6 +3,7 @@
  * the host is registered; per-host gapless `seq`; per-stream `version`; a per-host hash
  * chain. Appends run inside the caller's transaction so projections commit with them.
  */
+import { textLiteral } from "./sql-literal.ts"
 import { createHash } from "node:crypto"
 import { Effect, Schema } from "effect"
 import { isValidHostname } from "../ingress/host.ts"
@@ -91,7 +92,7 @@ export const registerHost = (
   if (!isValidHostname(host)) return Effect.fail(new BadHostname({ host }))
   const partition = partitionName(host)
   // a validated hostname (a-z 0-9 . -) and a hex name: nothing to escape in either, quoted anyway
-  const literal = `'${host.replaceAll("'", "''")}'`
+  const literal = textLiteral(host)
   const lockTimeoutMs = Math.max(1, Math.round(options.lockTimeoutMs ?? REGISTER_LOCK_TIMEOUT_MS))
   return runLockedDdl(
     sql,
@@ -105,7 +106,7 @@ export const registerHost = (
        end if;
      end $register$;
      insert into hamlet_hosts (host, project, source, partition_name)
-       values (${literal}, '${project.replaceAll("'", "''")}', '${source}', '${partition}')
+       values (${literal}, ${textLiteral(project)}, '${source}', '${partition}')
        on conflict (host) do update set removed_at = null,
          source = case when hamlet_hosts.removed_at is null and hamlet_hosts.source = 'database'
                        then 'database' else excluded.source end
@@ -169,17 +170,20 @@ export class RegistrationLocked extends Schema.TaggedError<RegistrationLocked>()
 export type RegisterHostError = DatabaseError | BadHostname | HostOwnedElsewhere | RegistrationLocked
 
 /**
- * Reads of the log in a host transaction are unnamed statements: planned afresh at each run with
- * the host at hand, so they prune to its partition even in a transaction that lets named
- * statements go generic (transaction.ts). A generic plan on `hamlet_events` would lock every
- * partition at each execution (one per host).
+ * Reads of the log in a host transaction are unnamed statements with their values inline: planned
+ * afresh at each run with the host at hand, so they prune to its partition even in a transaction
+ * that lets named statements go generic (transaction.ts) — a generic plan on `hamlet_events` would
+ * lock every partition at each execution (one per host). Without parameters, postgres.js sends
+ * one in one round trip; with them it would ask Postgres for their types first (two round trips,
+ * holding the connection's pipeline behind it).
  */
-const readLog = (tx: SqlTx, text: string, params: ReadonlyArray<unknown>) =>
-  // deno-lint-ignore no-explicit-any
-  query(() => tx.unsafe(text, params as any, { prepare: false }))
+const readLog = (tx: SqlTx, text: () => string) => query(() => tx.unsafe(text(), [], { prepare: false }))
 
 export const readHead = (tx: SqlTx, host: string): Effect.Effect<LogHead, DatabaseError> =>
-  readLog(tx, "select seq, hash from hamlet_events where host = $1 order by seq desc limit 1", [host]).pipe(
+  readLog(
+    tx,
+    () => `select seq, hash from hamlet_events where host = ${textLiteral(host)} order by seq desc limit 1`,
+  ).pipe(
     Effect.map((rows) => rows[0] ? { seq: Number(rows[0].seq), hash: String(rows[0].hash) } : EMPTY_HEAD),
   )
 
@@ -190,8 +194,9 @@ const currentVersions = (
 ): Effect.Effect<Map<string, number>, DatabaseError> =>
   readLog(
     tx,
-    "select stream, max(version)::int8 as version from hamlet_events where host = $1 and stream = any($2::text[]) group by stream",
-    [host, streams],
+    () =>
+      `select stream, max(version)::int8 as version from hamlet_events where host = ${textLiteral(host)}
+       and stream in (${streams.map(textLiteral).join(", ")}) group by stream`,
   ).pipe(Effect.map((rows) => new Map(rows.map((r) => [String(r.stream), Number(r.version)]))))
 
 export interface PlaceOptions {

@@ -42,7 +42,9 @@ export interface CommitOptions<A, E> {
  * execution, SubmitItem at 32 clients). An insert's generic plan names only the parent table;
  * partitions are opened as rows reach them. The log's reads stay custom (event-log.ts `readLog`).
  */
-const GENERIC_PLANS = "set local plan_cache_mode = auto"
+const GENERIC_PLANS = process.env.HAMLET_PG_PLAN_CACHE_MODE === undefined
+  ? "; set local plan_cache_mode = auto"
+  : "" // an operator's choice for the pool (postgres.ts) holds here too
 
 export const withHostTransaction = <A, E>(
   sql: Sql,
@@ -52,7 +54,7 @@ export const withHostTransaction = <A, E>(
 ): Effect.Effect<A, E | DatabaseError> =>
   withTransaction(
     sql,
-    `begin; ${enterHostSql(host)}; ${GENERIC_PLANS}${options.lockHost ? `; ${lockHostSql(host)}` : ""}`,
+    `begin; ${enterHostSql(host)}${GENERIC_PLANS}${options.lockHost ? `; ${lockHostSql(host)}` : ""}`,
     body,
     options,
   )

@@ -55,11 +55,17 @@ describe("makeCollapse", () => {
     expect(await second).toBe(2)
   })
 
-  it("hands a failed send's error to every caller that shared it", async () => {
+  it("hands a failed send's error to every caller that shared it, also when the send throws", async () => {
     const collapse = makeCollapse()
     const failing = () => Promise.reject(new Error("bus down"))
     const results = await Promise.allSettled([collapse("k", failing), collapse("k", failing)])
+    const throwing = (): Promise<never> => {
+      throw new Error("bus down")
+    }
+    results.push(...await Promise.allSettled([collapse("t", throwing), collapse("t", throwing)]))
     expect(results.map((r) => r.status === "rejected" && (r.reason as Error).message)).toEqual([
+      "bus down",
+      "bus down",
       "bus down",
       "bus down",
     ])
@@ -82,9 +88,14 @@ export default defineQuery({
   name: "Count",
   input: Schema.Struct({ tag: Schema.optional(Schema.String), delayMs: Schema.optional(Schema.NumberFromString) }),
   output: Schema.Struct({ n: Schema.Number, tag: Schema.String }),
-  // reads the count, then waits: a run that is still under way has read before what came since
+  // reads the count, says so (the test waits for it), then waits: a run still under way has read
+  // before what came since
   handle: (input, ctx) =>
-    ctx.db.count(Note).pipe(Effect.tap(() => Effect.sleep(input.delayMs ?? 0)), Effect.map((n) => ({ n, tag: input.tag ?? "" }))),
+    ctx.db.count(Note).pipe(
+      Effect.tap(() => Effect.sync(() => (globalThis as any).collapseTestReads = ((globalThis as any).collapseTestReads ?? 0) + 1)),
+      Effect.tap(() => Effect.sleep(input.delayMs ?? 0)),
+      Effect.map((n) => ({ n, tag: input.tag ?? "" })),
+    ),
 })
 `,
     CountAlone: `import { Effect, Schema } from "effect"
@@ -183,11 +194,13 @@ const describeCollapsing = (bus: "memory" | "nats") => () => {
 
   it("a query arriving after a write's reply sees the write: it never joins a request sent before it", async () => {
     const handle = await ingress()
-    const path = "/api/Count?tag=w&delayMs=300"
+    const path = "/api/Count?tag=w&delayMs=1000"
     const before = (await (await handle(request(path))).json()).n as number
     // a read under way (it has read, it waits), then a write, then an identical read
+    const reads = () => (globalThis as { collapseTestReads?: number }).collapseTestReads ?? 0
+    const readsBefore = reads()
     const earlier = handle(request(path))
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    while (reads() === readsBefore) await new Promise((resolve) => setTimeout(resolve, 5))
     const write = await handle(request("/api/AddNote", { method: "POST", body: '{"text":"x"}' }))
     expect(write.status).toBe(200)
     const later = handle(request(path))

@@ -233,4 +233,29 @@ export const describeHostPartitionContract = (it: Vitest.MethodsNonLive<Database
       assert.strictEqual(exists.code, "23505", "a unique violation")
       assert.isFalse(isSeqRace(exists), `${exists.code} ${exists.constraint}`)
     }))
+
+  it.effect("streams named with quotes, backslashes and other scripts keep their versions across appends", () =>
+    Effect.gen(function* () {
+      const sql = yield* _setup
+      const host = "quoted.partition.test"
+      yield* registerHost(sql, "contract", host, "directory")
+      const streams = ["it's", "back\\slash", "E'x\\' or 1=1 --", "日本-🎭"]
+      // each append reads the streams' versions from the log (no cache given)
+      for (let round = 0; round < 2; round++) {
+        yield* withHostTransaction(sql, host, (tx) =>
+          Effect.gen(function* () {
+            const head = yield* readHead(tx, host)
+            const events = streams.map((stream) => ({ stream, type: "Noted", data: {}, meta: {} }))
+            return yield* appendEvents(tx, head, host, "contract", events, new Date())
+          }))
+      }
+      const rows = yield* query(() =>
+        sql`select stream, array_agg(version order by version) as versions from hamlet_events
+            where host = ${host} group by stream`
+      )
+      assert.deepStrictEqual(
+        rows.map((r) => [String(r.stream), (r.versions as Array<number>).map(Number)]).sort(),
+        [...streams].sort().map((s) => [s, [1, 2]]),
+      )
+    }))
 }
