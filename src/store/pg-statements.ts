@@ -11,6 +11,8 @@
 export interface PgConnection {
   onclose: ((error: Error) => void) | null
   reserved: unknown
+  /** Destroys the socket: what was in flight fails, and the pool opens the connection afresh. */
+  terminate: () => void
 }
 
 /** The part of a postgres.js query a guard touches. */

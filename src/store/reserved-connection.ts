@@ -29,6 +29,11 @@ export interface ReservedConnection {
   readonly onLost: (callback: (error: Error) => void) => void
   /** Back to the pool — unless lost: postgres.js has it back, and releasing it would hand it out twice. */
   readonly release: () => void
+  /**
+   * Closes the connection instead of releasing it (its state is unknown: a statement never
+   * answered); the pool opens it afresh for its next user.
+   */
+  readonly terminate: () => void
 }
 
 /** The error a statement refused on a lost connection fails with (what postgres.js itself reports). */
@@ -104,6 +109,13 @@ export const reserveConnection = async (pool: Sql, opening = ""): Promise<Reserv
       isReleased = true
       if (connection) connection.onclose = null
       conn.release()
+    },
+    terminate: () => {
+      if (isReleased || isLost()) return
+      isReleased = true
+      if (!connection) return conn.release() // nothing of ours ran on it
+      connection.onclose = null
+      connection.terminate()
     },
   }
 }

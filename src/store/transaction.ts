@@ -165,13 +165,26 @@ const withReserved = <A, E>(
   Effect.acquireUseRelease(
     query(() => reserveConnection(sql, opening)),
     use,
-    (reserved, exit) =>
+    (reserved, exit) => {
       // lost: postgres.js has taken the connection back, and a statement sent on it (a rollback)
       // would crash the process; releasing it would hand the dead one out again
-      reserved.isLost() || wasConnectionLost(exit)
-        ? Effect.void
-        : finish(reserved.sql, exit).pipe(Effect.ensuring(Effect.sync(() => reserved.release()))),
+      if (reserved.isLost() || wasConnectionLost(exit)) return Effect.void
+      // a connection whose finish (a rollback) is not answered in time is stuck (a COMMIT the store
+      // never answered, a cut network that has not closed the socket): closed, never handed out
+      // again, and a stopping node's batch gets its answer instead of waiting on it for ever
+      let isFinished = false
+      // interruptible: a release runs uninterruptibly, where a timeout would wait for what it times
+      return Effect.interruptible(finish(reserved.sql, exit)).pipe(
+        Effect.timeout(FINISH_TIMEOUT_MS),
+        Effect.andThen(Effect.sync(() => isFinished = true)),
+        Effect.ignore,
+        Effect.ensuring(Effect.sync(() => isFinished ? reserved.release() : reserved.terminate())),
+      )
+    },
   )
+
+/** How long a connection's finish (a rollback) may take before the connection is closed instead. */
+const FINISH_TIMEOUT_MS = 3_000
 
 const lostConnection = () =>
   new DatabaseError({

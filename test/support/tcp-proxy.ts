@@ -2,7 +2,8 @@
  * A TCP proxy in front of a real service (Postgres), for outage tests: `cut` drops every open
  * connection (a network failure, not a clean shutdown), `refuse` also stops listening, so new
  * connections are refused until `accept` listens again on the same port, and `dropWhenSent`
- * drops one connection at the moment its client sends a given text (which the server never sees).
+ * drops one connection at the moment its client sends a given text (which the server never sees);
+ * `stallWhenSent` keeps that connection open but never forwards the text, nor anything after it.
  */
 import net from "node:net"
 import { freePort } from "./node-process.ts"
@@ -23,6 +24,10 @@ export interface TcpProxy {
   readonly dropWhenSent: (marker: string, after?: string) => void
   /** Connections dropped by `dropWhenSent` so far. */
   readonly drops: () => number
+  /** Like `dropWhenSent`, but the connection stays open and its client's bytes go nowhere from then on. */
+  readonly stallWhenSent: (marker: string, after?: string) => void
+  /** Connections stalled by `stallWhenSent` so far. */
+  readonly stalls: () => number
   readonly close: () => Promise<void>
 }
 
@@ -36,9 +41,15 @@ export const startTcpProxy = async (targetHost: string, targetPort: number): Pro
   }
   let server: net.Server | undefined
   let drop:
-    | { readonly marker: string; readonly after?: string; readonly sentAfter: Set<net.Socket> }
+    | {
+      readonly marker: string
+      readonly after?: string
+      readonly sentAfter: Set<net.Socket>
+      readonly isStall: boolean
+    }
     | undefined
   let drops = 0
+  const stalled = new Set<net.Socket>()
 
   /** Whether `chunk` from `client` is where the armed drop happens (it then is not forwarded). */
   const isDropped = (client: net.Socket, chunk: Buffer): boolean => {
@@ -46,8 +57,9 @@ export const startTcpProxy = async (targetHost: string, targetPort: number): Pro
     const { marker, after, sentAfter } = drop
     const from = after === undefined || sentAfter.has(client) ? 0 : chunk.indexOf(after)
     if (from >= 0 && chunk.indexOf(marker, from) >= 0) {
+      if (drop.isStall) stalled.add(client)
+      else drops++
       drop = undefined
-      drops++
       return true
     }
     if (after !== undefined && from >= 0) sentAfter.add(client)
@@ -64,7 +76,9 @@ export const startTcpProxy = async (targetHost: string, targetPort: number): Pro
         upstream.once("close", () => client.destroy())
         upstream.pipe(client)
         client.on("data", (chunk: Buffer) => {
+          if (stalled.has(client)) return
           if (isDropped(client, chunk)) {
+            if (stalled.has(client)) return
             client.destroy()
             upstream.destroy()
           } else if (!upstream.write(chunk)) {
@@ -101,8 +115,10 @@ export const startTcpProxy = async (targetHost: string, targetPort: number): Pro
     cut,
     refuse,
     accept: () => server ? Promise.resolve() : listen(),
-    dropWhenSent: (marker, after) => void (drop = { marker, after, sentAfter: new Set() }),
+    dropWhenSent: (marker, after) => void (drop = { marker, after, sentAfter: new Set(), isStall: false }),
     drops: () => drops,
+    stallWhenSent: (marker, after) => void (drop = { marker, after, sentAfter: new Set(), isStall: true }),
+    stalls: () => stalled.size,
     close: refuse,
   }
 }
