@@ -8,6 +8,7 @@
  * unhandled rejection still ends the isolate. A connect refused or unreachable (pg-socket.ts hands
  * postgres.js a socket reporting it) fails that fetch the same way, with the socket's own error.
  */
+import { isConnectionLost } from "./database.ts"
 import { isUnreachable } from "./reachability.ts"
 
 /** postgres.js' own connection errors (errors.js `Errors.connection`: `errno` repeats `code`). */
@@ -26,7 +27,9 @@ export const isStrayConnectionError = (reason: unknown): boolean => {
   const error = reason as { code?: unknown; errno?: unknown; query?: unknown } | undefined
   if (!(reason instanceof Error)) return false
   if (CONNECTION_CODES.has(String(error?.code)) && error?.errno === error?.code) return true
-  return isUnreachable(reason) && typeof error?.query === "string"
+  // a socket lost under one of its own statements (ECONNRESET: the store reset the connection as
+  // it opened) is the same: the connection is gone, and postgres.js opens another
+  return (isUnreachable(reason) || isConnectionLost(reason)) && typeof error?.query === "string"
 }
 
 /** Installs the handler on this isolate; `report` hears each rejection dropped. Returns its removal. */

@@ -9,13 +9,16 @@ const withCode = (code: string, extra: Record<string, unknown> = {}) =>
   Object.assign(new Error(code), { code, ...extra })
 
 describe("isStrayConnectionError()", () => {
-  it("is true of postgres.js' connection errors and of a refused connect on postgres.js' own statement", () => {
+  it("is true of postgres.js' connection errors and of a refused or reset connection on postgres.js' own statement", () => {
     expect(isStrayConnectionError(withCode("CONNECTION_CLOSED", { errno: "CONNECTION_CLOSED" }))).toBe(true)
     expect(isStrayConnectionError(withCode("ECONNREFUSED", { query: "select b.oid, b.typarray" }))).toBe(true)
+    // seen in CI: the store reset a new connection during postgres.js' array-type fetch
+    expect(isStrayConnectionError(withCode("ECONNRESET", { query: "select b.oid, b.typarray" }))).toBe(true)
   })
 
   it("is false of a refused connect nobody sent a statement on, Hamlet's own errors and anything else", () => {
     expect(isStrayConnectionError(withCode("ECONNREFUSED"))).toBe(false)
+    expect(isStrayConnectionError(withCode("ECONNRESET"))).toBe(false)
     expect(isStrayConnectionError(withCode("CONNECTION_UNREACHABLE"))).toBe(false)
     expect(isStrayConnectionError(withCode("23505", { query: "insert" }))).toBe(false)
     expect(isStrayConnectionError(new Error("boom"))).toBe(false)
