@@ -55,6 +55,17 @@ const encoder = new TextEncoder()
 const decoder = new TextDecoder("utf-8", { fatal: true })
 
 export const encodeJson = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value))
+
+/**
+ * A request envelope's bytes from its input already encoded as JSON, so that a caller that needs
+ * that JSON too (the ingress keys request collapsing on it) encodes the input once.
+ */
+export const encodeRequest = (id: string, inputJson: string, meta?: RequestEnvelope["meta"]): Uint8Array =>
+  encoder.encode(
+    `{"id":${JSON.stringify(id)},"input":${inputJson}${
+      meta === undefined ? "" : `,"meta":${JSON.stringify(meta)}`
+    }}`,
+  )
 export const decodeText = (data: Uint8Array): string => decoder.decode(data)
 
 /**

@@ -8,11 +8,10 @@ import { Context, Effect, Result } from "effect"
 import { Bus } from "../bus/bus.ts"
 import {
   decodeText,
-  encodeJson,
+  encodeRequest,
   OK_REPLY_HEADER,
   type Reply,
   REQUEST_ID_HEADER,
-  type RequestEnvelope,
   successOutputBytes,
 } from "../bus/envelope.ts"
 import { requestSubject } from "../bus/subjects.ts"
@@ -107,17 +106,19 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
         ? { _tag: "absent" as const }
         : readIdempotencyKey(request.headers)
       if (idempotency._tag === "invalid") return errorResponse(replyError("bad_request", idempotency.message))
-      const envelope: RequestEnvelope = idempotency._tag === "key"
-        ? { id: requestId, input, meta: { idempotencyKey: idempotency.key } }
-        : { id: requestId, input }
-      let payload: Uint8Array
+      let inputJson: string
       try {
-        payload = encodeJson(envelope)
+        inputJson = JSON.stringify(input)
       } catch {
         // nested too deep for JSON.stringify (the actor checks every other value it could not store)
         const issue = wireValueIssue(input) ?? { path: "", message: "cannot be encoded" }
         return errorResponse(replyError("bad_request", "the input cannot be stored", [issue]))
       }
+      const payload = encodeRequest(
+        requestId,
+        inputJson,
+        idempotency._tag === "key" ? { idempotencyKey: idempotency.key } : undefined,
+      )
       const timeoutMs = replyTimeoutMs(route.project, handler)
       const subject = requestSubject(route.project.name, route.host, handlerName)
       // the request id travels in the envelope: no NATS headers to encode and parse per request
@@ -125,7 +126,7 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
       // queries carry no metadata from HTTP (an Idempotency-Key is a command's): subject and input
       // are the whole of what the actor would coalesce on
       const sent = handler.kind === "query" && handler.coalesce !== false
-        ? await collapse(`${subject}\u0000${JSON.stringify(input)}`, send)
+        ? await collapse(`${subject}\u0000${inputJson}`, send)
         : await send()
       if (Result.isFailure(sent)) {
         const error = sent.failure
@@ -151,7 +152,6 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
         void runPromise(Effect.logWarning("query answered by a collapsed request", {
           requestId,
           carriedBy: error.requestId,
-          code: error.code,
         }))
       }
       return errorResponse({ ...error, requestId })

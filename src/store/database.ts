@@ -45,13 +45,6 @@ export const toDatabaseError = (cause: unknown): DatabaseError => {
   })
 }
 
-/**
- * Whether postgres.js lost the connection under a query (CONNECTION_CLOSED, _ENDED, _DESTROYED,
- * CONNECT_TIMEOUT, or the socket's ECONNRESET, EPIPE, ETIMEDOUT, EHOSTUNREACH, ENETUNREACH), as its own error or as a DatabaseError made
- * of one. A reserved connection it was lost under must not be used or released again: postgres.js
- * has taken it back, and a query sent on it crashes the process (a write to its null socket in a
- * timer).
- */
 /** The socket's own errors (a reset, a write to a closed peer, a dead network) reach a statement as they are. */
 const SOCKET_LOST = new Set([
   "CONNECT_TIMEOUT",
@@ -62,6 +55,13 @@ const SOCKET_LOST = new Set([
   "ENETUNREACH",
 ])
 
+/**
+ * Whether postgres.js lost the connection under a query (CONNECTION_CLOSED, _ENDED, _DESTROYED,
+ * CONNECT_TIMEOUT, or one of the socket's `SOCKET_LOST` errors), as its own error or as a
+ * DatabaseError made of one. A reserved connection it was lost under must not be used or released
+ * again: postgres.js has taken it back, and a query sent on it crashes the process (a write to its
+ * null socket in a timer).
+ */
 export const isConnectionLost = (error: unknown): boolean => {
   if (error instanceof DatabaseError) return error.connectionLost === true
   const code = (error as { code?: unknown })?.code

@@ -3,13 +3,13 @@
  * the host is registered; per-host gapless `seq`; per-stream `version`; a per-host hash
  * chain. Appends run inside the caller's transaction so projections commit with them.
  */
-import { textLiteral } from "./sql-literal.ts"
 import { createHash } from "node:crypto"
 import { Effect, Schema } from "effect"
 import { isValidHostname } from "../ingress/host.ts"
 import { type DatabaseError, query, type Sql, type SqlTx, UNIQUE_VIOLATION } from "./database.ts"
 import { eventHash, GENESIS_HASH } from "./event-hash.ts"
 import { runLockedDdl } from "./migrations.ts"
+import { textLiteral } from "./sql-literal.ts"
 import type { Column } from "./model-ddl.ts"
 import { unnestInsert } from "./multi-row-insert.ts"
 import type { StreamVersions } from "./stream-versions.ts"

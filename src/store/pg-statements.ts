@@ -7,6 +7,13 @@
  * users.
  */
 
+/**
+ * A lost connection's error as postgres.js itself reports one (code CONNECTION_CLOSED), for what a
+ * guard refuses or gives up on: callers already answer it as a lost connection (retry).
+ */
+export const connectionClosed = (why: string): Error =>
+  Object.assign(new Error(`write CONNECTION_CLOSED: ${why}`), { code: "CONNECTION_CLOSED" })
+
 /** The part of postgres.js' internal connection a guard may read: its close hook and reservation. */
 export interface PgConnection {
   onclose: ((error: Error) => void) | null

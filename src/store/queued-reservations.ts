@@ -10,7 +10,7 @@
  * caller already knows how to answer.
  */
 import type postgres from "postgres"
-import { guardStatements, type PgConnection, type StatementGuard } from "./pg-statements.ts"
+import { connectionClosed, guardStatements, type PgConnection, type StatementGuard } from "./pg-statements.ts"
 
 /** The part of postgres.js' internal connection watched here: its id and its reconnect. */
 interface PgPoolConnection extends PgConnection {
@@ -29,11 +29,7 @@ const MAX_ASKS = 5
 /** What a dropped reservation's own promise is rejected with: the cue to ask again. */
 const DROPPED = new Error("reservation dropped by a reconnect")
 
-/** A lost connection's error (a CONNECTION_ code: the store's lost-connection case, retried by callers). */
-const reservationDropped = (): Error =>
-  Object.assign(new Error("write CONNECTION_CLOSED: a connection closed while the reservation waited"), {
-    code: "CONNECTION_CLOSED",
-  })
+const reservationDropped = (): Error => connectionClosed("a connection closed while the reservation waited")
 
 /** postgres.js queues a reservation as `{ reserve, reject }` beside its statements. */
 const isReservation = (initial: unknown): initial is { reject: (error: Error) => void } =>

@@ -13,7 +13,13 @@
  */
 import type postgres from "postgres"
 import type { Sql } from "./database.ts"
-import { guardStatements, onSettled, type PgConnection, type PgQuery } from "./pg-statements.ts"
+import {
+  connectionClosed,
+  guardStatements,
+  onSettled,
+  type PgConnection,
+  type PgQuery,
+} from "./pg-statements.ts"
 
 export interface ReservedConnection {
   /** The connection's handle; statements sent after it was lost fail instead of going out. */
@@ -36,11 +42,8 @@ export interface ReservedConnection {
   readonly terminate: () => void
 }
 
-/** The error a statement refused on a lost connection fails with (what postgres.js itself reports). */
-const connectionClosed = (): Error =>
-  Object.assign(new Error("write CONNECTION_CLOSED: the reserved connection was lost"), {
-    code: "CONNECTION_CLOSED",
-  })
+/** The error a statement refused on a lost connection fails with. */
+const reservedLost = (): Error => connectionClosed("the reserved connection was lost")
 
 /**
  * Reserves a connection and sends `opening` on it at once (a simple-protocol statement, e.g. the
@@ -66,13 +69,13 @@ export const reserveConnection = async (pool: Sql, opening = ""): Promise<Reserv
   }
   const isLost = () => {
     // the hook is the signal; a reservation cleared under us (by postgres.js' close) says the same
-    if (!lostWith && !isReleased && connection && !connection.reserved) lose(connectionClosed())
+    if (!lostWith && !isReleased && connection && !connection.reserved) lose(reservedLost())
     return lostWith !== undefined
   }
   const learn = (c: PgConnection): boolean => {
     if (!connection) {
       connection = c
-      c.onclose = (error) => lose(error ?? connectionClosed())
+      c.onclose = (error) => lose(error ?? reservedLost())
       isLost() // taken back before it was learned (a close delivered in the same turn): lost from here on
     }
     return true // postgres.js reads this as "the connection takes more statements"

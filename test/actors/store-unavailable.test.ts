@@ -95,6 +95,18 @@ const describeStoreUnavailable = (kind: "pglite" | "postgres") => () => {
       error: body.error,
     }
   }
+  /** Arms `dropWhenSent(marker, after)`, runs `send`, and checks it dropped exactly one connection. */
+  const droppedOnce = async <A>(
+    marker: string,
+    after: string | undefined,
+    send: () => Promise<A>,
+  ): Promise<A> => {
+    const drops = proxy.drops()
+    proxy.dropWhenSent(marker, after)
+    const answer = await send()
+    expect(proxy.drops()).toBe(drops + 1)
+    return answer
+  }
   /** Requests to `host`, and its log. */
   const on = (host: string) => ({
     command: async (handler: string, input: unknown, idempotencyKey?: string) =>
@@ -144,10 +156,12 @@ const describeStoreUnavailable = (kind: "pglite" | "postgres") => () => {
     async () => {
       const { command, eventsWith } = on("dropped.outage.test")
       const id = `dropped-${uniqueSuffix()}`
-      const drops = proxy.drops()
-      proxy.dropWhenSent(id) // the handler's read of its note: the transaction has begun
-      const write = await command("AddNewNote", { id, text: "dropped mid-transaction" })
-      expect(proxy.drops()).toBe(drops + 1)
+      // the handler's read of its note: the transaction has begun
+      const write = await droppedOnce(
+        id,
+        undefined,
+        () => command("AddNewNote", { id, text: "dropped mid-transaction" }),
+      )
       expect(write).toMatchObject({ status: 503, retryAfter: "1", error: { code: "overloaded" } })
       expect(write.error?.message).toBe("the store is unavailable; nothing was written, retry")
       await until(
@@ -162,10 +176,7 @@ const describeStoreUnavailable = (kind: "pglite" | "postgres") => () => {
   it("a read whose connection drops answers 503, and the next one answers", async () => {
     const { findNote } = on("read-dropped.outage.test")
     const id = `read-dropped-${uniqueSuffix()}`
-    const drops = proxy.drops()
-    proxy.dropWhenSent(id)
-    const read = await findNote(id)
-    expect(proxy.drops()).toBe(drops + 1)
+    const read = await droppedOnce(id, undefined, () => findNote(id))
     expect(read).toMatchObject({ status: 503, retryAfter: "1", error: { code: "overloaded" } })
     await until("reads to answer again", async () => (await findNote(id)).status === 200)
   }, 30_000)
@@ -175,10 +186,8 @@ const describeStoreUnavailable = (kind: "pglite" | "postgres") => () => {
     async () => {
       const { command, eventsWith } = on("keyed.outage.test")
       const text = `outcome-unknown-keyed-${uniqueSuffix()}`
-      const drops = proxy.drops()
-      proxy.dropWhenSent("commit", text) // on the connection that carried the text: the write's own
-      const write = await command("AddNote", { text }, text)
-      expect(proxy.drops()).toBe(drops + 1)
+      // on the connection that carried the text: the write's own
+      const write = await droppedOnce("commit", text, () => command("AddNote", { text }, text))
       expect(write).toMatchObject({ status: 503, retryAfter: "1", error: { code: "overloaded" } })
       expect(write.error?.message).toMatch(
         /may have been applied; retrying with the same Idempotency-Key is safe/,
@@ -198,10 +207,7 @@ const describeStoreUnavailable = (kind: "pglite" | "postgres") => () => {
     async () => {
       const { command, eventsWith } = on("unkeyed.outage.test")
       const text = `outcome-unknown-${uniqueSuffix()}`
-      const drops = proxy.drops()
-      proxy.dropWhenSent("commit", text)
-      const write = await command("AddNote", { text })
-      expect(proxy.drops()).toBe(drops + 1)
+      const write = await droppedOnce("commit", text, () => command("AddNote", { text }))
       expect(write).toMatchObject({ status: 500, retryAfter: null, error: { code: "internal" } })
       expect(write.error?.message).toMatch(/may have been applied/)
       expect(write.error?.requestId).toBe(write.requestId)
