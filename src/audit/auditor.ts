@@ -50,15 +50,14 @@ export const AuditorLive = (
           }),
         )
       // a read-only snapshot: one consistent view, and the cursor's portal lives in a transaction;
-      // a lost connection refuses the rollback and is not released (reserved-connection.ts)
+      // a lost connection is not released, a rollback left unanswered closes it (reserved-connection.ts)
       async function* events(host: string, range: EventRange) {
         const reserved = await reserveConnection(sql, "begin isolation level repeatable read read only")
         try {
           await reserved.opened
           yield* eventCursor(reserved.sql, host, range)
         } finally {
-          await reserved.sql.unsafe("rollback").simple().catch(() => {})
-          reserved.release()
+          await reserved.finish("rollback")
         }
       }
       return {

@@ -40,7 +40,16 @@ export interface ReservedConnection {
    * answered); the pool opens it afresh for its next user.
    */
   readonly terminate: () => void
+  /**
+   * Sends `statement` (a rollback) and releases the connection once it is answered; one that fails,
+   * or is not answered within `timeoutMs` (a stalled store, a cut network whose socket has not
+   * closed), is terminated instead, so its holder never waits on it for ever. Never rejects.
+   */
+  readonly finish: (statement: string, timeoutMs?: number) => Promise<void>
 }
+
+/** How long a reserved connection's finish (a rollback) may take before the connection is closed instead. */
+export const FINISH_TIMEOUT_MS = 3_000
 
 /** The error a statement refused on a lost connection fails with. */
 const reservedLost = (): Error => connectionClosed("the reserved connection was lost")
@@ -100,6 +109,19 @@ export const reserveConnection = async (pool: Sql, opening = ""): Promise<Reserv
   const opened = Promise.resolve(first)
   opened.catch(() => {}) // the caller observes it if it cares (a failed begin fails what follows anyway)
 
+  const release = () => {
+    if (isReleased || isLost()) return
+    isReleased = true
+    if (connection) connection.onclose = null
+    conn.release()
+  }
+  const terminate = () => {
+    if (isReleased || isLost()) return
+    isReleased = true
+    if (!connection) return conn.release() // nothing of ours ran on it
+    connection.onclose = null
+    connection.terminate()
+  }
   return {
     sql,
     opened,
@@ -107,18 +129,18 @@ export const reserveConnection = async (pool: Sql, opening = ""): Promise<Reserv
     onLost: (callback) => {
       onLost = callback
     },
-    release: () => {
-      if (isReleased || isLost()) return
-      isReleased = true
-      if (connection) connection.onclose = null
-      conn.release()
-    },
-    terminate: () => {
-      if (isReleased || isLost()) return
-      isReleased = true
-      if (!connection) return conn.release() // nothing of ours ran on it
-      connection.onclose = null
-      connection.terminate()
+    release,
+    terminate,
+    finish: async (statement, timeoutMs = FINISH_TIMEOUT_MS) => {
+      if (isLost()) return // postgres.js has it back; a statement on it is refused anyway
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const isAnswered = await Promise.race([
+        sql.unsafe(statement).simple().then(() => true, () => false),
+        new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs)),
+      ])
+      clearTimeout(timer)
+      if (isAnswered) release()
+      else terminate()
     },
   }
 }

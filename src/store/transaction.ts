@@ -15,7 +15,7 @@ import {
   type SqlTx,
 } from "./database.ts"
 import type { Pipeline } from "./pipeline.ts"
-import { reserveConnection, type ReservedConnection } from "./reserved-connection.ts"
+import { FINISH_TIMEOUT_MS, reserveConnection, type ReservedConnection } from "./reserved-connection.ts"
 import { enterHostSql, lockHostSql } from "./roles.ts"
 
 /** How a write transaction ends (all optional). */
@@ -182,9 +182,6 @@ const withReserved = <A, E>(
       )
     },
   )
-
-/** How long a connection's finish (a rollback) may take before the connection is closed instead. */
-const FINISH_TIMEOUT_MS = 3_000
 
 const lostConnection = () =>
   new DatabaseError({
