@@ -139,6 +139,8 @@ const makeHostActor = (
       deadline: Date.now() + handlerTimeoutMs(project, handler),
     }
     if (handler.kind === "query") {
+      // a host never queried before it stopped has no batcher to refuse this: refused here
+      if (isClosing && !queries) return respond({ ok: false, error: hostStopping(host) })
       return queriesOf().submit({
         ...request,
         coalesceKey: coalesceKeyOf(handler, envelope.input, request.meta),
@@ -149,7 +151,7 @@ const makeHostActor = (
     // JSON as it arrived: the same bytes' digest on every node and every retry
     const digest = key ? requestDigest(handler.name, envelope.input ?? {}) : undefined
     if (!enqueue({ ...request, respond, request: digest })) {
-      respond({ ok: false, error: hostBusy(host) })
+      respond({ ok: false, error: isClosing ? hostStopping(host) : hostBusy(host) })
     }
   }
 
@@ -193,7 +195,7 @@ const makeHostActor = (
     return Queue.offerUnsafe(active.mailbox, command)
   }
 
-  // stop accepting, let queued commands commit, then answer the queries taken (bounded waits)
+  // stop accepting, let queued commands commit and the queries taken finish (bounded waits)
   const stopCommands = Effect.suspend(() => {
     isClosing = true
     const state = active
@@ -220,5 +222,6 @@ const makeHostActor = (
       Effect.andThen(Effect.sync(taken.abandon)),
     )
   })
-  return { onMessage, stop: Effect.andThen(stopCommands, stopQueries) }
+  // side by side: a stalled store holds both for their whole window, once, not twice
+  return { onMessage, stop: Effect.all([stopCommands, stopQueries], { concurrency: 2, discard: true }) }
 }

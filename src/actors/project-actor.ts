@@ -34,7 +34,9 @@ export const startProjectActor = (
 ): Effect.Effect<ProjectActor, DatabaseError, Scope.Scope | Bus | DeadLetters> =>
   Effect.gen(function* () {
     yield* migrateProject(sql, project.name, project.models)
-    const parent = yield* Scope.Scope
+    // the hosts' scopes close side by side: a node stopping while the store stalls drains every host
+    // within one drain window, not one window per busy host in turn
+    const hostScopesParent = yield* Scope.fork(yield* Scope.Scope, "parallel")
     const context = yield* Effect.context<Bus | DeadLetters>()
     /** A host's actor scope; undefined when this isolate only routes to it (`runsHosts` false). */
     const hostScopes = new Map<string, Scope.Closeable | undefined>()
@@ -54,7 +56,7 @@ export const startProjectActor = (
         // log another project owns (idempotent; the actor isolate has done it already)
         if (!isRegistered) yield* registerHost(sql, project.name, host, source)
         if (!runsHosts) return void hostScopes.set(host, undefined)
-        const scope = yield* Scope.fork(parent)
+        const scope = yield* Scope.fork(hostScopesParent)
         hostScopes.set(host, scope)
         yield* startHostActor(sql, lanes, project, host).pipe(
           Scope.provide(scope),

@@ -46,6 +46,8 @@ export const makeReconciler = (
 ) =>
   Effect.gen(function* () {
     const context = yield* Effect.context<Bus | DeadLetters>()
+    // projects stop side by side, as their hosts do (project-actor.ts)
+    const projectScopes = yield* Scope.fork(parent, "parallel")
     const running = new Map<string, Running>()
     let routing = EMPTY
     let defaultProject: string | undefined
@@ -87,7 +89,7 @@ export const makeReconciler = (
 
     const startProject = (project: LoadedProject) =>
       Effect.gen(function* () {
-        const scope = yield* Scope.fork(parent)
+        const scope = yield* Scope.fork(projectScopes)
         const actor = yield* startProjectActor(sql, lanes, project, runsHosts).pipe(
           Scope.provide(scope),
           Effect.provide(context),

@@ -3,7 +3,8 @@
  * store holds the COMMIT back, the connection open) answers the caller when the drain window
  * ends, instead of leaving it to time out: the write may have been applied, and with an
  * Idempotency-Key the caller is told a retry is safe (503 overloaded). Once the store answers
- * again, the retry with the key lands the write once.
+ * again, the retry with the key lands the write once. Several hosts in that state are drained side
+ * by side, within one window.
  */
 import { Effect, Exit, Scope } from "effect"
 import { describe, expect, it } from "vitest"
@@ -17,10 +18,11 @@ import { checkService, uniqueSuffix } from "../support/services.ts"
 import { notesProject, writeTempProject } from "../support/temp-project.ts"
 
 const HOST = "committing.stop.test"
+const OTHER_HOSTS = ["b.committing.stop.test", "c.committing.stop.test"]
 
 const spec = notesProject({
   name: "stopping",
-  hosts: [HOST],
+  hosts: [HOST, ...OTHER_HOSTS],
   projection: "(e, db) => db.insert(Note, { id: e.data.id, text: e.data.text })",
 })
 
@@ -88,6 +90,45 @@ const describeStopMidCommit = (kind: "pglite" | "postgres") => () => {
 }
 
 describe("stopping a node while a write's COMMIT is unanswered, on pglite", describeStopMidCommit("pglite"))
+
+// (Postgres only: PGlite's one connection cannot hold three hosts' COMMITs at once)
+describe.skipIf(!hasPostgres)(
+  "stopping a node while several hosts' COMMITs are unanswered, on postgres",
+  () => {
+    it("answers every host's caller within one drain window, not one window per host in turn", async () => {
+      const scope = Effect.runSync(Scope.make())
+      const temp = await writeTempProject(spec)
+      try {
+        const store = await startProxiedStore("postgres", scope)
+        const server = await startTestServer({ configPath: temp.configPath, database: store.database })
+        const replies: Array<Promise<{ host: string; at: number; answer: { ok: boolean } }>> = []
+        for (const [i, host] of [HOST, ...OTHER_HOSTS].entries()) {
+          const text = `stopped-mid-write-${uniqueSuffix()}-${i}`
+          store.proxy.stallWhenSent("commit", text)
+          replies.push(
+            Effect.runPromise(server.bus.request(
+              requestSubject("stopping", host, "AddNote"),
+              encodeJson({ id: text, input: { text }, meta: { idempotencyKey: `key-${text}` } }),
+              { timeoutMs: 120_000 },
+            )).then((reply) => ({ host, at: Date.now(), answer: JSON.parse(decodeText(reply.data)) })),
+          )
+          await until("the COMMIT to be held back", () => Promise.resolve(store.proxy.stalls() === i + 1))
+        }
+        const started = Date.now()
+        await server.close()
+        const answers = await Promise.all(replies)
+        for (const { answer } of answers) {
+          expect(answer).toMatchObject({ ok: false, error: { code: "overloaded" } })
+        }
+        // one drain window (10 s) and the rollback bound (3 s): before, 13 s per host in turn (39 s)
+        expect(Math.max(...answers.map((a) => a.at - started))).toBeLessThan(20_000)
+      } finally {
+        await temp.remove()
+        await Effect.runPromise(Scope.close(scope, Exit.void))
+      }
+    }, 90_000)
+  },
+)
 // skipped only when Postgres is unreachable on a dev machine; .ci/run (HAMLET_REQUIRE_SERVICES=1) fails instead
 describe.skipIf(!hasPostgres)(
   "stopping a node while a write's COMMIT is unanswered, on postgres",
