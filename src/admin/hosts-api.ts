@@ -41,7 +41,10 @@ const HOST_KEY = /^\/admin\/hosts\/([^/]+)\/keys\/([0-9a-f]{16})\/?$/
 export const badHost = (raw: string) =>
   errorResponse(replyError("bad_request", `${JSON.stringify(raw)} is not a hostname`))
 
-/** The normalised host of a path segment, or undefined when it is not exactly a hostname. */
+/**
+ * The normalised host of a path segment, or undefined when it is not exactly a hostname (no port,
+ * no trailing dot); a name written in Unicode (`b%C3%BCcher.example`) stands for its punycode.
+ */
 export const hostSegment = (segment: string): string | undefined => {
   let decoded: string
   try {
@@ -50,7 +53,9 @@ export const hostSegment = (segment: string): string | undefined => {
     return undefined
   }
   const host = normaliseHost(decoded)
-  return host && host === decoded.toLowerCase() ? host : undefined
+  if (!host) return undefined
+  const isExact = /[^\x00-\x7f]/.test(decoded) ? !/:|\.$/.test(decoded) : host === decoded.toLowerCase()
+  return isExact ? host : undefined
 }
 
 const fromFolder = (host: string) =>

@@ -4,6 +4,8 @@
  * header cannot be a hostname, so the caller answers 400.
  */
 
+const FATAL_UTF8 = new TextDecoder("utf-8", { fatal: true })
+
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
 
 /** Whether `host` is an already-normalised RFC 1123 hostname. */
@@ -17,7 +19,7 @@ export const normaliseHost = (header: string | null | undefined): string | undef
   const colon = host.lastIndexOf(":")
   if (colon !== -1) {
     const port = host.slice(colon + 1)
-    if (!/^\d{1,5}$/.test(port)) return undefined
+    if (!/^\d{0,5}$/.test(port)) return undefined // (RFC 9110: a port may be empty)
     host = host.slice(0, colon)
   }
   if (host.endsWith(".")) host = host.slice(0, -1)
@@ -31,4 +33,19 @@ export const normaliseHost = (header: string | null | undefined): string | undef
     }
   }
   return isValidHostname(host) ? host : undefined
+}
+
+/**
+ * A Host header as the ingress receives it: header values arrive as bytes, one character each
+ * (ISO-8859-1), so a name a client sent in UTF-8 (`bücher.example`, `blog。example。com`) is decoded
+ * again before it is normalised; bytes that are not UTF-8 cannot be a name (undefined → 400).
+ */
+export const normaliseHostHeader = (header: string | null): string | undefined => {
+  if (!header || !/[^\x00-\x7f]/.test(header)) return normaliseHost(header)
+  if (/[^\x00-\xff]/.test(header)) return undefined // not a byte string: not what came over the wire
+  try {
+    return normaliseHost(FATAL_UTF8.decode(Uint8Array.from(header, (c) => c.charCodeAt(0))))
+  } catch {
+    return undefined
+  }
 }

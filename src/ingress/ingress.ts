@@ -24,7 +24,7 @@ import { replyTimeoutMs } from "../projects/loader.ts"
 import { Database, query } from "../store/database.ts"
 import { makeCollapse } from "./collapse.ts"
 import { BodyNotUtf8, BodyTimeout, BodyTooLarge, readBodyText } from "./body.ts"
-import { normaliseHost } from "./host.ts"
+import { normaliseHostHeader } from "./host.ts"
 import { readIdempotencyKey } from "./idempotency-key.ts"
 import { recordRequest, renderMetrics } from "./metrics.ts"
 import { errorResponse, jsonResponse, methodNotAllowed, notAllowed } from "./responses.ts"
@@ -195,7 +195,7 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
       }
       // the admin API is addressed by path (/admin/hosts/<host>/…), not by the Host header
       if (url.pathname.startsWith("/admin/")) return [await admin(request, url), "-"]
-      const host = normaliseHost(request.headers.get("host"))
+      const host = normaliseHostHeader(request.headers.get("host"))
       if (!host) {
         return [errorResponse(replyError("bad_request", "the Host header is not a valid hostname")), "-"]
       }

@@ -166,6 +166,17 @@ describe("hosts admin API", () => {
     }
   })
 
+  it("adds and removes a host named in Unicode, by either spelling", async () => {
+    const added = await admin("/admin/projects/horatio/hosts", HORATIO_KEY, {
+      body: { host: "bücher.horatio.test" },
+    })
+    expect(await added.json()).toEqual({ host: "xn--bcher-kva.horatio.test", project: "horatio" })
+    const path = `/admin/projects/horatio/hosts/${encodeURIComponent("bücher.horatio.test")}`
+    expect((await admin(`${path}:80`, HORATIO_KEY, { method: "DELETE" })).status).toBe(400) // not exactly a name
+    expect((await admin(path, HORATIO_KEY, { method: "DELETE" })).status).toBe(200)
+    expect((await server.call("xn--bcher-kva.horatio.test", "/api/GetFeed")).status).toBe(404)
+  })
+
   it("rejects a bad hostname and refuses to remove a folder host", async () => {
     const bad = await admin("/admin/projects/horatio/hosts", HORATIO_KEY, { body: { host: "bad_host" } })
     expect(bad.status).toBe(400)

@@ -38,6 +38,40 @@ describe("hostile input on the sample projects", () => {
       )).data,
     ))
 
+  /** The status a raw request with `hostBytes` as its Host header gets (a client sending UTF-8). */
+  const statusForHostBytes = (hostBytes: Uint8Array) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect(server.port, "127.0.0.1")
+      let text = ""
+      socket.on("data", (chunk) => {
+        text += chunk.toString()
+        if (text.includes("\r\n")) {
+          resolve(text.split("\r\n")[0])
+          socket.destroy()
+        }
+      })
+      socket.on("error", reject)
+      const encoder = new TextEncoder()
+      socket.write(
+        new Uint8Array([
+          ...encoder.encode("GET /api/GetFeed HTTP/1.1\r\nHost: "),
+          ...hostBytes,
+          ...encoder.encode("\r\nConnection: close\r\n\r\n"),
+        ]),
+      )
+    })
+
+  it("routes a Host header sent in UTF-8 to the name it spells, and refuses one that is not UTF-8", async () => {
+    const encoder = new TextEncoder()
+    // ideographic full stops map to dots (UTS #46): the same tenant as blog.example.com
+    expect(await statusForHostBytes(encoder.encode("blog\u3002example\u3002com"))).toBe("HTTP/1.1 200 OK")
+    // an IDN no project serves: a 404 naming its punycode, not a 400 for mojibake
+    expect(await statusForHostBytes(encoder.encode("bücher.example"))).toBe("HTTP/1.1 404 Not Found")
+    expect(await statusForHostBytes(new Uint8Array([0x62, 0xfc, 0x2e, 0x65, 0x78]))).toBe(
+      "HTTP/1.1 400 Bad Request",
+    )
+  })
+
   it("refuses text Postgres cannot store with 400 and the field's path, writing nothing", async () => {
     const before = await itemCount()
     for (const title of ["a\u0000b", "lone \ud800 surrogate"]) {

@@ -3,7 +3,7 @@
  * stripped, IDN → punycode, RFC 1123 validation. Invalid headers give undefined (→ 400).
  */
 import { describe, expect, it } from "vitest"
-import { isValidHostname, normaliseHost } from "../../src/ingress/host.ts"
+import { isValidHostname, normaliseHost, normaliseHostHeader } from "../../src/ingress/host.ts"
 
 const label63 = "a".repeat(63)
 
@@ -12,6 +12,7 @@ describe("normaliseHost()", () => {
     ["blog.example.com", "blog.example.com"],
     ["Blog.Example.COM", "blog.example.com"],
     ["blog.example.com:8080", "blog.example.com"],
+    ["blog.example.com:", "blog.example.com"], // an empty port (RFC 9110 allows it)
     ["Blog.Example.COM:8080", "blog.example.com"],
     ["blog.example.com.", "blog.example.com"],
     ["blog.example.com.:443", "blog.example.com"],
@@ -49,7 +50,6 @@ describe("normaliseHost()", () => {
     ["an IPv6 literal", "[::1]:80"],
     ["an IPv6 literal without port", "[::1]"],
     ["a non-numeric port", "host:port"],
-    ["an empty port", "blog.example.com:"],
     ["a six-digit port", "blog.example.com:123456"],
     ["userinfo", "user@blog.example.com"],
     ["a slash", "blog.example.com/evil"],
@@ -84,5 +84,25 @@ describe("normaliseHost()", () => {
       expect(normaliseHost(once)).toBe(once)
       expect(isValidHostname(once)).toBe(true)
     }
+  })
+})
+
+/** A header value as the ingress receives it: the UTF-8 bytes a client sent, one character each. */
+const asReceived = (text: string) => String.fromCharCode(...new TextEncoder().encode(text))
+
+describe("normaliseHostHeader()", () => {
+  it.each([
+    ["bücher.example", "xn--bcher-kva.example"],
+    ["BÜCHER.example:8080", "xn--bcher-kva.example"],
+    ["blog\u3002example\u3002com", "blog.example.com"], // ideographic full stops (UTS #46)
+    ["blog.example.com", "blog.example.com"],
+  ])("reads %j sent in UTF-8 as %j", (sent, expected) => {
+    expect(normaliseHostHeader(asReceived(sent))).toBe(expected)
+  })
+
+  it("refuses bytes that are not UTF-8 (a Latin-1 ü) and characters no byte string holds", () => {
+    expect(normaliseHostHeader("b\u00fccher.example")).toBeUndefined()
+    expect(normaliseHostHeader("b\u0100cher.example")).toBeUndefined()
+    expect(normaliseHostHeader(null)).toBeUndefined()
   })
 })
