@@ -107,3 +107,12 @@ describe("busFailure()", () => {
     })
   })
 })
+
+describe("errorResponse()", () => {
+  it("answers a code outside the contract (a foreign responder's) with 500, never 200", async () => {
+    const { errorResponse } = await import("../src/ingress/responses.ts")
+    const response = errorResponse({ code: "teapot" as never, message: "not ours" })
+    expect(response.status).toBe(500)
+    expect(errorResponse({ code: "conflict", message: "exists" }).status).toBe(409)
+  })
+})

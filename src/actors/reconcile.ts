@@ -63,10 +63,11 @@ export const makeReconciler = (
         const loaded = current
           ? Effect.map(scanHostDirs(dir), (hostDirs): LoadedProject => ({ ...current.loaded, hostDirs }))
           : loadProject(dir, undefined)
-        return Effect.map(loaded, (p): LoadedProject => ({
-          ...p,
-          projectKey: resolveProjectKey(p.name, config.config.projectKeys?.[p.name]),
-        }))
+        return Effect.flatMap(loaded, (p) =>
+          Effect.map(
+            resolveProjectKey(p.dir, p.name, config.config.projectKeys?.[p.name]),
+            (projectKey): LoadedProject => ({ ...p, projectKey }),
+          ))
       })
 
     // a row that is not a hostname (written by hand, or by a version that did not check) is

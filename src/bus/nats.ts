@@ -48,6 +48,10 @@ const _fromNatsHeaders = (msgHeaders: MsgHdrs | undefined): BusHeaders => {
 const _isPayloadError = (error: unknown): boolean =>
   error instanceof Error && /max_payload/.test(error.message)
 
+/** NATS server URLs as they may be logged: a user and password (`nats://user:pass@host`) are dropped. */
+export const withoutCredentials = (servers: string): string =>
+  servers.replace(/(^\s*|,\s*|\/\/)[^/@,\s]*@/g, "$1")
+
 /** Drain (flushes pending work) but never hang shutdown on a dead server. */
 const _closeQuietly = async (nc: NatsConnection): Promise<void> => {
   if (nc.isClosed()) return
@@ -74,7 +78,9 @@ export const makeNatsBus = (
             noAsyncTraces: true,
           }),
         catch: (error) =>
-          new BusUnavailable({ message: `cannot connect to NATS at ${url}: ${String(error)}` }),
+          new BusUnavailable({
+            message: `cannot connect to NATS at ${withoutCredentials(url)}: ${String(error)}`,
+          }),
       }),
       (nc) => Effect.promise(() => _closeQuietly(nc)),
     )

@@ -14,13 +14,26 @@ export const ProjectName = Schema.String.check(
   ),
 )
 
+/**
+ * What a project key must be: it is sent as `Authorization: Bearer <key>`, so printable ASCII
+ * without spaces, and 16 characters or more.
+ */
+export const PROJECT_KEY = /^[\x21-\x7e]{16,}$/
+export const PROJECT_KEY_RULE =
+  "16 or more printable ASCII characters, no spaces (it is sent as a Bearer token)"
+
 export const HamletConfig = Schema.Struct({
   /** Paths of project folders, relative to config.json. */
   projects: Schema.Array(Schema.String).check(Schema.isMinLength(1)),
   /** Project that serves unknown hosts (opt-in); unknown hosts get 404 otherwise. */
   defaultProject: Schema.optional(ProjectName),
   /** Project keys by project name (HAMLET_PROJECT_KEY_<PROJECT> overrides). */
-  projectKeys: Schema.optional(Schema.Record(ProjectName, Schema.String.check(Schema.isMinLength(16)))),
+  projectKeys: Schema.optional(
+    Schema.Record(
+      ProjectName,
+      Schema.String.check(Schema.isPattern(PROJECT_KEY, { expected: PROJECT_KEY_RULE })),
+    ),
+  ),
   /** Adds `X-Tenant-Host` to responses. */
   tenantHostHeader: Schema.optional(Schema.Boolean),
 })

@@ -8,8 +8,11 @@ export const jsonResponse = (status: number, body: unknown, headers: HeadersInit
     headers: { "content-type": "application/json; charset=utf-8", ...headers },
   })
 
-/** An error reply as HTTP; `status` overrides the code's default (413, 405, 421…). */
-export const errorResponse = (error: ReplyError, status = HTTP_STATUS[error.code]): Response =>
+/**
+ * An error reply as HTTP; `status` overrides the code's default (413, 405, 421…). A code outside
+ * the contract (a foreign responder on a host's subject) is a 500, never a 200.
+ */
+export const errorResponse = (error: ReplyError, status = HTTP_STATUS[error.code] ?? 500): Response =>
   jsonResponse(status, { error }, status === 503 ? { "retry-after": "1" } : {})
 
 /** 405, with the methods the path allows (`Allow`). */

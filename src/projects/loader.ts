@@ -6,7 +6,7 @@ import { Effect, Redacted, Schema } from "effect"
 import { readdir, stat } from "node:fs/promises"
 import { basename, join } from "node:path"
 import { pathToFileURL } from "node:url"
-import { ProjectName } from "../config/config.ts"
+import { PROJECT_KEY, PROJECT_KEY_RULE, ProjectName } from "../config/config.ts"
 import { isValidHostname } from "../ingress/host.ts"
 import type { Handler } from "./handler.ts"
 import type { Model } from "./model.ts"
@@ -75,15 +75,25 @@ const importDefault = (dir: string, file: string) =>
 
 /**
  * A project's key: its variable (HAMLET_PROJECT_KEY_MY_PROJECT), else the one config.json gives;
- * an empty variable is no key.
+ * an empty variable is no key. A key no client could send (config.ts `PROJECT_KEY`) fails the
+ * project's load, naming where it came from, never the key.
  */
 export const resolveProjectKey = (
+  dir: string,
   project: string,
   configured?: string,
-): Redacted.Redacted<string> | undefined => {
-  const key = Deno.env.get(projectKeyVariable(project)) || configured
-  return key ? Redacted.make(key) : undefined
-}
+): Effect.Effect<Redacted.Redacted<string> | undefined, ProjectLoadError> =>
+  Effect.suspend(() => {
+    const variable = projectKeyVariable(project)
+    const fromVariable = Deno.env.get(variable)
+    const key = fromVariable || configured
+    if (!key) return Effect.succeed(undefined)
+    if (!PROJECT_KEY.test(key)) {
+      const source = fromVariable ? variable : `config.json projectKeys.${project}`
+      return Effect.fail(fail(dir, `${source} is not a usable project key: ${PROJECT_KEY_RULE}`))
+    }
+    return Effect.succeed(Redacted.make(key))
+  })
 
 /** The environment variable that carries a project's key: HAMLET_PROJECT_KEY_MY_PROJECT. */
 export const projectKeyVariable = (project: string): string =>
@@ -159,7 +169,7 @@ export const loadProject = (
       projections,
       limits: { ...DEFAULT_LIMITS, ...def.limits },
       hostDirs,
-      projectKey: resolveProjectKey(def.name, configuredKey),
+      projectKey: yield* resolveProjectKey(dir, def.name, configuredKey),
       schedules: def.schedules ?? [],
     }
   })

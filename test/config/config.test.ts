@@ -35,6 +35,11 @@ describe("config.json decoding", () => {
     ["a bad defaultProject name", { projects: ["./p"], defaultProject: "Ab" }, /\["defaultProject"\]/],
     ["an excess property", { projects: ["./p"], colour: "red" }, /\["colour"\]/],
     ["a short project key", { projects: ["./p"], projectKeys: { horatio: "short" } }, /\["projectKeys"\]/],
+    [
+      "a project key no Bearer header can carry",
+      { projects: ["./p"], projectKeys: { horatio: "correct horse battery staple" } },
+      /printable ASCII[\s\S]*\["projectKeys"\]\["horatio"\]/,
+    ],
   ])("rejects %s with a message naming the field", (_what, json, field) => {
     const message = _configError(json)
     expect(message).toBeDefined()
@@ -218,6 +223,24 @@ export default defineProject({ name: "twice", handlers: [Ping, Ping] })
       Deno.env.delete(variable)
     }
     expect(await keyOf()).toBe("from-config-0123456789")
+  })
+
+  it("loadProject() refuses a project key from its variable that no client could send, naming the variable only", async () => {
+    const variable = "HAMLET_PROJECT_KEY_HORATIO"
+    try {
+      for (const key of ["a", "clé-secrète-0123456789", "with spaces 0123456789"]) {
+        Deno.env.set(variable, key)
+        const error = await Effect.runPromise(
+          Effect.flip(loadProject(resolve("projects/horatio"), undefined)),
+        )
+        expect(error.message).toMatch(
+          /HAMLET_PROJECT_KEY_HORATIO is not a usable project key: 16 or more printable ASCII/,
+        )
+        if (key.length > 1) expect(error.message).not.toContain(key)
+      }
+    } finally {
+      Deno.env.delete(variable)
+    }
   })
 
   it("loadProject() rejects a folder without project.ts", async () => {
