@@ -74,3 +74,19 @@ export interface ProjectionWriter extends HostReader {
     where: Partial<ModelRow<M>>,
   ) => Effect.Effect<void, DatabaseError>
 }
+
+/**
+ * The writer every projection is run with: a project's projections see it as a `ProjectionWriter`;
+ * Hamlet's purge projection (schedule/system-events.ts) also purges. Not part of mod.ts.
+ */
+export interface SystemProjectionWriter extends ProjectionWriter {
+  /**
+   * Deletes the rows of `ids` that are still soft-deleted before `deletedBefore` when it runs: a
+   * row created again or restored since the cleanup job listed it stays (store/purge-rows.ts).
+   */
+  readonly purgeSoftDeleted: (
+    model: Model,
+    ids: ReadonlyArray<string>,
+    deletedBefore: Date,
+  ) => Effect.Effect<void, DatabaseError>
+}

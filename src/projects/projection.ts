@@ -4,14 +4,14 @@
  */
 import { Effect, type Schema } from "effect"
 import type { DatabaseError } from "../store/database.ts"
-import type { ProjectionWriter } from "./access.ts"
+import type { ProjectionWriter, SystemProjectionWriter } from "./access.ts"
 import type { EventDef, RecordedEvent } from "./event.ts"
 import { eventCodec } from "./event-codec.ts"
 
 export interface Projection {
   readonly _tag: "Projection"
   readonly eventType: string
-  readonly apply: (event: RecordedEvent, db: ProjectionWriter) => Effect.Effect<void, DatabaseError>
+  readonly apply: (event: RecordedEvent, db: SystemProjectionWriter) => Effect.Effect<void, DatabaseError>
 }
 
 /**
@@ -25,6 +25,12 @@ export interface Projection {
 export const defineProjection = <S extends Schema.Top>(
   event: EventDef<S>,
   apply: (event: RecordedEvent<S["Type"]>, db: ProjectionWriter) => Effect.Effect<void, DatabaseError>,
+): Projection => defineSystemProjection(event, apply)
+
+/** As `defineProjection`, for Hamlet's own events: the writer can purge (not in mod.ts). */
+export const defineSystemProjection = <S extends Schema.Top>(
+  event: EventDef<S>,
+  apply: (event: RecordedEvent<S["Type"]>, db: SystemProjectionWriter) => Effect.Effect<void, DatabaseError>,
 ): Projection => ({
   _tag: "Projection",
   eventType: event.type,
@@ -52,7 +58,7 @@ const decodeData = (event: EventDef, recorded: RecordedEvent): unknown => {
 export const applyProjections = (
   projections: ReadonlyMap<string, ReadonlyArray<Projection>>,
   events: Iterable<RecordedEvent>,
-  db: ProjectionWriter,
+  db: SystemProjectionWriter,
 ): Effect.Effect<void, DatabaseError> =>
   Effect.gen(function* () {
     for (const event of events) {

@@ -105,10 +105,12 @@ export const sessionExpiry = (
           { ids, expiredBefore: now.toISOString() },
           "SessionExpiry",
         )
+        // only those still expired: one renewed (or created again) since the list was read stays
         const deleteSessions = (tx: SqlTx) =>
           Effect.asVoid(
             query(() =>
-              tx`delete from hamlet_sessions where host = ${host} and id = any(${ids as string[]})`
+              tx`delete from hamlet_sessions
+                 where host = ${host} and id = any(${ids as string[]}) and expires_at < ${now}`
             ),
           )
         const done = yield* failures.attempt(

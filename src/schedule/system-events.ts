@@ -4,7 +4,7 @@
  * replays a purge exactly as it happened live.
  */
 import { Effect, Schema } from "effect"
-import { defineProjection, type Projection } from "../projects/projection.ts"
+import { defineSystemProjection, type Projection } from "../projects/projection.ts"
 import type { EventDef } from "../projects/event.ts"
 import type { Model } from "../projects/model.ts"
 
@@ -38,10 +38,15 @@ export const SessionsExpired = systemEvent(
   () => "hamlet-sessions",
 )
 
-/** Replays a purge: removes the listed rows of the project's table (no-op for unknown tables). */
+/**
+ * Applies a purge, live and on replay: deletes the listed rows of the project's table that are
+ * still soft-deleted before the event's `deletedBefore` — never a row created again since the
+ * job listed it (the job lists ids outside the host's transaction). No-op for an unknown table,
+ * or one whose model no longer soft-deletes (it holds no soft-deleted rows).
+ */
 export const purgeProjection = (models: ReadonlyArray<Model>): Projection =>
-  defineProjection(RowsPurged, (event, db) => {
+  defineSystemProjection(RowsPurged, (event, db) => {
     const model = models.find((m) => m.table === event.data.table)
-    if (!model) return Effect.void
-    return Effect.forEach(event.data.ids, (id) => db.remove(model, { id } as never), { discard: true })
+    if (!model?.options.softDelete) return Effect.void
+    return db.purgeSoftDeleted(model, event.data.ids, new Date(event.data.deletedBefore))
   })

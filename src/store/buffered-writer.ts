@@ -5,16 +5,18 @@
  * write instead of 100,000 row versions in one transaction. A change to a row not in the
  * cache (an old item's comment count, a soft delete) is kept as a patch (row-patch.ts) and
  * written at flush with the others of its shape in one update: no read round trip, and no
- * statement, per event; a row removed by id is forgotten and deleted at flush with the others
- * (a purge replays thousands). Same ProjectionWriter semantics as the live writer
+ * statement, per event; a row removed by id is forgotten and deleted at flush with the others.
+ * A purge flushes, then deletes in one statement the rows SQL still finds soft-deleted before its
+ * cutoff (purge-rows.ts). Same SystemProjectionWriter semantics as the live writer
  * (model-access.ts); the projections are the same code.
  */
 import { Effect } from "effect"
-import type { ProjectionWriter } from "../projects/access.ts"
+import type { SystemProjectionWriter } from "../projects/access.ts"
 import type { Model } from "../projects/model.ts"
 import { DatabaseError, query, type SqlTx, UNIQUE_VIOLATION } from "./database.ts"
 import { columnOf, makeHostReader, readsIn, run, whereClause } from "./model-access.ts"
 import { multiRowInserts, unnestAs } from "./multi-row-insert.ts"
+import { purgeStatement } from "./purge-rows.ts"
 import { DELETED_AT, modelColumns, quoteIdentifier as q, tableName } from "./model-ddl.ts"
 import {
   addToColumn,
@@ -42,7 +44,7 @@ interface Entry {
   isDeleted?: boolean
 }
 
-export interface BufferedProjectionWriter extends ProjectionWriter {
+export interface BufferedProjectionWriter extends SystemProjectionWriter {
   readonly flush: Effect.Effect<void, DatabaseError>
 }
 
@@ -288,7 +290,7 @@ export const makeBufferedProjectionWriter = (
     remove: (model, where) => {
       const keys = Object.keys(where as Row)
       if (keys.length === 1 && keys[0] === "id") {
-        // one row by id (a purge replays thousands): forgotten here and deleted at the next flush
+        // one row by id (a replay may remove thousands): forgotten here and deleted at the next flush
         // with the others — no flush, no cache emptied, no round trip per row
         const id = (where as Row).id
         return Effect.suspend(() => {
@@ -306,6 +308,24 @@ export const makeBufferedProjectionWriter = (
         const w = whereClause(model, host, where as Row, true)
         return run(tx, `delete from ${tableName(schema, model)} where ${w.text}`, w.params)
       }).pipe(Effect.asVoid)
+    },
+    purgeSoftDeleted: (model, ids, deletedBefore) => {
+      if (ids.length === 0) return Effect.void
+      // whether a row is still soft-deleted is for SQL to say, on everything written before the
+      // purge; what was cached of those rows is unknown afterwards, and read again when needed
+      const { text, params } = purgeStatement(
+        tx,
+        tableName(schema, model),
+        host,
+        columnOf(model, "id"),
+        ids,
+        deletedBefore,
+      )
+      return Effect.andThen(flush, run(tx, text, params)).pipe(
+        Effect.andThen(Effect.sync(() => {
+          for (const id of ids) cache.delete(keyOf(model, id))
+        })),
+      )
     },
   }
 }

@@ -4,12 +4,13 @@
  * schema, or an audit scratch schema), so the same projection code serves both.
  */
 import { Effect } from "effect"
-import type { HostReader, ListOptions, ProjectionWriter } from "../projects/access.ts"
+import type { HostReader, ListOptions, SystemProjectionWriter } from "../projects/access.ts"
 import type { Model } from "../projects/model.ts"
 import { type DatabaseError, query, type SqlTx } from "./database.ts"
 import type { Pipeline } from "./pipeline.ts"
 import type { ReadLanes } from "./read-lanes.ts"
 import { makeCombinedInserts } from "./combined-inserts.ts"
+import { purgeStatement } from "./purge-rows.ts"
 import { isoTextOf, jsonListQuery, jsonObjectOf, parseJsonRows } from "./json-rows.ts"
 import {
   type Column,
@@ -195,7 +196,7 @@ export const makeHostReader = (read: ReadStatement, schema: string, host: string
   },
 })
 
-export interface PipelinedProjectionWriter extends ProjectionWriter {
+export interface PipelinedProjectionWriter extends SystemProjectionWriter {
   /** Sends the combined inserts still queued (before the pipeline's flush). */
   readonly sendQueued: () => void
 }
@@ -205,7 +206,7 @@ export interface PipelinedProjectionWriter extends ProjectionWriter {
  * (checked at the pipeline's flush) and plain inserts are combined per table
  * (combined-inserts.ts); reads still wait and see every earlier write.
  */
-export function makeProjectionWriter(tx: SqlTx, schema: string, host: string): ProjectionWriter
+export function makeProjectionWriter(tx: SqlTx, schema: string, host: string): SystemProjectionWriter
 export function makeProjectionWriter(
   tx: SqlTx,
   schema: string,
@@ -217,7 +218,7 @@ export function makeProjectionWriter(
   schema: string,
   host: string,
   pipeline?: Pipeline,
-): ProjectionWriter | PipelinedProjectionWriter {
+): SystemProjectionWriter | PipelinedProjectionWriter {
   const combined = pipeline && makeCombinedInserts(tx, host, pipeline)
   const reader = makeHostReader(readsIn(tx), schema, host)
   /** Before a statement on `table`: what is queued for it goes first. */
@@ -316,6 +317,12 @@ export function makeProjectionWriter(
       const w = whereClause(model, host, where as Row, true)
       const table = tableName(schema, model)
       return write(table, `delete from ${table} where ${w.text}`, w.params)
+    },
+    purgeSoftDeleted: (model, ids, deletedBefore) => {
+      if (ids.length === 0) return Effect.void
+      const table = tableName(schema, model)
+      const { text, params } = purgeStatement(tx, table, host, columnOf(model, "id"), ids, deletedBefore)
+      return write(table, text, params)
     },
   }
 }

@@ -131,6 +131,34 @@ const describeCleanup = (options: TestServerOptions) =>
       })
     })
 
+    it("keeps a session renewed after the job listed it as expired", async () => {
+      await server.sql`insert into hamlet_sessions (host, id, expires_at) values
+      (${BLOG}, 'renewed-1', now() - interval '1 minute')`
+      // renewed once the job has read which sessions expired, before it deletes them
+      let isRenewed = false
+      const sql = new Proxy(server.sql, {
+        apply: (target, self, args) => {
+          const statement = Reflect.apply(target, self, args)
+          if (isRenewed || !String(args[0]?.join?.("")).includes("from hamlet_sessions s")) return statement
+          isRenewed = true
+          return statement.then(async (rows: unknown) => {
+            await server.sql`update hamlet_sessions set expires_at = now() + interval '1 hour'
+                             where host = ${BLOG} and id = 'renewed-1'`
+            return rows
+          })
+        },
+        get: (target, prop) => {
+          const value = Reflect.get(target, prop)
+          return typeof value === "function" ? value.bind(target) : value
+        },
+      })
+      await Effect.runPromise(sessionExpiry({ sql, bus: server.bus }, projects(), new Date()))
+      expect(isRenewed).toBe(true)
+      const left = await server.sql`select id from hamlet_sessions where host = ${BLOG} and id = 'renewed-1'`
+      expect(left.map((r) => r.id)).toEqual(["renewed-1"])
+      await server.sql`delete from hamlet_sessions where host = ${BLOG} and id = 'renewed-1'`
+    })
+
     it("forgets idempotency keys past their retention, and keeps the others' replies", async () => {
       await server.sql`insert into hamlet_idempotency (host, key, reply, created_at) values
         (${BLOG}, 'old-key', '{"ok":true}', now() - interval '9 days'),

@@ -5,7 +5,7 @@
  */
 import { assert, type Vitest } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import type { ProjectionWriter } from "../../src/projects/access.ts"
+import type { SystemProjectionWriter } from "../../src/projects/access.ts"
 import { makeBufferedProjectionWriter } from "../../src/store/buffered-writer.ts"
 import { Database, query, type SqlTx } from "../../src/store/database.ts"
 import { makeProjectionWriter } from "../../src/store/model-access.ts"
@@ -50,7 +50,7 @@ const item = (id: string, n: number) => ({
 })
 
 /** A little of everything a projection does, including reads between writes. */
-const script = (db: ProjectionWriter) =>
+const script = (db: SystemProjectionWriter) =>
   Effect.gen(function* () {
     for (let n = 0; n < 12; n++) {
       yield* db.insert(Item, item(`i${n}`, n))
@@ -111,6 +111,18 @@ const script = (db: ProjectionWriter) =>
     assert.strictEqual((yield* db.get(Tag, "t9"))?.item_count, 3)
     assert.strictEqual((yield* db.get(Tag, "t8"))?.item_count, 6)
     assert.strictEqual((yield* db.get(Guest, "dee"))?.comment_count, 7)
+    // a purge deletes only rows still soft-deleted before its cutoff: not one deleted at it, not
+    // a live one, not one created again after its soft delete
+    yield* db.softDelete(Item, "i9", new Date(at(50)))
+    yield* db.remove(Item, { id: "i9" })
+    yield* db.insert(Item, item("i9", 90))
+    yield* db.purgeSoftDeleted(Item, ["i5", "i21", "i9", "i3", "nobody"], new Date(at(99)))
+    assert.strictEqual(yield* db.get(Item, "i21", { includeDeleted: true }), undefined)
+    assert.strictEqual((yield* db.get(Item, "i5", { includeDeleted: true }))?.id, "i5")
+    assert.strictEqual((yield* db.get(Item, "i9"))?.created_at, at(90))
+    assert.strictEqual(yield* db.count(Item), 15)
+    yield* db.increment(Item, "i21", "comment_count") // a purged row stays gone, as in SQL
+    yield* db.increment(Item, "i9", "comment_count")
   })
 
 const tables = (tx: SqlTx, schema: string) =>
