@@ -30,7 +30,8 @@ export interface HandlerOutcome {
 
 /** Decodes raw input with the handler's schema; excess keys are rejected, not dropped. */
 export const decodeInput = (handler: Handler, input: unknown): Exit.Exit<unknown, Schema.SchemaError> =>
-  codecsOf(handler).decode(input ?? {}, { errors: "all", onExcessProperty: "error" })
+  // no input at all is {}; an explicit null is input, and no Struct takes it
+  codecsOf(handler).decode(input === undefined ? {} : input, { errors: "all", onExcessProperty: "error" })
 
 interface HandlerCodecs {
   readonly decode: (

@@ -26,6 +26,7 @@ import { makeCollapse } from "./collapse.ts"
 import { BodyNotUtf8, BodyTimeout, BodyTooLarge, readBodyText } from "./body.ts"
 import { normaliseHostHeader } from "./host.ts"
 import { readIdempotencyKey } from "./idempotency-key.ts"
+import { queryInput } from "./query-input.ts"
 import { recordRequest, renderMetrics } from "./metrics.ts"
 import { errorResponse, jsonResponse, methodNotAllowed, notAllowed } from "./responses.ts"
 import { resolveRoute, type Route } from "./routing.ts"
@@ -81,7 +82,14 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
         if (handler.kind !== "query") {
           return notAllowed(`${handlerName} is a command: use POST`, "POST")
         }
-        input = Object.fromEntries(url.searchParams)
+        const query = queryInput(url)
+        if (!query.ok) {
+          const message = "the query string is not valid UTF-8"
+          return errorResponse(
+            replyError("bad_request", message, query.notUtf8.map((path) => ({ path, message }))),
+          )
+        }
+        input = query.input
       } else if (request.method === "POST") {
         let text: string
         try {

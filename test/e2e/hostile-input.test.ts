@@ -82,6 +82,14 @@ describe("hostile input on the sample projects", () => {
       expect(error.issues[0].path).toBe("title")
     }
     expect((await server.call(HOST, "/api/GetItem?id=%00")).status).toBe(400)
+    // %-escapes that are not UTF-8 are refused, naming the key, not read as U+FFFD
+    const notUtf8 = await server.call(HOST, "/api/GetItem?id=%ff")
+    expect(notUtf8.status).toBe(400)
+    expect((await notUtf8.json()).error.issues).toEqual([{
+      path: "id",
+      message: "the query string is not valid UTF-8",
+    }])
+    expect((await server.call(HOST, "/api/GetItem?id=%C3%BC+x")).status).toBe(404) // ü x: valid, no such item
     expect(await itemCount()).toBe(before)
     expect((await submit(JSON.stringify({ title: "still fine" }))).status).toBe(200)
   })

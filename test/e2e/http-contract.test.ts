@@ -155,6 +155,14 @@ describe("error statuses", () => {
     expect(excess.body.error.issues.map((i: Json) => i.path)).toContain("colour")
   })
 
+  it("a handler that takes no input refuses anything but {} — null, an array, a key — and takes {} or no body", async () => {
+    for (const body of ["null", "[]", '{"a":1}', '"x"']) {
+      const res = await _post(THEATRE, "GetPosts", body)
+      expect([body, res.status, res.body.error?.code]).toEqual([body, 400, "bad_request"])
+    }
+    for (const body of ["{}", ""]) expect((await _post(THEATRE, "GetPosts", body)).status).toBe(200)
+  })
+
   it.each([
     "under_score.com",
     "a..b.com",
