@@ -11,6 +11,7 @@ import { Duration, Effect, type Schema } from "effect"
 import type { EventDef } from "../projects/event.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { type DatabaseError, query, type SqlTx } from "../store/database.ts"
+import { IDEMPOTENCY_RETENTION } from "../store/idempotency.ts"
 import type { PendingEvent } from "../store/event-log.ts"
 import { quoteIdentifier as q } from "../store/model-ddl.ts"
 import { makeTargetFailures, type ScheduledJob, type TargetsFailed } from "./job.ts"
@@ -124,11 +125,6 @@ export const sessionExpiry = (
     return yield* failures.settle(expired)
   })
 
-/**
- * How long an idempotency key's reply is kept: a retry within it gets the first reply. Longer
- * than a day so that a weekly project schedule retried late in its period still finds its key.
- */
-const IDEMPOTENCY_RETENTION = Duration.days(8)
 /**
  * How long a dead letter is kept (store/dead-letters.ts): a month for an operator to notice it,
  * send it again or discard it; a publisher sending bad requests for ever does not fill the disk.

@@ -6,6 +6,7 @@
  */
 import { Cause, Clock, Data, Duration, Effect, Exit, Schedule } from "effect"
 import type { Sql } from "../store/database.ts"
+import { IDEMPOTENCY_RETENTION } from "../store/idempotency.ts"
 import { claimPeriod, completePeriod, releaseLease, renewLease } from "./claim.ts"
 import type { JobError, ScheduledJob } from "./job.ts"
 
@@ -108,8 +109,12 @@ export const retrySchedule = (end: number, options: LeaseOptions) =>
     ),
   )
 
+/** How long after its start a period is still retried, at most: a day less than keys are kept. */
+export const RETRY_HORIZON_MS = Duration.toMillis(IDEMPOTENCY_RETENTION) - Duration.toMillis(Duration.days(1))
+
 /**
- * Tries the period until it is completed (by this node or another) or the period is over. A
+ * Tries the period until it is completed (by this node or another) or the period is over (or
+ * past RETRY_HORIZON_MS, for periods longer than that). A
  * failed run is logged and retried; a period another node holds is checked again, and taken
  * over once that node's lease runs out without completion. Fails with the last error when the
  * period ends first — not logged here: the caller reports it.
@@ -121,7 +126,9 @@ export const settlePeriod = (
   period: Date,
   options: LeaseOptions = DEFAULT_LEASE,
 ): Effect.Effect<PeriodOutcome, JobError | PeriodHeld | LeaseLost> => {
-  const end = period.getTime() + Duration.toMillis(job.every)
+  // a period is run again only while its commands' idempotency keys are kept (a day to spare):
+  // past that, a retry would run them a second time on the hosts that had already done them
+  const end = period.getTime() + Math.min(Duration.toMillis(job.every), RETRY_HORIZON_MS)
   // a failure is logged only when it is retried: the last one is the caller's to report
   const isRetried = (error: JobError | PeriodHeld | LeaseLost) =>
     Effect.gen(function* () {

@@ -5,10 +5,18 @@
  * is a caller's mistake, answered as a conflict rather than with the other request's reply.
  * A command batch reads its keys' records in one statement and writes its new ones in one.
  */
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import { createHash } from "node:crypto"
 import { canonicalJson } from "./event-hash.ts"
 import { type DatabaseError, query, type SqlTx } from "./database.ts"
+
+/**
+ * How long an idempotency key's reply is kept (the IdempotencyExpiry job forgets older ones): a
+ * retry within it gets the first reply. Longer than a week so that a weekly project schedule
+ * retried late in its period still finds its key; a period is retried only while its keys are
+ * kept (schedule/period-run.ts).
+ */
+export const IDEMPOTENCY_RETENTION = Duration.days(8)
 
 export interface IdempotentRecord<R> {
   readonly reply: R

@@ -12,9 +12,11 @@ import { claimPeriod, completePeriod, periodStart, pruneClaims } from "../../src
 import {
   attemptPeriod,
   type LeaseOptions,
+  RETRY_HORIZON_MS,
   retrySchedule,
   settlePeriod,
 } from "../../src/schedule/period-run.ts"
+import { IDEMPOTENCY_RETENTION } from "../../src/store/idempotency.ts"
 import { runJobLoop, type ScheduledJob } from "../../src/schedule/scheduler.ts"
 import { type StoreKind, testDatabase } from "../support/database.ts"
 import { until } from "../support/eventually.ts"
@@ -218,6 +220,17 @@ const describeScheduler = (kind: StoreKind) =>
       // at least the back-off's shortest waits between runs (a loaded machine only lengthens them)
       const gaps = runs.slice(1).map((r, i) => r.at - runs[i].at)
       gaps.forEach((gap, i) => expect(gap).toBeGreaterThanOrEqual(40 * 2 ** i * 0.8 - 2))
+    })
+
+    it("a period longer than the idempotency keys are kept is not retried past them", async () => {
+      const every = Duration.days(30)
+      const { job, runs } = flakyJob(`Monthly${Date.now()}`, 1, every)
+      // started just over 7 days ago: its commands' keys are forgotten after 8 days
+      const period = new Date(Date.now() - RETRY_HORIZON_MS - 60_000)
+      const exit = await Effect.runPromise(Effect.exit(settlePeriod(sql, "node-a", job, period, FAST)))
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(runs).toHaveLength(1)
+      expect(RETRY_HORIZON_MS).toBeLessThan(Duration.toMillis(IDEMPOTENCY_RETENTION))
     })
 
     it("retrySchedule() doubles its delay from retryFrom, ±20% jitter, capped by the lease and the period's end", async () => {
