@@ -90,6 +90,22 @@ export const completePeriod = (
         where name = ${name} and period_start = ${period} and completed_at is null`
   ).pipe(Effect.asVoid)
 
+/**
+ * Marks a period done without running it again, saying why in `last_error`: no node takes it up
+ * (a retry that could do harm, period-run.ts `RETRY_HORIZON_MS`).
+ */
+export const abandonPeriod = (
+  sql: Sql,
+  name: string,
+  period: Date,
+  nodeId: string,
+  reason: string,
+): Effect.Effect<void, DatabaseError> =>
+  query(() =>
+    sql`update hamlet_schedule set completed_at = now(), claimed_by = ${nodeId}, last_error = ${reason}
+        where name = ${name} and period_start = ${period} and completed_at is null`
+  ).pipe(Effect.asVoid)
+
 /** Gives up this node's lease after a failed or interrupted run, so any node may take the period at once. */
 export const releaseLease = (
   sql: Sql,

@@ -7,7 +7,7 @@
 import { Cause, Clock, Data, Duration, Effect, Exit, Schedule } from "effect"
 import type { Sql } from "../store/database.ts"
 import { IDEMPOTENCY_RETENTION } from "../store/idempotency.ts"
-import { claimPeriod, completePeriod, releaseLease, renewLease } from "./claim.ts"
+import { abandonPeriod, claimPeriod, completePeriod, releaseLease, renewLease } from "./claim.ts"
 import type { JobError, ScheduledJob } from "./job.ts"
 
 /**
@@ -40,6 +40,11 @@ export const DEFAULT_LEASE: LeaseOptions = { lease: Duration.seconds(30), retryF
 export type PeriodOutcome =
   | { readonly _tag: "Ran"; readonly count: number; readonly attempt: number }
   | { readonly _tag: "Completed" }
+  /** A retry past RETRY_HORIZON_MS: the period is marked done instead (its keys are forgotten). */
+  | { readonly _tag: "Abandoned" }
+
+const ABANDONED = "abandoned: a retry this long after the period began could run commands a second time " +
+  "(their idempotency keys are forgotten after 8 days)"
 
 const describeCause = (cause: Cause.Cause<unknown>): string =>
   Cause.hasInterruptsOnly(cause) ? "interrupted" : Cause.pretty(cause)
@@ -60,6 +65,12 @@ export const attemptPeriod = (
     if (claim._tag === "Completed") return claim
     if (claim._tag === "Held") {
       return yield* new PeriodHeld({ job: job.name, period, by: claim.by, leaseUntil: claim.leaseUntil })
+    }
+    // a retry (a restarted node, a catch-up) once the period's keys may be forgotten: not run again
+    if (claim.attempt > 1 && (yield* Clock.currentTimeMillis) >= period.getTime() + RETRY_HORIZON_MS) {
+      yield* abandonPeriod(sql, job.name, period, nodeId, ABANDONED)
+      yield* Effect.logError("scheduled period abandoned", { job: job.name, period: period.toISOString() })
+      return { _tag: "Abandoned" } as const
     }
     const every = Duration.divideUnsafe(options.lease, 3)
     const renewOnce = renewLease(sql, job.name, period, nodeId, options.lease).pipe(

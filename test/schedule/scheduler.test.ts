@@ -231,6 +231,12 @@ const describeScheduler = (kind: StoreKind) =>
       expect(Exit.isFailure(exit)).toBe(true)
       expect(runs).toHaveLength(1)
       expect(RETRY_HORIZON_MS).toBeLessThan(Duration.toMillis(IDEMPOTENCY_RETENTION))
+      // nor at a later try (a restarted node, a catch-up): the period is marked done, saying why
+      expect(await run(attemptPeriod(sql, "node-b", job, period, FAST))).toEqual({ _tag: "Abandoned" })
+      expect(runs).toHaveLength(1)
+      const row = await claimRow(job.name)
+      expect(row.completed_at).not.toBeNull()
+      expect(row.last_error).toMatch(/^abandoned: a retry this long after the period began/)
     })
 
     it("retrySchedule() doubles its delay from retryFrom, ±20% jitter, capped by the lease and the period's end", async () => {
