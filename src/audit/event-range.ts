@@ -29,12 +29,26 @@ export const parseSeq = (name: string, text: string): number => {
   return Number(text)
 }
 
-/** An ISO-8601 instant (a bare date means midnight UTC), or BadRange. */
+const INSTANT =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i
+
+/**
+ * An ISO-8601 instant, or BadRange. A bare date is midnight UTC, and a time without an offset is
+ * UTC too: the bound must not depend on the zone the server runs in. A date or time that does not
+ * exist (February 30th, 24:00) is refused, not rolled over.
+ */
 export const parseInstant = (name: string, text: string): Date => {
-  const ms = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : NaN
-  if (Number.isNaN(ms)) {
-    throw new BadRange({ message: `${name} must be an ISO-8601 time, got ${JSON.stringify(text)}` })
-  }
+  const bad = () => new BadRange({ message: `${name} must be an ISO-8601 time, got ${JSON.stringify(text)}` })
+  const parts = INSTANT.exec(text)
+  if (!parts) throw bad()
+  const [, year, month, day, hour = "00", minute = "00", second = "00", fraction = "", offset = "Z"] = parts
+  const date = new Date(Date.UTC(Number(year), Number(month) - 1, Number(day)))
+  const exists = date.getUTCFullYear() === Number(year) && date.getUTCMonth() === Number(month) - 1 &&
+    date.getUTCDate() === Number(day) && Number(hour) < 24 && Number(minute) < 60 && Number(second) < 60
+  if (!exists) throw bad()
+  const zone = offset.toUpperCase() === "Z" ? "Z" : `${offset.slice(0, 3)}:${offset.slice(-2)}`
+  const ms = Date.parse(`${year}-${month}-${day}T${hour}:${minute}:${second}${fraction.slice(0, 4)}${zone}`)
+  if (Number.isNaN(ms)) throw bad()
   return new Date(ms)
 }
 
