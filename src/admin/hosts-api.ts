@@ -54,7 +54,7 @@ export const hostSegment = (segment: string): string | undefined => {
   }
   const host = normaliseHost(decoded)
   if (!host) return undefined
-  const isExact = /[^\x00-\x7f]/.test(decoded) ? !/:|\.$/.test(decoded) : host === decoded.toLowerCase()
+  const isExact = /[\u0080-\uffff]/.test(decoded) ? !/:|\.$/.test(decoded) : host === decoded.toLowerCase()
   return isExact ? host : undefined
 }
 

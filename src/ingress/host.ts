@@ -41,8 +41,8 @@ export const normaliseHost = (header: string | null | undefined): string | undef
  * again before it is normalised; bytes that are not UTF-8 cannot be a name (undefined → 400).
  */
 export const normaliseHostHeader = (header: string | null): string | undefined => {
-  if (!header || !/[^\x00-\x7f]/.test(header)) return normaliseHost(header)
-  if (/[^\x00-\xff]/.test(header)) return undefined // not a byte string: not what came over the wire
+  if (!header || !/[\u0080-\uffff]/.test(header)) return normaliseHost(header)
+  if (/[\u0100-\uffff]/.test(header)) return undefined // not a byte string: not what came over the wire
   try {
     return normaliseHost(FATAL_UTF8.decode(Uint8Array.from(header, (c) => c.charCodeAt(0))))
   } catch {
