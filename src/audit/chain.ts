@@ -1,8 +1,9 @@
 /**
  * The hash-chain check over a host's events in seq order, fed one event at a time so it
  * runs in constant memory over any log size. It finds tampering (an event whose content
- * no longer matches its hash) and gaps (deleted events: seq not continuous), and keeps
- * checking past a break, re-anchoring on the stored hash, so every break is reported.
+ * no longer matches its hash) and gaps (deleted events: seq not continuous, or a log that
+ * does not start where it must), and keeps checking past a break, re-anchoring on the
+ * stored hash, so every break is reported.
  */
 import { eventHash, GENESIS_HASH, type HashedFields } from "../store/event-hash.ts"
 
@@ -22,7 +23,10 @@ export interface ChainReport {
   readonly lastSeq: number | undefined
   /** Hash of the last event read: anchor it elsewhere to detect truncation later. */
   readonly headHash: string
-  /** Set when the first event read was not seq 1: its own hash is taken on trust. */
+  /**
+   * Set when the log read starts past seq 1 and that start was accepted (no `fromSeq`, or
+   * `fromSeq` > 1 and the first event is there): its own hash is taken on trust.
+   */
   readonly anchoredAt: number | undefined
   readonly breaks: ReadonlyArray<ChainBreak>
   /** Breaks beyond the ones kept (the report stays bounded). */
@@ -39,12 +43,26 @@ export interface ChainVerifier {
   readonly report: () => ChainReport
 }
 
+export interface ChainStart {
+  /** Events of any other host are `foreign`; by default, the host of the first event. */
+  readonly host?: string
+  /**
+   * The seq the log must start at. 1 for the live log, which always starts at seq 1 on the
+   * genesis hash: a first event past it means deleted events, never an anchor. Unset for an
+   * export of unknown range: it anchors on its first event, whatever its seq.
+   */
+  readonly fromSeq?: number
+}
+
+const missing = (from: number, to: number) =>
+  `${from === to ? `seq ${from} is` : `seq ${from}..${to} are`} missing (deleted events?)`
+
 /**
- * A fresh verifier. `expectedHost` rejects events of other hosts; a log read from seq 1
- * starts at the genesis hash, a partial one (first seq > 1) anchors on its first event.
+ * A fresh verifier. From seq 1 the first event links to the genesis hash; a log read from
+ * a later seq (a partial export) anchors on its first event.
  */
-export const makeChainVerifier = (expectedHost?: string): ChainVerifier => {
-  let host = expectedHost
+export const makeChainVerifier = (start: ChainStart = {}): ChainVerifier => {
+  let host = start.host
   let events = 0
   let firstSeq: number | undefined
   let lastSeq = 0
@@ -56,6 +74,11 @@ export const makeChainVerifier = (expectedHost?: string): ChainVerifier => {
     if (breaks.length < MAX_BREAKS) breaks.push({ seq, kind, message })
     else moreBreaks++
   }
+  // nothing before this event to check its link against: continue from its own hash
+  const resumeAt = (seq: number, hash: string) => {
+    lastSeq = seq
+    prevHash = hash
+  }
   return {
     push: (event, hash) => {
       events++
@@ -65,25 +88,25 @@ export const makeChainVerifier = (expectedHost?: string): ChainVerifier => {
       }
       if (firstSeq === undefined) {
         firstSeq = event.seq
+        const from = start.fromSeq ?? event.seq
+        if (event.seq > from) {
+          broken(from, "missing", missing(from, event.seq - 1))
+          return resumeAt(event.seq, hash)
+        }
+        if (event.seq < from) {
+          broken(event.seq, "unordered", `seq ${event.seq} comes before seq ${from}, where the log starts`)
+          return resumeAt(event.seq, hash)
+        }
         if (event.seq !== 1) {
-          // nothing before it to check its link against: trust its hash, check the rest
           anchoredAt = event.seq
-          lastSeq = event.seq
-          prevHash = hash
-          return
+          return resumeAt(event.seq, hash)
         }
       } else if (event.seq <= lastSeq) {
         broken(event.seq, "unordered", `seq ${event.seq} follows seq ${lastSeq}`)
         return
       } else if (event.seq !== lastSeq + 1) {
-        const gap = event.seq === lastSeq + 2
-          ? `seq ${lastSeq + 1} is`
-          : `seq ${lastSeq + 1}..${event.seq - 1} are`
-        broken(lastSeq + 1, "missing", `${gap} missing (deleted events?)`)
-        // the link to the missing event cannot be checked; continue from this event's hash
-        lastSeq = event.seq
-        prevHash = hash
-        return
+        broken(lastSeq + 1, "missing", missing(lastSeq + 1, event.seq - 1))
+        return resumeAt(event.seq, hash)
       }
       const expected = eventHash(prevHash, event)
       if (expected !== hash) {

@@ -19,7 +19,8 @@ export type CliCommand =
   | { readonly mode: "verify"; readonly host: string; readonly chainOnly: boolean }
   | { readonly mode: "rebuild"; readonly host: string }
   | { readonly mode: "at"; readonly host: string; readonly point: LogPoint }
-  | { readonly mode: "verify-file"; readonly path: string }
+  /** `fromSeq`: the seq the export was taken from, where the file must start (1: the whole log). */
+  | { readonly mode: "verify-file"; readonly path: string; readonly fromSeq: number | undefined }
   | { readonly mode: "help" }
 
 export interface CliOptions {
@@ -36,7 +37,9 @@ export const USAGE = `deno task replay --host <host> [options]
   --chain-only         with --verify: check the chain only, skip the projection rebuild
   --rebuild            repair the host's live read tables from its log (atomic)
   --at <seq|time>      print the read tables as they were at that point of the log
-  --verify-file <path> check the chain of an NDJSON export offline (no --host, no store)
+  --verify-file <path> check the chain of an NDJSON export offline (no --host, no store);
+                       with --from <seq>, the seq it was taken from: the file must start
+                       there (--from 1: the whole log, from the genesis hash)
 
   --format table|ndjson        output (default table)
   --from <seq> --to <seq>      narrow the listing by seq (inclusive)
@@ -89,7 +92,15 @@ export const parseCli = (argv: ReadonlyArray<string>, env: { readonly configPath
   const range = parseRange(values)
   if (values["verify-file"] !== undefined) {
     if (values.host) fail("--verify-file reads the host from the file; drop --host")
-    return { command: { mode: "verify-file", path: values["verify-file"] }, format, configPath }
+    // a file is checked whole: only where it starts can be stated, no other bound is applied
+    if (!isWholeLog({ ...range, fromSeq: undefined })) {
+      fail("with --verify-file, only --from (the seq the export was taken from) applies")
+    }
+    return {
+      command: { mode: "verify-file", path: values["verify-file"], fromSeq: range.fromSeq },
+      format,
+      configPath,
+    }
   }
   if (!values.host) fail("--host is required")
   const host = normaliseHost(values.host) ??

@@ -110,7 +110,7 @@ export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
       return 0
     }
     if (command.mode === "verify-file") {
-      const report = yield* verifyFile(command.path)
+      const report = yield* verifyFile(command.path, { fromSeq: command.fromSeq })
       if (options.format === "ndjson") yield* printJson(report)
       else yield* print(fileLines(report))
       return isFileIntact(report) ? 0 : 1

@@ -25,8 +25,10 @@ export const chainLines = (report: ChainReport): Array<string> => {
     ? "no events"
     : `${report.events} events, seq ${report.firstSeq}..${report.lastSeq}`
   if (report.breaks.length === 0) {
+    // only a file can be partial (the live log is checked from seq 1): say so, it is not the whole log
     const anchor = report.anchoredAt
-      ? ` (anchored at seq ${report.anchoredAt}: its own hash taken on trust)`
+      ? ` (partial: starts at seq ${report.anchoredAt}, not 1 — its own hash taken on trust;` +
+        ` compare it with the live log's, or pass --from 1 if the export should be whole)`
       : ""
     return [`chain: ok — ${span}, head ${report.headHash}${anchor}`]
   }

@@ -8,10 +8,14 @@ import { type ChainReport, makeChainVerifier } from "./chain.ts"
 import { hashedFields } from "./event-line.ts"
 import { eventCursor, readAhead } from "./export.ts"
 
-/** Checks every event of `host` from seq 1; `tx` should be the caller's own connection. */
+/**
+ * Checks every event of `host` from seq 1; `tx` should be the caller's own connection. The
+ * live log starts at seq 1 on the genesis hash, so a first event past seq 1 is a break
+ * (events deleted from the start), never an anchor taken on trust.
+ */
 export const verifyHostChain = (tx: SqlTx, host: string) =>
   query(async (): Promise<ChainReport> => {
-    const verifier = makeChainVerifier(host)
+    const verifier = makeChainVerifier({ host, fromSeq: 1 })
     for await (const batch of readAhead(eventCursor(tx, host))) {
       for (const event of batch) verifier.push(hashedFields(event), event.hash)
     }

@@ -1,9 +1,11 @@
 /**
  * Offline verification of an NDJSON export: the file alone is enough to recompute the
  * chain. Read line by line (constant memory); a line that is not an event is a break.
+ * The file does not say which seq it was taken from: given `fromSeq` (1 for a whole-log
+ * export) it must start there, else a file starting past seq 1 anchors on its first event.
  */
 import { Effect, Schema } from "effect"
-import { type ChainReport, makeChainVerifier } from "./chain.ts"
+import { type ChainReport, type ChainStart, makeChainVerifier } from "./chain.ts"
 import { decodeEventLine, hashedFields } from "./event-line.ts"
 
 export class ExportFileError extends Schema.TaggedError<ExportFileError>()("ExportFileError", {
@@ -28,8 +30,11 @@ export async function* lines(chunks: AsyncIterable<string>): AsyncGenerator<stri
 }
 
 /** Verifies the chain of the NDJSON lines in `text` (a stream of decoded text chunks). */
-export const verifyLines = async (text: AsyncIterable<string>): Promise<FileReport> => {
-  const verifier = makeChainVerifier()
+export const verifyLines = async (
+  text: AsyncIterable<string>,
+  start: Pick<ChainStart, "fromSeq"> = {},
+): Promise<FileReport> => {
+  const verifier = makeChainVerifier(start)
   const badLines: Array<{ line: number; message: string }> = []
   let number = 0
   for await (const raw of lines(text)) {
@@ -46,11 +51,14 @@ export const verifyLines = async (text: AsyncIterable<string>): Promise<FileRepo
   return { ...verifier.report(), badLines }
 }
 
-export const verifyFile = (path: string): Effect.Effect<FileReport, ExportFileError> =>
+export const verifyFile = (
+  path: string,
+  start: Pick<ChainStart, "fromSeq"> = {},
+): Effect.Effect<FileReport, ExportFileError> =>
   Effect.tryPromise({
     try: async () => {
       const file = await Deno.open(path, { read: true })
-      return await verifyLines(file.readable.pipeThrough(new TextDecoderStream()))
+      return await verifyLines(file.readable.pipeThrough(new TextDecoderStream()), start)
     },
     catch: (e) => new ExportFileError({ path, message: (e as Error).message }),
   })

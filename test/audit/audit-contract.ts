@@ -143,6 +143,24 @@ export const describeAuditContract = (kind: StoreKind) =>
       expect((await audit((a) => a.verify(BLOG))).chain.breaks).toEqual([])
     })
 
+    it("verify and rebuild find the first events of the log deleted, from seq 1", async () => {
+      const rows = await server.sql`delete from hamlet_events where host = ${BLOG} and seq <= 2 returning *`
+      try {
+        const report = await audit((a) => a.verify(BLOG, { chainOnly: true }))
+        // the live log starts at seq 1 on the genesis hash: nothing there to anchor on
+        expect(report.chain).toMatchObject({ firstSeq: 3, anchoredAt: undefined })
+        expect(report.chain.breaks.map((b) => [b.seq, b.kind, b.message])).toEqual([
+          [1, "missing", "seq 1..2 are missing (deleted events?)"],
+        ])
+        const repair = await audit((a) => a.repair(BLOG))
+        expect(repair.chain.breaks[0]).toMatchObject({ seq: 1, kind: "missing" })
+        expect(repair.tables).toEqual([]) // refused: a broken log is never projected
+      } finally {
+        for (const row of rows) await server.sql`insert into hamlet_events ${server.sql(row)}`
+      }
+      expect((await audit((a) => a.verify(BLOG))).chain.breaks).toEqual([])
+    })
+
     it(
       "verify reports an event moved to a forged seq far past the head, without paging up to it",
       async () => {

@@ -57,8 +57,8 @@ describe("the chain's hash, as an outside auditor computes it", () => {
   })
 })
 
-const verify = (events: ReadonlyArray<StoredEvent>) => {
-  const verifier = makeChainVerifier("blog.example.com")
+const verify = (events: ReadonlyArray<StoredEvent>, fromSeq?: number) => {
+  const verifier = makeChainVerifier({ host: "blog.example.com", fromSeq })
   for (const e of events) verifier.push(hashedFields(e), e.hash)
   return verifier.report()
 }
@@ -105,6 +105,31 @@ describe("chain verifier", () => {
   })
 })
 
+describe("chain verifier from a known first seq", () => {
+  it("from seq 1, reports the log's deleted first events as missing from seq 1", () => {
+    const report = verify(chainOf(10).slice(2), 1)
+    expect(report.breaks.map((b) => [b.seq, b.kind, b.message])).toEqual([
+      [1, "missing", "seq 1..2 are missing (deleted events?)"],
+    ])
+    expect(report.anchoredAt).toBeUndefined()
+  })
+
+  it("from seq 1, holds the first event to the genesis hash", () => {
+    const [first, ...rest] = chainOf(3)
+    const forged = { ...first, hash: eventHash("f".repeat(64), hashedFields(first)) }
+    expect(verify([forged, ...rest], 1).breaks.map((b) => [b.seq, b.kind])).toEqual([
+      [1, "tampered"],
+      [2, "tampered"],
+    ])
+  })
+
+  it("from a later seq, anchors on that event and reports a file that starts past it", () => {
+    expect(verify(chainOf(10).slice(3), 4)).toMatchObject({ anchoredAt: 4, breaks: [] })
+    expect(verify(chainOf(10).slice(5), 4).breaks.map((b) => [b.seq, b.kind])).toEqual([[4, "missing"]])
+    expect(verify(chainOf(10).slice(1), 4).breaks.map((b) => [b.seq, b.kind])).toEqual([[2, "unordered"]])
+  })
+})
+
 describe("verifyLines() on an NDJSON export", () => {
   it("accepts an exported file whatever the chunking", async () => {
     const text = chainOf(25).map(encodeEventLine).join("")
@@ -118,6 +143,15 @@ describe("verifyLines() on an NDJSON export", () => {
     expect((await verifyLines(fromText(lines.join("")))).breaks[0]).toMatchObject({
       seq: 2,
       kind: "tampered",
+    })
+  })
+
+  it("reports a file that starts later than the seq it was taken from", async () => {
+    const text = chainOf(5).slice(1).map(encodeEventLine).join("")
+    expect(await verifyLines(fromText(text))).toMatchObject({ anchoredAt: 2, breaks: [] })
+    expect((await verifyLines(fromText(text), { fromSeq: 1 })).breaks[0]).toMatchObject({
+      seq: 1,
+      kind: "missing",
     })
   })
 

@@ -106,6 +106,38 @@ describe.skipIf(!hasPostgres)("replay CLI on postgres", () => {
     }
   })
 
+  it("exits 1 when the log's first event was deleted, and --rebuild refuses", async () => {
+    const [row] = await server.sql`delete from hamlet_events where host = ${BLOG} and seq = 1 returning *`
+    try {
+      const run = await replay(["--host", BLOG, "--verify", "--chain-only"], env)
+      expect(run.code).toBe(1)
+      expect(run.stdout).toMatch(/chain: BROKEN at seq 1 — 2 events, seq 2\.\.3/)
+      expect(run.stdout).toContain("missing at seq 1: seq 1 is missing")
+      const rebuild = await replay(["--host", BLOG, "--rebuild"], env)
+      expect(rebuild.code).toBe(1)
+      expect(rebuild.stdout).toMatch(/chain: BROKEN at seq 1/)
+      expect(rebuild.stdout).toMatch(/refused/)
+    } finally {
+      await server.sql`insert into hamlet_events ${server.sql(row)}`
+    }
+    expect((await replay(["--host", BLOG, "--verify", "--chain-only"], env)).code).toBe(0)
+  })
+
+  it("--verify-file says a file is partial, and with --from checks it starts where it was taken", async () => {
+    const file = join(dir, "blog-from-2.ndjson")
+    await writeFile(file, (await replay(["--host", BLOG, "--format", "ndjson", "--from", "2"], env)).stdout)
+    const partial = await replay(["--verify-file", file], {})
+    expect(partial.code).toBe(0)
+    expect(partial.stdout).toMatch(/chain: ok — 2 events, seq 2\.\.3, .*partial: starts at seq 2, not 1/)
+    expect((await replay(["--verify-file", file, "--from", "2"], {})).code).toBe(0)
+    const whole = await replay(["--verify-file", file, "--from", "1"], {})
+    expect(whole.code).toBe(1)
+    expect(whole.stdout).toMatch(/chain: BROKEN at seq 1/)
+    expect(whole.stdout).toContain("missing at seq 1: seq 1 is missing")
+    // only --from says what the file should be; the other bounds would be silently ignored
+    expect((await replay(["--verify-file", file, "--stream", "x"], {})).code).toBe(2)
+  })
+
   it("exits 1 printing each drifted cell, and 0 after --rebuild repaired it", async () => {
     await server
       .sql`update horatio.microblog_item set title = 'edited' where host = ${BLOG} and id = ${itemId}`
