@@ -38,9 +38,11 @@ const SESSION_IN_TEXT = /"session"\s*:\s*("(?:[^"\\]|\\.)*"?|[^,}\]]*)/g
 
 /**
  * The request's text without `meta.session` (a bearer credential has no place in a table an
- * operator reads): an envelope is stored re-encoded without it (duplicate keys collapse to the one
- * JSON.parse kept); text that is not JSON has any `"session": …` value redacted and NULs, which
- * Postgres text cannot hold, replaced.
+ * operator reads). JSON that cannot hold a session key (no `session`, no `\u` escape that could
+ * spell one) is kept as it arrived, so a retry sends the same bytes (numbers past a double's range
+ * or precision included); other JSON is stored re-encoded without it (duplicate keys collapse to
+ * the one JSON.parse kept); text that is not JSON has any `"session": …` value redacted and NULs,
+ * which Postgres text cannot hold, replaced.
  */
 export const withoutSession = (text: string): string => {
   let json: unknown
@@ -49,6 +51,7 @@ export const withoutSession = (text: string): string => {
   } catch {
     return text.replace(SESSION_IN_TEXT, '"session":"[redacted]"').replaceAll("\u0000", "\uFFFD")
   }
+  if (!text.includes("session") && !text.includes("\\u")) return text
   if (json && typeof json === "object" && !Array.isArray(json)) {
     const { meta } = json as { meta?: unknown }
     if (meta && typeof meta === "object" && !Array.isArray(meta)) {
