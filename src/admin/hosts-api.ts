@@ -15,6 +15,7 @@ import { Effect } from "effect"
 import { announceHostChange, retireDatabaseHost, type Supervisor } from "../actors/supervisor.ts"
 import { Bus } from "../bus/bus.ts"
 import { hostOfAnotherProject, registrationError, replyError } from "../errors.ts"
+import { BodyTooLarge, readBodyText } from "../ingress/body.ts"
 import { normaliseHost } from "../ingress/host.ts"
 import { errorResponse, jsonResponse, methodNotAllowed } from "../ingress/responses.ts"
 import type { RoutingTable } from "../ingress/routing.ts"
@@ -37,6 +38,10 @@ const PROJECT_HOSTS = /^\/admin\/projects\/([a-z0-9-]+)\/hosts\/?$/
 const PROJECT_HOST = /^\/admin\/projects\/([a-z0-9-]+)\/hosts\/([^/]+)\/?$/
 const HOST_KEYS = /^\/admin\/hosts\/([^/]+)\/keys\/?$/
 const HOST_KEY = /^\/admin\/hosts\/([^/]+)\/keys\/([0-9a-f]{16})\/?$/
+
+/** A host registration's body at most (`{"host": "…"}`; a hostname is at most 253 characters). */
+const ADMIN_BODY_BYTES = 4 * 1024
+const ADMIN_BODY_IDLE_MS = 10_000
 
 export const badHost = (raw: string) =>
   errorResponse(replyError("bad_request", `${JSON.stringify(raw)} is not a hostname`))
@@ -114,8 +119,10 @@ export const hostsApi = async (
       if (request.method !== "POST") return methodNotAllowed(request.method, "GET, POST")
       let body: { host?: unknown }
       try {
-        body = await request.json()
-      } catch {
+        // bounded like a handler's body: a hostname needs little room
+        body = JSON.parse(await readBodyText(request, ADMIN_BODY_BYTES, ADMIN_BODY_IDLE_MS))
+      } catch (e) {
+        if (e instanceof BodyTooLarge) return errorResponse(replyError("bad_request", e.message), 413)
         return errorResponse(replyError("bad_request", 'the body must be JSON: {"host": "…"}'))
       }
       const raw = typeof body?.host === "string" ? body.host : ""

@@ -180,6 +180,10 @@ describe("hosts admin API", () => {
   it("rejects a bad hostname and refuses to remove a folder host", async () => {
     const bad = await admin("/admin/projects/horatio/hosts", HORATIO_KEY, { body: { host: "bad_host" } })
     expect(bad.status).toBe(400)
+    const huge = await admin("/admin/projects/horatio/hosts", HORATIO_KEY, {
+      body: { host: "a".repeat(10_000) },
+    })
+    expect(huge.status).toBe(413)
     const folder = await admin("/admin/projects/horatio/hosts/blog.example.com", HORATIO_KEY, {
       method: "DELETE",
     })
