@@ -11,7 +11,7 @@
  * `{action:"add"|"remove"}` is a command for other services: one node (a queue group) persists
  * it, like the admin API would, then sends the notification.
  */
-import { Context, Effect, Layer, Schema, Scope, Semaphore, Stream } from "effect"
+import { Context, Effect, Fiber, Layer, Schema, Scope, Semaphore, Stream } from "effect"
 import { Bus, type BusMessage, type BusUnavailable } from "../bus/bus.ts"
 import { decodeText, encodeJson } from "../bus/envelope.ts"
 import { controlSubject } from "../bus/subjects.ts"
@@ -25,6 +25,7 @@ import { DeadLetters, makeDeadLetters } from "./dead-letters.ts"
 import { registerHost } from "../store/event-log.ts"
 import { migrateCore } from "../store/migrations.ts"
 import { actorIsolateFollower } from "../node-isolates.ts"
+import { keepHostsInSync } from "./host-resync.ts"
 import { makeReconciler } from "./reconcile.ts"
 
 export const HostChange = Schema.Struct({
@@ -83,6 +84,33 @@ export const SupervisorLive = (
           config = next
         }),
       )
+      const reloadLogged: Effect.Effect<void> = Effect.suspend(() => reload).pipe(
+        Effect.andThen(Effect.suspend(() => watchFolders)),
+        Effect.catchCause((cause) => Effect.logError("reload failed; keeping the previous routing", cause)),
+      )
+      /**
+       * Watches the config file and each listed project's hosts/ folder (not the whole tree: data dirs
+       * churn); a reload that changes the projects watches their folders from then on.
+       */
+      let watching: { readonly paths: string; readonly fiber: Fiber.Fiber<void> } | undefined
+      const watchFolders: Effect.Effect<void> = Effect.suspend(() => {
+        const paths = [config.path, ...config.projectDirs.map((d) => `${d}/hosts`)]
+        if (watching?.paths === paths.join("\n")) return Effect.void
+        const previous = watching
+        return watchPaths(paths).pipe(
+          Stream.runForEach(() => reloadLogged),
+          Effect.forkIn(scope),
+          Effect.flatMap((fiber) => {
+            watching = { paths: paths.join("\n"), fiber }
+            // (the previous watch may be the fiber running this: stopped from outside it)
+            return previous
+              ? Effect.asVoid(Effect.forkIn(Fiber.interrupt(previous.fiber), scope))
+              : Effect.void
+          }),
+        )
+      })
+      // armed before the first load: a change made while the node starts makes another reload
+      yield* watchFolders
       yield* reload
 
       // anyone on the bus may publish a host: it must be a hostname before it is registered or
@@ -156,15 +184,14 @@ export const SupervisorLive = (
         ),
         { queue: HOSTS_COMMAND_QUEUE },
       )
-      const reloadLogged = reload.pipe(
-        Effect.catchCause((cause) => Effect.logError("reload failed; keeping the previous routing", cause)),
-      )
       yield* bus.subscribe(RELOAD_CONTROL_SUBJECT, () => void runFork(reloadLogged))
-      // the config file and each project's hosts/ folder (not the whole tree: data dirs churn)
-      yield* watchPaths([config.path, ...config.projectDirs.map((d) => `${d}/hosts`)]).pipe(
-        Stream.runForEach(() => reloadLogged),
-        Effect.forkScoped,
-      )
+      // notifications missed while cut off from NATS, or sent before the subscriptions above were up
+      yield* Effect.forkScoped(keepHostsInSync({
+        sql,
+        routing: () => reconciler.routing(),
+        hasProject: (project) => reconciler.hasProject(project),
+        syncHost,
+      }, bus.reconnects))
 
       return { routing: () => reconciler.routing(), config: () => config, syncHost, reload }
     }),

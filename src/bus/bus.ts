@@ -84,6 +84,11 @@ export class Bus extends Context.Service<Bus, {
   ) => Effect.Effect<BusReply, BusError>
   /** Whether the bus is connected right now (readiness). */
   readonly isConnected: Effect.Effect<boolean>
+  /**
+   * How many times the connection came back after a loss: what was published meanwhile did not
+   * reach this node's subscriptions (0 for ever on the in-process bus).
+   */
+  readonly reconnects: Effect.Effect<number>
   /** Largest payload accepted, in bytes. */
   readonly maxPayload: number
   /** Waits until everything published so far has been handed to the server (no-op in memory). */

@@ -200,6 +200,7 @@ export const makeMemoryBusWith = (options: MemoryBusOptions = {}): Effect.Effect
       subscribe,
       request,
       isConnected: Effect.succeed(true),
+      reconnects: Effect.succeed(0),
       maxPayload,
       flush: Effect.void,
     })

@@ -91,12 +91,15 @@ export const makeNatsBus = (
     )
 
     let isConnected = true
+    let reconnects = 0
     // Fail in-flight requests at once on disconnect: their replies cannot arrive anyway.
     const onDisconnect = new Set<() => void>()
     void (async () => {
       for await (const status of nc.status()) {
-        if (status.type === "reconnect") isConnected = true
-        else if (status.type === "disconnect" || status.type === "close") {
+        if (status.type === "reconnect") {
+          isConnected = true
+          reconnects++
+        } else if (status.type === "disconnect" || status.type === "close") {
           isConnected = false
           for (const fail of [...onDisconnect]) fail()
         }
@@ -241,6 +244,7 @@ export const makeNatsBus = (
       subscribe,
       request,
       isConnected: Effect.sync(isUp),
+      reconnects: Effect.sync(() => reconnects),
       maxPayload,
       flush,
     })
