@@ -121,6 +121,12 @@ export const makeReconciler = (
             ),
           catch: (e) => e as Error,
         })
+        // a folder clashing with another project's run-time host is the folder's mistake, not a
+        // config error: the host stays with its owner and the rest of the change goes ahead
+        for (const { host, folderProject, owner } of built.overruled) {
+          const message = "host folder not served: another project registered the host and owns its log"
+          yield* Effect.logError(message, { host, project: folderProject, owner })
+        }
         // 1. start what is new
         for (const project of projects) {
           const current = running.get(project.name)

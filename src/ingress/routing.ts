@@ -19,22 +19,39 @@ export interface RoutingTable {
   readonly projects: ReadonlyMap<string, LoadedProject>
 }
 
+/** Two host folders of two projects claim one host: a config error the user must fix. */
 export class HostConflict extends Error {
   constructor(readonly host: string, readonly projects: readonly [string, string]) {
     super(`host ${host} is claimed by two projects: ${projects[0]} and ${projects[1]}`)
   }
 }
 
+/** A host folder left unserved: its host was registered at run time by the project that owns its log. */
+export interface FolderOverruled {
+  readonly host: string
+  /** The project whose hosts/ folder claims the host. */
+  readonly folderProject: string
+  /** The project that registered it, whose log it is (hamlet_hosts). */
+  readonly owner: string
+}
+
+export interface BuiltRoutingTable extends RoutingTable {
+  readonly overruled: ReadonlyArray<FolderOverruled>
+}
+
 /**
  * Builds a table from project folders plus hosts registered in the database.
- * Throws HostConflict when two projects claim one host.
+ * Throws HostConflict when folders of two projects claim one host. A folder claiming a host
+ * another project registered at run time is not served (listed in `overruled`): the host's log
+ * is that project's and is never handed over, and the folder is no reason to stop the node.
  */
 export const buildRoutingTable = (
   projects: ReadonlyArray<LoadedProject>,
   databaseHosts: ReadonlyArray<{ readonly host: string; readonly project: string }>,
   defaultProject: string | undefined,
-): RoutingTable => {
+): BuiltRoutingTable => {
   const routes = new Map<string, Route>()
+  const overruled: Array<FolderOverruled> = []
   const byName = new Map(projects.map((p) => [p.name, p]))
   // a typo would switch the fallback off without a word: refuse the config instead
   if (defaultProject !== undefined && !byName.has(defaultProject)) {
@@ -42,21 +59,25 @@ export const buildRoutingTable = (
       `defaultProject ${defaultProject} is not one of the projects served: ${[...byName.keys()].join(", ")}`,
     )
   }
-  const claim = (host: string, project: LoadedProject, dir: string | undefined) => {
-    const existing = routes.get(host)
-    if (existing && existing.project.name !== project.name) {
-      throw new HostConflict(host, [existing.project.name, project.name])
-    }
-    if (!existing || dir) routes.set(host, { host, project, dir })
-  }
   for (const project of projects) {
-    for (const [host, dir] of project.hostDirs) claim(host, project, dir)
+    for (const [host, dir] of project.hostDirs) {
+      const existing = routes.get(host)
+      if (existing) throw new HostConflict(host, [existing.project.name, project.name])
+      routes.set(host, { host, project, dir })
+    }
   }
   for (const { host, project } of databaseHosts) {
     const loaded = byName.get(project)
-    if (loaded) claim(host, loaded, undefined)
+    if (!loaded) continue
+    const existing = routes.get(host)
+    // a database row names the host's owner (hamlet_hosts.project never changes): it wins over a folder
+    if (existing && existing.project.name !== project) {
+      overruled.push({ host, folderProject: existing.project.name, owner: project })
+    }
+    // the owner's own folder keeps serving its static files
+    if (existing?.project.name !== project) routes.set(host, { host, project: loaded, dir: undefined })
   }
-  return tableFromRoutes(routes, projects, defaultProject)
+  return { ...tableFromRoutes(routes, projects, defaultProject), overruled }
 }
 
 /** A table over ready-made routes; the fallback is the default project's first host. */

@@ -1,7 +1,7 @@
 /**
  * Start-up configuration: config.json decoding names the bad field, project names follow
- * DNS-label rules, two projects may not claim one host, and api/ files are named after
- * their handlers.
+ * DNS-label rules, two projects' folders may not claim one host (a run-time host stays with its
+ * project), and api/ files are named after their handlers.
  */
 import { ConfigProvider, Duration, Effect, Exit, Redacted, Schema } from "effect"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
@@ -147,14 +147,18 @@ describe("routing table", () => {
     expect(build).toThrow(/shared\.example\.com.*alpha.*beta/)
   })
 
-  it("a database host claimed by another project's directory is a conflict too", () => {
-    expect(() =>
-      buildRoutingTable(
-        [_project("alpha", ["a.example.com"]), _project("beta", [])],
-        [{ host: "a.example.com", project: "beta" }],
-        undefined,
-      )
-    ).toThrow(/a\.example\.com.*alpha.*beta/)
+  it("buildRoutingTable() gives a host registered at run time to its project, over another project's folder", () => {
+    const table = buildRoutingTable(
+      [_project("alpha", ["a.example.com", "b.example.com"]), _project("beta", ["c.example.com"])],
+      [{ host: "a.example.com", project: "beta" }, { host: "c.example.com", project: "beta" }],
+      undefined,
+    )
+    expect([...table.routes].map(([h, r]) => [h, r.project.name, r.dir !== undefined])).toEqual([
+      ["a.example.com", "beta", false],
+      ["b.example.com", "alpha", true],
+      ["c.example.com", "beta", true],
+    ])
+    expect(table.overruled).toEqual([{ host: "a.example.com", folderProject: "alpha", owner: "beta" }])
   })
 
   it("the server refuses to start when two project folders claim one host", async () => {
