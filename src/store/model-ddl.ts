@@ -1,8 +1,9 @@
 /**
  * Derives a model's table from its Schema: `host text not null` first, the model's
  * columns, optional `deleted_at`, primary key (host, id) (it also serves lookups by host),
- * row-level security keyed on `hamlet.host`. The DDL is idempotent; new fields become new
- * columns.
+ * row-level security keyed on `hamlet.host`. The DDL is idempotent and never drops data: new
+ * fields become new columns; a column whose field was removed or made nullable loses its
+ * `not null`; a field whose type changed fails the migration (nothing is converted silently).
  */
 import { SchemaAST } from "effect"
 import type { Model } from "../projects/model.ts"
@@ -18,8 +19,14 @@ export interface Column {
 
 const quote = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`
 
+/** A union's members, nested unions flattened: `optional(NullOr(String))` is (String | Null) | Undefined. */
+const unionMembers = (ast: SchemaAST.AST): ReadonlyArray<SchemaAST.AST> =>
+  ast._tag === "Union" ? ast.types.flatMap(unionMembers) : [ast]
+
+const isNullish = (ast: SchemaAST.AST) => ast._tag === "Null" || ast._tag === "Undefined"
+
 const nonNullMembers = (ast: SchemaAST.AST): ReadonlyArray<SchemaAST.AST> =>
-  ast._tag === "Union" ? ast.types.filter((t) => t._tag !== "Null" && t._tag !== "Undefined") : [ast]
+  unionMembers(ast).filter((t) => !isNullish(t))
 
 const sqlTypeOf = (ast: SchemaAST.AST): string => {
   const members = nonNullMembers(SchemaAST.toEncoded(ast))
@@ -33,9 +40,7 @@ const sqlTypeOf = (ast: SchemaAST.AST): string => {
 }
 
 const isNullable = (ast: SchemaAST.AST): boolean => {
-  const encoded = SchemaAST.toEncoded(ast)
-  return SchemaAST.isOptional(ast) ||
-    (encoded._tag === "Union" && encoded.types.some((t) => t._tag === "Null" || t._tag === "Undefined"))
+  return SchemaAST.isOptional(ast) || unionMembers(SchemaAST.toEncoded(ast)).some(isNullish)
 }
 
 /** The columns of a model, in declaration order, without `host` and `deleted_at`. */
@@ -59,6 +64,48 @@ export const isTimestamp = (column: Column): boolean => TIMESTAMP_TYPES.has(colu
 /** Qualified, quoted table name in a schema (a project's, or an audit scratch schema). */
 export const tableName = (schema: string, model: Model): string => `${quote(schema)}.${quote(model.table)}`
 
+const literal = (text: string) => `'${text.replaceAll("'", "''")}'`
+
+/**
+ * A table made by an earlier version of the model, brought in line without touching its data
+ * (a DO block: which columns the table has is known only to the catalog, under the migration lock).
+ * A column whose field changed type fails the migration, naming both types: `add column if not
+ * exists` would keep the old one and the values would read back as it says. A column not null that
+ * the model no longer requires (its field made nullable, or removed: the column and its data stay)
+ * drops `not null`, which every insert would otherwise break on. `host` and `id` (the key) keep theirs.
+ * Types compare as Postgres resolves them (`timestamptz` is `timestamp with time zone`), typmods aside.
+ */
+const _reconcileExisting = (table: string, model: Model): string => {
+  const declared = readColumns(model).map((c) => `(${literal(c.name)}, ${literal(c.type)})`).join(", ")
+  const required = ["host", "id", ...modelColumns(model).filter((c) => !c.isNullable).map((c) => c.name)]
+  const relation = `${literal(table)}::regclass`
+  return `do $hamlet$
+declare
+  mismatches text;
+  loose record;
+begin
+  select string_agg(format('column %s."%s" is %s, the model now says %s', ${literal(table)}, a.attname,
+      format_type(a.atttypid, a.atttypmod), m.type), '; ' order by a.attnum)
+    into mismatches
+    from (values ${declared}) as m(name, type)
+    join pg_attribute a on a.attrelid = ${relation} and a.attname = m.name and a.attnum > 0 and not a.attisdropped
+    where a.atttypid <> m.type::regtype;
+  if mismatches is not null then
+    -- all in the message: it is what a failed start reports
+    raise exception 'model ${model.table}: %. Hamlet does not convert a column''s data: give the field a new name (a new column), or alter the column by hand (alter table ... alter column ... type ... using ...) and start again', mismatches
+      using errcode = 'datatype_mismatch';
+  end if;
+  for loose in
+    select a.attname from pg_attribute a
+      where a.attrelid = ${relation} and a.attnum > 0 and not a.attisdropped and a.attnotnull
+        and a.attname <> all (array[${required.map(literal).join(", ")}]::text[])
+  loop
+    execute format('alter table %s alter column %I drop not null', ${literal(table)}, loose.attname);
+  end loop;
+end
+$hamlet$`
+}
+
 /** Idempotent DDL for one model table in `schema`. */
 export const modelDdl = (
   schema: string,
@@ -73,6 +120,7 @@ export const modelDdl = (
     `create table if not exists ${table} (host text not null, ${
       [...columnDefs, ...softDelete].join(", ")
     }, primary key (host, id))`,
+    _reconcileExisting(table, model),
     ...columns.map((c) => `alter table ${table} add column if not exists ${quote(c.name)} ${c.type}`),
     ...softDelete.map((d) => `alter table ${table} add column if not exists ${d}`),
     // the primary key (host, id) serves every lookup by host: a separate index on host only

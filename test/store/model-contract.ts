@@ -155,6 +155,94 @@ export const describeModelContract = (it: Vitest.MethodsNonLive<Database>): void
       assert.deepStrictEqual(names(yield* columns()), names(after))
     }))
 
+  it.effect("a field removed from a model leaves its column and data, and inserts still succeed", () =>
+    Effect.gen(function* () {
+      const sql = yield* _setup
+      const host = "removed.example.com"
+      const v1 = defineModel("post", { id: Schema.String, title: Schema.String, body: Schema.String })
+      yield* migrateProject(sql, "mremoved", [v1])
+      yield* withHostTransaction(
+        sql,
+        host,
+        (tx) =>
+          makeProjectionWriter(tx, "mremoved", host).insert(v1, { id: "p0", title: "t0", body: "kept" }),
+      )
+      const v2 = defineModel("post", { id: Schema.String, title: Schema.String })
+      yield* migrateProject(sql, "mremoved", [v2]) // the next start
+      yield* withHostTransaction(sql, host, (tx) =>
+        Effect.gen(function* () {
+          const db = makeProjectionWriter(tx, "mremoved", host)
+          yield* db.insert(v2, { id: "p1", title: "t" })
+          yield* db.upsert(v2, { id: "p2", title: "u" })
+        }))
+      const rows = yield* query(() => sql`select id, body from mremoved.post order by id`)
+      assert.deepStrictEqual(rows.map((r) => [r.id, r.body]), [["p0", "kept"], ["p1", null], ["p2", null]])
+      // Hamlet's own columns keep their constraints
+      const notNull = yield* query(() =>
+        sql`select column_name from information_schema.columns
+            where table_schema = 'mremoved' and table_name = 'post' and is_nullable = 'NO' order by ordinal_position`
+      )
+      assert.deepStrictEqual(notNull.map((c) => c.column_name), ["host", "id", "title"])
+    }))
+
+  it.effect("a field made nullable accepts null at the next start", () =>
+    Effect.gen(function* () {
+      const sql = yield* _setup
+      const host = "nullable.example.com"
+      const v1 = defineModel("post", { id: Schema.String, body: Schema.String }, { softDelete: true })
+      yield* migrateProject(sql, "mnullable", [v1])
+      const v2 = defineModel("post", {
+        id: Schema.String,
+        body: Schema.optional(Schema.NullOr(Schema.String)),
+      }, {
+        softDelete: true,
+      })
+      yield* migrateProject(sql, "mnullable", [v2])
+      yield* withHostTransaction(
+        sql,
+        host,
+        (tx) => makeProjectionWriter(tx, "mnullable", host).insert(v2, { id: "p1", body: null }),
+      )
+      const rows = yield* query(() => sql`select id, body from mnullable.post`)
+      assert.deepStrictEqual(rows.map((r) => [r.id, r.body]), [["p1", null]])
+    }))
+
+  it.effect("a field whose type changed fails the migration, naming table, column and both types", () =>
+    Effect.gen(function* () {
+      const sql = yield* _setup
+      const v1 = defineModel("post", {
+        id: Schema.String,
+        score: Schema.String,
+        at: Schema.String,
+        amount: Schema.String,
+      }, { columns: { at: "timestamptz", amount: "numeric(12,2)" } })
+      yield* migrateProject(sql, "mtyped", [v1])
+      // the same types under other spellings are no change
+      const same = defineModel("post", {
+        id: Schema.String,
+        score: Schema.TemplateLiteral(["s", Schema.String]),
+        at: Schema.String,
+        amount: Schema.String,
+      }, { columns: { at: "timestamp with time zone", amount: "numeric(12,2)" } })
+      yield* migrateProject(sql, "mtyped", [same])
+      const v2 = defineModel("post", { id: Schema.String, score: Schema.Number, at: Schema.String }, {
+        columns: { at: "timestamptz" },
+      })
+      const error = yield* Effect.flip(migrateProject(sql, "mtyped", [v2]))
+      assert.include(error.message, `"mtyped"."post"."score"`)
+      assert.include(error.message, "text")
+      assert.include(error.message, "double precision")
+      assert.include(error.message, "new name")
+      // nothing was converted, and the failed migration is not recorded as done: it fails again
+      const type = yield* query(() =>
+        sql`select data_type from information_schema.columns
+            where table_schema = 'mtyped' and table_name = 'post' and column_name = 'score'`
+      )
+      assert.strictEqual(type[0].data_type, "text")
+      const again = yield* Effect.flip(migrateProject(sql, "mtyped", [v2]))
+      assert.include(again.message, `"mtyped"."post"."score"`)
+    }))
+
   it.effect("reads give the same values on the JSON path and the row-by-row path", () =>
     Effect.gen(function* () {
       const sql = yield* _setup
