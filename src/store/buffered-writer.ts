@@ -40,7 +40,10 @@ interface Entry {
   isDirty: boolean
   /** Changes to a row not loaded (it may not exist): written at flush, or applied when it is loaded. */
   patch?: RowPatch
-  /** Removed by id (`row` undefined): deleted in Postgres at the next flush. */
+  /**
+   * Removed by id: deleted in Postgres at the next flush, before `row` (written again since, as
+   * an "insert") is inserted: the new row starts from nothing, as after the live writer's delete.
+   */
   isDeleted?: boolean
 }
 
@@ -96,17 +99,34 @@ export const makeBufferedProjectionWriter = (
   const fullRow = (model: Model, row: Row): Row =>
     Object.fromEntries(modelColumns(model).map((c) => [c.name, row[c.name] ?? null]))
 
+  /**
+   * `row` written whole (never over changes kept for a row not loaded: load it first): over the
+   * cached row; after a removal still to flush, as an insert that follows the delete; else new,
+   * as `kind`.
+   */
+  const writeRow = (model: Model, row: Row, kind: "insert" | "upsert"): Effect.Effect<void, DatabaseError> =>
+    Effect.suspend(() => {
+      const cached = touch(keyOf(model, row.id))
+      if (cached?.row) {
+        Object.assign(cached.row, row)
+        cached.isDirty = true
+        return Effect.void
+      }
+      if (cached?.isDeleted) {
+        Object.assign(cached, { row, kind: "insert", isDirty: true })
+        return Effect.void
+      }
+      return Effect.asVoid(remember(model, row.id, row, kind, true))
+    })
+
   const insertRow = (model: Model, row: Row): Effect.Effect<void, DatabaseError> =>
     Effect.suspend(() => {
-      const cached = cache.get(keyOf(model, row.id))
-      if (cached?.row) {
+      if (cache.get(keyOf(model, row.id))?.row) {
         const message = `duplicate key (host, id) = (${host}, ${String(row.id)}) in ${model.table}`
         return Effect.fail(new DatabaseError({ message, code: UNIQUE_VIOLATION }))
       }
-      // not cached, or known absent: a plain insert at flush (a row on disk fails it, as live); one
-      // removed since the last flush is still on disk: the new row replaces it whole
-      const kind = cached?.isDeleted ? "upsert" : "insert"
-      return Effect.asVoid(remember(model, row.id, fullRow(model, row), kind, true))
+      // not cached, or known absent: a plain insert at flush (a row on disk fails it, as live)
+      return writeRow(model, fullRow(model, row), "insert")
     })
 
   const writeGroup = (model: Model, kind: Entry["kind"], rows: ReadonlyArray<Row>) => {
@@ -159,8 +179,8 @@ export const makeBufferedProjectionWriter = (
     for (const [cacheKey, entry] of cache) {
       if (entry.isDeleted) {
         deleted.set(entry.model, [...(deleted.get(entry.model) ?? []), idOfKey(cacheKey)])
-        entry.isDeleted = false // known absent from now on
-        continue
+        entry.isDeleted = false // known absent from now on, or holding the row written since
+        if (!entry.row) continue
       }
       if (entry.patch) {
         const shape = `${entry.model.table}|${patchShape(entry.patch)}`
@@ -178,7 +198,7 @@ export const makeBufferedProjectionWriter = (
       entry.isDirty = false
       entry.kind = "update"
     }
-    // deletes first: a row inserted after its removal was made an upsert, and must stay
+    // deletes first: a row written after its removal is inserted after it
     return Effect.all([
       Effect.forEach([...deleted], ([model, ids]) => deleteRows(model, ids), { discard: true }),
       Effect.forEach([...groups.values()], (g) => writeGroup(g.model, g.kind, g.rows), { discard: true }),
@@ -253,14 +273,12 @@ export const makeBufferedProjectionWriter = (
       }),
     upsert: (model, row) =>
       Effect.suspend(() => {
-        const id = (row as Row).id
-        const cached = cache.get(keyOf(model, id))
-        if (cached?.row) {
-          Object.assign(cached.row, fullRow(model, row as Row))
-          cached.isDirty = true
-          return Effect.void
+        const full = fullRow(model, row as Row)
+        // changes kept for a row not loaded (a soft delete the upsert must keep): load it first
+        if (cache.get(keyOf(model, full.id))?.patch) {
+          return Effect.andThen(load(model, full.id), () => writeRow(model, full, "upsert"))
         }
-        return Effect.asVoid(remember(model, id, fullRow(model, row as Row), "upsert", true))
+        return writeRow(model, full, "upsert")
       }),
     update: (model, id, values) => {
       const entries = Object.entries(values as Row).filter(([, v]) => v !== undefined)
@@ -276,9 +294,7 @@ export const makeBufferedProjectionWriter = (
     incrementOrInsert: (model, row, column, by = 1) =>
       Effect.flatMap(load(model, (row as Row).id), (entry) => {
         columnOf(model, column)
-        if (!entry.row) {
-          return Effect.asVoid(remember(model, (row as Row).id, fullRow(model, row as Row), "insert", true))
-        }
+        if (!entry.row) return writeRow(model, fullRow(model, row as Row), "insert")
         entry.row[column] = Number(entry.row[column] ?? 0) + by
         entry.isDirty = true
         return Effect.void
