@@ -12,7 +12,11 @@ export interface ModelOptions {
   readonly softDelete?: boolean
   /** How long soft-deleted rows are kept before the fleet-wide cleanup purges them. */
   readonly retention?: Duration.Input
-  /** Column type overrides, e.g. `{ created_at: "timestamptz" }`. */
+  /**
+   * Column type overrides, e.g. `{ created_at: "timestamptz" }`. `date`, `timestamp` and
+   * `timestamptz` columns of Schema.String fields read back as text, whatever the zones:
+   * `2024-03-05`, and ISO-8601 with milliseconds in UTC (`2024-03-05T10:00:00.000Z`).
+   */
   readonly columns?: Readonly<Record<string, string>>
   /** Extra indexes (column lists, each after `host`), besides the primary key (host, id). */
   readonly indexes?: ReadonlyArray<ReadonlyArray<string>>

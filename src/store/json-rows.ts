@@ -6,7 +6,7 @@
  * columns all have an exact JSON form take this path; others read row by row.
  */
 import type { Model } from "../projects/model.ts"
-import { isTimestamp, quoteIdentifier as q, readColumns } from "./model-ddl.ts"
+import { type Column, quoteIdentifier as q, readColumns } from "./model-ddl.ts"
 
 /**
  * Floating-point types: exact in JSON except NaN and ±Infinity, which Postgres renders as the
@@ -33,9 +33,26 @@ const JSON_EXACT = new Set([
 /** json_build_object takes at most 100 arguments: 50 key/value pairs. */
 const MAX_PAIRS = 50
 
-/** ISO-8601 with milliseconds in UTC: what Date.toISOString prints. */
-export const isoTextOf = (expression: string): string =>
-  `to_char(${expression} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+const ISO_FORMAT = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`
+
+/**
+ * A date or time column's value as the text a model's Schema.String field holds, rendered by
+ * Postgres (undefined for other types): postgres.js would give a Date, and parse a `timestamp`
+ * in the process's zone. timestamptz: ISO-8601 with milliseconds in UTC (what Date.toISOString
+ * prints), whatever the session's zone; timestamp: its wall time in the same form (a written
+ * toISOString value reads back as written); date: YYYY-MM-DD.
+ */
+export const timeTextOf = (column: Column, expression: string): string | undefined => {
+  const type = column.type.toLowerCase().replace(/\s*\(\s*\d+\s*\)/, "").trim()
+  if (type === "timestamptz" || type === "timestamp with time zone") {
+    return `to_char(${expression} at time zone 'UTC', ${ISO_FORMAT})`
+  }
+  if (type === "timestamp" || type === "timestamp without time zone") {
+    return `to_char(${expression}, ${ISO_FORMAT})`
+  }
+  if (type === "date") return `to_char(${expression}, 'YYYY-MM-DD')`
+  return undefined
+}
 
 const objects = new WeakMap<Model, string | null>()
 
@@ -45,13 +62,11 @@ export const jsonObjectOf = (model: Model): string | undefined => {
   if (cached === undefined) {
     const columns = readColumns(model)
     const isExact = columns.length <= MAX_PAIRS &&
-      columns.every((c) => JSON_EXACT.has(c.type.toLowerCase()) || isTimestamp(c))
+      columns.every((c) => JSON_EXACT.has(c.type.toLowerCase()) || timeTextOf(c, ""))
     cached = isExact
       ? `json_build_object(${
         columns.map((c) =>
-          `'${c.name.replaceAll("'", "''")}', ${
-            isTimestamp(c) ? isoTextOf(`t.${q(c.name)}`) : `t.${q(c.name)}`
-          }`
+          `'${c.name.replaceAll("'", "''")}', ${timeTextOf(c, `t.${q(c.name)}`) ?? `t.${q(c.name)}`}`
         ).join(", ")
       })`
       : null

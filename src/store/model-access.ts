@@ -11,7 +11,7 @@ import type { Pipeline } from "./pipeline.ts"
 import type { ReadLanes } from "./read-lanes.ts"
 import { makeCombinedInserts } from "./combined-inserts.ts"
 import { purgeStatement } from "./purge-rows.ts"
-import { isoTextOf, jsonListQuery, jsonObjectOf, parseJsonRows } from "./json-rows.ts"
+import { jsonListQuery, jsonObjectOf, parseJsonRows, timeTextOf } from "./json-rows.ts"
 import {
   type Column,
   isTimestamp,
@@ -57,17 +57,16 @@ const param = (column: Column, value: unknown): unknown => {
 
 const selectListCache = new WeakMap<Model, string>()
 /**
- * The columns a read returns: the model's (no `host`) and `deleted_at`, timestamps already
- * rendered by Postgres as ISO-8601 with milliseconds (what Date.toISOString prints), so rows
- * need no conversion in JavaScript.
+ * The columns a read returns: the model's (no `host`) and `deleted_at`, dates and timestamps
+ * already rendered as text by Postgres (timeTextOf), so rows need no conversion in JavaScript.
  */
 export const selectList = (model: Model): string => {
   let list = selectListCache.get(model)
   if (!list) {
-    list = readColumns(model).map((c) =>
-      isTimestamp(c) ? `${isoTextOf(q(c.name))} as ${q(c.name)}` : q(c.name)
-    )
-      .join(", ")
+    list = readColumns(model).map((c) => {
+      const text = timeTextOf(c, q(c.name))
+      return text ? `${text} as ${q(c.name)}` : q(c.name)
+    }).join(", ")
     selectListCache.set(model, list)
   }
   return list

@@ -4,6 +4,7 @@
  */
 import { assert, type Vitest } from "@effect/vitest"
 import { Effect, Schema } from "effect"
+import process from "node:process"
 import { Database, type DatabaseError, query } from "../../src/store/database.ts"
 import { migrateCore } from "../../src/store/migrations.ts"
 import type { ProjectionWriter } from "../../src/projects/access.ts"
@@ -307,6 +308,51 @@ export const describeModelContract = (it: Vitest.MethodsNonLive<Database>): void
       assert.deepStrictEqual({ ...read.one } as Record<string, unknown>, expected.at(-1))
       assert.strictEqual(read.none, undefined)
       assert.deepStrictEqual(read.empty, [])
+    }))
+
+  it.effect("date and timestamp columns read back as the text written, on both read paths, in any zones", () =>
+    Effect.gen(function* () {
+      const sql = yield* _setup
+      const fields = { id: Schema.String, day: Schema.String, at: Schema.String, stamp: Schema.String }
+      const columns = { day: "date", at: "timestamp", stamp: "timestamptz" }
+      const Exact = defineModel("times_exact", fields, { columns })
+      const Rows = defineModel("times_rows", { ...fields, amount: Schema.String }, {
+        columns: { ...columns, amount: "numeric" },
+      })
+      yield* migrateProject(sql, "timepaths", [Exact, Rows])
+      const host = "times.example.com"
+      const row = {
+        id: "t1",
+        day: "2024-03-05",
+        at: "2024-03-05T10:00:00.000Z",
+        stamp: "2024-03-05T23:30:00.000Z",
+      }
+      // neither this process nor the database session runs in UTC
+      const zone = process.env.TZ
+      const read = yield* Effect.acquireUseRelease(
+        Effect.sync(() => process.env.TZ = "America/New_York"),
+        () =>
+          withHostTransaction(sql, host, (tx) =>
+            Effect.gen(function* () {
+              yield* query(() => tx`set local timezone = 'Asia/Tokyo'`)
+              const db = makeProjectionWriter(tx, "timepaths", host)
+              yield* db.insert(Exact, row)
+              yield* db.insert(Rows, { ...row, amount: "1.50" })
+              return [
+                yield* db.get(Exact, "t1"),
+                ...(yield* db.list(Exact)),
+                yield* db.get(Rows, "t1"),
+                ...(yield* db.list(Rows)),
+              ]
+            })),
+        () =>
+          Effect.sync(() => {
+            if (zone === undefined) delete process.env.TZ
+            else process.env.TZ = zone
+          }),
+      )
+      const expected = [row, row, { ...row, amount: "1.50" }, { ...row, amount: "1.50" }]
+      assert.deepStrictEqual(read.map((r) => ({ ...r })), expected)
     }))
 
   it.effect("projection writer and reader round-trip rows within one host", () =>
