@@ -7,6 +7,7 @@
  */
 import type { Model } from "../projects/model.ts"
 import { type Column, quoteIdentifier as q, readColumns } from "./model-ddl.ts"
+import { dropAbsentOptionals } from "./optional-fields.ts"
 
 /**
  * Floating-point types: exact in JSON except NaN and ±Infinity, which Postgres renders as the
@@ -94,10 +95,11 @@ const SPECIAL_FLOATS: Record<string, number> = {
 /**
  * The rows (an array) or row (an object) of a JSON read of `model`, parsed. A float column that
  * held NaN or ±Infinity arrives as a string and is given back as that number; the rows are
- * only walked when the text holds such a string at all.
+ * only walked when the text holds such a string at all. An optional field's null is left out
+ * (optional-fields.ts).
  */
 export const parseJsonRows = (model: Model, text: string): unknown => {
-  const parsed = JSON.parse(text)
+  const parsed = dropAbsentOptionals(model, JSON.parse(text))
   const floats = floatColumnsOf(model)
   if (floats.length === 0 || !(text.includes('"NaN"') || text.includes('Infinity"'))) return parsed
   for (const row of Array.isArray(parsed) ? parsed : [parsed]) {

@@ -12,6 +12,7 @@ import type { ReadLanes } from "./read-lanes.ts"
 import { makeCombinedInserts } from "./combined-inserts.ts"
 import { purgeStatement } from "./purge-rows.ts"
 import { jsonListQuery, jsonObjectOf, parseJsonRows, timeTextOf } from "./json-rows.ts"
+import { dropAbsentOptionals } from "./optional-fields.ts"
 import {
   type Column,
   isTimestamp,
@@ -158,7 +159,7 @@ export const makeHostReader = (read: ReadStatement, schema: string, host: string
       `select ${selectList(model)} from ${tableName(schema, model)} where ${where.text} limit 1`,
       where.params,
     )
-      .pipe(Effect.map((rows) => rows[0])) as never
+      .pipe(Effect.map((rows) => dropAbsentOptionals(model, rows[0]))) as never
   },
   list: (model, options?: ListOptions<Row>) => {
     const where = whereClause(model, host, options?.where, options?.includeDeleted ?? false)
@@ -184,7 +185,7 @@ export const makeHostReader = (read: ReadStatement, schema: string, host: string
     const orderBy = order.map((o) => `t.${q(o.column)}${o.desc ? " desc" : " asc"}`)
     const text = `select ${selectList(model)} from ${tableName(schema, model)} as t where ${where.text}` +
       (orderBy.length ? ` order by ${orderBy.join(", ")}` : "") + tail
-    return read(text, params) as never
+    return read(text, params).pipe(Effect.map((rows) => dropAbsentOptionals(model, rows))) as never
   },
   count: (model, where) => {
     const w = whereClause(model, host, where as Row | undefined, false)

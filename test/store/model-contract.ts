@@ -8,6 +8,7 @@ import process from "node:process"
 import { Database, type DatabaseError, query } from "../../src/store/database.ts"
 import { migrateCore } from "../../src/store/migrations.ts"
 import type { ProjectionWriter } from "../../src/projects/access.ts"
+import { makeBufferedProjectionWriter } from "../../src/store/buffered-writer.ts"
 import { makeProjectionWriter } from "../../src/store/model-access.ts"
 import { migrateProject } from "../../src/store/project-schema.ts"
 import { makeReadLanes } from "../../src/store/read-lanes.ts"
@@ -353,6 +354,50 @@ export const describeModelContract = (it: Vitest.MethodsNonLive<Database>): void
       )
       const expected = [row, row, { ...row, amount: "1.50" }, { ...row, amount: "1.50" }]
       assert.deepStrictEqual(read.map((r) => ({ ...r })), expected)
+    }))
+
+  it.effect("an optional field's null reads back as a missing key, a nullable field's as null, on every read path", () =>
+    Effect.gen(function* () {
+      const sql = yield* _setup
+      const fields = {
+        id: Schema.String,
+        note: Schema.optional(Schema.String),
+        tag: Schema.NullOr(Schema.String),
+      }
+      const Exact = defineModel("opt", fields)
+      const Rows = defineModel("opt_rows", { ...fields, amount: Schema.String }, {
+        columns: { amount: "numeric" },
+      })
+      yield* migrateProject(sql, "optional", [Exact, Rows])
+      const host = "opt.example.com"
+      const read = yield* withHostTransaction(sql, host, (tx) =>
+        Effect.gen(function* () {
+          const db = makeProjectionWriter(tx, "optional", host)
+          yield* db.insert(Exact, { id: "o1", tag: null })
+          yield* db.insert(Exact, { id: "o2", note: "hi", tag: "x" })
+          yield* db.insert(Rows, { id: "o1", tag: null, amount: "1" })
+          const buffered = makeBufferedProjectionWriter(tx, "optional", host)
+          yield* buffered.insert(Exact, { id: "o3", tag: null })
+          return {
+            exact: [yield* db.get(Exact, "o1"), ...(yield* db.list(Exact, { orderBy: [["id", "asc"]] }))],
+            rows: [yield* db.get(Rows, "o1"), ...(yield* db.list(Rows))],
+            buffered: [yield* buffered.get(Exact, "o3"), yield* buffered.get(Exact, "o1")],
+          }
+        }))
+      const plain = (rows: ReadonlyArray<object | undefined>) => rows.map((r) => ({ ...r }))
+      assert.deepStrictEqual(plain(read.exact), [
+        { id: "o1", tag: null },
+        { id: "o1", tag: null },
+        { id: "o2", note: "hi", tag: "x" },
+      ])
+      assert.deepStrictEqual(plain(read.rows), [{ id: "o1", tag: null, amount: "1" }, {
+        id: "o1",
+        tag: null,
+        amount: "1",
+      }])
+      assert.deepStrictEqual(plain(read.buffered), [{ id: "o3", tag: null }, { id: "o1", tag: null }])
+      // the model's own Schema takes what was read
+      for (const row of read.exact) Schema.decodeUnknownSync(Exact.schema)(row)
     }))
 
   it.effect("projection writer and reader round-trip rows within one host", () =>
