@@ -12,12 +12,13 @@ import { Supervisor, SupervisorLive } from "./actors/supervisor.ts"
 import { HttpServer, makeIngress } from "./ingress/ingress.ts"
 import { Scheduler, SchedulerLive } from "./schedule/scheduler.ts"
 import type { ServerConfig } from "./server-config.ts"
+import type { DataDirInUse } from "./store/data-dir-lock.ts"
 import { Database } from "./store/database.ts"
 import { PgliteLive } from "./store/pglite.ts"
 import { PostgresLive } from "./store/postgres.ts"
 import { dropStrayConnectionErrors } from "./store/stray-connection-errors.ts"
 
-export const DatabaseFromConfig = (config: ServerConfig): Layer.Layer<Database> =>
+export const DatabaseFromConfig = (config: ServerConfig): Layer.Layer<Database, DataDirInUse> =>
   config.databaseUrl
     ? PostgresLive(config.databaseUrl)
     : PgliteLive(join(config.dataDir, "pg"), join(config.dataDir, "pglite.url"))

@@ -5,10 +5,11 @@
  */
 // first: must run before anything imports effect
 import { restoreAsyncHooks } from "./platform/no-async-context.ts"
-import { Effect, Layer } from "effect"
+import { Cause, Effect, Layer } from "effect"
 import { AppLive, fromConfig, IngressLive, LoggingLive, reportStrayConnectionErrors } from "./app.ts"
 import { isSplit, startActorIsolate } from "./node-isolates.ts"
 import { ServerConfig } from "./server-config.ts"
+import { DataDirInUse } from "./store/data-dir-lock.ts"
 
 restoreAsyncHooks()
 // a connection error of a statement postgres.js sent for itself must not end the isolate
@@ -39,7 +40,12 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 }
 const exit = await Effect.runPromiseExit(program, { signal: controller.signal })
 if (exit._tag === "Failure" && !controller.signal.aborted) {
-  console.error(String(exit.cause))
+  const failure = exit.cause.reasons.find(Cause.isFailReason)?.error
+  console.error(
+    failure instanceof DataDirInUse
+      ? `hamlet: ${failure.message}; stop it, or give this server its own HAMLET_DATA or a DATABASE_URL`
+      : String(exit.cause),
+  )
   Deno.exit(1)
 }
 Deno.exit(0)

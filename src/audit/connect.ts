@@ -1,15 +1,15 @@
 /**
  * Which store the replay CLI opens: DATABASE_URL when set (safe beside running servers),
  * else the embedded PGlite under HAMLET_DATA (default ./.hamlet)/pg, opened in this process.
- * PGlite is one backend session and its socket server interleaves clients message by
- * message, so a second client could corrupt the server's queries: while a server holds the
- * directory (its HAMLET_DATA/pglite.url answers) the CLI refuses instead of connecting.
+ * Never beside a server on it: PGlite is one backend session (a second client would
+ * interleave with the server's queries) and a second PGlite on the directory loses writes,
+ * so while a server (or another CLI) holds the directory's lock the CLI refuses; it holds the
+ * lock itself while it runs, so no server starts on the store meanwhile.
  */
 import { Effect, Layer, Schema } from "effect"
-import { readFile, stat } from "node:fs/promises"
+import { stat } from "node:fs/promises"
 import { join } from "node:path"
-import type { Database } from "../store/database.ts"
-import { isAccepting } from "../platform/tcp-probe.ts"
+import { Database } from "../store/database.ts"
 import { PgliteLive } from "../store/pglite.ts"
 import { PostgresLive } from "../store/postgres.ts"
 
@@ -18,7 +18,7 @@ export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>()("St
 }) {}
 
 export interface StoreChoice {
-  readonly layer: Layer.Layer<Database>
+  readonly layer: Layer.Layer<Database, StoreUnavailable>
   readonly description: string
 }
 
@@ -33,21 +33,24 @@ export const storeFromEnv = (env: {
     }
     const dataDir = env.dataDir ?? "./.hamlet"
     const pgDir = join(dataDir, "pg")
-    const urlFile = join(dataDir, "pglite.url")
-    const serverUrl = yield* Effect.promise(() =>
-      readFile(urlFile, "utf8").then((t) => t.trim(), () => undefined)
-    )
-    if (serverUrl && (yield* Effect.promise(() => isAccepting(serverUrl, 5432)))) {
-      return yield* new StoreUnavailable({
-        message: `the embedded store ${pgDir} is open by a running server (${urlFile}); ` +
-          `stop the server first, or run the server and this command with DATABASE_URL`,
-      })
-    }
     const exists = yield* Effect.promise(() => stat(pgDir).then(() => true, () => false))
     if (!exists) {
       return yield* new StoreUnavailable({
         message: `no embedded store at ${pgDir} (set HAMLET_DATA or DATABASE_URL)`,
       })
     }
-    return { layer: PgliteLive(pgDir), description: `embedded ${pgDir}` }
+    // the lock is taken when the layer is built, not checked here first: a server starting
+    // between a check and the open would get the store too
+    const layer = PgliteLive(pgDir).pipe(
+      Layer.catchTag("DataDirInUse", (e) =>
+        Layer.effect(
+          Database,
+          Effect.fail(
+            new StoreUnavailable({
+              message: `${e.message}; stop it first, or run the server and this command with DATABASE_URL`,
+            }),
+          ),
+        )),
+    )
+    return { layer, description: `embedded ${pgDir}` }
   })

@@ -3,11 +3,12 @@
  * running server (exit codes, findings printed), and on an embedded PGlite data directory
  * (refused while a server holds it, usable once it stopped).
  */
-import { Effect, Exit, Scope } from "effect"
-import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { Effect, Exit, Layer, Scope } from "effect"
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { storeFromEnv } from "../../src/audit/connect.ts"
 import { PgliteLive } from "../../src/store/pglite.ts"
 import { PostgresLive } from "../../src/store/postgres.ts"
 import { scratchPostgresUrl } from "../support/database.ts"
@@ -173,30 +174,86 @@ describe.skipIf(!hasPostgres)("replay CLI on postgres", () => {
   })
 })
 
+// 60 s each: a server on PGlite in this process, and the CLI (loading PGlite too) as a subprocess
 describe("replay CLI on an embedded data directory", () => {
-  let dir: string
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "hamlet-data-"))
-  })
+  const dirs: Array<string> = []
+  const _tempDir = async () => {
+    const dir = await mkdtemp(join(tmpdir(), "hamlet-data-"))
+    dirs.push(dir)
+    return dir
+  }
+  const _serve = (dir: string) =>
+    startTestServer({ database: PgliteLive(join(dir, "pg"), join(dir, "pglite.url")), configPath: CONFIG })
   afterAll(async () => {
-    if (dir) await rm(dir, { recursive: true, force: true })
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true })
   })
 
   it("refuses while a server holds the store, and works once it stopped", async () => {
-    const server = await startTestServer({
-      database: PgliteLive(join(dir, "pg"), join(dir, "pglite.url")),
-      configPath: CONFIG,
-    })
+    const dir = await _tempDir()
+    const server = await _serve(dir)
     try {
       await server.call(BLOG, "/api/SubmitItem", { method: "POST", body: JSON.stringify({ title: "x" }) })
       const busy = await replay(["--host", BLOG, "--verify"], { HAMLET_DATA: dir })
       expect(busy.code).toBe(2)
-      expect(busy.stderr).toMatch(/open by a running server/)
+      expect(busy.stderr).toMatch(/is open by another process \(pid \d+, holding .*pg\.lock\).*stop it first/)
     } finally {
       await server.close()
     }
     const run = await replay(["--host", BLOG, "--verify"], { HAMLET_DATA: dir })
     expect(run.stdout).toMatch(/chain: ok — 1 events/)
     expect(run.code).toBe(0)
-  })
+  }, 60_000)
+
+  it("refuses while a server holds the store even when its pglite.url is gone", async () => {
+    // a second server's shutdown used to delete the first's pglite.url, the CLI's only sign
+    const dir = await _tempDir()
+    const server = await _serve(dir)
+    try {
+      await server.call(BLOG, "/api/SubmitItem", { method: "POST", body: JSON.stringify({ title: "x" }) })
+      await rm(join(dir, "pglite.url"))
+      const busy = await replay(["--host", BLOG, "--verify"], { HAMLET_DATA: dir })
+      expect(busy.stderr).toMatch(/is open by another process/)
+      expect(busy.code).toBe(2)
+    } finally {
+      await server.close()
+    }
+    expect((await replay(["--host", BLOG, "--verify"], { HAMLET_DATA: dir })).code).toBe(0)
+  }, 60_000)
+
+  it("a second server on the store is refused, and the first keeps serving and holding it", async () => {
+    const dir = await _tempDir()
+    const first = await _serve(dir)
+    try {
+      await first.call(BLOG, "/api/SubmitItem", { method: "POST", body: JSON.stringify({ title: "kept" }) })
+      const second = await _serve(dir).then((s) => s, (e: unknown) => e)
+      if (!(second instanceof Error)) await (second as { close: () => Promise<void> }).close()
+      expect(second).toMatchObject({
+        _tag: "DataDirInUse",
+        message: expect.stringMatching(/is open by another/),
+      })
+      expect(await readFile(join(dir, "pglite.url"), "utf8")).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:/)
+      expect((await replay(["--host", BLOG, "--verify"], { HAMLET_DATA: dir })).code).toBe(2)
+    } finally {
+      await first.close()
+    }
+    const run = await replay(["--host", BLOG, "--verify"], { HAMLET_DATA: dir })
+    expect(run.stdout).toMatch(/chain: ok — 1 events/)
+    expect(run.code).toBe(0)
+  }, 60_000)
+
+  it("holds the store while it uses it: a server starting meanwhile is refused", async () => {
+    const dir = await _tempDir()
+    await (await _serve(dir)).close()
+    const scope = Effect.runSync(Scope.make())
+    try {
+      const store = await Effect.runPromise(storeFromEnv({ dataDir: dir }))
+      await Effect.runPromise(Layer.buildWithScope(store.layer, scope))
+      const server = await _serve(dir).then((s) => s, (e: unknown) => e)
+      if (!(server instanceof Error)) await (server as { close: () => Promise<void> }).close()
+      expect(server).toMatchObject({ _tag: "DataDirInUse" })
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+    await (await _serve(dir)).close()
+  }, 60_000)
 })

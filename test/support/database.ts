@@ -4,6 +4,7 @@
  */
 import { Effect, Layer, type Scope } from "effect"
 import postgres from "postgres"
+import type { DataDirInUse } from "../../src/store/data-dir-lock.ts"
 import { type Database, type DatabaseError, query, type Sql } from "../../src/store/database.ts"
 import { PgliteLive } from "../../src/store/pglite.ts"
 import { PostgresLive } from "../../src/store/postgres.ts"
@@ -32,8 +33,11 @@ export const scratchPostgresUrl: Effect.Effect<string, never, Scope.Scope> = Eff
     }),
 )
 
-/** A Database layer on a fresh store of the given kind (PGlite in memory unless `dataDir`). */
-export const testDatabase = (kind: StoreKind, dataDir?: string): Layer.Layer<Database> =>
+/**
+ * A Database layer on a fresh store of the given kind (PGlite in memory unless `dataDir`; its
+ * lock file goes beside it, `<dataDir>.lock`, so pass a directory inside the test's temp dir).
+ */
+export const testDatabase = (kind: StoreKind, dataDir?: string): Layer.Layer<Database, DataDirInUse> =>
   kind === "pglite"
     ? PgliteLive(dataDir)
     : Layer.unwrap(Effect.map(scratchPostgresUrl, (url) => PostgresLive(url)))

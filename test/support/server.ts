@@ -36,7 +36,7 @@ export interface TestServerOptions {
   readonly store?: StoreKind
   readonly bus?: "memory" | "nats"
   /** Reuse a database layer (e.g. PGlite on a data dir, for restart tests). */
-  readonly database?: Layer.Layer<Database>
+  readonly database?: Layer.Layer<Database, Error>
 }
 
 const quietLogs = Layer.mergeAll(
