@@ -10,11 +10,11 @@ type Row = Record<string, unknown>
 
 const NULL_ACCEPTING = new Set(["Null", "Unknown", "Any"])
 
-const acceptsNull = (ast: SchemaAST.AST): boolean => {
-  const encoded = SchemaAST.toEncoded(ast)
-  return NULL_ACCEPTING.has(encoded._tag) ||
-    (encoded._tag === "Union" && encoded.types.some((t) => NULL_ACCEPTING.has(t._tag)))
-}
+/** Nested unions too: `optional(NullOr(X))` encodes as (X | Null) | Undefined. */
+const acceptsEncodedNull = (encoded: SchemaAST.AST): boolean =>
+  NULL_ACCEPTING.has(encoded._tag) || (encoded._tag === "Union" && encoded.types.some(acceptsEncodedNull))
+
+const acceptsNull = (ast: SchemaAST.AST): boolean => acceptsEncodedNull(SchemaAST.toEncoded(ast))
 
 const cache = new WeakMap<Model, ReadonlyArray<string>>()
 

@@ -363,6 +363,8 @@ export const describeModelContract = (it: Vitest.MethodsNonLive<Database>): void
         id: Schema.String,
         note: Schema.optional(Schema.String),
         tag: Schema.NullOr(Schema.String),
+        // optional and nullable: its null is a value, kept
+        maybe: Schema.optional(Schema.NullOr(Schema.String)),
       }
       const Exact = defineModel("opt", fields)
       const Rows = defineModel("opt_rows", { ...fields, amount: Schema.String }, {
@@ -373,7 +375,7 @@ export const describeModelContract = (it: Vitest.MethodsNonLive<Database>): void
       const read = yield* withHostTransaction(sql, host, (tx) =>
         Effect.gen(function* () {
           const db = makeProjectionWriter(tx, "optional", host)
-          yield* db.insert(Exact, { id: "o1", tag: null })
+          yield* db.insert(Exact, { id: "o1", tag: null, maybe: null })
           yield* db.insert(Exact, { id: "o2", note: "hi", tag: "x" })
           yield* db.insert(Rows, { id: "o1", tag: null, amount: "1" })
           const buffered = makeBufferedProjectionWriter(tx, "optional", host)
@@ -386,16 +388,21 @@ export const describeModelContract = (it: Vitest.MethodsNonLive<Database>): void
         }))
       const plain = (rows: ReadonlyArray<object | undefined>) => rows.map((r) => ({ ...r }))
       assert.deepStrictEqual(plain(read.exact), [
-        { id: "o1", tag: null },
-        { id: "o1", tag: null },
-        { id: "o2", note: "hi", tag: "x" },
+        { id: "o1", tag: null, maybe: null },
+        { id: "o1", tag: null, maybe: null },
+        { id: "o2", note: "hi", tag: "x", maybe: null },
       ])
-      assert.deepStrictEqual(plain(read.rows), [{ id: "o1", tag: null, amount: "1" }, {
+      assert.deepStrictEqual(plain(read.rows), [{ id: "o1", tag: null, maybe: null, amount: "1" }, {
         id: "o1",
         tag: null,
+        maybe: null,
         amount: "1",
       }])
-      assert.deepStrictEqual(plain(read.buffered), [{ id: "o3", tag: null }, { id: "o1", tag: null }])
+      assert.deepStrictEqual(plain(read.buffered), [{ id: "o3", tag: null, maybe: null }, {
+        id: "o1",
+        tag: null,
+        maybe: null,
+      }])
       // the model's own Schema takes what was read
       for (const row of read.exact) Schema.decodeUnknownSync(Exact.schema)(row)
     }))
