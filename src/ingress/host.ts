@@ -49,3 +49,13 @@ export const normaliseHostHeader = (header: string | null): string | undefined =
     return undefined
   }
 }
+
+/**
+ * Whether a request in absolute form (`GET http://other.example/… HTTP/1.1`) names another host
+ * than its Host header: RFC 9112 has an origin server go by the target then, a proxy or a
+ * firewall in front may have gone by the header, so such a request is refused rather than routed
+ * to either. Deno builds the URL of any other request from the Host header itself. (A header not
+ * in ASCII is not compared: Deno builds the URL from its bytes, not from the name they spell.)
+ */
+export const targetNamesOtherHost = (url: URL, header: string, host: string): boolean =>
+  !/[\u0080-\uffff]/.test(header) && normaliseHost(url.host) !== host

@@ -24,7 +24,7 @@ import { replyTimeoutMs } from "../projects/loader.ts"
 import { Database, query } from "../store/database.ts"
 import { makeCollapse } from "./collapse.ts"
 import { BodyNotUtf8, BodyTimeout, BodyTooLarge, readBodyText } from "./body.ts"
-import { normaliseHostHeader } from "./host.ts"
+import { normaliseHostHeader, targetNamesOtherHost } from "./host.ts"
 import { readIdempotencyKey } from "./idempotency-key.ts"
 import { queryInput } from "./query-input.ts"
 import { recordRequest, renderMetrics } from "./metrics.ts"
@@ -206,6 +206,10 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
       const host = normaliseHostHeader(request.headers.get("host"))
       if (!host) {
         return [errorResponse(replyError("bad_request", "the Host header is not a valid hostname")), "-"]
+      }
+      if (targetNamesOtherHost(url, request.headers.get("host")!, host)) {
+        const message = "the request target names another host than the Host header"
+        return [errorResponse(replyError("bad_request", message)), "-"]
       }
       const target = resolveRoute(supervisor.routing(), host)
       if (!target) return [errorResponse(replyError("not_found", `unknown host ${host}`)), "-"]

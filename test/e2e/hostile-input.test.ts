@@ -38,8 +38,8 @@ describe("hostile input on the sample projects", () => {
       )).data,
     ))
 
-  /** The status a raw request with `hostBytes` as its Host header gets (a client sending UTF-8). */
-  const statusForHostBytes = (hostBytes: Uint8Array) =>
+  /** The status line a raw request gets (a client sending UTF-8, or an absolute-form target). */
+  const statusForHostBytes = (hostBytes: Uint8Array, target = "/api/GetFeed") =>
     new Promise<string>((resolve, reject) => {
       const socket = connect(server.port, "127.0.0.1")
       let text = ""
@@ -54,7 +54,7 @@ describe("hostile input on the sample projects", () => {
       const encoder = new TextEncoder()
       socket.write(
         new Uint8Array([
-          ...encoder.encode("GET /api/GetFeed HTTP/1.1\r\nHost: "),
+          ...encoder.encode(`GET ${target} HTTP/1.1\r\nHost: `),
           ...hostBytes,
           ...encoder.encode("\r\nConnection: close\r\n\r\n"),
         ]),
@@ -70,6 +70,15 @@ describe("hostile input on the sample projects", () => {
     expect(await statusForHostBytes(new Uint8Array([0x62, 0xfc, 0x2e, 0x65, 0x78]))).toBe(
       "HTTP/1.1 400 Bad Request",
     )
+  })
+
+  it("refuses an absolute-form target naming another host than the Host header, never routing to either", async () => {
+    const blog = new TextEncoder().encode(HOST)
+    expect(await statusForHostBytes(blog, "http://theatre.example.com/api/GetPosts")).toBe(
+      "HTTP/1.1 400 Bad Request",
+    )
+    expect(await statusForHostBytes(blog, "http://blog.example.com/api/GetFeed")).toBe("HTTP/1.1 200 OK")
+    expect(await statusForHostBytes(blog, "http://BLOG.example.com:80/api/GetFeed")).toBe("HTTP/1.1 200 OK")
   })
 
   it("refuses text Postgres cannot store with 400 and the field's path, writing nothing", async () => {
