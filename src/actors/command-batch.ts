@@ -349,7 +349,12 @@ export const processBatch = (
               }
             })),
           )
-          : Effect.forEach(commands, (c) => processBatch(log, [c]), { discard: true })
+          : Effect.suspend(() => {
+            // the batch surely did not commit (its outcome is known): a stop while its commands are
+            // retried one by one tells those not yet retried that nothing was written
+            progress.isCommitSent = false
+            return Effect.forEach(commands, (c) => processBatch(log, [c]), { discard: true })
+          })
       ),
       Effect.catchCause((cause) =>
         commands.length === 1
