@@ -16,7 +16,7 @@ import { announceHostChange, retireDatabaseHost, type Supervisor } from "../acto
 import { Bus } from "../bus/bus.ts"
 import { hostOfAnotherProject, registrationError, replyError } from "../errors.ts"
 import { BodyTooLarge, readBodyText } from "../ingress/body.ts"
-import { normaliseHost } from "../ingress/host.ts"
+import { isAscii, normaliseHost } from "../ingress/host.ts"
 import { errorResponse, jsonResponse, methodNotAllowed } from "../ingress/responses.ts"
 import type { RoutingTable } from "../ingress/routing.ts"
 import type { LoadedProject } from "../projects/loader.ts"
@@ -59,7 +59,7 @@ export const hostSegment = (segment: string): string | undefined => {
   }
   const host = normaliseHost(decoded)
   if (!host) return undefined
-  const isExact = /[\u0080-\uffff]/.test(decoded) ? !/:|\.$/.test(decoded) : host === decoded.toLowerCase()
+  const isExact = isAscii(decoded) ? host === decoded.toLowerCase() : !/:|\.$/.test(decoded)
   return isExact ? host : undefined
 }
 

@@ -17,5 +17,5 @@ export const withSnapshot = <A, E>(
       query(() => conn.unsafe("begin isolation level repeatable read").simple()).pipe(
         Effect.andThen(body(conn)),
       ),
-    (conn) => Effect.ignore(query(() => conn.unsafe("rollback").simple())),
+    "rollback",
   )

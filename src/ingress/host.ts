@@ -6,6 +6,9 @@
 
 const FATAL_UTF8 = new TextDecoder("utf-8", { fatal: true })
 
+/** Whether `text` is all ASCII (a Host header or a name in Unicode is not). */
+export const isAscii = (text: string): boolean => !/[\u0080-\uffff]/.test(text)
+
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
 
 /** Whether `host` is an already-normalised RFC 1123 hostname. */
@@ -41,7 +44,7 @@ export const normaliseHost = (header: string | null | undefined): string | undef
  * again before it is normalised; bytes that are not UTF-8 cannot be a name (undefined → 400).
  */
 export const normaliseHostHeader = (header: string | null): string | undefined => {
-  if (!header || !/[\u0080-\uffff]/.test(header)) return normaliseHost(header)
+  if (!header || isAscii(header)) return normaliseHost(header)
   if (/[\u0100-\uffff]/.test(header)) return undefined // not a byte string: not what came over the wire
   try {
     return normaliseHost(FATAL_UTF8.decode(Uint8Array.from(header, (c) => c.charCodeAt(0))))
@@ -58,4 +61,5 @@ export const normaliseHostHeader = (header: string | null): string | undefined =
  * in ASCII is not compared: Deno builds the URL from its bytes, not from the name they spell.)
  */
 export const targetNamesOtherHost = (url: URL, header: string, host: string): boolean =>
-  !/[\u0080-\uffff]/.test(header) && normaliseHost(url.host) !== host
+  // per request: the URL Deno built from the header itself spells it alike, no second normalising
+  url.host !== header && isAscii(header) && normaliseHost(url.host) !== host

@@ -20,7 +20,7 @@ export interface Column {
 const quote = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`
 
 /** A union's members, nested unions flattened: `optional(NullOr(String))` is (String | Null) | Undefined. */
-const unionMembers = (ast: SchemaAST.AST): ReadonlyArray<SchemaAST.AST> =>
+export const unionMembers = (ast: SchemaAST.AST): ReadonlyArray<SchemaAST.AST> =>
   ast._tag === "Union" ? ast.types.flatMap(unionMembers) : [ast]
 
 const isNullish = (ast: SchemaAST.AST) => ast._tag === "Null" || ast._tag === "Undefined"

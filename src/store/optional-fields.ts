@@ -5,16 +5,14 @@
  */
 import { SchemaAST } from "effect"
 import type { Model } from "../projects/model.ts"
+import { unionMembers } from "./model-ddl.ts"
 
 type Row = Record<string, unknown>
 
 const NULL_ACCEPTING = new Set(["Null", "Unknown", "Any"])
 
-/** Nested unions too: `optional(NullOr(X))` encodes as (X | Null) | Undefined. */
-const acceptsEncodedNull = (encoded: SchemaAST.AST): boolean =>
-  NULL_ACCEPTING.has(encoded._tag) || (encoded._tag === "Union" && encoded.types.some(acceptsEncodedNull))
-
-const acceptsNull = (ast: SchemaAST.AST): boolean => acceptsEncodedNull(SchemaAST.toEncoded(ast))
+const acceptsNull = (ast: SchemaAST.AST): boolean =>
+  unionMembers(SchemaAST.toEncoded(ast)).some((member) => NULL_ACCEPTING.has(member._tag))
 
 const cache = new WeakMap<Model, ReadonlyArray<string>>()
 

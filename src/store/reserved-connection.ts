@@ -49,7 +49,7 @@ export interface ReservedConnection {
 }
 
 /** How long a reserved connection's finish (a rollback) may take before the connection is closed instead. */
-export const FINISH_TIMEOUT_MS = 3_000
+const FINISH_TIMEOUT_MS = 3_000
 
 /** The error a statement refused on a lost connection fails with. */
 const reservedLost = (): Error => connectionClosed("the reserved connection was lost")

@@ -15,7 +15,7 @@ import {
   type SqlTx,
 } from "./database.ts"
 import type { Pipeline } from "./pipeline.ts"
-import { FINISH_TIMEOUT_MS, reserveConnection, type ReservedConnection } from "./reserved-connection.ts"
+import { reserveConnection, type ReservedConnection } from "./reserved-connection.ts"
 import { enterHostSql, lockHostSql } from "./roles.ts"
 
 /** How a write transaction ends (all optional). */
@@ -141,26 +141,30 @@ const withTransaction = <A, E>(
         }
         return result
       }),
-    (conn, exit) => Exit.isSuccess(exit) ? Effect.void : Effect.ignore(query(() => conn.unsafe("rollback"))),
+    (exit) => Exit.isSuccess(exit) ? undefined : "rollback",
   )
 
 /**
- * A connection of its own for `use` (a transaction, a snapshot); `finish` runs before it
- * goes back to the pool, whatever the outcome — also on interruption. A connection lost
- * meanwhile (reserved-connection.ts) takes no more statements, and `finish` is skipped.
+ * A connection of its own for `use` (a transaction, a snapshot); `finish` (a statement: a
+ * rollback) runs before it goes back to the pool, whatever the outcome — also on interruption.
+ * A connection lost meanwhile (reserved-connection.ts) takes no more statements, and `finish` is
+ * skipped.
  */
 export const withReservedConnection = <A, E>(
   sql: Sql,
   use: (conn: SqlTx) => Effect.Effect<A, E>,
-  finish: (conn: SqlTx, exit: Exit.Exit<A, E | DatabaseError>) => Effect.Effect<void>,
-): Effect.Effect<A, E | DatabaseError> => withReserved(sql, "", (reserved) => use(reserved.sql), finish)
+  finish: string,
+): Effect.Effect<A, E | DatabaseError> => withReserved(sql, "", (reserved) => use(reserved.sql), () => finish)
 
-/** `opening` goes out with the reservation (reserved-connection.ts). */
+/**
+ * `opening` goes out with the reservation (reserved-connection.ts); `finishing` names the statement
+ * that ends the connection's use, if any, for the way `use` ended.
+ */
 const withReserved = <A, E>(
   sql: Sql,
   opening: string,
   use: (reserved: ReservedConnection) => Effect.Effect<A, E>,
-  finish: (conn: SqlTx, exit: Exit.Exit<A, E | DatabaseError>) => Effect.Effect<void>,
+  finishing: (exit: Exit.Exit<A, E | DatabaseError>) => string | undefined,
 ): Effect.Effect<A, E | DatabaseError> =>
   Effect.acquireUseRelease(
     query(() => reserveConnection(sql, opening)),
@@ -169,17 +173,13 @@ const withReserved = <A, E>(
       // lost: postgres.js has taken the connection back, and a statement sent on it (a rollback)
       // would crash the process; releasing it would hand the dead one out again
       if (reserved.isLost() || wasConnectionLost(exit)) return Effect.void
-      // a connection whose finish (a rollback) is not answered in time is stuck (a COMMIT the store
-      // never answered, a cut network that has not closed the socket): closed, never handed out
-      // again, and a stopping node's batch gets its answer instead of waiting on it for ever
-      let isFinished = false
-      // interruptible: a release runs uninterruptibly, where a timeout would wait for what it times
-      return Effect.interruptible(finish(reserved.sql, exit)).pipe(
-        Effect.timeout(FINISH_TIMEOUT_MS),
-        Effect.andThen(Effect.sync(() => isFinished = true)),
-        Effect.ignore,
-        Effect.ensuring(Effect.sync(() => isFinished ? reserved.release() : reserved.terminate())),
-      )
+      const statement = finishing(exit)
+      // bounded: a finish the store does not answer in time (a COMMIT it never answered, a cut
+      // network that has not closed the socket) closes the connection, never handed out again,
+      // and a stopping node's batch gets its answer instead of waiting on it for ever
+      return statement === undefined
+        ? Effect.sync(reserved.release)
+        : Effect.promise(() => reserved.finish(statement))
     },
   )
 
