@@ -121,7 +121,13 @@ export const SupervisorLive = (
           false,
         )
 
-      const syncHost = (host: string) => lock.withPermit(reconciler.syncHost(host))
+      // a request may come on another NATS connection (the ingress isolate's, another node's): a
+      // subscription is there for it once the server has processed the SUB, which a flush confirms
+      const subscribed = bus.flush
+      const syncHost = (host: string) =>
+        lock.withPermit(reconciler.syncHost(host)).pipe(
+          Effect.tap((isServed) => isServed ? subscribed : Effect.void),
+        )
 
       /**
        * Persists a host change published on the bus (an add registers the host, failing with
@@ -193,6 +199,7 @@ export const SupervisorLive = (
         syncHost,
       }, bus.reconnects))
 
+      yield* Effect.ignore(subscribed)
       return { routing: () => reconciler.routing(), config: () => config, syncHost, reload }
     }),
   )
