@@ -4,7 +4,7 @@
  * Also serves static files, `/healthz`, `/readyz` and `/metrics`. Every response carries
  * `x-request-id`.
  */
-import { Context, Effect, Result } from "effect"
+import { Context, Effect, Result, Schedule } from "effect"
 import { Bus } from "../bus/bus.ts"
 import {
   decodeText,
@@ -42,6 +42,11 @@ const BODY_IDLE_MS = 10_000
  */
 const MAX_URL_LENGTH = 16 * 1024
 
+/**
+ * How long a request waits for its host's actor to subscribe (a host added or moved a moment
+ * ago, an actor isolate reloading) before it is answered 503: 20 tries, 50 ms apart.
+ */
+const NO_RESPONDERS_RETRY = { schedule: Schedule.spaced("50 millis"), times: 20 }
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8" }
 
@@ -129,8 +134,22 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
       )
       const timeoutMs = replyTimeoutMs(route.project, handler)
       const subject = requestSubject(route.project.name, route.host, handlerName)
+      const isRouted = () =>
+        resolveRoute(supervisor.routing(), route.host)?.project.name === route.project.name
       // the request id travels in the envelope: no NATS headers to encode and parse per request
-      const send = () => runPromise(Effect.result(bus.request(subject, payload, { timeoutMs })))
+      const ask = bus.request(subject, payload, { timeoutMs })
+      // no responders: not delivered, so safe to send again, commands too; while this node routes
+      // the host, its actor is (re)subscribing — a host just added or moved
+      const resend = Effect.retry(ask, {
+        while: (error) => error._tag === "BusNoResponders" && isRouted(),
+        ...NO_RESPONDERS_RETRY,
+      })
+      const send = () =>
+        runPromise(Effect.result(
+          ask.pipe(
+            Effect.catchTag("BusNoResponders", (error) => isRouted() ? resend : Effect.fail(error)),
+          ),
+        ))
       // queries carry no metadata from HTTP (an Idempotency-Key is a command's): subject and input
       // are the whole of what the actor would coalesce on
       const sent = handler.kind === "query" && handler.coalesce !== false
@@ -139,6 +158,10 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
       if (Result.isFailure(sent)) {
         const error = sent.failure
         if (error._tag === "BusPayloadTooLarge") return errorResponse(busFailure(error), 413)
+        if (error._tag === "BusNoResponders" && !isRouted()) {
+          // removed while the request waited for its actor
+          return errorResponse(replyError("not_found", `unknown host ${route.host}`))
+        }
         return errorResponse(busFailure(error, {
           kind: handler.kind,
           requestId,

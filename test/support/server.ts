@@ -6,7 +6,7 @@ import { Context, Effect, Exit, Layer, Logger, References, Scope } from "effect"
 import { Bus } from "../../src/bus/bus.ts"
 import { MemoryBusLive } from "../../src/bus/memory.ts"
 import { NatsBusLive } from "../../src/bus/nats.ts"
-import { AppLive } from "../../src/app.ts"
+import { AppLive, IngressLive } from "../../src/app.ts"
 import { Supervisor } from "../../src/actors/supervisor.ts"
 import { HttpServer } from "../../src/ingress/ingress.ts"
 import { Database, type Sql } from "../../src/store/database.ts"
@@ -37,6 +37,8 @@ export interface TestServerOptions {
   readonly bus?: "memory" | "nats"
   /** Reuse a database layer (e.g. PGlite on a data dir, for restart tests). */
   readonly database?: Layer.Layer<Database, Error>
+  /** Only the HTTP ingress and routing, no host actors (a split node's main isolate). */
+  readonly ingressOnly?: boolean
 }
 
 const quietLogs = Layer.mergeAll(
@@ -51,7 +53,9 @@ export const startTestServer = async (options: TestServerOptions = {}): Promise<
   const scope = Effect.runSync(Scope.make())
   const database = options.database ?? testDatabase(options.store ?? "pglite")
   const bus = options.bus === "nats" ? NatsBusLive(NATS_URL) : MemoryBusLive
-  const layer = AppLive({ configPath: options.configPath ?? "./config.json", port: 0 }).pipe(
+  const appOptions = { configPath: options.configPath ?? "./config.json", port: 0 }
+  const app = options.ingressOnly ? IngressLive(appOptions) : AppLive(appOptions)
+  const layer = app.pipe(
     Layer.provideMerge(Layer.mergeAll(database, bus)),
     Layer.provide(quietLogs),
   )
