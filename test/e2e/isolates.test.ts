@@ -4,9 +4,12 @@
  * host actors in /metrics, and on SIGTERM answers what it accepted and exits 0. With
  * HAMLET_ISOLATES=1 the node stays in one isolate. A host added through the admin API is
  * served as soon as the API answers 201, and hosts added and removed at once on two nodes
- * end with both nodes agreeing with hamlet_hosts.
+ * end with both nodes agreeing with hamlet_hosts. A host folder removed or made while requests
+ * poll it is answered 200 or 404, never 503, though each isolate reloads on its own.
  */
 import { Effect, Exit, Scope } from "effect"
+import { mkdir, rm } from "node:fs/promises"
+import { join } from "node:path"
 import postgres from "postgres"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { scratchPostgresUrl } from "../support/database.ts"
@@ -14,6 +17,7 @@ import { until } from "../support/eventually.ts"
 import { requestWithHost } from "../support/http.ts"
 import { type HamletNode, startNode } from "../support/node-process.ts"
 import { checkService, NATS_URL } from "../support/services.ts"
+import { MOD, writeTempProject } from "../support/temp-project.ts"
 
 const available = (await checkService("postgres")) && (await checkService("nats"))
 const HOST = "blog.example.com"
@@ -132,6 +136,62 @@ describe.skipIf(!available)("a node in two isolates", () => {
     },
     180_000,
   )
+
+  it("a host folder removed or made while it is polled answers 200 or 404, never 503", async () => {
+    const temp = await writeTempProject({
+      name: "folders",
+      hosts: ["kept.folders.test", "gone.folders.test"],
+      projectTs: `import { defineProject } from ${MOD}\nexport default defineProject({ name: "folders" })\n`,
+      api: {
+        Ping: `import { Effect, Schema } from "effect"
+import { defineQuery } from ${MOD}
+export default defineQuery({
+  name: "Ping", input: Schema.Struct({}), output: Schema.Struct({ host: Schema.String }),
+  handle: (_i, ctx) => Effect.succeed({ host: ctx.host }),
+})
+`,
+      },
+    })
+    try {
+      const node = await start("2", { HAMLET_CONFIG: temp.configPath })
+      const ping = (host: string) =>
+        requestWithHost(node.port, host, "/api/Ping").then(async (r) => {
+          await r.body?.cancel()
+          return r.status
+        })
+      /** Polls `host` with 4 callers until `last` is seen twice in a row; every status seen. */
+      const pollUntil = async (host: string, last: number) => {
+        const seen: Array<number> = []
+        const caller = async () => {
+          for (let settled = 0; settled < 2;) {
+            const status = await ping(host)
+            seen.push(status)
+            settled = status === last ? settled + 1 : 0
+          }
+        }
+        await Promise.race([
+          Promise.all([caller(), caller(), caller(), caller()]),
+          new Promise((_, reject) => setTimeout(() => reject(new Error(`${host} never ${last}`)), 20_000)),
+        ])
+        return seen
+      }
+      expect(await ping("gone.folders.test")).toBe(200)
+      const removing = pollUntil("gone.folders.test", 404)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      await rm(join(temp.dir, "hosts", "gone.folders.test"), { recursive: true })
+      const whileRemoved = await removing
+      expect(whileRemoved.filter((s) => s !== 200 && s !== 404)).toEqual([])
+
+      const adding = pollUntil("made.folders.test", 200)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      await mkdir(join(temp.dir, "hosts", "made.folders.test"))
+      const whileMade = await adding
+      expect(whileMade.filter((s) => s !== 200 && s !== 404)).toEqual([])
+      expect(await ping("kept.folders.test")).toBe(200)
+    } finally {
+      await temp.remove()
+    }
+  }, 60_000)
 
   it("stays in one isolate with HAMLET_ISOLATES=1", async () => {
     const node = await start("1")
