@@ -38,6 +38,7 @@ export const makeAdmin: Effect.Effect<AdminHandler, never, Supervisor | Database
         return owner === undefined ? undefined : table.projects.get(owner)
       },
       log: (message, fields) => void runPromise(Effect.logInfo(message, fields)),
+      logError: (message, fields) => void runPromise(Effect.logError(message, fields)),
     }
     const deadLettersDeps: DeadLettersApiDeps = { ...deps, bus, run: runPromise }
     const hostsDeps: HostsApiDeps = {

@@ -16,6 +16,7 @@ import { authorizeHost, type HostAccessDeps } from "./authorize.ts"
 
 export interface HostEventsDeps extends HostAccessDeps {
   readonly log: (message: string, fields: Record<string, unknown>) => void
+  readonly logError: (message: string, fields: Record<string, unknown>) => void
 }
 
 const head = (sql: Sql, host: string) =>
@@ -43,7 +44,17 @@ export const hostEvents = async (
   }
   const logHead = await head(deps.sql, host)
   deps.log("admin export", { host, project: owner.name, range: url.search })
-  return new Response(request.method === "HEAD" ? null : ndjsonBody(eventPages(deps.sql, host, range)), {
+  const body = request.method === "HEAD" ? null : ndjsonBody(
+    eventPages(deps.sql, host, range),
+    (error, sentThroughSeq) =>
+      deps.logError("admin export failed: the transfer was cut short", {
+        host,
+        sentThroughSeq,
+        logHeadSeq: logHead.seq,
+        error: String(error),
+      }),
+  )
+  return new Response(body, {
     status: 200,
     headers: {
       "content-type": "application/x-ndjson; charset=utf-8",

@@ -92,16 +92,27 @@ export async function* readAhead<A>(source: AsyncGenerator<A>): AsyncGenerator<A
 
 /**
  * An NDJSON body over `batches`, pulled as the client reads (backpressure); cancelling
- * the response closes the reader.
+ * the response closes the reader. A batch that fails to load (the store lost mid-export)
+ * errors the stream, so the transfer ends without its last chunk — a client sees an incomplete
+ * body (curl: exit 18), never a clean end — and `onFailure` learns the last seq sent (0: none).
  */
 export const ndjsonBody = (
   batches: AsyncGenerator<ReadonlyArray<StoredEvent>>,
+  onFailure: (error: unknown, sentThroughSeq: number) => void,
 ): ReadableStream<Uint8Array> => {
   const encoder = new TextEncoder()
+  let sentThroughSeq = 0
   return new ReadableStream<Uint8Array>({
     pull: async (controller) => {
-      const next = await batches.next()
+      let next: IteratorResult<ReadonlyArray<StoredEvent>>
+      try {
+        next = await batches.next()
+      } catch (error) {
+        onFailure(error, sentThroughSeq)
+        return controller.error(error)
+      }
       if (next.done) return controller.close()
+      if (next.value.length > 0) sentThroughSeq = next.value[next.value.length - 1].seq
       controller.enqueue(encoder.encode(next.value.map(encodeEventLine).join("")))
     },
     cancel: async () => {
