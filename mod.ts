@@ -29,6 +29,7 @@ export {
   defineQuery,
   type Handler,
   type HandlerContext,
+  type QueryContext,
   type RequestMetadata,
 } from "./src/projects/handler.ts"
 export { defineProject, type ProjectLimits, type ProjectSpec } from "./src/projects/project.ts"

@@ -102,16 +102,22 @@ export const runHandler = (
     db: reader,
     projectKey: project.projectKey,
     emit: <S extends Schema.Top>(event: EventDef<S>, data: S["Type"]) =>
-      Effect.sync(() => {
-        const encoded = eventCodec(event).encode(data)
-        events.push({
-          stream: event.stream(data),
-          type: event.type,
-          data: encoded,
-          meta: eventMeta,
-          startsStream: event.startsStream,
-        })
-      }),
+      // a query's context has no emit by its type; one that reaches it anyway (a cast, plain JS)
+      // fails loudly: a query's events would never be appended
+      request.handler.kind === "query"
+        ? Effect.die(
+          new Error(`query ${request.handler.name} emitted ${event.type}: only a command may emit events`),
+        )
+        : Effect.sync(() => {
+          const encoded = eventCodec(event).encode(data)
+          events.push({
+            stream: event.stream(data),
+            type: event.type,
+            data: encoded,
+            meta: eventMeta,
+            startsStream: event.startsStream,
+          })
+        }),
   }
   const timeoutMs = Math.max(
     0,

@@ -17,17 +17,22 @@ export interface RequestMetadata {
   readonly session?: string | undefined
 }
 
-export interface HandlerContext {
+/** What a query's handler gets: reads, no `emit` (a query writes nothing). */
+export interface QueryContext {
   readonly host: string
   readonly project: string
   readonly requestId: string
   readonly meta: RequestMetadata
   /** Host-scoped reads; inside a command they see this batch's earlier writes. */
   readonly db: HostReader
-  /** Records an event; it is appended and projected when the command commits. */
-  readonly emit: <S extends Schema.Top>(event: EventDef<S>, data: S["Type"]) => Effect.Effect<void>
   /** The project's key, redacted; undefined when the project has none. */
   readonly projectKey: Redacted.Redacted<string> | undefined
+}
+
+/** What a command's handler gets: a query's context and `emit`. */
+export interface HandlerContext extends QueryContext {
+  /** Records an event; it is appended and projected when the command commits. */
+  readonly emit: <S extends Schema.Top>(event: EventDef<S>, data: S["Type"]) => Effect.Effect<void>
 }
 
 export type HandlerKind = "command" | "query"
@@ -51,13 +56,13 @@ export interface Handler<I extends Schema.Top = Schema.Top, O extends Schema.Top
   ) => Effect.Effect<O["Type"], HandlerError | DatabaseError>
 }
 
-interface HandlerSpec<I extends Schema.Top, O extends Schema.Top> {
+interface HandlerSpec<I extends Schema.Top, O extends Schema.Top, C = HandlerContext> {
   readonly name: string
   readonly input: I
   readonly output: O
   readonly timeoutMs?: number
   readonly coalesce?: boolean
-  readonly handle: Handler<I, O>["handle"]
+  readonly handle: (input: I["Type"], ctx: C) => Effect.Effect<O["Type"], HandlerError | DatabaseError>
 }
 
 const checkName = (name: string) => {
@@ -86,10 +91,11 @@ export const defineCommand = <I extends Schema.Top, O extends Schema.Top>(
 
 /**
  * Declares a query: read-only, callable with GET, runs concurrently; identical concurrent
- * requests share one run unless `coalesce: false`.
+ * requests share one run unless `coalesce: false`. Its context has no `emit`: an event must come
+ * from a command (a query's run is not a write, and nothing it emitted would be kept).
  */
 export const defineQuery = <I extends Schema.Top, O extends Schema.Top>(
-  spec: HandlerSpec<I, O>,
+  spec: HandlerSpec<I, O, QueryContext>,
 ): Handler<I, O> => {
   checkName(spec.name)
   return { _tag: "Handler", kind: "query", ...spec }

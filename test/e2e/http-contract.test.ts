@@ -223,6 +223,14 @@ describe("error statuses", () => {
     expect(text).not.toMatch(/boom:|secret|stack|\.ts:\d+/)
   })
 
+  it("a query that emits an event (past its type) is 500, and nothing reaches the log", async () => {
+    const res = await _get(FAULTY, "/api/SneakyEmit?name=yorick")
+    expect(res.status).toBe(500)
+    expect(res.body.error.code).toBe("internal")
+    const rows = await server.sql`select count(*)::int as n from hamlet_events where stream = 'name-yorick'`
+    expect(rows[0].n).toBe(0)
+  })
+
   it("a handler over its time limit is 504", async () => {
     const started = Date.now()
     const res = await _get(FAULTY, "/api/Sleepy")
