@@ -76,25 +76,39 @@ export const SupervisorLive = (
       ).pipe(Effect.provideService(DeadLetters, deadLetters))
       const lock = yield* Semaphore.make(1)
       let config = yield* loadConfig(configPath)
+      /** The config last read, applied or not: its projects are watched, also one that failed to load. */
+      let listed = config
 
       const reload = lock.withPermit(
         Effect.gen(function* () {
           const next = yield* loadConfig(configPath)
+          listed = next
           yield* reconciler.converge(next)
           config = next
         }),
       )
       const reloadLogged: Effect.Effect<void> = Effect.suspend(() => reload).pipe(
-        Effect.andThen(Effect.suspend(() => watchFolders)),
         Effect.catchCause((cause) => Effect.logError("reload failed; keeping the previous routing", cause)),
+        Effect.andThen(Effect.suspend(() => watchFolders)),
       )
       /**
        * Watches the config file and each listed project's hosts/ folder (not the whole tree: data dirs
-       * churn); a reload that changes the projects watches their folders from then on.
+       * churn); a reload that changes the projects watches their folders from then on. A listed project
+       * that failed to load has its project.ts and api/ watched too, so that fixing the file loads it
+       * (not its whole folder: closing a recursive watch also ends Deno's watch of a folder inside it).
        */
       let watching: { readonly paths: string; readonly fiber: Fiber.Fiber<void> } | undefined
       const watchFolders: Effect.Effect<void> = Effect.suspend(() => {
-        const paths = [config.path, ...config.projectDirs.map((d) => `${d}/hosts`)]
+        const running = new Set([...reconciler.routing().projects.values()].map((p) => p.dir))
+        // before the first load nothing runs yet, and nothing has failed
+        const failed = running.size === 0 && watching === undefined
+          ? []
+          : listed.projectDirs.filter((d) => !running.has(d))
+        const paths = [
+          config.path,
+          ...listed.projectDirs.map((d) => `${d}/hosts`),
+          ...failed.flatMap((d) => [`${d}/project.ts`, `${d}/api`]),
+        ]
         if (watching?.paths === paths.join("\n")) return Effect.void
         const previous = watching
         return watchPaths(paths).pipe(
