@@ -1,7 +1,8 @@
 /**
  * `deno task replay`: list, export, verify, repair and time-travel a host's event log, or
  * verify an NDJSON export offline. See USAGE in cli-args.ts. Exit codes: 0 ok, 1 a broken
- * chain, drift or bad file (each finding printed), 2 usage or store errors.
+ * chain, drift, an event its Schema no longer reads or a bad file (each finding printed), 2
+ * usage or store errors.
  */
 // first: must run before anything imports effect
 import { restoreAsyncHooks } from "../platform/no-async-context.ts"
@@ -131,7 +132,8 @@ export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
       return Effect.sync(() => {
         console.error(`replay: ${message}`)
         if (tag === "UsageError" || tag === "BadRange") console.error(`\n${USAGE}`)
-        return 2
+        // the log holds what the project's code cannot read: a finding about the log (1)
+        return tag === "EventDataMismatch" ? 1 : 2
       })
     }),
   )

@@ -39,11 +39,16 @@ export const defineSystemProjection = <S extends Schema.Top>(
     Effect.suspend(() => apply({ ...recorded, data: decodeData(event, recorded) }, db)),
 })
 
+/** A logged event its project's Schema no longer decodes: for an audit, a finding, not a usage error. */
+export class EventDataMismatch extends Error {
+  readonly _tag = "EventDataMismatch"
+}
+
 const decodeData = (event: EventDef, recorded: RecordedEvent): unknown => {
   try {
     return eventCodec(event).decode(recorded.data)
   } catch (error) {
-    throw new Error(
+    throw new EventDataMismatch(
       `event ${recorded.type} at seq ${recorded.seq} of ${recorded.host} does not match its Schema: ${
         (error as Error).message
       }`,

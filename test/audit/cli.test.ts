@@ -9,6 +9,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { storeFromEnv } from "../../src/audit/connect.ts"
+import { eventHash } from "../../src/store/event-hash.ts"
+import { rowToStoredEvent } from "../../src/store/event-log.ts"
 import { PgliteLive } from "../../src/store/pglite.ts"
 import { PostgresLive } from "../../src/store/postgres.ts"
 import { scratchPostgresUrl } from "../support/database.ts"
@@ -104,6 +106,34 @@ describe.skipIf(!hasPostgres)("replay CLI on postgres", () => {
     } finally {
       await server.sql`update hamlet_events set data = ${server.sql.json(original.data)}
         where host = ${BLOG} and seq = 2`
+    }
+  })
+
+  it("exits 1 naming the event when a logged event no longer matches its Schema", async () => {
+    // the last event's data made unreadable by the project's Schema, its hash made again: the chain
+    // holds, as it does after a code change the log's old events no longer fit
+    const [last] = await server
+      .sql`select * from hamlet_events where host = ${BLOG} order by seq desc limit 1`
+    const [prev] = await server.sql`select hash from hamlet_events where host = ${BLOG} and seq = ${
+      Number(last.seq) - 1
+    }`
+    const stored = rowToStoredEvent(last)
+    const data = { ...(stored.data as object), title: 42 }
+    const hash = eventHash(String(prev.hash), {
+      ...stored,
+      data,
+      recordedAt: stored.recordedAt.toISOString(),
+    })
+    await server.sql`update hamlet_events set data = ${server.sql.json(data)}, hash = ${hash}
+      where host = ${BLOG} and seq = ${last.seq}`
+    try {
+      expect((await replay(["--host", BLOG, "--verify", "--chain-only"], env)).code).toBe(0)
+      const run = await replay(["--host", BLOG, "--verify"], env)
+      expect(run.stderr).toContain(`at seq ${last.seq} of ${BLOG} does not match its Schema`)
+      expect(run.code).toBe(1)
+    } finally {
+      await server.sql`update hamlet_events set data = ${server.sql.json(last.data)}, hash = ${last.hash}
+        where host = ${BLOG} and seq = ${last.seq}`
     }
   })
 
