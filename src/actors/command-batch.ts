@@ -335,20 +335,27 @@ export const processBatch = (
     return commitWithRetry(log, commands, chaining, signals, progress).pipe(
       Effect.catch((error) =>
         commands.length === 1 || error.code === COMMIT_UNKNOWN
-          ? Effect.logError("command failed in the store", { host: log.host, error: error.message }).pipe(
-            Effect.andThen(Effect.sync(() => {
-              for (const command of commands) {
-                command.respond({
-                  ok: false,
-                  error: storeFailure(error, {
-                    kind: "command",
-                    requestId: command.requestId,
-                    idempotencyKey: command.meta.idempotencyKey,
-                  }),
-                })
-              }
-            })),
-          )
+          ? Effect.suspend(() => {
+            const replies = commands.map((command) =>
+              storeFailure(error, {
+                kind: "command",
+                requestId: command.requestId,
+                idempotencyKey: command.meta.idempotencyKey,
+              })
+            )
+            const fields = {
+              host: log.host,
+              requestIds: commands.map((c) => c.requestId),
+              error: error.message,
+            }
+            // a stream that already exists is the caller's 409, not the server's trouble
+            const logged = replies.every((r) => r.code === "conflict")
+              ? Effect.logInfo("command refused by the store", fields)
+              : Effect.logError("command failed in the store", fields)
+            return logged.pipe(Effect.andThen(Effect.sync(() => {
+              commands.forEach((command, i) => command.respond({ ok: false, error: replies[i] }))
+            })))
+          })
           : Effect.suspend(() => {
             // the batch surely did not commit (its outcome is known): a stop while its commands are
             // retried one by one tells those not yet retried that nothing was written
