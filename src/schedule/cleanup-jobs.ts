@@ -1,10 +1,11 @@
 /**
  * The fleet-wide cleanup jobs. SoftDeleteCleanup purges soft-deleted rows past their
  * model's retention; SessionExpiry deletes expired sessions. Each purge is an event in the
- * affected host's log (so replay reproduces it), committed with the deletion. IdempotencyExpiry
- * and DeadLetterExpiry forget idempotency keys and dead letters past their retention (not part
- * of the log). A host that fails
- * is logged and skipped — the others are still cleaned — and the job then fails with
+ * affected host's log (so replay reproduces it), committed with the deletion and built from what
+ * its transaction found due — never from an earlier read, which an overlapping run (the next
+ * period's, on another node) may have acted on already. IdempotencyExpiry and DeadLetterExpiry
+ * forget idempotency keys and dead letters past their retention (not part of the log). A host
+ * that fails is logged and skipped — the others are still cleaned — and the job then fails with
  * `TargetsFailed`, so its period is not completed and is run again (finding only what is left).
  */
 import { Duration, Effect, type Schema } from "effect"
@@ -12,7 +13,7 @@ import type { EventDef } from "../projects/event.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { type DatabaseError, query, type SqlTx } from "../store/database.ts"
 import { IDEMPOTENCY_RETENTION } from "../store/idempotency.ts"
-import type { PendingEvent } from "../store/event-log.ts"
+import type { PendingEvent, StoredEvent } from "../store/event-log.ts"
 import { quoteIdentifier as q } from "../store/model-ddl.ts"
 import { makeTargetFailures, type ScheduledJob, type TargetsFailed } from "./job.ts"
 import { RowsPurged, SessionsExpired } from "./system-events.ts"
@@ -36,9 +37,17 @@ const pendingSystemEvent = <S extends Schema.Top>(
   meta: { handler: job, system: true },
 })
 
+/** Ids in stored purges or expiries (both events list `ids`): what the job did, for its count. */
+const idsIn = (events: ReadonlyArray<StoredEvent>): number =>
+  events.reduce((n, e) => n + (e.data as { readonly ids: ReadonlyArray<string> }).ids.length, 0)
+
 const CLEANUP_FAILED = "cleanup failed for a host; its period will be retried"
 
-/** Purges, host by host, rows soft-deleted longer ago than their model's retention. */
+/**
+ * Purges, host by host, rows soft-deleted longer ago than their model's retention. The hosts
+ * are found outside any transaction; which rows a host's purge lists is read in its transaction
+ * (system-append.ts), so a run that another run overtook finds them gone and logs no purge.
+ */
 export const softDeleteCleanup = (
   log: SystemLog,
   projects: ReadonlyArray<LoadedProject>,
@@ -53,35 +62,47 @@ export const softDeleteCleanup = (
         const cutoff = new Date(
           now.getTime() - Duration.toMillis(Duration.fromInputUnsafe(model.options.retention)),
         )
-        const rows = yield* failures.attempt(
+        const table = `${q(project.name)}.${q(model.table)}`
+        const hosts = yield* failures.attempt(
           `${project.name}.${model.table}`,
           query(() =>
-            log.sql.unsafe(
-              `select host, array_agg(id::text order by id) as ids from ${q(project.name)}.${q(model.table)}
-               where deleted_at < $1 group by host order by host`,
-              [cutoff],
-            )
+            log.sql.unsafe(`select distinct host from ${table} where deleted_at < $1 order by host`, [cutoff])
           ),
         )
-        for (const row of rows ?? []) {
+        for (const row of hosts ?? []) {
           const host = String(row.host)
-          const ids = row.ids as Array<string>
-          const events = chunk(ids, IDS_PER_EVENT).map((part) =>
-            pendingSystemEvent(
-              RowsPurged,
-              { table: model.table, ids: part, deletedBefore: cutoff.toISOString() },
-              "SoftDeleteCleanup",
-            )
-          )
-          const done = yield* failures.attempt(host, appendSystemEvents(log, project, host, events))
-          if (done) purged += ids.length
+          // no row lock: the projection's purge deletes only rows still soft-deleted before the
+          // cutoff (purge-rows.ts), as a replay does; locking them before the log's insert could
+          // deadlock with an actor's batch that inserted its events first
+          const purge = (tx: SqlTx) =>
+            query(() =>
+              tx.unsafe(
+                `select id::text as id from ${table} where host = $1 and deleted_at < $2 order by id`,
+                [host, cutoff],
+              )
+            ).pipe(Effect.map((rows) =>
+              chunk(rows.map((r) => String(r.id)), IDS_PER_EVENT).map((ids) =>
+                pendingSystemEvent(
+                  RowsPurged,
+                  { table: model.table, ids, deletedBefore: cutoff.toISOString() },
+                  "SoftDeleteCleanup",
+                )
+              )
+            ))
+          const stored = yield* failures.attempt(host, appendSystemEvents(log, project, host, purge))
+          purged += idsIn(stored ?? [])
         }
       }
     }
     return yield* failures.settle(purged)
   })
 
-/** Deletes expired sessions, recording a HamletSessionsExpired event per affected host. */
+/**
+ * Deletes expired sessions, recording a HamletSessionsExpired event per affected host and
+ * `IDS_PER_EVENT` sessions. The event lists what its transaction's delete removed: a session
+ * renewed meanwhile, or expired already by another run (the next period's, on another node),
+ * is not in it; nothing removed, no event.
+ */
 export const sessionExpiry = (
   log: SystemLog,
   projects: ReadonlyArray<LoadedProject>,
@@ -89,37 +110,37 @@ export const sessionExpiry = (
 ): Effect.Effect<number, DatabaseError | TargetsFailed> =>
   Effect.gen(function* () {
     const failures = makeTargetFailures("SessionExpiry", CLEANUP_FAILED)
-    const rows = yield* query(() =>
-      log.sql`select s.host, h.project, array_agg(s.id order by s.id) as ids
+    const hosts = yield* query(() =>
+      log.sql`select distinct s.host, h.project
           from hamlet_sessions s join hamlet_hosts h on h.host = s.host
-          where s.expires_at < ${now} group by s.host, h.project order by s.host`
+          where s.expires_at < ${now} order by s.host`
     )
     let expired = 0
-    for (const row of rows) {
+    for (const row of hosts) {
       const project = projects.find((p) => p.name === row.project)
       if (!project) continue
       const host = String(row.host)
-      // a host's chunks in order; its first failure skips the rest of that host, not the others
-      for (const ids of chunk(row.ids as Array<string>, IDS_PER_EVENT)) {
-        const event = pendingSystemEvent(
-          SessionsExpired,
-          { ids, expiredBefore: now.toISOString() },
-          "SessionExpiry",
-        )
-        // only those still expired: one renewed (or created again) since the list was read stays
-        const deleteSessions = (tx: SqlTx) =>
-          Effect.asVoid(
-            query(() =>
-              tx`delete from hamlet_sessions
-                 where host = ${host} and id = any(${ids as string[]}) and expires_at < ${now}`
-            ),
-          )
-        const done = yield* failures.attempt(
-          host,
-          appendSystemEvents(log, project, host, [event], deleteSessions),
-        )
-        if (done === undefined) break
-        expired += ids.length
+      const expire = (tx: SqlTx) =>
+        query(() =>
+          tx`delete from hamlet_sessions where host = ${host} and id in (
+               select id from hamlet_sessions where host = ${host} and expires_at < ${now}
+               order by id limit ${IDS_PER_EVENT})
+             and expires_at < ${now}
+             returning id`
+        ).pipe(Effect.map((rows) => {
+          const ids = rows.map((r) => String(r.id)).sort()
+          return ids.length === 0 ? [] : [
+            pendingSystemEvent(SessionsExpired, { ids, expiredBefore: now.toISOString() }, "SessionExpiry"),
+          ]
+        }))
+      // a chunk per transaction, until one finds less than a chunk left; a failure skips the
+      // rest of this host, not the others
+      for (;;) {
+        const stored = yield* failures.attempt(host, appendSystemEvents(log, project, host, expire))
+        if (stored === undefined) break
+        const count = idsIn(stored)
+        expired += count
+        if (count < IDS_PER_EVENT) break
       }
     }
     return yield* failures.settle(expired)

@@ -41,7 +41,8 @@ export const SessionsExpired = systemEvent(
 /**
  * Applies a purge, live and on replay: deletes the listed rows of the project's table that are
  * still soft-deleted before the event's `deletedBefore` — never a row created again since the
- * job listed it (the job lists ids outside the host's transaction). No-op for an unknown table,
+ * job listed it (purges logged before the job listed ids in its transaction did so outside it,
+ * and a replay must treat them as they were applied live). No-op for an unknown table,
  * or one whose model no longer soft-deletes (it holds no soft-deleted rows).
  */
 export const purgeProjection = (models: ReadonlyArray<Model>): Projection =>

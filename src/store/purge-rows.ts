@@ -1,8 +1,8 @@
 /**
  * The statement a purge (HamletRowsPurged) runs on a model table: it deletes the listed rows
  * that are still soft-deleted before the purge's cutoff, never by id alone. The cleanup job
- * lists ids outside the host's transaction; a row the tenant re-creates before the purge
- * commits is live by then and stays — and in a replay too, where the purge comes after the
+ * listed ids outside the host's transaction (it reads them in it now, but old purges replay as
+ * they were); a row the tenant re-created before such a purge committed was live by then and stays — and in a replay too, where the purge comes after the
  * re-create in the host's log, as it committed after it.
  */
 import type { SqlTx } from "./database.ts"

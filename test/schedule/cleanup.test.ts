@@ -18,6 +18,7 @@ import {
 import { periodStart } from "../../src/schedule/claim.ts"
 import { attemptPeriod, settlePeriod } from "../../src/schedule/period-run.ts"
 import { partitionName } from "../../src/store/event-log.ts"
+import { lockHostSql } from "../../src/store/roles.ts"
 import { readLog, verifyLog } from "../support/event-log.ts"
 import { until } from "../support/eventually.ts"
 import { startTestServer, type TestServer, type TestServerOptions } from "../support/server.ts"
@@ -131,33 +132,125 @@ const describeCleanup = (options: TestServerOptions) =>
       })
     })
 
-    it("keeps a session renewed after the job listed it as expired", async () => {
-      await server.sql`insert into hamlet_sessions (host, id, expires_at) values
-      (${BLOG}, 'renewed-1', now() - interval '1 minute')`
-      // renewed once the job has read which sessions expired, before it deletes them
-      let isRenewed = false
+    /**
+     * `server.sql`, but the first statement whose text has `marker` (the job's read of what is
+     * due, outside any transaction) waits for `meanwhile` once answered: what another node or the
+     * tenant does between that read and the job's transaction.
+     */
+    const sqlWith = (marker: string, meanwhile: () => Promise<unknown>) => {
+      let isDone = false
+      const hold = (text: string, statement: Promise<unknown>) => {
+        if (isDone || !text.includes(marker)) return statement
+        isDone = true
+        return statement.then(async (rows) => {
+          await meanwhile()
+          return rows
+        })
+      }
       const sql = new Proxy(server.sql, {
-        apply: (target, self, args) => {
-          const statement = Reflect.apply(target, self, args)
-          if (isRenewed || !String(args[0]?.join?.("")).includes("from hamlet_sessions s")) return statement
-          isRenewed = true
-          return statement.then(async (rows: unknown) => {
-            await server.sql`update hamlet_sessions set expires_at = now() + interval '1 hour'
-                             where host = ${BLOG} and id = 'renewed-1'`
-            return rows
-          })
-        },
+        apply: (target, self, args) => hold(String(args[0]?.join?.("")), Reflect.apply(target, self, args)),
         get: (target, prop) => {
           const value = Reflect.get(target, prop)
+          if (prop === "unsafe") {
+            return (text: string, ...rest: Array<never>) => hold(text, value.call(target, text, ...rest))
+          }
           return typeof value === "function" ? value.bind(target) : value
         },
       })
-      await Effect.runPromise(sessionExpiry({ sql, bus: server.bus }, projects(), new Date()))
-      expect(isRenewed).toBe(true)
+      return { log: { sql, bus: server.bus }, wasHeld: () => isDone }
+    }
+    const expiryEventsOf = async (host: string, id: string) =>
+      (await readLog(server.sql, host)).filter((e) =>
+        e.type === "HamletSessionsExpired" && (e.data.ids as Array<string>).includes(id)
+      )
+
+    it("keeps a session renewed after the job listed it as expired, and logs no expiry of it", async () => {
+      await server.sql`insert into hamlet_sessions (host, id, expires_at) values
+      (${BLOG}, 'renewed-1', now() - interval '1 minute')`
+      // renewed once the job has read which sessions expired, before it deletes them
+      const { log, wasHeld } = sqlWith(
+        "from hamlet_sessions s",
+        () =>
+          server.sql`update hamlet_sessions set expires_at = now() + interval '1 hour'
+                   where host = ${BLOG} and id = 'renewed-1'`,
+      )
+      expect(await Effect.runPromise(sessionExpiry(log, projects(), new Date()))).toBe(0)
+      expect(wasHeld()).toBe(true)
       const left = await server.sql`select id from hamlet_sessions where host = ${BLOG} and id = 'renewed-1'`
       expect(left.map((r) => r.id)).toEqual(["renewed-1"])
+      expect(await expiryEventsOf(BLOG, "renewed-1")).toEqual([])
       await server.sql`delete from hamlet_sessions where host = ${BLOG} and id = 'renewed-1'`
     })
+
+    it("a session expiry run that another node's run overtook logs each expiry once", async () => {
+      await server.sql`insert into hamlet_sessions (host, id, expires_at) values
+      (${BLOG}, 'overtaken-1', now() - interval '1 minute'), (${BLOG}, 'overtaken-2', now() - interval '1 minute')`
+      // the next period's run (another node) expires them between this run's read and its delete
+      const { log, wasHeld } = sqlWith(
+        "from hamlet_sessions s",
+        () => Effect.runPromise(sessionExpiry({ sql: server.sql, bus: server.bus }, projects(), new Date())),
+      )
+      expect(await Effect.runPromise(sessionExpiry(log, projects(), new Date()))).toBe(0)
+      expect(wasHeld()).toBe(true)
+      const events = await expiryEventsOf(BLOG, "overtaken-1")
+      expect(events.map((e) => e.data.ids)).toEqual([["overtaken-1", "overtaken-2"]])
+      expect(await verifyLog(server.sql, BLOG)).toMatchObject({ isGapless: true, brokenAt: undefined })
+    })
+
+    it("a purge run that another node's run overtook logs each purge once", async () => {
+      const item = await oldDeletedItem(BLOG, "purged once")
+      const { log, wasHeld } = sqlWith(
+        "deleted_at <",
+        () =>
+          Effect.runPromise(softDeleteCleanup({ sql: server.sql, bus: server.bus }, projects(), new Date())),
+      )
+      expect(await Effect.runPromise(softDeleteCleanup(log, projects(), new Date()))).toBe(0)
+      expect(wasHeld()).toBe(true)
+      expect(await itemIds(BLOG)).not.toContain(item)
+      const purges = (await readLog(server.sql, BLOG)).filter((e) =>
+        e.type === "HamletRowsPurged" && (e.data.ids as Array<string>).includes(item)
+      )
+      expect(purges).toHaveLength(1)
+      expect(await verifyLog(server.sql, BLOG)).toMatchObject({ isGapless: true, brokenAt: undefined })
+    })
+
+    // PGlite is one backend session: no other connection's writer to queue behind
+    it.skipIf(options.store === "pglite")(
+      "an expiry waits for the host's write lock, as another node's command batch holds it",
+      async () => {
+        await server.sql`insert into hamlet_sessions (host, id, expires_at) values
+        (${BLOG}, 'queued-1', now() - interval '1 minute')`
+        let release = () => {}
+        const released = new Promise<void>((resolve) => release = resolve)
+        let isLocked = () => {}
+        const locked = new Promise<void>((resolve) => isLocked = resolve)
+        const holder = server.sql.begin(async (tx) => {
+          await tx.unsafe(lockHostSql(BLOG))
+          isLocked()
+          await released
+        })
+        await locked
+        let isExpired = false
+        const expiry = Effect.runPromise(sessionExpiry(log(), projects(), new Date())).then((n) => {
+          isExpired = true
+          return n
+        })
+        try {
+          await until(
+            "the expiry to wait for the host's write lock",
+            async () =>
+              (await server.sql`select count(*)::int as n from pg_locks
+                              where locktype = 'advisory' and not granted`)[0].n >= 1,
+          )
+          expect(isExpired).toBe(false)
+        } finally {
+          release()
+          await holder
+        }
+        expect(await expiry).toBe(1)
+        expect((await expiryEventsOf(BLOG, "queued-1")).map((e) => e.data.ids)).toEqual([["queued-1"]])
+      },
+    )
 
     it("forgets idempotency keys past their retention, and keeps the others' replies", async () => {
       await server.sql`insert into hamlet_idempotency (host, key, reply, created_at) values

@@ -7,6 +7,8 @@ import { Duration, Effect, Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Auditor, AuditorLive } from "../../src/audit/auditor.ts"
 import { softDeleteCleanup } from "../../src/schedule/cleanup-jobs.ts"
+import { appendSystemEvents } from "../../src/schedule/system-append.ts"
+import type { PendingEvent } from "../../src/store/event-log.ts"
 import { Database, type Sql } from "../../src/store/database.ts"
 import { readLog } from "../support/event-log.ts"
 import { startTestServer, type TestServer, type TestServerOptions } from "../support/server.ts"
@@ -122,8 +124,40 @@ const describePurgeRace = (options: TestServerOptions) =>
       // the purge committed after the re-create: it is after it in the host's log too
       const log = await readLog(server.sql, HOST)
       expect(log.map((e) => e.type)).toEqual(["Put", "Deleted", "Put", "Deleted", "Put", "HamletRowsPurged"])
-      expect(log[5].data).toMatchObject({ table: "item", ids: ["x", "y"], deletedBefore: expect.any(String) })
+      // it lists what its own transaction found due: x was live again by then
+      expect(log[5].data).toMatchObject({ table: "item", ids: ["y"], deletedBefore: expect.any(String) })
       // a rebuild from the log reaches the same rows
+      const report = await verify()
+      expect(report.chain.breaks).toEqual([])
+      expect(report.projections?.drifts).toEqual([])
+    })
+
+    it("a purge logged listing a row live again (as the job once did) replays as it applied live", async () => {
+      await post("/api/PutItem", { id: "z", text: "old" })
+      await post("/api/DeleteItem", { id: "z" })
+      await post("/api/PutItem", { id: "z", text: "new, live" })
+      await post("/api/PutItem", { id: "w", text: "gone" })
+      await post("/api/DeleteItem", { id: "w" })
+      const project = [...server.supervisor.routing().projects.values()].find((p) => p.name === "purger")!
+      // the shape the job wrote when it listed ids outside the transaction: z had been re-created
+      const deletedBefore = new Date(Date.now() + 1_000).toISOString()
+      const purge: PendingEvent = {
+        stream: "hamlet-purge-item",
+        type: "HamletRowsPurged",
+        data: { table: "item", ids: ["w", "z"], deletedBefore },
+        meta: { handler: "SoftDeleteCleanup", system: true },
+      }
+      await Effect.runPromise(
+        appendSystemEvents(
+          { sql: server.sql, bus: server.bus },
+          project,
+          HOST,
+          () => Effect.succeed([purge]),
+        ),
+      )
+      const rows = await server.sql`select id, text, deleted_at from purger.item
+                                    where host = ${HOST} and id in ('w', 'z')`
+      expect(rows).toEqual([{ id: "z", text: "new, live", deleted_at: null }])
       const report = await verify()
       expect(report.chain.breaks).toEqual([])
       expect(report.projections?.drifts).toEqual([])
