@@ -19,15 +19,23 @@ export type Claim =
   /** Another node holds a live lease (it may be running the job now). */
   | { readonly _tag: "Held"; readonly by: string; readonly leaseUntil: Date }
   | { readonly _tag: "Completed" }
+  /**
+   * The period starts after the database's now(): this node's clock runs ahead. Not claimed
+   * (its run would use a cutoff in the future); `startsInMs` is how far ahead, by the database.
+   */
+  | { readonly _tag: "NotStarted"; readonly startsInMs: number }
 
 /** When a lease taken (or renewed) now runs out, in the database's clock. */
 const leaseEnd = (sql: Sql, lease: Duration.Duration) =>
   sql`now() + ${Math.max(1, Math.round(Duration.toMillis(lease)))}::float8 * interval '1 millisecond'`
 
 /**
- * Takes the period's lease for `lease`, unless it is completed or another node's lease is live.
- * The row lock of `on conflict do update` makes racing nodes take turns: the second sees the
- * first one's fresh lease and gets nothing.
+ * Takes the period's lease for `lease`, unless it is completed or another node's lease is live,
+ * or the period has not started yet in the database's clock. The row lock of `on conflict do
+ * update` makes racing nodes take turns: the second sees the first one's fresh lease and gets
+ * nothing. Periods come from the node's clock (scheduler.ts), their leases from the database's:
+ * refusing a period the database has not reached keeps a node whose clock runs ahead from
+ * running it early — a job's cutoff (its period's start) is never in the database's future.
  */
 export const claimPeriod = (
   sql: Sql,
@@ -37,16 +45,24 @@ export const claimPeriod = (
   lease: Duration.Duration,
 ): Effect.Effect<Claim, DatabaseError> =>
   Effect.gen(function* () {
-    const won = yield* query(() =>
-      sql`insert into hamlet_schedule as s (name, period_start, claimed_by, claimed_at, lease_until, attempts)
-          values (${name}, ${period}, ${nodeId}, now(), ${leaseEnd(sql, lease)}, 1)
-          on conflict (name, period_start) do update
-            set claimed_by = excluded.claimed_by, claimed_at = excluded.claimed_at,
-                lease_until = excluded.lease_until, attempts = s.attempts + 1
-            where s.completed_at is null and s.lease_until <= now()
-          returning attempts`
+    // one statement, one now(): a refused claim's period is surely in the future, never one
+    // that began between the insert and a second look (which would find no row: "Completed")
+    const [claimed] = yield* query(() =>
+      sql`with won as (
+            insert into hamlet_schedule as s (name, period_start, claimed_by, claimed_at, lease_until, attempts)
+            select ${name}, ${period}::timestamptz, ${nodeId}, now(), ${leaseEnd(sql, lease)}, 1
+            where ${period}::timestamptz <= now()
+            on conflict (name, period_start) do update
+              set claimed_by = excluded.claimed_by, claimed_at = excluded.claimed_at,
+                  lease_until = excluded.lease_until, attempts = s.attempts + 1
+              where s.completed_at is null and s.lease_until <= now()
+            returning attempts)
+          select (select attempts from won) as attempts,
+                 (extract(epoch from ${period}::timestamptz - now()) * 1000)::float8 as starts_in_ms`
     )
-    if (won.length === 1) return { _tag: "Won", attempt: Number(won[0].attempts) } as const
+    if (claimed.attempts !== null) return { _tag: "Won", attempt: Number(claimed.attempts) } as const
+    const startsInMs = Number(claimed.starts_in_ms)
+    if (startsInMs > 0) return { _tag: "NotStarted", startsInMs } as const
     const rows = yield* query(() =>
       sql`select claimed_by, lease_until, completed_at from hamlet_schedule
           where name = ${name} and period_start = ${period}`

@@ -5,9 +5,9 @@
  * until it completes or its time is up — by whichever node takes the lease next.
  */
 import { Cause, Clock, Data, Duration, Effect, Exit, Schedule } from "effect"
-import type { Sql } from "../store/database.ts"
+import type { DatabaseError, Sql } from "../store/database.ts"
 import { IDEMPOTENCY_RETENTION } from "../store/idempotency.ts"
-import { abandonPeriod, claimPeriod, completePeriod, releaseLease, renewLease } from "./claim.ts"
+import { abandonPeriod, type Claim, claimPeriod, completePeriod, releaseLease, renewLease } from "./claim.ts"
 import type { JobError, ScheduledJob } from "./job.ts"
 
 /**
@@ -50,6 +50,27 @@ const describeCause = (cause: Cause.Cause<unknown>): string =>
   Cause.hasInterruptsOnly(cause) ? "interrupted" : Cause.pretty(cause)
 
 /**
+ * Claims the period, first waiting out how far it is ahead of the database's clock when this
+ * node's clock runs ahead (claim.ts refuses it until then): the period is then run on time, by
+ * the database, by whichever node claims it first. The wait is measured by the database and
+ * slept as a duration, which a skewed clock still measures right.
+ */
+const claimOnceStarted = (
+  sql: Sql,
+  name: string,
+  period: Date,
+  nodeId: string,
+  lease: Duration.Duration,
+): Effect.Effect<Exclude<Claim, { _tag: "NotStarted" }>, DatabaseError> =>
+  Effect.gen(function* () {
+    for (;;) {
+      const claim = yield* claimPeriod(sql, name, period, nodeId, lease)
+      if (claim._tag !== "NotStarted") return claim
+      yield* Effect.sleep(Duration.millis(Math.ceil(claim.startsInMs)))
+    }
+  })
+
+/**
  * One try at a period: claim it and, if this node got the lease, run the job and mark the
  * period completed. Fails with the job's error (the lease given back first), or `PeriodHeld`.
  */
@@ -61,7 +82,7 @@ export const attemptPeriod = (
   options: LeaseOptions = DEFAULT_LEASE,
 ): Effect.Effect<PeriodOutcome, JobError | PeriodHeld | LeaseLost> =>
   Effect.gen(function* () {
-    const claim = yield* claimPeriod(sql, job.name, period, nodeId, options.lease)
+    const claim = yield* claimOnceStarted(sql, job.name, period, nodeId, options.lease)
     if (claim._tag === "Completed") return claim
     if (claim._tag === "Held") {
       return yield* new PeriodHeld({ job: job.name, period, by: claim.by, leaseUntil: claim.leaseUntil })

@@ -4,7 +4,7 @@
  * gives its lease back, a stopped node's claim is taken over when its lease runs out, and the
  * loops of several nodes on one database run a job once per period between them.
  */
-import { Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Schedule, Scope } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Schedule, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Database, DatabaseError, type Sql } from "../../src/store/database.ts"
 import { migrateCore } from "../../src/store/migrations.ts"
@@ -69,8 +69,9 @@ const describeScheduler = (kind: StoreKind) =>
       expect(await run(claimPeriod(sql, "OnceJob", period, "node-a-restarted", PERIOD))).toMatchObject({
         _tag: "Held",
       })
-      const next = new Date(period.getTime() + 60_000)
-      expect(await run(claimPeriod(sql, "OnceJob", next, "node-b", PERIOD))).toMatchObject({ _tag: "Won" })
+      // an earlier period (a later one may not have started yet: claimPeriod refuses it)
+      const other = new Date(period.getTime() - 60_000)
+      expect(await run(claimPeriod(sql, "OnceJob", other, "node-b", PERIOD))).toMatchObject({ _tag: "Won" })
       expect(await run(claimPeriod(sql, "OtherJob", period, "node-b", PERIOD))).toMatchObject({ _tag: "Won" })
     })
 
@@ -298,9 +299,59 @@ const describeScheduler = (kind: StoreKind) =>
       expect(row.completed_at).not.toBeNull()
     })
 
+    it("a period that has not started by the database's clock is not claimed", async () => {
+      const name = `Early${Date.now()}`
+      const [{ now }] = await sql`select now()`
+      const period = new Date((now as Date).getTime() + 60_000)
+      const claim = await run(claimPeriod(sql, name, period, "node-ahead", PERIOD))
+      expect(claim).toMatchObject({ _tag: "NotStarted" })
+      const startsInMs = claim._tag === "NotStarted" ? claim.startsInMs : 0
+      expect(startsInMs).toBeGreaterThan(50_000)
+      expect(startsInMs).toBeLessThanOrEqual(60_000)
+      expect(await claimRow(name)).toBeUndefined()
+    })
+
+    it("a node whose clock runs ahead runs each period once the database's clock has reached it", async () => {
+      const every = Duration.seconds(1)
+      // what a node's clock 1.5 s ahead gives its loop: each period it computes starts in the future
+      const ahead = Effect.clockWith((clock) =>
+        Effect.succeed<Clock.Clock>({
+          currentTimeMillisUnsafe: () => clock.currentTimeMillisUnsafe() + 1_500,
+          currentTimeMillis: Effect.sync(() => clock.currentTimeMillisUnsafe() + 1_500),
+          currentTimeNanosUnsafe: () => clock.currentTimeNanosUnsafe() + 1_500_000_000n,
+          currentTimeNanos: Effect.sync(() => clock.currentTimeNanosUnsafe() + 1_500_000_000n),
+          monotonicTimeNanosUnsafe: () => clock.monotonicTimeNanosUnsafe(),
+          monotonicTimeNanos: clock.monotonicTimeNanos,
+          sleep: (duration) => clock.sleep(duration),
+        })
+      )
+      const runs: Array<{ period: Date; dbNow: Date }> = []
+      const job: ScheduledJob = {
+        name: `Ahead${Date.now()}`,
+        every,
+        run: (period) =>
+          Effect.promise(() => sql`select now()`).pipe(
+            Effect.map(([{ now }]) => runs.push({ period, dbNow: now as Date })),
+          ),
+      }
+      const fiber = Effect.runFork(
+        Effect.flatMap(ahead, (clock) =>
+          runJobLoop(sql, "node-ahead", job, FAST).pipe(Effect.provideService(Clock.Clock, clock))),
+      )
+      await until("two periods run", () =>
+        runs.length >= 2)
+      await run(Fiber.interrupt(fiber))
+      // the job's cutoff (its period) is never in the database's future
+      for (const { period, dbNow } of runs) {
+        expect(dbNow.getTime()).toBeGreaterThanOrEqual(period.getTime())
+      }
+    })
+
     it("two nodes' loops run a job once per period between them", async () => {
       const { job, runs } = flakyJob(`Loop${Date.now()}`, 0, Duration.millis(150))
-      const fibers = ["node-a", "node-b"].map((node) => Effect.runFork(runJobLoop(sql, node, job, FAST)))
+      const fibers = ["node-a", "node-b"].map((node) =>
+        Effect.runFork(runJobLoop(sql, node, job, FAST))
+      )
       const periods = () => new Set(runs.map((r) => r.period))
       await until("four periods", () => periods().size >= 4)
       await Promise.all(fibers.map((f) => run(Fiber.interrupt(f))))
