@@ -24,6 +24,12 @@ export interface NatsBusOptions {
   readonly reconnectTimeWaitMs?: number
   /** How long the first connect may take; 5 s by default. */
   readonly connectTimeoutMs?: number
+  /**
+   * How often the client pings the server; two unanswered pings make it reconnect. 10 s by
+   * default (nats.js' own 2 minutes would leave a half-open link — a partition that sends no
+   * reset — unnoticed for about 4 minutes: requests time out instead of failing fast).
+   */
+  readonly pingIntervalMs?: number
 }
 
 const EMPTY_HEADERS: BusHeaders = Object.freeze({})
@@ -74,6 +80,8 @@ export const makeNatsBus = (
             maxReconnectAttempts: -1,
             reconnectTimeWait: options.reconnectTimeWaitMs ?? 250,
             timeout: options.connectTimeoutMs ?? 5000,
+            pingInterval: options.pingIntervalMs ?? 10_000,
+            maxPingOut: 2,
             // An async trace allocates an Error per request: too dear on the hot path.
             noAsyncTraces: true,
           }),
