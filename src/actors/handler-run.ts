@@ -5,7 +5,7 @@
  */
 import { Cause, Effect, Exit, Option, Schema, SchemaAST } from "effect"
 import type { Reply } from "../bus/envelope.ts"
-import { badInput, replyError, toReplyError } from "../errors.ts"
+import { badInput, internalError, replyError, toReplyError } from "../errors.ts"
 import type { EventDef } from "../projects/event.ts"
 import { eventCodec } from "../projects/event-codec.ts"
 import type { HostReader } from "../projects/access.ts"
@@ -51,20 +51,31 @@ const isNoInput = (ast: SchemaAST.AST): boolean =>
   SchemaAST.isObjects(ast) && ast.propertySignatures.length === 0 && ast.indexSignatures.length === 0 &&
   ast.checks === undefined && ast.encoding === undefined
 
-/** Parsers built once per handler, not per request (they are pure functions of the Schemas). */
+/**
+ * Parsers built once per handler, not per request (they are pure functions of the Schemas). Input
+ * and output are JSON on the wire, so both go through the Schemas' canonical JSON codecs
+ * (`Schema.toCodecJson`, as event data does): a `Schema.Date` is an ISO string, a NaN "NaN".
+ */
 const codecs = new WeakMap<Handler, HandlerCodecs>()
 const codecsOf = (handler: Handler): HandlerCodecs => {
   let found = codecs.get(handler)
   if (!found) {
+    const input = isNoInput(handler.input.ast) ? NO_INPUT : Schema.toCodecJson(handler.input)
     found = {
-      decode: Schema.decodeUnknownExit(
-        (isNoInput(handler.input.ast) ? NO_INPUT : handler.input) as Schema.Codec<unknown, unknown>,
+      decode: Schema.decodeUnknownExit(input as unknown as Schema.Codec<unknown, unknown>),
+      encode: Schema.encodeUnknownExit(
+        Schema.toCodecJson(handler.output) as unknown as Schema.Codec<unknown, unknown>,
       ),
-      encode: Schema.encodeUnknownExit(handler.output as Schema.Codec<unknown, unknown>),
     }
     codecs.set(handler, found)
   }
   return found
+}
+
+/** The handler returned what its output Schema does not take: a bug in the handler, told as such. */
+class OutputMismatch {
+  readonly _tag = "OutputMismatch"
+  constructor(readonly error: Schema.SchemaError) {}
 }
 
 export const inputError = (error: Schema.SchemaError): Reply => ({ ok: false, error: badInput(error) })
@@ -125,7 +136,8 @@ export const runHandler = (
   )
   const { encode } = codecsOf(request.handler)
   return request.handler.handle(request.input, ctx).pipe(
-    Effect.flatMap((value) => encode(value)), // an Exit is an Effect: no fiber work for the encode
+    // an Exit is an Effect: no fiber work for the encode
+    Effect.flatMap((value) => Exit.mapError(encode(value), (error) => new OutputMismatch(error))),
     Effect.timeoutOption(timeoutMs),
     Effect.exit,
     Effect.flatMap((exit): Effect.Effect<HandlerOutcome, DatabaseError> => {
@@ -143,6 +155,15 @@ export const runHandler = (
       }
       const failure = exit.cause.reasons.find(Cause.isFailReason)
       if (failure && isDatabaseError(failure.error)) return Effect.fail(failure.error)
+      if (failure?.error instanceof OutputMismatch) {
+        const message = `${request.handler.name}'s output does not match its output Schema`
+        return Effect.logError(message, failure.error.error.message).pipe(
+          Effect.as({
+            reply: { ok: false, error: { ...internalError(request.requestId), message } },
+            events: [],
+          }),
+        )
+      }
       const error = toReplyError(exit.cause, request.requestId)
       if (error.code === "internal") {
         return Effect.logError("handler failed", Cause.pretty(exit.cause)).pipe(

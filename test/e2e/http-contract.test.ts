@@ -231,6 +231,32 @@ describe("error statuses", () => {
     expect(rows[0].n).toBe(0)
   })
 
+  it("a Schema.Date input and output travel as ISO strings; the handler sees a Date", async () => {
+    const res = await _post(FAULTY, "Dated", { publishedOn: "1965-08-01T00:00:00.000Z" })
+    expect(res.status).toBe(200)
+    expect(res.body).toEqual({ publishedOn: "1965-08-02T00:00:00.000Z", year: 1965, isDate: true })
+    const bad = await _post(FAULTY, "Dated", { publishedOn: "not a date" })
+    expect(bad.status).toBe(400)
+    expect(bad.body.error.issues.map((i: Json) => i.path)).toEqual(["publishedOn"])
+    // a Date is not JSON: an object where the ISO string belongs is refused, not taken
+    expect((await _post(FAULTY, "Dated", { publishedOn: {} })).status).toBe(400)
+  })
+
+  it('an output is its Schema\'s JSON (NaN as "NaN"); one that does not match is a 500 saying so', async () => {
+    const nan = await _post(FAULTY, "BadOutput", { kind: "nan" })
+    expect(nan.status).toBe(200)
+    expect(nan.body).toEqual({ n: "NaN" }) // Schema.Number's JSON form, as in the log; never a silent null
+    for (const kind of ["finite-nan", "string"]) {
+      const res = await _post(FAULTY, "BadOutput", { kind }, { "x-request-id": `bad-output-${kind}` })
+      expect(res.status).toBe(500)
+      expect(res.body.error).toEqual({
+        code: "internal",
+        message: "BadOutput's output does not match its output Schema",
+        requestId: `bad-output-${kind}`,
+      })
+    }
+  })
+
   it("a handler over its time limit is 504", async () => {
     const started = Date.now()
     const res = await _get(FAULTY, "/api/Sleepy")
