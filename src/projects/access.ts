@@ -15,7 +15,9 @@ export interface ListOptions<R> {
    * end with `["id", …]` when a stable order matters, e.g. for paging with `offset`.
    */
   readonly orderBy?: OrderBy<R>
+  /** At most this many rows (floored; Infinity is no limit; NaN is a defect: the handler's bug). */
   readonly limit?: number
+  /** Rows skipped first (floored; Infinity skips them all; NaN is a defect). */
   readonly offset?: number
   /** Include soft-deleted rows (hidden by default). */
   readonly includeDeleted?: boolean

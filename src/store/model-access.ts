@@ -145,6 +145,12 @@ export const readsOnLanes =
       )
     )
 
+/**
+ * A limit or offset as the integer Postgres takes: floored, at least 0, at most 2^53 - 1 (within
+ * int8, and exact as a JS number: 1e30 went out as "1e+30", which int8 refuses).
+ */
+const rowCount = (n: number): number => Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.floor(n)))
+
 export const makeHostReader = (read: ReadStatement, schema: string, host: string): HostReader => ({
   get: (model, id, options) => {
     const where = whereClause(model, host, { id }, options?.includeDeleted ?? false)
@@ -170,11 +176,20 @@ export const makeHostReader = (read: ReadStatement, schema: string, host: string
     // parameters, not text: every distinct text is one more prepared statement on every connection
     const params = [...where.params]
     const bound = (n: number) => {
-      params.push(Math.max(0, Math.floor(n)))
+      params.push(rowCount(n))
       return `$${params.length}::int8`
     }
-    const tail = (options?.limit !== undefined ? ` limit ${bound(options.limit)}` : "") +
-      (options?.offset !== undefined ? ` offset ${bound(options.offset)}` : "")
+    const { limit, offset } = options ?? {}
+    for (const [name, n] of [["limit", limit], ["offset", offset]] as const) {
+      if (Number.isNaN(n)) {
+        return Effect.die(
+          new RangeError(`${model.table}: list's ${name} is NaN; pass a number, or leave it out`),
+        )
+      }
+    }
+    // an infinite limit is no limit; an infinite offset skips every row (clamped like any other)
+    const tail = (limit !== undefined && limit !== Infinity ? ` limit ${bound(limit)}` : "") +
+      (offset !== undefined ? ` offset ${bound(offset)}` : "")
     const object = jsonObjectOf(model)
     if (object) {
       const text = jsonListQuery(object, tableName(schema, model), where.text, order, tail)

@@ -464,4 +464,41 @@ export const describeModelContract = (it: Vitest.MethodsNonLive<Database>): void
       )
       assert.deepStrictEqual(other, [])
     }))
+
+  it.effect("list's limit and offset: Infinity is no limit, huge ones are clamped, fractions floored, NaN refused", () =>
+    Effect.gen(function* () {
+      const sql = yield* _setup
+      const Row = defineModel("bounded", { id: Schema.String })
+      yield* migrateProject(sql, "bounds", [Row])
+      const host = "bounds.example.com"
+      const run = <A, E>(body: (db: ProjectionWriter) => Effect.Effect<A, E>) =>
+        withHostTransaction(sql, host, (tx) => body(makeProjectionWriter(tx, "bounds", host)))
+      yield* run((db) => Effect.forEach(["a", "b", "c"], (id) => db.insert(Row, { id })))
+      const ids = (options: { limit?: number; offset?: number }) =>
+        run((db) => db.list(Row, { orderBy: [["id", "asc"]], ...options })).pipe(
+          Effect.map((rows) => rows.map((r) => r.id).join("")),
+        )
+      assert.deepStrictEqual(
+        [
+          yield* ids({ limit: Infinity }),
+          yield* ids({ limit: 1e30 }),
+          yield* ids({ limit: Number.MAX_VALUE }),
+          yield* ids({ limit: 2.9 }),
+          yield* ids({ limit: -Infinity }),
+          yield* ids({ limit: -1 }),
+          yield* ids({ offset: 1e30 }),
+          yield* ids({ offset: Infinity }),
+          yield* ids({ offset: 1.5, limit: 1 }),
+          yield* ids({ offset: -Infinity }),
+        ],
+        ["abc", "abc", "abc", "ab", "", "", "", "", "b", "abc"],
+      )
+      for (const options of [{ limit: NaN }, { offset: NaN }]) {
+        const refused = yield* Effect.exit(ids(options))
+        assert.isTrue(refused._tag === "Failure")
+        const text = String(refused._tag === "Failure" ? refused.cause : "")
+        assert.match(text, /bounded: list's (limit|offset) is NaN/)
+        assert.notMatch(text, /invalid input syntax/)
+      }
+    }))
 }
