@@ -3,6 +3,7 @@
  * (host column first, primary key (host, id), host index, optional soft delete) from it.
  */
 import { type Duration, Schema } from "effect"
+import { unstorableField } from "./model-fields.ts"
 
 /** Fields of a model; `id` is required and is the row key within a host. */
 export type ModelFields = Schema.Struct.Fields & { readonly id: Schema.Top }
@@ -15,7 +16,8 @@ export interface ModelOptions {
   /**
    * Column type overrides, e.g. `{ created_at: "timestamptz" }`. `date`, `timestamp` and
    * `timestamptz` columns of Schema.String fields read back as text, whatever the zones:
-   * `2024-03-05`, and ISO-8601 with milliseconds in UTC (`2024-03-05T10:00:00.000Z`).
+   * `2024-03-05`, and ISO-8601 with milliseconds in UTC (`2024-03-05T10:00:00.000Z`); of
+   * Schema.Date fields (timestamptz unless overridden), as Dates.
    */
   readonly columns?: Readonly<Record<string, string>>
   /** Extra indexes (column lists, each after `host`), besides the primary key (host, id). */
@@ -35,7 +37,9 @@ export type ModelRow<M> = M extends Model<infer F> ? Schema.Struct<F>["Type"] : 
 const IDENTIFIER = /^[a-z][a-z0-9_]{0,62}$/
 
 /**
- * Declares a read table.
+ * Declares a read table. Its fields are JSON types, or a whole-field `Schema.Date` (a timestamptz
+ * column, read back as a Date); anything a table could not give back as its Schema says (a
+ * BigInt, a Uint8Array, a Date inside a JSON value, a transformation) is refused here, naming the field.
  *
  * @example
  * ```ts
@@ -55,5 +59,11 @@ export const defineModel = <const F extends ModelFields>(
       )
     }
   }
-  return { _tag: "Model", table, schema: Schema.Struct(fields), options }
+  const schema = Schema.Struct(fields)
+  for (const ps of schema.ast.propertySignatures) {
+    const name = String(ps.name)
+    const refusal = unstorableField(table, name, ps.type, options.columns?.[name])
+    if (refusal) throw new Error(refusal)
+  }
+  return { _tag: "Model", table, schema, options }
 }

@@ -7,6 +7,7 @@
  */
 import { SchemaAST } from "effect"
 import type { Model } from "../projects/model.ts"
+import { isDateField } from "../projects/model-fields.ts"
 import { TENANT_ROLE } from "./roles.ts"
 
 export interface Column {
@@ -29,6 +30,7 @@ const nonNullMembers = (ast: SchemaAST.AST): ReadonlyArray<SchemaAST.AST> =>
   unionMembers(ast).filter((t) => !isNullish(t))
 
 const sqlTypeOf = (ast: SchemaAST.AST): string => {
+  if (isDateField(ast)) return "timestamptz" // read back as a Date (date-fields.ts)
   const members = nonNullMembers(SchemaAST.toEncoded(ast))
   const tags = new Set(members.map((m) => m._tag === "Literal" ? typeof m.literal : m._tag))
   if (tags.size !== 1) return "jsonb"

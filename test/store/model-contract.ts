@@ -356,6 +356,78 @@ export const describeModelContract = (it: Vitest.MethodsNonLive<Database>): void
       assert.deepStrictEqual(read.map((r) => ({ ...r })), expected)
     }))
 
+  it.effect("a Schema.Date field is a timestamptz column and reads back as a Date: live, buffered, on both read paths", () =>
+    Effect.gen(function* () {
+      const sql = yield* _setup
+      const fields = {
+        id: Schema.String,
+        when: Schema.optional(Schema.Date),
+        at: Schema.Date,
+        day: Schema.NullOr(Schema.Date),
+        label: Schema.String,
+      }
+      const Exact = defineModel("dated", fields, { columns: { day: "date" } })
+      const Rows = defineModel("dated_rows", { ...fields, amount: Schema.String }, {
+        columns: { day: "date", amount: "numeric" },
+      })
+      yield* migrateProject(sql, "datefields", [Exact, Rows])
+      const types = yield* query(() =>
+        sql`select column_name, data_type from information_schema.columns
+            where table_schema = 'datefields' and table_name = 'dated' order by ordinal_position`
+      )
+      assert.deepStrictEqual(types.map((c) => [c.column_name, c.data_type]), [
+        ["host", "text"],
+        ["id", "text"],
+        ["when", "timestamp with time zone"],
+        ["at", "timestamp with time zone"],
+        ["day", "date"],
+        ["label", "text"],
+      ])
+      const host = "dates.example.com"
+      const at = new Date("2024-03-05T23:30:00.123Z")
+      const read = yield* withHostTransaction(sql, host, (tx) =>
+        Effect.gen(function* () {
+          const db = makeProjectionWriter(tx, "datefields", host)
+          yield* db.insert(Exact, { id: "d1", at, day: new Date("2024-03-05T00:00:00.000Z"), label: "x" })
+          yield* db.insert(Rows, { id: "d1", at, day: null, label: "x", amount: "1.5" })
+          yield* db.update(Exact, "d1", { when: new Date("1965-08-01T00:00:00.000Z") })
+          yield* db.upsert(Rows, { id: "d2", when: at, at, day: null, label: "y", amount: "2" })
+          const buffered = makeBufferedProjectionWriter(tx, "datefields", host)
+          yield* buffered.insert(Exact, { id: "d3", at, day: null, label: "z" })
+          yield* buffered.update(Exact, "d1", { label: "x!" })
+          yield* buffered.flush
+          return {
+            exact: [yield* db.get(Exact, "d1"), ...(yield* db.list(Exact, { orderBy: [["id", "asc"]] }))],
+            rows: [yield* db.get(Rows, "d2"), ...(yield* db.list(Rows, { orderBy: [["id", "asc"]] }))],
+            byDate: yield* db.list(Exact, { where: { at }, orderBy: [["id", "asc"]] }),
+            buffered: yield* buffered.get(Exact, "d3"),
+          }
+        }))
+      const iso = (row: object | undefined) =>
+        Object.fromEntries(
+          Object.entries(row ?? {}).map(([k, v]) => [k, v instanceof Date ? `Date ${v.toISOString()}` : v]),
+        )
+      const d1 = {
+        id: "d1",
+        when: "Date 1965-08-01T00:00:00.000Z",
+        at: "Date 2024-03-05T23:30:00.123Z",
+        day: "Date 2024-03-05T00:00:00.000Z",
+        label: "x!",
+      }
+      const d3 = { id: "d3", at: "Date 2024-03-05T23:30:00.123Z", day: null, label: "z" }
+      assert.deepStrictEqual(read.exact.map(iso), [d1, d1, d3])
+      assert.deepStrictEqual(read.rows.map(iso), [
+        { id: "d2", when: "Date 2024-03-05T23:30:00.123Z", at: d1.at, day: null, label: "y", amount: "2" },
+        { id: "d1", at: d1.at, day: null, label: "x", amount: "1.5" },
+        { id: "d2", when: "Date 2024-03-05T23:30:00.123Z", at: d1.at, day: null, label: "y", amount: "2" },
+      ])
+      assert.deepStrictEqual(read.byDate.map((r) => r.id), ["d1", "d3"])
+      assert.deepStrictEqual(iso(read.buffered), d3)
+      // the model's own Schema takes what was read
+      for (const row of read.exact) Schema.decodeUnknownSync(Exact.schema)(row)
+      for (const row of read.rows) Schema.decodeUnknownSync(Rows.schema)(row)
+    }))
+
   it.effect("an optional field's null reads back as a missing key, a nullable field's as null, on every read path", () =>
     Effect.gen(function* () {
       const sql = yield* _setup
