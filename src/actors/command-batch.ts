@@ -230,6 +230,8 @@ const commitOnce = (
       : gate,
     onCommitSent: onCommitSent && ((outcome) => onCommitSent(outcome, pipeline.succeeded())),
     lockHost: isLocked,
+    // the batch's handlers are done by its latest deadline: the transaction's bound follows it
+    deadline: Math.max(...commands.map((c) => c.deadline)),
   })
 }
 

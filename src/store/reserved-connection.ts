@@ -37,7 +37,7 @@ export interface ReservedConnection {
   readonly release: () => void
   /**
    * Closes the connection instead of releasing it (its state is unknown: a statement never
-   * answered); the pool opens it afresh for its next user.
+   * answered); the pool opens it afresh for its next user. It counts as lost from then on.
    */
   readonly terminate: () => void
   /**
@@ -118,6 +118,11 @@ export const reserveConnection = async (pool: Sql, opening = ""): Promise<Reserv
   const terminate = () => {
     if (isReleased || isLost()) return
     isReleased = true
+    // closed: a statement sent later is refused (the handle would write to a dead socket), and
+    // those in flight fail now, also any postgres.js holds unsent (its close fails only the sent)
+    lostWith = connectionClosed("the reserved connection was closed")
+    for (const query of [...pending]) query.reject(lostWith)
+    pending.clear()
     if (!connection) return conn.release() // nothing of ours ran on it
     connection.onclose = null
     connection.terminate()

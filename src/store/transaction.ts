@@ -1,9 +1,10 @@
 /**
  * Host transactions: a reserved connection, `begin`, the tenant role and `hamlet.host`
  * bound (row-level security as the backstop), the body, then commit — or rollback on any
- * failure or interruption. Begin and role binding share one round trip.
+ * failure or interruption. Begin and role binding share one round trip. A host transaction is
+ * bounded (transaction-bound.ts): past its bound its connection is closed, never reused.
  */
-import { Cause, Effect, Exit } from "effect"
+import { Cause, Duration, Effect, Exit } from "effect"
 import {
   COMMIT_UNKNOWN,
   DatabaseError,
@@ -17,6 +18,7 @@ import {
 import type { Pipeline } from "./pipeline.ts"
 import { reserveConnection, type ReservedConnection } from "./reserved-connection.ts"
 import { enterHostSql, lockHostSql } from "./roles.ts"
+import { storeBackstopSql, transactionBoundMs } from "./transaction-bound.ts"
 
 /** How a write transaction ends (all optional). */
 export interface CommitOptions<A, E> {
@@ -32,6 +34,8 @@ export interface CommitOptions<A, E> {
   readonly onCommitSent?: (result: A) => void
   /** Take the host's write lock first (roles.ts `lockHostSql`): the body runs after other nodes' writers. */
   readonly lockHost?: boolean
+  /** When the body's work is due (epoch ms; a batch's latest command deadline): sets the bound. */
+  readonly deadline?: number
 }
 
 /**
@@ -52,12 +56,18 @@ export const withHostTransaction = <A, E>(
   body: (tx: SqlTx) => Effect.Effect<A, E>,
   options: CommitOptions<A, E> = {},
 ): Effect.Effect<A, E | DatabaseError> =>
-  withTransaction(
-    sql,
-    `begin; ${enterHostSql(host)}${GENERIC_PLANS}${options.lockHost ? `; ${lockHostSql(host)}` : ""}`,
-    body,
-    options,
-  )
+  Effect.suspend(() => {
+    const boundMs = transactionBoundMs(options.deadline)
+    return withTransaction(
+      sql,
+      `begin; ${enterHostSql(host)}; ${storeBackstopSql(boundMs)}${GENERIC_PLANS}${
+        options.lockHost ? `; ${lockHostSql(host)}` : ""
+      }`,
+      body,
+      options,
+      boundMs,
+    )
+  })
 
 /** An owner transaction (no RLS): audit rebuilds, scheduled purges, admin. */
 export const withOwnerTransaction = <A, E>(
@@ -70,12 +80,14 @@ const withTransaction = <A, E>(
   beginSql: string,
   body: (tx: SqlTx) => Effect.Effect<A, E>,
   { pipeline, beforeCommit, onCommitSent }: CommitOptions<A, E> = {},
+  boundMs?: number,
 ): Effect.Effect<A, E | DatabaseError> =>
   withReserved(
     sql,
     beginSql,
-    (reserved) =>
-      Effect.gen(function* () {
+    (reserved) => {
+      let isCommitSent = false
+      const run = Effect.gen(function* () {
         const conn = reserved.sql
         // pipelined: `begin` went out with the reservation and the body's first query queues right
         // behind it on the same connection, saving a round trip; its outcome is checked before commit
@@ -100,6 +112,7 @@ const withTransaction = <A, E>(
         // server rolled the transaction back, so this is a failure, not an unknown outcome
         if (reserved.isLost()) return yield* Effect.fail(lostConnection())
         const sent = conn.unsafe("commit").execute()
+        isCommitSent = true
         sent.catch(() => {}) // observed below, after the pipeline
         onCommitSent?.(result)
         // an aborted transaction answers COMMIT with ROLLBACK and no error: check the tag
@@ -140,7 +153,17 @@ const withTransaction = <A, E>(
           )
         }
         return result
-      }),
+      })
+      return boundMs === undefined ? run : Effect.raceFirst(
+        run,
+        // the connection is closed first, so nothing in flight on it waits for the store, and the
+        // body's interruption cannot hang on it; a COMMIT sent may have landed, anything less did not
+        Effect.sleep(Duration.millis(boundMs)).pipe(Effect.andThen(Effect.suspend(() => {
+          reserved.terminate()
+          return Effect.fail(isCommitSent ? commitUnanswered(boundMs) : unanswered(boundMs))
+        }))),
+      )
+    },
     (exit) => Exit.isSuccess(exit) ? undefined : "rollback",
   )
 
@@ -187,6 +210,23 @@ const lostConnection = () =>
   new DatabaseError({
     message: "the connection was lost during the transaction",
     code: "CONNECTION_CLOSED",
+    connectionLost: true,
+  })
+
+/** The transaction's bound ran out before it reached COMMIT: the store rolls it back (its connection closed). */
+const unanswered = (boundMs: number) =>
+  new DatabaseError({
+    message: `the store did not answer within the transaction's ${boundMs} ms; its connection was closed`,
+    code: "CONNECTION_CLOSED",
+    connectionLost: true,
+  })
+
+/** The bound ran out with COMMIT sent and unanswered: the store may have committed it. */
+const commitUnanswered = (boundMs: number) =>
+  new DatabaseError({
+    message:
+      `commit outcome unknown: no answer within the transaction's ${boundMs} ms; its connection was closed`,
+    code: COMMIT_UNKNOWN,
     connectionLost: true,
   })
 

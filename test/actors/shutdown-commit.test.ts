@@ -20,11 +20,21 @@ import { notesProject, writeTempProject } from "../support/temp-project.ts"
 const HOST = "committing.stop.test"
 const OTHER_HOSTS = ["b.committing.stop.test", "c.committing.stop.test"]
 
-const spec = notesProject({
+const notes = notesProject({
   name: "stopping",
   hosts: [HOST, ...OTHER_HOSTS],
   projection: "(e, db) => db.insert(Note, { id: e.data.id, text: e.data.text })",
 })
+// a handler limit long enough that the transaction's own bound (the limit plus 5 s,
+// transaction-bound.ts) ends after the drain window (10 s): the stop is what answers here
+// (stalled-commit.test.ts has the bound answer while the node runs)
+const spec = {
+  ...notes,
+  projectTs: notes.projectTs.replace(
+    "defineProject({",
+    "defineProject({\n  limits: { handlerTimeoutMs: 30_000 },",
+  ),
+}
 
 const hasPostgres = await checkService("postgres")
 
