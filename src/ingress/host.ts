@@ -57,9 +57,9 @@ export const normaliseHostHeader = (header: string | null): string | undefined =
  * Whether a request in absolute form (`GET http://other.example/… HTTP/1.1`) names another host
  * than its Host header: RFC 9112 has an origin server go by the target then, a proxy or a
  * firewall in front may have gone by the header, so such a request is refused rather than routed
- * to either. Deno builds the URL of any other request from the Host header itself. (A header not
- * in ASCII is not compared: Deno builds the URL from its bytes, not from the name they spell.)
+ * to either. Deno builds the URL of any other request from the Host header itself — a header in
+ * UTF-8 decoded and mapped to its ASCII (punycode) form, which normalises to the same host.
  */
 export const targetNamesOtherHost = (url: URL, header: string, host: string): boolean =>
-  // per request: the URL Deno built from the header itself spells it alike, no second normalising
-  url.host !== header && isAscii(header) && normaliseHost(url.host) !== host
+  // per request: the URL Deno built from an ASCII header spells it alike, no second normalising
+  url.host !== header && normaliseHost(url.host) !== host

@@ -79,6 +79,16 @@ describe("hostile input on the sample projects", () => {
     )
     expect(await statusForHostBytes(blog, "http://blog.example.com/api/GetFeed")).toBe("HTTP/1.1 200 OK")
     expect(await statusForHostBytes(blog, "http://BLOG.example.com:80/api/GetFeed")).toBe("HTTP/1.1 200 OK")
+    // a Host header in UTF-8 is compared by the name it spells too: news。example。com is not blog's
+    const encoder = new TextEncoder()
+    const news = encoder.encode("news\u3002example\u3002com")
+    expect(await statusForHostBytes(news, "http://blog.example.com/api/GetFeed")).toBe(
+      "HTTP/1.1 400 Bad Request",
+    )
+    const blogInUtf8 = encoder.encode("blog\u3002example\u3002com")
+    expect(await statusForHostBytes(blogInUtf8, "http://blog.example.com/api/GetFeed")).toBe(
+      "HTTP/1.1 200 OK",
+    )
   })
 
   it("refuses text Postgres cannot store with 400 and the field's path, writing nothing", async () => {
