@@ -153,7 +153,9 @@ export const hostsApi = async (
     if (request.method !== "DELETE") return methodNotAllowed(request.method, "DELETE")
     const host = hostSegment(projectRoute[2])
     if (!host) return badHost(projectRoute[2])
-    if (deps.routing().routes.get(host)?.dir) return fromFolder(host)
+    // only this project's folder is named as such: another project's host is just not one of its own
+    const route = deps.routing().routes.get(host)
+    if (route?.dir && route.project.name === project.name) return fromFolder(host)
     if (!(await deps.run(retireDatabaseHost(deps.sql, project.name, host)))) {
       return errorResponse(replyError("not_found", `project ${project.name} has no run-time host ${host}`))
     }

@@ -231,6 +231,12 @@ describe("hosts admin API", () => {
     expect((await admin("/admin/projects/horatio/hosts", HORATIO_KEY, { body: { host } })).status).toBe(201)
     const steal = await admin(`/admin/projects/othello/hosts/${host}`, OTHELLO_KEY, { method: "DELETE" })
     expect(steal.status).toBe(404)
+    // another project's folder host is no different: not "comes from a folder", which would tell
+    const folder = await admin("/admin/projects/othello/hosts/blog.example.com", OTHELLO_KEY, {
+      method: "DELETE",
+    })
+    expect(folder.status).toBe(404)
+    expect((await folder.json()).error.message).toBe("project othello has no run-time host blog.example.com")
     expect((await server.call(host, "/api/GetFeed")).status).toBe(200)
     await admin(`/admin/projects/horatio/hosts/${host}`, HORATIO_KEY, { method: "DELETE" })
     // removed, its log still horatio's: othello cannot take the name and continue that log
