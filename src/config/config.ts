@@ -6,11 +6,19 @@ import { Effect, Schema } from "effect"
 import { readFile } from "node:fs/promises"
 import { dirname, resolve } from "node:path"
 
+/**
+ * Names a project cannot take: its read tables live in the Postgres schema of its name, and
+ * `public` holds Hamlet's own tables (the log, hosts, sessions), which a model there could reach.
+ */
+const RESERVED_PROJECT_NAMES: ReadonlySet<string> = new Set(["public"])
+
 /** DNS-label rules: 3–32 chars, lower-case letters, digits, single hyphens, starting with a letter. */
 export const ProjectName = Schema.String.check(
   Schema.makeFilter((name: string) =>
-    /^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){2,31}$/.test(name) ||
-    `project name "${name}" must be 3–32 lower-case letters, digits or single hyphens, starting with a letter`
+    RESERVED_PROJECT_NAMES.has(name)
+      ? `project name "${name}" is reserved (Hamlet's own tables are in the schema of that name)`
+      : /^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){2,31}$/.test(name) ||
+        `project name "${name}" must be 3–32 lower-case letters, digits or single hyphens, starting with a letter`
   ),
 )
 

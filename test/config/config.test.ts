@@ -76,7 +76,7 @@ describe("ProjectName", () => {
     expect(isValid(name)).toBe(true)
   })
 
-  it.each(["ab", "-abc", "a--b", "Abc", "abc-", "1abc", "a_bc", "a.bc", "", "x".repeat(33)])(
+  it.each(["ab", "-abc", "a--b", "Abc", "abc-", "1abc", "a_bc", "a.bc", "", "x".repeat(33), "public"])(
     "rejects %j",
     (name) => {
       expect(isValid(name)).toBe(false)
