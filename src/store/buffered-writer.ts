@@ -284,6 +284,8 @@ export const makeBufferedProjectionWriter = (
     update: (model, id, values) => {
       const entries = Object.entries(values as Row).filter(([, v]) => v !== undefined)
       for (const [name] of entries) columnOf(model, name)
+      // nothing to set: no change, as the live writer does (an empty patch is no statement)
+      if (entries.length === 0) return Effect.void
       return change(model, id, entries.map(([name]) => name), (patch) => {
         for (const [name, value] of entries) setColumn(patch, name, value)
       })

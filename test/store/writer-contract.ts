@@ -68,6 +68,9 @@ const script = (db: SystemProjectionWriter) =>
     }
     yield* db.update(Item, "i3", { title: "renamed", tags: ["x", "y"] })
     yield* db.update(Item, "missing", { title: "nobody" })
+    // nothing to set (an optional field absent from the event): no change, on a row not held too
+    yield* db.update(Item, "ghost", { title: undefined })
+    yield* db.update(Item, "i4", {})
     yield* db.softDelete(Item, "i5", new Date(at(99)))
     assert.strictEqual(yield* db.count(Item), 11)
     assert.strictEqual((yield* db.get(Guest, "bob"))?.comment_count, 3)
