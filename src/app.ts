@@ -20,7 +20,7 @@ import { dropStrayConnectionErrors } from "./store/stray-connection-errors.ts"
 
 export const DatabaseFromConfig = (config: ServerConfig): Layer.Layer<Database, DataDirInUse> =>
   config.databaseUrl
-    ? PostgresLive(config.databaseUrl)
+    ? PostgresLive(config.databaseUrl, config.pgPool)
     : PgliteLive(join(config.dataDir, "pg"), join(config.dataDir, "pglite.url"))
 
 export const BusFromConfig = (config: ServerConfig): Layer.Layer<Bus, Error> =>

@@ -1,6 +1,7 @@
 /**
  * Server settings from the environment (Effect Config): PORT, DATABASE_URL, NATS_URL,
- * HAMLET_CONFIG, HAMLET_DATA, LOG_LEVEL, HAMLET_CLEANUP_EVERY, HAMLET_ISOLATES. Unset DATABASE_URL/NATS_URL select the embedded
+ * HAMLET_CONFIG, HAMLET_DATA, LOG_LEVEL, HAMLET_CLEANUP_EVERY, HAMLET_ISOLATES, HAMLET_PG_POOL. Unset
+ * DATABASE_URL/NATS_URL select the embedded
  * defaults (PGlite, in-process bus).
  */
 import { Config, Duration, Option, Schema } from "effect"
@@ -20,6 +21,16 @@ export const ServerConfig = Config.all({
     ),
     "HAMLET_CLEANUP_EVERY",
   ).pipe(Config.withDefault(Duration.hours(1))),
+  /** Postgres connections per isolate (a real Postgres only; PGlite is one session). */
+  pgPool: Config.schema(
+    Schema.NumberFromString.check(
+      Schema.makeFilter((n: number) =>
+        (Number.isInteger(n) && n >= 1 && n <= 1000) ||
+        "the pool must be a whole number of connections, 1 to 1000"
+      ),
+    ),
+    "HAMLET_PG_POOL",
+  ).pipe(Config.withDefault(10)),
   /** "auto": ingress and actors in two isolates with NATS, Postgres and 2+ cores (node-isolates.ts). */
   isolates: Config.Literals(["auto", "1", "2"] as const, "HAMLET_ISOLATES").pipe(
     Config.withDefault("auto" as const),

@@ -136,6 +136,21 @@ describe("routing table", () => {
     expect(await cleanupEvery("10 seconds")).toEqual(Exit.succeed(10_000))
   })
 
+  it("the Postgres pool must be a whole number of connections from 1", async () => {
+    const pgPool = (env: Record<string, string>) =>
+      Effect.runPromiseExit(
+        Effect.map(ServerConfig, (c) => c.pgPool).pipe(
+          Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),
+        ),
+      )
+    for (const bad of ["0", "-3", "abc", "2.5"]) {
+      const exit = await pgPool({ HAMLET_PG_POOL: bad })
+      expect(Exit.isFailure(exit) && String(exit.cause)).toMatch(/HAMLET_PG_POOL/)
+    }
+    expect(await pgPool({ HAMLET_PG_POOL: "4" })).toEqual(Exit.succeed(4))
+    expect(await pgPool({})).toEqual(Exit.succeed(10))
+  })
+
   it("buildRoutingTable() throws HostConflict naming the host and both projects", () => {
     const build = () =>
       buildRoutingTable(
