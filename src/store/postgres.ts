@@ -62,7 +62,7 @@ export const makePostgresClient = (
 
 export const PostgresLive = (
   url: string,
-  max = Number(process.env.HAMLET_PG_POOL ?? 10),
+  max = 10,
 ): Layer.Layer<Database> =>
   Layer.effect(
     Database,
