@@ -15,10 +15,16 @@ restoreAsyncHooks()
 // a connection error of a statement postgres.js sent for itself must not end the isolate
 reportStrayConnectionErrors()
 
+/** SIGINT/SIGTERM interrupt the node: said in the log before the drain begins. */
+const announcingStop = <A, E, R>(node: Effect.Effect<A, E, R>) =>
+  Effect.onInterrupt(node, () => Effect.logInfo("stopping: answering the requests taken, then exiting"))
+
 const program = Effect.gen(function* () {
   const config = yield* ServerConfig
   const logging = LoggingLive(config.logLevel)
-  if (!isSplit(config)) return yield* Layer.launch(fromConfig(config, AppLive)).pipe(Effect.provide(logging))
+  if (!isSplit(config)) {
+    return yield* Layer.launch(fromConfig(config, AppLive)).pipe(announcingStop, Effect.provide(logging))
+  }
   // the actors first, so the ingress never answers "no responders" at start; on shutdown the
   // ingress stops taking requests first, then the actors drain what is queued
   return yield* Effect.gen(function* () {
@@ -31,7 +37,7 @@ const program = Effect.gen(function* () {
       Layer.launch(fromConfig(config, IngressLive)),
       Effect.promise(() => actors.crashed).pipe(Effect.flatMap(Effect.fail)),
     )
-  }).pipe(Effect.scoped, Effect.provide(logging))
+  }).pipe(Effect.scoped, announcingStop, Effect.provide(logging))
 })
 
 const controller = new AbortController()

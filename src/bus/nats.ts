@@ -100,6 +100,9 @@ export const makeNatsBus = (
 
     let isConnected = true
     let reconnects = 0
+    // the operator learns of a lost and a restored link from the log, not only from /readyz
+    const log = Effect.runForkWith(yield* Effect.context<never>())
+    const server = withoutCredentials(url)
     // Fail in-flight requests at once on disconnect: their replies cannot arrive anyway.
     const onDisconnect = new Set<() => void>()
     void (async () => {
@@ -107,7 +110,11 @@ export const makeNatsBus = (
         if (status.type === "reconnect") {
           isConnected = true
           reconnects++
+          log(Effect.logInfo("NATS connection restored", { server }))
         } else if (status.type === "disconnect" || status.type === "close") {
+          if (isConnected && status.type === "disconnect") {
+            log(Effect.logWarning("NATS connection lost; reconnecting", { server }))
+          }
           isConnected = false
           for (const fail of [...onDisconnect]) fail()
         }

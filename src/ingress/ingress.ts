@@ -273,12 +273,14 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
       response.headers.set(REQUEST_ID_HEADER, requestId)
       const seconds = (performance.now() - started) / 1000
       recordRequest(project, response.status, seconds)
-      if (response.status >= 500) {
+      const path = response.status >= 500 ? URL.parse(request.url)?.pathname : undefined
+      // a probe's 503 while not ready is its answer, not a failure worth a line per poll
+      if (response.status >= 500 && path !== "/readyz") {
         void runPromise(Effect.logWarning("request failed", {
           requestId,
           project,
           host: request.headers.get("host"),
-          path: URL.parse(request.url)?.pathname,
+          path,
           status: response.status,
           ms: Math.round(seconds * 1000),
         }))

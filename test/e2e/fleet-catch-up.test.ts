@@ -29,6 +29,7 @@ describe.skipIf(!available)("a node that missed host announcements while cut off
       DATABASE_URL: databaseUrl,
       NATS_URL: `nats://127.0.0.1:${proxy.port}`,
       HAMLET_ISOLATES: "1",
+      LOG_LEVEL: "Info",
     })
     nc = await connect({ servers: NATS_URL })
   }, 120_000)
@@ -61,6 +62,10 @@ describe.skipIf(!available)("a node that missed host announcements while cut off
       await until("A to serve the new host", async () => (await feed(a, added)) === 200)
     })
     await until("B to serve the host added while it was cut off", async () => (await feed(b, added)) === 200)
+    // the operator is told: the loss, then the way back
+    const lost = b.logs().indexOf("NATS connection lost; reconnecting")
+    expect(lost).toBeGreaterThanOrEqual(0)
+    expect(b.logs().indexOf("NATS connection restored", lost)).toBeGreaterThan(lost)
 
     const removed = `removed-${uniqueSuffix()}.catchup.test`
     announce("add", removed)

@@ -89,6 +89,7 @@ describe.skipIf(!available)("a node in two isolates", () => {
       where host = ${HOST} and data->>'title' like 'burst %'`
     expect(rows[0].n).toBeGreaterThanOrEqual(acknowledged)
     expect(node.exitCode()).toBe(0)
+    expect(node.logs()).toContain("stopping: answering the requests taken, then exiting")
   }, 60_000)
 
   it("a host added through the admin API is served by the node as soon as it answers 201", async () => {
