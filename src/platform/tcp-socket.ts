@@ -9,6 +9,8 @@ import { EventEmitter } from "node:events"
 
 /** Initial size of the outgoing buffer (it grows for larger bursts). */
 const OUT_BUFFER_BYTES = 16 * 1024
+/** How long `end` waits for queued writes before closing the socket anyway. */
+const END_TIMEOUT_MS = 1_000
 
 /** A write callback that throws must not skip the others or escape the write loop. */
 const notify = (callback: (error?: Error) => void, error?: Error) => {
@@ -137,7 +139,13 @@ export class DenoSocket extends EventEmitter {
 
   end(chunk?: Uint8Array): void {
     if (chunk) this.write(chunk)
-    void this.#writing.finally(() => this.#close())
+    // what is queued gets a moment to go out; a write the peer never takes (a half-open link,
+    // its send buffer full) must not keep the socket, and the pool's slot, until TCP gives up
+    const timer = setTimeout(() => this.#close(), END_TIMEOUT_MS)
+    void this.#writing.finally(() => {
+      clearTimeout(timer)
+      this.#close()
+    })
   }
 
   destroy(): void {
