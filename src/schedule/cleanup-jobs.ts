@@ -19,11 +19,8 @@ import { makeTargetFailures, type ScheduledJob, type TargetsFailed } from "./job
 import { RowsPurged, SessionsExpired } from "./system-events.ts"
 import { appendSystemEvents, type SystemLog } from "./system-append.ts"
 
-/** Ids per purge event: keeps one event (and its jsonb) a reasonable size. */
+/** Ids per purge event, and per transaction: one event (its jsonb) and one lock hold stay small. */
 const IDS_PER_EVENT = 1_000
-
-const chunk = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> =>
-  Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size))
 
 /** An event of Hamlet's own (system-events.ts) for a host's log, written by `job`. */
 const pendingSystemEvent = <S extends Schema.Top>(
@@ -77,20 +74,33 @@ export const softDeleteCleanup = (
           const purge = (tx: SqlTx) =>
             query(() =>
               tx.unsafe(
-                `select id::text as id from ${table} where host = $1 and deleted_at < $2 order by id`,
+                `select id::text as id from ${table} where host = $1 and deleted_at < $2
+                 order by id limit ${IDS_PER_EVENT}`,
                 [host, cutoff],
               )
             ).pipe(Effect.map((rows) =>
-              chunk(rows.map((r) => String(r.id)), IDS_PER_EVENT).map((ids) =>
+              rows.length === 0 ? [] : [
                 pendingSystemEvent(
                   RowsPurged,
-                  { table: model.table, ids, deletedBefore: cutoff.toISOString() },
+                  {
+                    table: model.table,
+                    ids: rows.map((r) => String(r.id)),
+                    deletedBefore: cutoff.toISOString(),
+                  },
                   "SoftDeleteCleanup",
-                )
-              )
+                ),
+              ]
             ))
-          const stored = yield* failures.attempt(host, appendSystemEvents(log, project, host, purge))
-          purged += idsIn(stored ?? [])
+          // a chunk per transaction (a short hold of the host's write lock, within its bound however
+          // large the backlog), until one finds less than a chunk left; a failure skips the rest of
+          // this host, not the others
+          for (;;) {
+            const stored = yield* failures.attempt(host, appendSystemEvents(log, project, host, purge))
+            if (stored === undefined) break
+            const count = idsIn(stored)
+            purged += count
+            if (count < IDS_PER_EVENT) break
+          }
         }
       }
     }

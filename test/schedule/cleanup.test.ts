@@ -339,6 +339,27 @@ const describeCleanup = (options: TestServerOptions) =>
         expect(await verifyLog(server.sql, host)).toMatchObject({ isGapless: true, brokenAt: undefined })
       }
     })
+
+    // last: its purge events stay in news' log
+    it("purges a large backlog a thousand rows per transaction, each a short hold of the host", async () => {
+      // rows written straight into the read table (the purge reads the table, not the log)
+      await server.sql`insert into horatio.microblog_item
+          (host, id, title, link, extract, owner_comment, tags, comment_count, created_at, deleted_at)
+        select ${NEWS}, 'backlog-' || lpad(i::text, 5, '0'), 't', null, null, null, '[]', 0, now(),
+               now() - interval '31 days'
+        from generate_series(1, 2500) i`
+      expect(await Effect.runPromise(softDeleteCleanup(log(), projects(), new Date()))).toBe(2500)
+      const purges = await server.sql`select xmin::text as tx, jsonb_array_length(data->'ids') as n
+        from hamlet_events where host = ${NEWS} and type = 'HamletRowsPurged'
+          and data->'ids'->>0 like 'backlog-%' order by seq`
+      expect(purges.map((p) => p.n)).toEqual([1000, 1000, 500])
+      // one transaction each: a backlog's purge never holds the host's lock past its bound
+      expect(new Set(purges.map((p) => p.tx)).size).toBe(3)
+      const [left] = await server.sql`select count(*)::int as n from horatio.microblog_item
+        where host = ${NEWS} and id like 'backlog-%'`
+      expect(left.n).toBe(0)
+      expect(await verifyLog(server.sql, NEWS)).toMatchObject({ isGapless: true, brokenAt: undefined })
+    })
   })
 
 describeCleanup({ store: "pglite", bus: "memory" })
