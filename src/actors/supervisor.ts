@@ -11,7 +11,7 @@
  * `{action:"add"|"remove"}` is a command for other services: one node (a queue group) persists
  * it, like the admin API would, then sends the notification.
  */
-import { Context, Effect, Fiber, Layer, Schema, Scope, Semaphore, Stream } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Schema, Scope, Semaphore, Stream } from "effect"
 import { Bus, type BusMessage, type BusUnavailable } from "../bus/bus.ts"
 import { decodeText, encodeJson } from "../bus/envelope.ts"
 import { controlSubject } from "../bus/subjects.ts"
@@ -136,11 +136,17 @@ export const SupervisorLive = (
         )
 
       // a request may come on another NATS connection (the ingress isolate's, another node's): a
-      // subscription is there for it once the server has processed the SUB, which a flush confirms
-      const subscribed = bus.flush
+      // subscription is there for it once the server has processed the SUB, which a flush confirms.
+      // Bounded, and never a failure: a host served but not confirmed is "not yet" (the admin
+      // API's 202), not an error after the host was written
+      const subscribed = bus.flush.pipe(
+        Effect.timeout(Duration.seconds(2)),
+        Effect.as(true),
+        Effect.orElseSucceed(() => false),
+      )
       const syncHost = (host: string) =>
         lock.withPermit(reconciler.syncHost(host)).pipe(
-          Effect.tap((isServed) => isServed ? subscribed : Effect.void),
+          Effect.flatMap((isServed) => isServed ? subscribed : Effect.succeed(false)),
         )
 
       /**
@@ -213,7 +219,7 @@ export const SupervisorLive = (
         syncHost,
       }, bus.reconnects))
 
-      yield* Effect.ignore(subscribed)
+      yield* subscribed
       return { routing: () => reconciler.routing(), config: () => config, syncHost, reload }
     }),
   )

@@ -5,7 +5,7 @@
  * `x-request-id`.
  */
 import { Context, Effect, Result, Schedule } from "effect"
-import { Bus } from "../bus/bus.ts"
+import { Bus, type BusNoResponders } from "../bus/bus.ts"
 import {
   decodeText,
   encodeRequest,
@@ -139,17 +139,16 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
       // the request id travels in the envelope: no NATS headers to encode and parse per request
       const ask = bus.request(subject, payload, { timeoutMs })
       // no responders: not delivered, so safe to send again, commands too; while this node routes
-      // the host, its actor is (re)subscribing — a host just added or moved
-      const resend = Effect.retry(ask, {
-        while: (error) => error._tag === "BusNoResponders" && isRouted(),
-        ...NO_RESPONDERS_RETRY,
-      })
-      const send = () =>
-        runPromise(Effect.result(
-          ask.pipe(
-            Effect.catchTag("BusNoResponders", (error) => isRouted() ? resend : Effect.fail(error)),
-          ),
-        ))
+      // the host, its actor is (re)subscribing — a host just added or moved. Built on that failure
+      // only: nothing is added to a request that was delivered
+      const resend = (error: BusNoResponders) =>
+        isRouted()
+          ? Effect.retry(ask, {
+            while: (next) => next._tag === "BusNoResponders" && isRouted(),
+            ...NO_RESPONDERS_RETRY,
+          })
+          : Effect.fail(error)
+      const send = () => runPromise(Effect.result(ask.pipe(Effect.catchTag("BusNoResponders", resend))))
       // queries carry no metadata from HTTP (an Idempotency-Key is a command's): subject and input
       // are the whole of what the actor would coalesce on
       const sent = handler.kind === "query" && handler.coalesce !== false
