@@ -38,6 +38,28 @@ const pendingSystemEvent = <S extends Schema.Top>(
 const idsIn = (events: ReadonlyArray<StoredEvent>): number =>
   events.reduce((n, e) => n + (e.data as { readonly ids: ReadonlyArray<string> }).ids.length, 0)
 
+/**
+ * Runs `chunk` (one transaction, at most IDS_PER_EVENT ids) until it finds less than a chunk
+ * left: however large a host's backlog, each transaction holds the host's write lock briefly,
+ * well within its bound. A failure is recorded for the host and ends its chunks, not the job.
+ * The ids handled.
+ */
+const inChunks = (
+  failures: ReturnType<typeof makeTargetFailures>,
+  host: string,
+  chunk: Effect.Effect<ReadonlyArray<StoredEvent>, unknown>,
+): Effect.Effect<number> =>
+  Effect.gen(function* () {
+    let handled = 0
+    for (;;) {
+      const stored = yield* failures.attempt(host, chunk)
+      if (stored === undefined) return handled
+      const count = idsIn(stored)
+      handled += count
+      if (count < IDS_PER_EVENT) return handled
+    }
+  })
+
 const CLEANUP_FAILED = "cleanup failed for a host; its period will be retried"
 
 /**
@@ -91,16 +113,7 @@ export const softDeleteCleanup = (
                 ),
               ]
             ))
-          // a chunk per transaction (a short hold of the host's write lock, within its bound however
-          // large the backlog), until one finds less than a chunk left; a failure skips the rest of
-          // this host, not the others
-          for (;;) {
-            const stored = yield* failures.attempt(host, appendSystemEvents(log, project, host, purge))
-            if (stored === undefined) break
-            const count = idsIn(stored)
-            purged += count
-            if (count < IDS_PER_EVENT) break
-          }
+          purged += yield* inChunks(failures, host, appendSystemEvents(log, project, host, purge))
         }
       }
     }
@@ -143,15 +156,7 @@ export const sessionExpiry = (
             pendingSystemEvent(SessionsExpired, { ids, expiredBefore: now.toISOString() }, "SessionExpiry"),
           ]
         }))
-      // a chunk per transaction, until one finds less than a chunk left; a failure skips the
-      // rest of this host, not the others
-      for (;;) {
-        const stored = yield* failures.attempt(host, appendSystemEvents(log, project, host, expire))
-        if (stored === undefined) break
-        const count = idsIn(stored)
-        expired += count
-        if (count < IDS_PER_EVENT) break
-      }
+      expired += yield* inChunks(failures, host, appendSystemEvents(log, project, host, expire))
     }
     return yield* failures.settle(expired)
   })
