@@ -6,10 +6,11 @@
  */
 import { SchemaAST } from "effect"
 
-const membersOf = (ast: SchemaAST.AST): ReadonlyArray<SchemaAST.AST> =>
-  ast._tag === "Union" ? ast.types.flatMap(membersOf) : [ast]
+/** The members of a union, nested unions flattened; any other Schema is its own one member. */
+export const unionMembers = (ast: SchemaAST.AST): ReadonlyArray<SchemaAST.AST> =>
+  ast._tag === "Union" ? ast.types.flatMap(unionMembers) : [ast]
 
-const isNullish = (ast: SchemaAST.AST) => ast._tag === "Null" || ast._tag === "Undefined"
+export const isNullish = (ast: SchemaAST.AST): boolean => ast._tag === "Null" || ast._tag === "Undefined"
 
 const representationOf = (ast: SchemaAST.AST): string | undefined =>
   (ast.annotations?.representation as { readonly id?: string } | undefined)?.id
@@ -19,7 +20,7 @@ const isDate = (ast: SchemaAST.AST) =>
 
 /** A `Schema.Date` field, optional or nullable: a timestamptz column, read back as a Date. */
 export const isDateField = (ast: SchemaAST.AST): boolean => {
-  const values = membersOf(ast).filter((m) => !isNullish(m))
+  const values = unionMembers(ast).filter((m) => !isNullish(m))
   return values.length > 0 && values.every(isDate)
 }
 

@@ -7,7 +7,7 @@
  */
 import { SchemaAST } from "effect"
 import type { Model } from "../projects/model.ts"
-import { isDateField } from "../projects/model-fields.ts"
+import { isDateField, isNullish, unionMembers } from "../projects/model-fields.ts"
 import { TENANT_ROLE } from "./roles.ts"
 
 export interface Column {
@@ -21,11 +21,6 @@ export interface Column {
 const quote = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`
 
 /** A union's members, nested unions flattened: `optional(NullOr(String))` is (String | Null) | Undefined. */
-export const unionMembers = (ast: SchemaAST.AST): ReadonlyArray<SchemaAST.AST> =>
-  ast._tag === "Union" ? ast.types.flatMap(unionMembers) : [ast]
-
-const isNullish = (ast: SchemaAST.AST) => ast._tag === "Null" || ast._tag === "Undefined"
-
 const nonNullMembers = (ast: SchemaAST.AST): ReadonlyArray<SchemaAST.AST> =>
   unionMembers(ast).filter((t) => !isNullish(t))
 

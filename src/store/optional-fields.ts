@@ -5,7 +5,7 @@
  */
 import { SchemaAST } from "effect"
 import type { Model } from "../projects/model.ts"
-import { unionMembers } from "./model-ddl.ts"
+import { unionMembers } from "../projects/model-fields.ts"
 
 type Row = Record<string, unknown>
 
