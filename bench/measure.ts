@@ -7,7 +7,7 @@ import type { BenchContext, CpuPerRequest, Row, ThreadCpu } from "./context.ts"
 import type { LoadResult } from "./driver.ts"
 import { encodeRequest, HttpConnection } from "./http-client.ts"
 import { type LoadSpec, runLoadProcess } from "./load.ts"
-import { cpuSeconds, jsThreadCpuSeconds, localServiceCpuSeconds } from "./processes.ts"
+import { cpuSeconds, isLocalService, jsThreadCpuSeconds, localServiceCpuSeconds } from "./processes.ts"
 
 export interface Measured {
   readonly result: LoadResult
@@ -38,8 +38,9 @@ export const measure = async (
   pids: ReadonlyArray<number> = [],
 ): Promise<Measured> => {
   const samples: Array<Sample> = []
+  const uses = { postgres: isLocalService(ctx.databaseUrl), nats: isLocalService(ctx.natsUrl) }
   const sample = () => {
-    const services = localServiceCpuSeconds()
+    const services = localServiceCpuSeconds(uses)
     const threads = pids.map(jsThreadCpuSeconds)
     const workers = threads.filter((t) => t.worker !== undefined)
     samples.push({

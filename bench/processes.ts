@@ -204,18 +204,30 @@ export const jsThreadCpuSeconds = (pid: number): { main: number; worker?: number
   return { main: cpuSeconds(pid, `/proc/${pid}/task/${pid}/stat`), worker }
 }
 
+/** Whether a service URL names this machine, so its processes are in /proc to be measured. */
+export const isLocalService = (url: string | undefined): boolean => {
+  if (!url) return false
+  const host = URL.parse(url)?.hostname ?? URL.parse(`nats://${url}`)?.hostname
+  return host === "127.0.0.1" || host === "localhost" || host === "[::1]"
+}
+
 /**
  * CPU seconds used so far by this machine's Postgres processes (server and backends) and
- * nats-server, found by command name in /proc; 0 for a service that does not run here.
+ * nats-server, found by command name in /proc; 0 for a service that does not run here, or that
+ * the run does not use (`uses`): an embedded run must not be charged for a local nats-server or
+ * Postgres it never talks to.
  */
-export const localServiceCpuSeconds = (): { postgres: number; nats: number } => {
+export const localServiceCpuSeconds = (
+  uses: { readonly postgres: boolean; readonly nats: boolean },
+): { postgres: number; nats: number } => {
   const used = { postgres: 0, nats: 0 }
+  if (!uses.postgres && !uses.nats) return used
   for (const entry of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(entry.name)) continue
     try {
       const comm = Deno.readTextFileSync(`/proc/${entry.name}/comm`).trim()
-      if (comm === "postgres") used.postgres += cpuSeconds(Number(entry.name)) || 0
-      else if (comm === "nats-server") used.nats += cpuSeconds(Number(entry.name)) || 0
+      if (comm === "postgres" && uses.postgres) used.postgres += cpuSeconds(Number(entry.name)) || 0
+      else if (comm === "nats-server" && uses.nats) used.nats += cpuSeconds(Number(entry.name)) || 0
     } catch {
       // exited meanwhile
     }

@@ -75,7 +75,12 @@ export const makeRecord = (
       ? "wrk (1 thread), separate process"
       : "deno client, separate process",
   },
-  settings: { ...settings, databaseUrl: settings.databaseUrl ? "<set>" : undefined },
+  // service URLs may carry credentials, and results are committed: only whether one was set
+  settings: {
+    ...settings,
+    databaseUrl: settings.databaseUrl ? "<set>" : undefined,
+    natsUrl: settings.natsUrl ? "<set>" : undefined,
+  },
   rows,
   profiles,
 })

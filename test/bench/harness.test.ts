@@ -8,7 +8,7 @@ import { Histogram } from "../../bench/histogram.ts"
 import { runLoadProcess } from "../../bench/load.ts"
 import type { BenchContext } from "../../bench/context.ts"
 import { measure } from "../../bench/measure.ts"
-import { localServiceCpuSeconds } from "../../bench/processes.ts"
+import { isLocalService, localServiceCpuSeconds } from "../../bench/processes.ts"
 
 describe("bench harness", () => {
   let server: Deno.HttpServer<Deno.NetAddr>
@@ -78,13 +78,18 @@ describe("bench harness", () => {
     const jsThreads = threads.main + (threads.worker ?? 0)
     expect(jsThreads).toBeGreaterThan(0)
     expect(jsThreads).toBeLessThanOrEqual(measured.serverCpuPercent! + 2)
-    // Postgres and NATS are counted when they run here (other test files may be using them)
-    for (const service of [cpu.postgres, cpu.nats]) {
-      if (service !== undefined) expect(service).toBeGreaterThanOrEqual(0)
-    }
-    const services = localServiceCpuSeconds()
-    expect(services.postgres).toBeGreaterThanOrEqual(0)
-    expect(services.nats).toBeGreaterThanOrEqual(0)
+    // a run on neither a Postgres nor a NATS of this machine is charged for neither, even
+    // where they run (the test services, other test files using them)
+    expect([cpu.postgres, cpu.nats]).toEqual([undefined, undefined])
+    expect(localServiceCpuSeconds({ postgres: false, nats: false })).toEqual({ postgres: 0, nats: 0 })
+  })
+
+  it("isLocalService() tells a service on this machine from one elsewhere", () => {
+    expect(isLocalService("postgres://postgres@127.0.0.1:5432/test")).toBe(true)
+    expect(isLocalService("nats://localhost:4222")).toBe(true)
+    expect(isLocalService("127.0.0.1:4222")).toBe(true)
+    expect(isLocalService("postgres://db.internal:5432/x")).toBe(false)
+    expect(isLocalService(undefined)).toBe(false)
   })
 
   it("Histogram.quantile() reads percentiles within its 1% bucket precision", () => {
