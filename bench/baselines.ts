@@ -29,8 +29,8 @@ export const natsHopDriver = async (url: string, subject: string): Promise<Drive
  * Appends one event-sized row per call; concurrent calls are group-committed as one
  * multi-row insert in one transaction, one transaction in flight at a time (one host).
  */
-export const pgAppendDriver = async (url: string, table: string): Promise<Driver> => {
-  const sql = postgres(url, { max: 2, onnotice: () => {} })
+export const pgAppendDriver = async (url: string, table: string, maxConnections = 2): Promise<Driver> => {
+  const sql = postgres(url, { max: maxConnections, onnotice: () => {} })
   await sql.unsafe(
     `create table if not exists ${table} (host text not null, seq bigint not null, data jsonb not null,
        hash text not null, primary key (host, seq))`,

@@ -27,7 +27,13 @@ export type LoadSpec =
       readonly targets: ReadonlyArray<HttpTarget>
     }
     | { readonly kind: "nats"; readonly url: string; readonly subject: string }
-    | { readonly kind: "pg"; readonly url: string; readonly table: string }
+    | {
+      readonly kind: "pg"
+      readonly url: string
+      readonly table: string
+      /** 1 for the embedded store: PGlite is one session, as the node's own pool is. */
+      readonly maxConnections?: number
+    }
   )
 
 type HttpSpec = Extract<LoadSpec, { kind: "http" }>
@@ -72,7 +78,7 @@ const driverFor = (spec: LoadSpec): Promise<Driver> | Driver => {
     case "nats":
       return natsHopDriver(spec.url, spec.subject)
     case "pg":
-      return pgAppendDriver(spec.url, spec.table)
+      return pgAppendDriver(spec.url, spec.table, spec.maxConnections)
   }
 }
 

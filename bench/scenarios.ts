@@ -4,6 +4,8 @@
  * 90/10 mix over HTTP at each client count, each row carrying its ratio to the baseline measured
  * in the same run (hello for HTTP, NATS hop for reads, batched append for writes).
  */
+import { join } from "node:path"
+import { startEmbeddedPostgres } from "../src/store/pglite.ts"
 import type { BenchContext, Row } from "./context.ts"
 import type { LoadResult } from "./driver.ts"
 import { sampleConfigPath } from "./fixtures.ts"
@@ -115,11 +117,28 @@ export const runBaselines = async (
       [],
     )
   } else {
-    rows.push({
-      group: "baseline",
-      name: "pg-append",
-      note: "not available: no DATABASE_URL (embedded PGlite)",
-    })
+    // the same append against the embedded store, served over its socket as the node's own is
+    // (a data directory, not memory: the node's store is on disk too), in this process
+    const embedded = await startEmbeddedPostgres(join(ctx.tmp, "append-pglite"))
+    try {
+      await measureAll(
+        ctx,
+        into,
+        "pg",
+        "pg-append (embedded PGlite)",
+        (connections) => ({
+          kind: "pg",
+          url: embedded.url,
+          table: "bench_append",
+          maxConnections: 1,
+          connections,
+          ...timing,
+        }),
+        [Deno.pid],
+      )
+    } finally {
+      await embedded.close()
+    }
   }
   return { rows, baselines }
 }
