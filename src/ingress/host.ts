@@ -39,6 +39,14 @@ export const normaliseHost = (header: string | null | undefined): string | undef
 }
 
 /**
+ * The Host header, or for HTTP/2 the request's `:authority`, which Deno gives as no `host` header
+ * but as the URL's host. An HTTP/1 request without Host gets the URL `http://localhost:<port>/…`
+ * from Deno: that stays no host (a 400), as HTTP/1.1 requires.
+ */
+export const hostHeaderOf = (request: Request, url: URL): string | null =>
+  request.headers.get("host") ?? (url.hostname === "localhost" ? null : url.host)
+
+/**
  * A Host header as the ingress receives it: header values arrive as bytes, one character each
  * (ISO-8859-1), so a name a client sent in UTF-8 (`bücher.example`, `blog。example。com`) is decoded
  * again before it is normalised; bytes that are not UTF-8 cannot be a name (undefined → 400).

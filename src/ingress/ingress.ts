@@ -24,7 +24,7 @@ import { replyTimeoutMs } from "../projects/loader.ts"
 import { Database, query } from "../store/database.ts"
 import { makeCollapse } from "./collapse.ts"
 import { BodyNotUtf8, BodyTimeout, BodyTooLarge, readBodyText } from "./body.ts"
-import { normaliseHostHeader, targetNamesOtherHost } from "./host.ts"
+import { hostHeaderOf, normaliseHostHeader, targetNamesOtherHost } from "./host.ts"
 import { readIdempotencyKey } from "./idempotency-key.ts"
 import { queryInput } from "./query-input.ts"
 import { recordRequest, renderMetrics } from "./metrics.ts"
@@ -225,11 +225,12 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
       }
       // the admin API is addressed by path (/admin/hosts/<host>/…), not by the Host header
       if (url.pathname.startsWith("/admin/")) return [await admin(request, url), "-"]
-      const host = normaliseHostHeader(request.headers.get("host"))
+      const hostHeader = hostHeaderOf(request, url)
+      const host = normaliseHostHeader(hostHeader)
       if (!host) {
         return [errorResponse(replyError("bad_request", "the Host header is not a valid hostname")), "-"]
       }
-      if (targetNamesOtherHost(url, request.headers.get("host")!, host)) {
+      if (targetNamesOtherHost(url, hostHeader!, host)) {
         const message = "the request target names another host than the Host header"
         return [errorResponse(replyError("bad_request", message)), "-"]
       }

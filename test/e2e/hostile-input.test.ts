@@ -6,6 +6,7 @@
  * write or a 504 after the full timeout, and nothing written by a refused request.
  */
 import { Effect } from "effect"
+import http2 from "node:http2"
 import { connect } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { decodeText, encodeJson } from "../../src/bus/envelope.ts"
@@ -89,6 +90,39 @@ describe("hostile input on the sample projects", () => {
     expect(await statusForHostBytes(blogInUtf8, "http://blog.example.com/api/GetFeed")).toBe(
       "HTTP/1.1 200 OK",
     )
+  })
+
+  it("routes an HTTP/2 request by its :authority; an HTTP/1.1 request without Host is 400", async () => {
+    // h2c with prior knowledge (a proxy in front speaking HTTP/2 to Hamlet): no host header
+    const client = http2.connect(`http://127.0.0.1:${server.port}`)
+    try {
+      const h2 = (authority: string) =>
+        new Promise<number>((resolve, reject) => {
+          const stream = client.request({ ":path": "/api/GetFeed", ":authority": authority })
+          stream.on("response", (headers) => resolve(Number(headers[":status"])))
+          stream.on("error", reject)
+          stream.resume()
+          stream.end()
+        })
+      expect(await h2(HOST)).toBe(200)
+      expect(await h2("nobody.example.com")).toBe(404)
+    } finally {
+      client.close()
+    }
+    const status = await new Promise<string>((resolve, reject) => {
+      const socket = connect(server.port, "127.0.0.1")
+      let text = ""
+      socket.on("data", (chunk) => {
+        text += chunk.toString()
+        if (text.includes("\r\n")) {
+          resolve(text.split("\r\n")[0])
+          socket.destroy()
+        }
+      })
+      socket.on("error", reject)
+      socket.write("GET /api/GetFeed HTTP/1.1\r\nConnection: close\r\n\r\n")
+    })
+    expect(status).toBe("HTTP/1.1 400 Bad Request")
   })
 
   it("refuses text Postgres cannot store with 400 and the field's path, writing nothing", async () => {
