@@ -27,6 +27,8 @@ import { coalesceKeyOf, makeQueryBatcher, type QueryBatcher } from "./query-batc
 
 /** Commands taken from the mailbox per transaction at most. */
 const MAX_BATCH = 256
+/** Room in a request envelope beside its input: id, meta (correlation, causation, key, session). */
+const ENVELOPE_ROOM_BYTES = 8 * 1024
 
 interface Worker {
   readonly mailbox: Queue.Queue<Command, Cause.Done>
@@ -112,6 +114,17 @@ const makeHostActor = (
     const handler = address && project.handlers.get(address.handler)
     const answer = answerTo(replies, message, address?.handler, handler?.kind)
     const { respond } = answer
+    // the project's body limit holds for callers on NATS as over HTTP (where it is checked before
+    // the envelope is made): the envelope's input, with room for its id and meta
+    if (message.data.length > project.limits.maxBodyBytes + ENVELOPE_ROOM_BYTES) {
+      return respond({
+        ok: false,
+        error: replyError(
+          "bad_request",
+          `request too large: ${message.data.length} bytes, more than project ${project.name} takes (${project.limits.maxBodyBytes} bytes of input)`,
+        ),
+      })
+    }
     const decoded = decodeRequest(message.data)
     if (!decoded.ok) return respond({ ok: false, error: decoded.error })
     const { envelope } = decoded

@@ -13,6 +13,7 @@ import {
   type Reply,
   type ReplyError,
   REQUEST_ID_HEADER,
+  REQUEST_ID_PATTERN,
 } from "../bus/envelope.ts"
 import { replyError } from "../errors.ts"
 import type { LoadedProject } from "../projects/loader.ts"
@@ -62,8 +63,10 @@ export const answerTo = (
   kind: "query" | "command" | undefined,
 ): Answer => {
   const { bus, deadLetters, runFork } = context
-  // x-request-id is echoed to callers that sent it (the ingress sends the id in the envelope)
-  const echoedId = message.headers[REQUEST_ID_HEADER]
+  // x-request-id is echoed to callers that sent it (the ingress sends the id in the envelope); one
+  // that is not a request id (too long, odd characters) is not taken: the envelope's id counts
+  const header = message.headers[REQUEST_ID_HEADER]
+  const echoedId = header !== undefined && REQUEST_ID_PATTERN.test(header) ? header : undefined
   let isAnswered = false
   const answer: Answer = {
     requestId: echoedId,

@@ -18,16 +18,25 @@ export type ErrorCode = typeof ErrorCode.Type
 export const Issue = Schema.Struct({ path: Schema.String, message: Schema.String })
 export type Issue = typeof Issue.Type
 
+/**
+ * What a request id may be, from HTTP (`x-request-id`) or in an envelope: it is logged, echoed,
+ * and kept in every event's meta (so in the hash chain and its exports) — short, plain text.
+ */
+export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** An id kept in events' meta (correlation, causation): 1 to 256 characters. */
+const MetaId = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(256))
+
 export const RequestMeta = Schema.Struct({
-  correlationId: Schema.optional(Schema.String),
-  causationId: Schema.optional(Schema.String),
+  correlationId: Schema.optional(MetaId),
+  causationId: Schema.optional(MetaId),
   /** Stored with the reply, in a key index: 1 to 256 characters. */
-  idempotencyKey: Schema.optional(Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(256))),
-  session: Schema.optional(Schema.String),
+  idempotencyKey: Schema.optional(MetaId),
+  session: Schema.optional(Schema.String.check(Schema.isMaxLength(4096))),
 })
 
 export const RequestEnvelope = Schema.Struct({
-  id: Schema.String,
+  id: Schema.String.check(Schema.isPattern(REQUEST_ID_PATTERN)),
   input: Schema.optional(Schema.Unknown),
   meta: Schema.optional(RequestMeta),
 })

@@ -12,6 +12,7 @@ import {
   OK_REPLY_HEADER,
   type Reply,
   REQUEST_ID_HEADER,
+  REQUEST_ID_PATTERN,
   successOutputBytes,
 } from "../bus/envelope.ts"
 import { requestSubject } from "../bus/subjects.ts"
@@ -47,7 +48,6 @@ const MAX_URL_LENGTH = 16 * 1024
  * ago, an actor isolate reloading) before it is answered 503: 20 tries, 50 ms apart.
  */
 const NO_RESPONDERS_RETRY = { schedule: Schedule.spaced("50 millis"), times: 20 }
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8" }
 
 export type IngressHandler = (request: Request) => Promise<Response>
@@ -261,7 +261,7 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
     return async (request: Request): Promise<Response> => {
       const started = performance.now()
       const incoming = request.headers.get(REQUEST_ID_HEADER)
-      const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID()
+      const requestId = incoming && REQUEST_ID_PATTERN.test(incoming) ? incoming : crypto.randomUUID()
       let response: Response
       let project = "-"
       try {

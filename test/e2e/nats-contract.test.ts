@@ -59,6 +59,46 @@ describe.skipIf(!available)("external services calling handlers over NATS", () =
     expect(after.ok).toBe(true)
   })
 
+  it("holds callers on NATS to HTTP's limits: the project's body size and short ids, writing nothing", async () => {
+    const subject = requestSubject("horatio", "news.example.com", "SubmitItem")
+    const before = await server
+      .sql`select count(*)::int as n from hamlet_events where host = 'news.example.com'`
+    // the project takes 256 KiB of input, as HTTP's 413 does (NATS itself carries 1 MiB)
+    const big = await call(
+      subject,
+      JSON.stringify({ id: "big-1", input: { title: "x", link: "l".repeat(600_000) } }),
+    )
+    expect(big).toMatchObject({ ok: false, error: { code: "bad_request" } })
+    if (!big.ok) expect((big.error as { message: string }).message).toMatch(/^request too large/)
+    // ids are kept in every event's meta (and so in the hash chain): short, plain text
+    for (
+      const envelope of [
+        { id: "x".repeat(129), input: { title: "long id" } },
+        { id: "", input: { title: "empty id" } },
+        { id: "ok-id", input: { title: "long correlation" }, meta: { correlationId: "c".repeat(300) } },
+      ]
+    ) {
+      expect(await call(subject, JSON.stringify(envelope))).toMatchObject({
+        ok: false,
+        error: { code: "bad_request" },
+      })
+    }
+    const after = await server
+      .sql`select count(*)::int as n from hamlet_events where host = 'news.example.com'`
+    expect(after[0].n).toBe(before[0].n)
+    // an x-request-id header that is no request id is not taken: the envelope's id names the request
+    const h = headers()
+    h.set("x-request-id", "y".repeat(500))
+    const reply = await nc.request(subject, JSON.stringify({ id: "env-id-9", input: { title: "ids" } }), {
+      timeout: 5_000,
+      headers: h,
+    })
+    expect(reply.json<{ ok: boolean }>().ok).toBe(true)
+    const [event] = await server.sql`select meta from hamlet_events where host = 'news.example.com'
+      order by seq desc limit 1`
+    expect(event.meta.requestId).toBe("env-id-9")
+  })
+
   it("the subject, not the payload, decides project and host", async () => {
     const reply = await call(
       requestSubject("horatio", "news.example.com", "SubmitItem"),
