@@ -28,7 +28,7 @@ describe.skipIf(!available)("external services calling handlers over NATS", () =
     (await nc.request(subject, payload, { timeout: 5_000 })).json<
       { ok: true; output: Record<string, unknown> } | {
         ok: false
-        error: { code: string; issues?: unknown[] }
+        error: { code: string; message: string; issues?: unknown[] }
       }
     >()
 
@@ -69,7 +69,7 @@ describe.skipIf(!available)("external services calling handlers over NATS", () =
       JSON.stringify({ id: "big-1", input: { title: "x", link: "l".repeat(600_000) } }),
     )
     expect(big).toMatchObject({ ok: false, error: { code: "bad_request" } })
-    if (!big.ok) expect((big.error as { message: string }).message).toMatch(/^request too large/)
+    if (!big.ok) expect(big.error.message).toMatch(/^request too large/)
     // ids are kept in every event's meta (and so in the hash chain): short, plain text
     for (
       const envelope of [
