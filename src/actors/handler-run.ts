@@ -10,7 +10,7 @@ import type { EventDef } from "../projects/event.ts"
 import { eventCodec } from "../projects/event-codec.ts"
 import type { HostReader } from "../projects/access.ts"
 import type { Handler, HandlerContext, RequestMetadata } from "../projects/handler.ts"
-import type { LoadedProject } from "../projects/loader.ts"
+import { handlerTimeoutMs, type LoadedProject } from "../projects/loader.ts"
 import type { DatabaseError } from "../store/database.ts"
 import type { PendingEvent } from "../store/event-log.ts"
 
@@ -78,6 +78,18 @@ class OutputMismatch {
   constructor(readonly error: Schema.SchemaError) {}
 }
 
+/**
+ * Why a handler ran out of time. A host's commands run one after another: one that waited long
+ * behind a slow one had little of its limit left, and is told so rather than blamed for it.
+ */
+const timedOut = (name: string, limitMs: number, queuedMs: number): string =>
+  queuedMs >= QUEUED_NOTABLE_MS
+    ? `${name} ran out of its ${limitMs} ms time limit: ${queuedMs} ms of it went waiting behind the host's earlier requests`
+    : `${name} exceeded its time limit`
+
+/** A wait in the host's queue worth naming when a handler then runs out of time. */
+const QUEUED_NOTABLE_MS = 100
+
 export const inputError = (error: Schema.SchemaError): Reply => ({ ok: false, error: badInput(error) })
 
 const isDatabaseError = (u: unknown): u is DatabaseError =>
@@ -130,10 +142,12 @@ export const runHandler = (
           })
         }),
   }
+  const startedAt = Date.now()
   const timeoutMs = Math.max(
     0,
-    Math.min(request.deadline - Date.now(), request.handler.timeoutMs ?? Infinity),
+    Math.min(request.deadline - startedAt, request.handler.timeoutMs ?? Infinity),
   )
+  const limitMs = handlerTimeoutMs(project, request.handler)
   const { encode } = codecsOf(request.handler)
   return request.handler.handle(request.input, ctx).pipe(
     // an Exit is an Effect: no fiber work for the encode
@@ -146,7 +160,7 @@ export const runHandler = (
           return Effect.succeed({
             reply: {
               ok: false,
-              error: replyError("timeout", `${request.handler.name} exceeded its time limit`),
+              error: replyError("timeout", timedOut(request.handler.name, limitMs, limitMs - timeoutMs)),
             },
             events: [],
           })
