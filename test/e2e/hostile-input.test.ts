@@ -39,8 +39,8 @@ describe("hostile input on the sample projects", () => {
       )).data,
     ))
 
-  /** The status line a raw request gets (a client sending UTF-8, or an absolute-form target). */
-  const statusForHostBytes = (hostBytes: Uint8Array, target = "/api/GetFeed") =>
+  /** The status line a raw HTTP/1.1 request gets: its bytes as written, then the connection closed. */
+  const statusForRaw = (request: Uint8Array) =>
     new Promise<string>((resolve, reject) => {
       const socket = connect(server.port, "127.0.0.1")
       let text = ""
@@ -52,15 +52,20 @@ describe("hostile input on the sample projects", () => {
         }
       })
       socket.on("error", reject)
-      const encoder = new TextEncoder()
-      socket.write(
-        new Uint8Array([
-          ...encoder.encode(`GET ${target} HTTP/1.1\r\nHost: `),
-          ...hostBytes,
-          ...encoder.encode("\r\nConnection: close\r\n\r\n"),
-        ]),
-      )
+      socket.write(request)
     })
+
+  /** The status line a raw request gets (a client sending UTF-8, or an absolute-form target). */
+  const statusForHostBytes = (hostBytes: Uint8Array, target = "/api/GetFeed") => {
+    const encoder = new TextEncoder()
+    return statusForRaw(
+      new Uint8Array([
+        ...encoder.encode(`GET ${target} HTTP/1.1\r\nHost: `),
+        ...hostBytes,
+        ...encoder.encode("\r\nConnection: close\r\n\r\n"),
+      ]),
+    )
+  }
 
   it("routes a Host header sent in UTF-8 to the name it spells, and refuses one that is not UTF-8", async () => {
     const encoder = new TextEncoder()
@@ -109,19 +114,9 @@ describe("hostile input on the sample projects", () => {
     } finally {
       client.close()
     }
-    const status = await new Promise<string>((resolve, reject) => {
-      const socket = connect(server.port, "127.0.0.1")
-      let text = ""
-      socket.on("data", (chunk) => {
-        text += chunk.toString()
-        if (text.includes("\r\n")) {
-          resolve(text.split("\r\n")[0])
-          socket.destroy()
-        }
-      })
-      socket.on("error", reject)
-      socket.write("GET /api/GetFeed HTTP/1.1\r\nConnection: close\r\n\r\n")
-    })
+    const status = await statusForRaw(
+      new TextEncoder().encode("GET /api/GetFeed HTTP/1.1\r\nConnection: close\r\n\r\n"),
+    )
     expect(status).toBe("HTTP/1.1 400 Bad Request")
   })
 
