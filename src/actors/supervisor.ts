@@ -13,7 +13,8 @@
  */
 import { Context, Duration, Effect, Fiber, Layer, Schema, Scope, Semaphore, Stream } from "effect"
 import { Bus, type BusMessage, type BusUnavailable } from "../bus/bus.ts"
-import { decodeText, encodeJson } from "../bus/envelope.ts"
+import { decodeText, encodeJson, type Reply } from "../bus/envelope.ts"
+import { registrationError, replyError } from "../errors.ts"
 import { controlSubject } from "../bus/subjects.ts"
 import { loadConfig, type LoadedConfig } from "../config/config.ts"
 import { watchPaths } from "../config/watch.ts"
@@ -22,7 +23,7 @@ import type { RoutingTable } from "../ingress/routing.ts"
 import { Database, type DatabaseError, query } from "../store/database.ts"
 import { makeReadLanes } from "../store/read-lanes.ts"
 import { DeadLetters, makeDeadLetters } from "./dead-letters.ts"
-import { registerHost } from "../store/event-log.ts"
+import { HostOwnedElsewhere, registerHost } from "../store/event-log.ts"
 import { migrateCore } from "../store/migrations.ts"
 import { actorIsolateFollower } from "../node-isolates.ts"
 import { keepHostsInSync } from "./host-resync.ts"
@@ -158,10 +159,17 @@ export const SupervisorLive = (
         lock.withPermit(
           Effect.gen(function* () {
             if (change.action === "add" && reconciler.hasProject(change.project)) {
-              // a folder of the project serves it already: nothing to register at run time
-              if (!reconciler.routing().routes.get(change.host)?.dir) {
-                yield* registerHost(sql, change.project, change.host, "database")
+              const folder = reconciler.routing().routes.get(change.host)
+              // another project's folder serves it: not this project's to take
+              if (folder?.dir && folder.project.name !== change.project) {
+                return yield* new HostOwnedElsewhere({
+                  host: change.host,
+                  owner: folder.project.name,
+                  project: change.project,
+                })
               }
+              // a folder of the project serves it already: nothing to register at run time
+              if (!folder?.dir) yield* registerHost(sql, change.project, change.host, "database")
             } else if (change.action === "remove") {
               yield* retireDatabaseHost(sql, change.project, change.host)
             }
@@ -172,17 +180,26 @@ export const SupervisorLive = (
       const decodeChange = Schema.decodeUnknownSync(HostChange)
       const context = yield* Effect.context<never>()
       const runFork = Effect.runForkWith(context)
+      /** Answers a control request (a publish without a reply subject gets none). */
+      const answer = (message: BusMessage, reply: Reply) => {
+        if (message.reply !== undefined) message.respond(encodeJson(reply))
+      }
       const onChange =
-        (handle: (change: HostChange) => Effect.Effect<unknown, unknown>) => (message: BusMessage) => {
+        (handle: (change: HostChange, message: BusMessage) => Effect.Effect<unknown, unknown>) =>
+        (message: BusMessage) => {
           try {
             const change = decodeChange(JSON.parse(decodeText(message.data)))
             runFork(
-              handle(change).pipe(
+              handle(change, message).pipe(
                 Effect.catchCause((cause) => Effect.logError("host change failed", change, cause)),
               ),
             )
           } catch (e) {
             runFork(Effect.logWarning("ignored bad control message", String(e)))
+            answer(message, {
+              ok: false,
+              error: replyError("bad_request", `bad control message: ${String(e)}`),
+            })
           }
         }
       // every isolate of every node: converge to the database on each notification
@@ -200,12 +217,30 @@ export const SupervisorLive = (
           Effect.provideService(Bus, bus),
           Effect.ignore,
         )
+      // a caller that asked (a NATS request) is told the outcome: the host served here, or why not
       yield* bus.subscribe(
         HOSTS_CONTROL_SUBJECT,
-        onChange((change) =>
+        onChange((change, message) =>
           Effect.gen(function* () {
-            if (change.action === "changed" || !(yield* isHost(change))) return
-            yield* applyHostChange(change).pipe(Effect.ensuring(notify(change)))
+            if (change.action === "changed") return
+            if (!(yield* isHost(change))) {
+              return answer(message, {
+                ok: false,
+                error: replyError("bad_request", `${change.host} is not a hostname`),
+              })
+            }
+            const applied = yield* Effect.result(
+              applyHostChange(change).pipe(Effect.ensuring(notify(change))),
+            )
+            if (applied._tag === "Success") {
+              return answer(message, { ok: true, output: { host: change.host, served: applied.success } })
+            }
+            const failure = applied.failure
+            const reply = failure._tag === "BusUnavailable"
+              ? replyError("overloaded", "the bus is unavailable; retry")
+              : registrationError(failure) ?? replyError("overloaded", "the store failed; retry")
+            answer(message, { ok: false, error: reply })
+            return yield* Effect.fail(failure)
           })
         ),
         { queue: HOSTS_COMMAND_QUEUE },

@@ -5,7 +5,7 @@
  */
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { eventSubject, requestSubject, SUBJECT_ROOT } from "../../src/bus/subjects.ts"
+import { controlSubject, eventSubject, requestSubject, SUBJECT_ROOT } from "../../src/bus/subjects.ts"
 import { startTestServer, type TestServer } from "../support/server.ts"
 import { checkService, NATS_URL } from "../support/services.ts"
 
@@ -97,6 +97,31 @@ describe.skipIf(!available)("external services calling handlers over NATS", () =
     const [event] = await server.sql`select meta from hamlet_events where host = 'news.example.com'
       order by seq desc limit 1`
     expect(event.meta.requestId).toBe("env-id-9")
+  })
+
+  it("a host change sent as a request on ctl.hosts is answered with its outcome", async () => {
+    const hosts = controlSubject("hosts")
+    const ask = async (change: Record<string, string>) =>
+      (await nc.request(hosts, JSON.stringify(change), { timeout: 10_000 })).json<Record<string, unknown>>()
+    const host = `asked-${Date.now().toString(36)}.contract.test`
+    expect(await ask({ action: "add", project: "horatio", host })).toEqual({
+      ok: true,
+      output: { host, served: true },
+    })
+    expect((await server.call(host, "/api/GetFeed")).status).toBe(200)
+    // a host whose log another project owns is refused, and the caller hears why
+    expect(await ask({ action: "add", project: "horatio", host: "theatre.example.com" })).toMatchObject({
+      ok: false,
+      error: { code: "conflict", message: "host theatre.example.com belongs to another project" },
+    })
+    expect(await ask({ action: "add", project: "horatio", host: "not_a_host" })).toMatchObject({
+      ok: false,
+      error: { code: "bad_request" },
+    })
+    expect(await ask({ action: "remove", project: "horatio", host })).toEqual({
+      ok: true,
+      output: { host, served: false },
+    })
   })
 
   it("the subject, not the payload, decides project and host", async () => {
