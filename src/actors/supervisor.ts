@@ -184,24 +184,28 @@ export const SupervisorLive = (
       const answer = (message: BusMessage, reply: Reply) => {
         if (message.reply !== undefined) message.respond(encodeJson(reply))
       }
-      const onChange =
-        (handle: (change: HostChange, message: BusMessage) => Effect.Effect<unknown, unknown>) =>
-        (message: BusMessage) => {
-          try {
-            const change = decodeChange(JSON.parse(decodeText(message.data)))
-            runFork(
-              handle(change, message).pipe(
-                Effect.catchCause((cause) => Effect.logError("host change failed", change, cause)),
-              ),
-            )
-          } catch (e) {
-            runFork(Effect.logWarning("ignored bad control message", String(e)))
-            answer(message, {
-              ok: false,
-              error: replyError("bad_request", `bad control message: ${String(e)}`),
-            })
-          }
+      /** `isAnswering`: the fleet's one answering member (the queue group), not every isolate's copy. */
+      const onChange = (
+        handle: (change: HostChange, message: BusMessage) => Effect.Effect<unknown, unknown>,
+        isAnswering = false,
+      ) =>
+      (message: BusMessage) => {
+        try {
+          const change = decodeChange(JSON.parse(decodeText(message.data)))
+          runFork(
+            handle(change, message).pipe(
+              Effect.catchCause((cause) => Effect.logError("host change failed", change, cause)),
+            ),
+          )
+        } catch (e) {
+          runFork(Effect.logWarning("ignored bad control message", String(e)))
+          if (!isAnswering) return
+          answer(message, {
+            ok: false,
+            error: replyError("bad_request", `bad control message: ${String(e)}`),
+          })
         }
+      }
       // every isolate of every node: converge to the database on each notification
       yield* bus.subscribe(
         HOSTS_CONTROL_SUBJECT,
@@ -241,8 +245,7 @@ export const SupervisorLive = (
               : registrationError(failure) ?? replyError("overloaded", "the store failed; retry")
             answer(message, { ok: false, error: reply })
             return yield* Effect.fail(failure)
-          })
-        ),
+          }), true),
         { queue: HOSTS_COMMAND_QUEUE },
       )
       yield* bus.subscribe(RELOAD_CONTROL_SUBJECT, () => void runFork(reloadLogged))

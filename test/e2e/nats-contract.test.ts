@@ -118,6 +118,9 @@ describe.skipIf(!available)("external services calling handlers over NATS", () =
       ok: false,
       error: { code: "bad_request" },
     })
+    // a message that is no host change: one answer, from the answering member only
+    const bad = await nc.request(hosts, "{nope", { timeout: 10_000 })
+    expect(bad.json()).toMatchObject({ ok: false, error: { code: "bad_request" } })
     expect(await ask({ action: "remove", project: "horatio", host })).toEqual({
       ok: true,
       output: { host, served: false },
