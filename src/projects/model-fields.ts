@@ -24,8 +24,24 @@ export const isDateField = (ast: SchemaAST.AST): boolean => {
   return values.length > 0 && values.every(isDate)
 }
 
-/** Column types whose text a Date field is read back from (json-rows.ts timeTextOf renders them). */
-const TIME_COLUMN = /^\s*(timestamptz|timestamp|timestamp with(out)? time zone|date)\s*(\(\s*\d+\s*\))?\s*$/i
+/**
+ * Which time type a column type is (typmods and case aside), undefined for any other: the one
+ * reading of a column type's time kind, for Date fields, their read text (json-rows.ts
+ * timeTextOf) and timestamp parameters (model-access.ts).
+ */
+export const timeKindOf = (type: string): "timestamptz" | "timestamp" | "date" | undefined => {
+  switch (type.toLowerCase().replace(/\s*\(\s*\d+\s*\)/, "").trim()) {
+    case "timestamptz":
+    case "timestamp with time zone":
+      return "timestamptz"
+    case "timestamp":
+    case "timestamp without time zone":
+      return "timestamp"
+    case "date":
+      return "date"
+  }
+  return undefined
+}
 
 /** Why a value of `ast` could not be stored as JSON and read back as it is; undefined when it can. */
 const _unstorable = (ast: SchemaAST.AST, depth: number): string | undefined => {
@@ -82,7 +98,7 @@ export const unstorableField = (
   column: string | undefined,
 ): string | undefined => {
   if (isDateField(ast)) {
-    if (column === undefined || TIME_COLUMN.test(column)) return undefined
+    if (column === undefined || timeKindOf(column) !== undefined) return undefined
     return `model ${table}: field "${name}" is a Schema.Date: columns: { ${name}: ${
       JSON.stringify(column)
     } } cannot give it back as a Date; use "timestamptz" (the default), "timestamp" or "date", or make the field a Schema.String`

@@ -16,7 +16,7 @@ import type { Model } from "../projects/model.ts"
 import { DatabaseError, query, type SqlTx, UNIQUE_VIOLATION } from "./database.ts"
 import { columnOf, makeHostReader, readsIn, run, whereClause } from "./model-access.ts"
 import { multiRowInserts, unnestAs } from "./multi-row-insert.ts"
-import { dropAbsentOptionals } from "./optional-fields.ts"
+import { asModelRows } from "./model-rows.ts"
 import { purgeStatement } from "./purge-rows.ts"
 import { DELETED_AT, modelColumns, quoteIdentifier as q, tableName } from "./model-ddl.ts"
 import {
@@ -259,7 +259,7 @@ export const makeBufferedProjectionWriter = (
       Effect.map(load(model, id), (entry) => {
         const row = entry.row
         if (!row || (model.options.softDelete && row.deleted_at && !options?.includeDeleted)) return undefined
-        return dropAbsentOptionals(model, { ...row })
+        return asModelRows(model, { ...row })
       }) as never,
     list: (model, options) => Effect.andThen(flush, reader.list(model, options)),
     count: (model, where) => Effect.andThen(flush, reader.count(model, where)),

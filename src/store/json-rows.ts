@@ -6,8 +6,9 @@
  * columns all have an exact JSON form take this path; others read row by row.
  */
 import type { Model } from "../projects/model.ts"
+import { timeKindOf } from "../projects/model-fields.ts"
 import { type Column, quoteIdentifier as q, readColumns } from "./model-ddl.ts"
-import { dropAbsentOptionals } from "./optional-fields.ts"
+import { asModelRows } from "./model-rows.ts"
 
 /**
  * Floating-point types: exact in JSON except NaN and ±Infinity, which Postgres renders as the
@@ -44,14 +45,14 @@ const ISO_FORMAT = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`
  * toISOString value reads back as written); date: YYYY-MM-DD.
  */
 export const timeTextOf = (column: Column, expression: string): string | undefined => {
-  const type = column.type.toLowerCase().replace(/\s*\(\s*\d+\s*\)/, "").trim()
-  if (type === "timestamptz" || type === "timestamp with time zone") {
-    return `to_char(${expression} at time zone 'UTC', ${ISO_FORMAT})`
+  switch (timeKindOf(column.type)) {
+    case "timestamptz":
+      return `to_char(${expression} at time zone 'UTC', ${ISO_FORMAT})`
+    case "timestamp":
+      return `to_char(${expression}, ${ISO_FORMAT})`
+    case "date":
+      return `to_char(${expression}, 'YYYY-MM-DD')`
   }
-  if (type === "timestamp" || type === "timestamp without time zone") {
-    return `to_char(${expression}, ${ISO_FORMAT})`
-  }
-  if (type === "date") return `to_char(${expression}, 'YYYY-MM-DD')`
   return undefined
 }
 
@@ -95,11 +96,11 @@ const SPECIAL_FLOATS: Record<string, number> = {
 /**
  * The rows (an array) or row (an object) of a JSON read of `model`, parsed. A float column that
  * held NaN or ±Infinity arrives as a string and is given back as that number; the rows are
- * only walked when the text holds such a string at all. An optional field's null is left out
- * (optional-fields.ts).
+ * only walked when the text holds such a string at all. The rows are what the model's Schema
+ * takes (model-rows.ts: an optional field's null left out, a Date field a Date).
  */
 export const parseJsonRows = (model: Model, text: string): unknown => {
-  const parsed = dropAbsentOptionals(model, JSON.parse(text))
+  const parsed = asModelRows(model, JSON.parse(text))
   const floats = floatColumnsOf(model)
   if (floats.length === 0 || !(text.includes('"NaN"') || text.includes('Infinity"'))) return parsed
   for (const row of Array.isArray(parsed) ? parsed : [parsed]) {

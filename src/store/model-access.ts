@@ -12,8 +12,7 @@ import type { ReadLanes } from "./read-lanes.ts"
 import { makeCombinedInserts } from "./combined-inserts.ts"
 import { purgeStatement } from "./purge-rows.ts"
 import { jsonListQuery, jsonObjectOf, parseJsonRows, timeTextOf } from "./json-rows.ts"
-import { dropAbsentOptionals } from "./optional-fields.ts"
-import { readDates } from "./date-fields.ts"
+import { asModelRows } from "./model-rows.ts"
 import {
   type Column,
   isTimestamp,
@@ -110,7 +109,7 @@ export const run = (
 
 const parseJson = (model: Model) => (rows: ReadonlyArray<Row>): unknown => {
   const text = rows[0]?.j
-  return typeof text === "string" ? readDates(model, parseJsonRows(model, text)) : undefined
+  return typeof text === "string" ? parseJsonRows(model, text) : undefined
 }
 
 /** Runs one read statement: in a transaction, or on read lanes (read-lanes.ts). */
@@ -166,7 +165,7 @@ export const makeHostReader = (read: ReadStatement, schema: string, host: string
       `select ${selectList(model)} from ${tableName(schema, model)} where ${where.text} limit 1`,
       where.params,
     )
-      .pipe(Effect.map((rows) => readDates(model, dropAbsentOptionals(model, rows[0])))) as never
+      .pipe(Effect.map((rows) => asModelRows(model, rows[0]))) as never
   },
   list: (model, options?: ListOptions<Row>) => {
     const where = whereClause(model, host, options?.where, options?.includeDeleted ?? false)
@@ -202,7 +201,7 @@ export const makeHostReader = (read: ReadStatement, schema: string, host: string
     const text = `select ${selectList(model)} from ${tableName(schema, model)} as t where ${where.text}` +
       (orderBy.length ? ` order by ${orderBy.join(", ")}` : "") + tail
     return read(text, params).pipe(
-      Effect.map((rows) => readDates(model, dropAbsentOptionals(model, rows))),
+      Effect.map((rows) => asModelRows(model, rows)),
     ) as never
   },
   count: (model, where) => {

@@ -7,7 +7,7 @@
  */
 import { SchemaAST } from "effect"
 import type { Model } from "../projects/model.ts"
-import { isDateField, isNullish, unionMembers } from "../projects/model-fields.ts"
+import { isDateField, isNullish, timeKindOf, unionMembers } from "../projects/model-fields.ts"
 import { TENANT_ROLE } from "./roles.ts"
 
 export interface Column {
@@ -25,7 +25,7 @@ const nonNullMembers = (ast: SchemaAST.AST): ReadonlyArray<SchemaAST.AST> =>
   unionMembers(ast).filter((t) => !isNullish(t))
 
 const sqlTypeOf = (ast: SchemaAST.AST): string => {
-  if (isDateField(ast)) return "timestamptz" // read back as a Date (date-fields.ts)
+  if (isDateField(ast)) return "timestamptz" // read back as a Date (model-rows.ts)
   const members = nonNullMembers(SchemaAST.toEncoded(ast))
   const tags = new Set(members.map((m) => m._tag === "Literal" ? typeof m.literal : m._tag))
   if (tags.size !== 1) return "jsonb"
@@ -55,8 +55,7 @@ export const DELETED_AT: Column = { name: "deleted_at", type: "timestamptz", isN
 export const readColumns = (model: Model): ReadonlyArray<Column> =>
   model.options.softDelete ? [...modelColumns(model), DELETED_AT] : modelColumns(model)
 
-const TIMESTAMP_TYPES = new Set(["timestamptz", "timestamp with time zone"])
-export const isTimestamp = (column: Column): boolean => TIMESTAMP_TYPES.has(column.type.toLowerCase())
+export const isTimestamp = (column: Column): boolean => timeKindOf(column.type) === "timestamptz"
 
 /** Qualified, quoted table name in a schema (a project's, or an audit scratch schema). */
 export const tableName = (schema: string, model: Model): string => `${quote(schema)}.${quote(model.table)}`
