@@ -3,7 +3,9 @@
  * its connections connects, retrying with back-off, so during an outage every request would wait
  * out its handler's time limit. Once a connect fails as unreachable (refused, timed out, no such
  * host), statements are refused at once with `STORE_UNREACHABLE` — except one every `probeMs`,
- * sent to try again: the first statement answered opens the way for all.
+ * sent to try again: the first statement answered opens the way for all. A statement sent before
+ * the latest answer that fails as unreachable afterwards (its connect was tried during the outage)
+ * is old news and leaves the way open.
  */
 import type postgres from "postgres"
 import { guardStatements, onSettled, type StatementGuard } from "./pg-statements.ts"
@@ -35,6 +37,9 @@ export const isUnreachable = (error: unknown): boolean =>
 export const guardReachability = (pool: postgres.Sql, probeMs = PROBE_MS): postgres.Sql => {
   let downWith: Error | undefined
   let lastTry = 0
+  /** Statements and reservations sent so far, and how many of them an answer came after. */
+  let sent = 0
+  let answeredAfter = 0
 
   const refusal = (): Error | undefined => {
     if (!downWith) return undefined
@@ -47,30 +52,33 @@ export const guardReachability = (pool: postgres.Sql, probeMs = PROBE_MS): postg
       code: STORE_UNREACHABLE,
     })
   }
-  const observe = (error: unknown) => {
-    if (!isUnreachable(error)) return
+  const observe = (attempt: number, error: unknown) => {
+    if (!isUnreachable(error) || attempt <= answeredAfter) return
     downWith ??= error instanceof Error ? error : new Error(String(error))
     lastTry = performance.now()
   }
   const isBack = () => {
     downWith = undefined
+    answeredAfter = sent
   }
 
   const guard: StatementGuard = (query, send) => {
     const refused = refusal()
     if (refused) return query.reject(refused)
-    onSettled(query, (error, isOk) => isOk ? isBack() : observe(error))
+    const attempt = ++sent
+    onSettled(query, (error, isOk) => isOk ? isBack() : observe(attempt, error))
     send(query)
   }
 
   const reserve = () => {
     const refused = refusal()
     if (refused) return Promise.reject(refused)
+    const attempt = ++sent
     return pool.reserve().then((conn) => {
       isBack()
       return conn
     }, (error) => {
-      observe(error)
+      observe(attempt, error)
       throw error
     })
   }
