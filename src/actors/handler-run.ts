@@ -10,6 +10,7 @@ import type { EventDef } from "../projects/event.ts"
 import { eventCodec } from "../projects/event-codec.ts"
 import type { HostReader } from "../projects/access.ts"
 import type { Handler, HandlerContext, RequestMetadata } from "../projects/handler.ts"
+import { undeclaredEmit } from "../projects/declared-events.ts"
 import { handlerTimeoutMs, type LoadedProject } from "../projects/loader.ts"
 import type { DatabaseError } from "../store/database.ts"
 import type { PendingEvent } from "../store/event-log.ts"
@@ -131,15 +132,17 @@ export const runHandler = (
         ? Effect.die(
           new Error(`query ${request.handler.name} emitted ${event.type}: only a command may emit events`),
         )
-        : Effect.sync(() => {
-          const encoded = eventCodec(event).encode(data)
+        : Effect.suspend(() => {
+          const undeclared = undeclaredEmit(project.events, request.handler.name, event.type)
+          if (undeclared) return Effect.die(new Error(undeclared))
           events.push({
             stream: event.stream(data),
             type: event.type,
-            data: encoded,
+            data: eventCodec(event).encode(data),
             meta: eventMeta,
             startsStream: event.startsStream,
           })
+          return Effect.void
         }),
   }
   const startedAt = Date.now()

@@ -13,6 +13,7 @@ import type { Model } from "./model.ts"
 import { DEFAULT_LIMITS, type ProjectDef, type ProjectLimits, type ProjectSchedule } from "./project.ts"
 import type { Projection } from "./projection.ts"
 import { purgeProjection } from "../schedule/system-events.ts"
+import { type DeclaredEvents, declaredEventsOf } from "./declared-events.ts"
 
 export class ProjectLoadError extends Schema.TaggedError<ProjectLoadError>()("ProjectLoadError", {
   dir: Schema.String,
@@ -25,6 +26,8 @@ export interface LoadedProject {
   readonly models: ReadonlyArray<Model>
   readonly handlers: ReadonlyMap<string, Handler>
   readonly projections: ReadonlyMap<string, ReadonlyArray<Projection>>
+  /** The event types project.ts declares (declared-events.ts); `undefined`: any may be emitted. */
+  readonly events: DeclaredEvents
   readonly limits: ProjectLimits
   readonly schedules: ReadonlyArray<ProjectSchedule>
   /** Hosts declared by directories under hosts/. */
@@ -155,6 +158,8 @@ export const loadProject = (
         )
       }
     }
+    const events = declaredEventsOf(def.events, def.projections ?? [])
+    if ("problem" in events) return yield* fail(dir, events.problem)
     const projections = new Map<string, Array<Projection>>()
     // the built-in purge projection first: replay must reproduce the cleanup actors' work
     for (const p of [purgeProjection(def.models ?? []), ...(def.projections ?? [])]) {
@@ -167,6 +172,7 @@ export const loadProject = (
       models: def.models ?? [],
       handlers,
       projections,
+      events: events.declared,
       limits: { ...DEFAULT_LIMITS, ...def.limits },
       hostDirs,
       projectKey: yield* resolveProjectKey(dir, def.name, configuredKey),

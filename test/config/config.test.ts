@@ -90,6 +90,7 @@ const _project = (name: string, hosts: ReadonlyArray<string>): LoadedProject => 
   models: [],
   handlers: new Map(),
   projections: new Map(),
+  events: undefined,
   limits: DEFAULT_LIMITS,
   hostDirs: new Map(hosts.map((h) => [h, `/projects/${name}/hosts/${h}`])),
   projectKey: undefined,
