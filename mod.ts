@@ -35,3 +35,10 @@ export {
 export { defineProject, type ProjectLimits, type ProjectSpec } from "./src/projects/project.ts"
 export type { HostReader, ListOptions, ProjectionWriter } from "./src/projects/access.ts"
 export { BadRequest, Conflict, type HandlerError, NotFound, Unauthorized } from "./src/projects/errors.ts"
+
+// for services that add or remove a project's hosts over NATS (README: NATS)
+export {
+  type HostCommandFields,
+  type SignedHostCommand,
+  signHostChange,
+} from "./src/admin/host-change-signature.ts"

@@ -8,10 +8,13 @@
  * at again. `{action:"changed"}` is that notification: every node (each isolate) reads the host's
  * row and converges to it, so announcements that cross or arrive late still end in agreement —
  * every write is followed by a notification, and the last one read sees the last write.
- * `{action:"add"|"remove"}` is a command for other services: one node (a queue group) persists
- * it, like the admin API would, then sends the notification.
+ * `{action:"add"|"remove"}` is a command for other services, signed with the project key
+ * (admin/host-change-signature.ts): one node (a queue group) checks it, persists it like the admin
+ * API would, then sends the notification. A notification carries no authority — anyone may send
+ * one — so it only ever makes a node read hamlet_hosts again, never write it.
  */
 import { Context, Duration, Effect, Fiber, Layer, Schema, Scope, Semaphore, Stream } from "effect"
+import { HostCommand, verifyHostCommand } from "../admin/host-change-signature.ts"
 import { Bus, type BusMessage, type BusUnavailable } from "../bus/bus.ts"
 import { decodeText, encodeJson, type Reply } from "../bus/envelope.ts"
 import { registrationError, replyError } from "../errors.ts"
@@ -29,12 +32,19 @@ import { actorIsolateFollower } from "../node-isolates.ts"
 import { keepHostsInSync } from "./host-resync.ts"
 import { makeReconciler } from "./reconcile.ts"
 
-export const HostChange = Schema.Struct({
-  action: Schema.Literals(["add", "remove", "changed"]),
+/** "Look at this host again": sent by a node after it wrote hamlet_hosts. */
+export const HostNotification = Schema.Struct({
+  action: Schema.Literal("changed"),
   project: Schema.String,
   host: Schema.String,
 })
+export type HostNotification = typeof HostNotification.Type
+
+export const HostChange = Schema.Union([HostCommand, HostNotification])
 export type HostChange = typeof HostChange.Type
+
+/** A change as it may be logged: never its signature. */
+const loggable = ({ action, project, host }: HostChange) => ({ action, project, host })
 
 export const HOSTS_CONTROL_SUBJECT = controlSubject("hosts")
 export const RELOAD_CONTROL_SUBJECT = controlSubject("reload")
@@ -132,7 +142,7 @@ export const SupervisorLive = (
       // looked up (it becomes a subject token, a partition's key and a route)
       const isHost = (change: HostChange) =>
         isValidHostname(change.host) ? Effect.succeed(true) : Effect.as(
-          Effect.logWarning("ignored a host change for a host that is not a hostname", change),
+          Effect.logWarning("ignored a host change for a host that is not a hostname", loggable(change)),
           false,
         )
 
@@ -155,7 +165,7 @@ export const SupervisorLive = (
        * HostOwnedElsewhere when another project owns its log; a remove retires a run-time host) and
        * converges this node to it; the caller has checked it names a hostname.
        */
-      const applyHostChange = (change: HostChange) =>
+      const applyHostChange = (change: HostCommand) =>
         lock.withPermit(
           Effect.gen(function* () {
             if (change.action === "add" && reconciler.hasProject(change.project)) {
@@ -194,7 +204,7 @@ export const SupervisorLive = (
           const change = decodeChange(JSON.parse(decodeText(message.data)))
           runFork(
             handle(change, message).pipe(
-              Effect.catchCause((cause) => Effect.logError("host change failed", change, cause)),
+              Effect.catchCause((cause) => Effect.logError("host change failed", loggable(change), cause)),
             ),
           )
         } catch (e) {
@@ -216,8 +226,8 @@ export const SupervisorLive = (
         ),
       )
       // one member of the fleet: persist a command, then tell every node (after the write)
-      const notify = (change: HostChange) =>
-        announceHostChange({ ...change, action: "changed" }).pipe(
+      const notify = ({ project, host }: HostCommand) =>
+        announceHostChange({ action: "changed", project, host }).pipe(
           Effect.provideService(Bus, bus),
           Effect.ignore,
         )
@@ -231,6 +241,20 @@ export const SupervisorLive = (
               return answer(message, {
                 ok: false,
                 error: replyError("bad_request", `${change.host} is not a hostname`),
+              })
+            }
+            // refused before anything is written or announced
+            const verified = yield* Effect.result(
+              verifyHostCommand(change, reconciler.routing().projects.get(change.project)?.projectKey),
+            )
+            if (verified._tag === "Failure") {
+              yield* Effect.logWarning("refused a host change", {
+                ...loggable(change),
+                reason: verified.failure.message,
+              })
+              return answer(message, {
+                ok: false,
+                error: replyError("unauthorized", verified.failure.message),
               })
             }
             const applied = yield* Effect.result(
@@ -264,7 +288,8 @@ export const SupervisorLive = (
 
 /**
  * Publishes on `<root>.ctl.hosts`: a `changed` notification after a write (every node converges
- * to hamlet_hosts), or an `add`/`remove` command (one node persists it, then notifies).
+ * to hamlet_hosts), or a signed `add`/`remove` command (one node checks and persists it, then
+ * notifies).
  */
 export const announceHostChange = (change: HostChange) =>
   Effect.gen(function* () {

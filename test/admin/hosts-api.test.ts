@@ -2,12 +2,13 @@
  * The hosts admin API: a project key adds and removes run-time hosts (served at once,
  * refused after removal, log kept), and mints, lists and revokes per-host admin keys that
  * are stored hashed. Other projects' keys and wrong keys are refused. `<root>.ctl.hosts`
- * commands (add, remove) are persisted; a `changed` notification makes the node follow
- * hamlet_hosts.
+ * commands (add, remove) signed with the project key are persisted; a `changed` notification
+ * makes the node follow hamlet_hosts, and writes nothing.
  */
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { announceHostChange } from "../../src/actors/supervisor.ts"
+import { signHostChange } from "../../src/admin/host-change-signature.ts"
 import { Bus } from "../../src/bus/bus.ts"
 import { registerHost } from "../../src/store/event-log.ts"
 import { until } from "../support/eventually.ts"
@@ -56,10 +57,10 @@ describe("hosts admin API", () => {
   })
 
   it("ignores host changes on the bus for hosts that are not hostnames; a bad stored host is skipped", async () => {
-    // anyone on the bus can publish to <root>.ctl.hosts: "*" would have joined every host's queue group
+    // a key holder's service may still send a bad host: "*" would have joined every host's queue group
     for (const host of ["*", "not json", "a.>"]) {
       await Effect.runPromise(
-        announceHostChange({ action: "add", project: "horatio", host }).pipe(
+        announceHostChange(signHostChange({ action: "add", project: "horatio", host }, HORATIO_KEY)).pipe(
           Effect.provideService(Bus, server.bus),
         ),
       )
@@ -85,7 +86,9 @@ describe("hosts admin API", () => {
     const host = "commanded.horatio.test"
     const publish = (action: "add" | "remove") =>
       Effect.runPromise(
-        announceHostChange({ action, project: "horatio", host }).pipe(Effect.provideService(Bus, server.bus)),
+        announceHostChange(signHostChange({ action, project: "horatio", host }, HORATIO_KEY)).pipe(
+          Effect.provideService(Bus, server.bus),
+        ),
       )
     const status = async () => (await server.call(host, "/api/GetFeed")).status
     const live = async () =>
@@ -121,6 +124,28 @@ describe("hosts admin API", () => {
     await Effect.runPromise(registerHost(server.sql, "horatio", host, "database"))
     await notify()
     await until("the host to be served again", async () => (await status()) === 200)
+  })
+
+  it("a forged change notification makes the node read hamlet_hosts, and writes nothing", async () => {
+    const forged = "forged.horatio.test"
+    const registered = "registered.horatio.test"
+    const notify = (host: string) =>
+      Effect.runPromise(
+        announceHostChange({ action: "changed", project: "horatio", host }).pipe(
+          Effect.provideService(Bus, server.bus),
+        ),
+      )
+    await Effect.runPromise(registerHost(server.sql, "horatio", registered, "database"))
+    // "changed" carries no authority: for a host without a row it is only a read that finds none
+    await notify(forged)
+    await notify(registered)
+    await until(
+      "the registered host to be served",
+      async () => (await server.call(registered, "/api/GetFeed")).status === 200,
+    )
+    expect((await server.call(forged, "/api/GetFeed")).status).toBe(404)
+    const rows = await server.sql`select count(*)::int as n from hamlet_hosts where host = ${forged}`
+    expect(rows[0].n).toBe(0)
   })
 
   it("refuses a missing key, a wrong key and another project's key", async () => {

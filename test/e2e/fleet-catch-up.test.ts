@@ -6,6 +6,7 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Effect, Exit, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { signHostChange } from "../../src/admin/host-change-signature.ts"
 import { controlSubject } from "../../src/bus/subjects.ts"
 import { scratchPostgresUrl } from "../support/database.ts"
 import { until } from "../support/eventually.ts"
@@ -15,6 +16,8 @@ import { checkService, NATS_URL, uniqueSuffix } from "../support/services.ts"
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.ts"
 
 const available = (await checkService("postgres")) && (await checkService("nats"))
+/** Host commands on the control subject are signed with it. */
+const HORATIO_KEY = "horatio-catch-up-key-for-tests"
 
 // skipped only when Postgres or NATS is unreachable on a dev machine; .ci/run makes them required
 describe.skipIf(!available)("a node that missed host announcements while cut off from NATS", () => {
@@ -24,8 +27,10 @@ describe.skipIf(!available)("a node that missed host announcements while cut off
     const databaseUrl = await Effect.runPromise(Scope.provide(scratchPostgresUrl, scope))
     const nats = new URL(NATS_URL)
     proxy = await startTcpProxy(nats.hostname, Number(nats.port || 4222))
-    a = await startNode({ DATABASE_URL: databaseUrl, NATS_URL, HAMLET_ISOLATES: "1" })
+    const key = { HAMLET_PROJECT_KEY_HORATIO: HORATIO_KEY }
+    a = await startNode({ DATABASE_URL: databaseUrl, NATS_URL, HAMLET_ISOLATES: "1", ...key })
     b = await startNode({
+      ...key,
       DATABASE_URL: databaseUrl,
       NATS_URL: `nats://127.0.0.1:${proxy.port}`,
       HAMLET_ISOLATES: "1",
@@ -45,7 +50,10 @@ describe.skipIf(!available)("a node that missed host announcements while cut off
   const isReady = async (node: HamletNode) =>
     (await fetch(`http://127.0.0.1:${node.port}/readyz`)).status === 200
   const announce = (action: "add" | "remove", host: string) =>
-    nc.publish(controlSubject("hosts"), JSON.stringify({ action, project: "horatio", host }))
+    nc.publish(
+      controlSubject("hosts"),
+      JSON.stringify(signHostChange({ action, project: "horatio", host }, HORATIO_KEY)),
+    )
   /** Cuts B off NATS while `during` runs, then lets it back. */
   const whileCutOff = async (during: () => Promise<void>) => {
     await proxy.refuse()

@@ -7,6 +7,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Effect, Exit, Scope } from "effect"
 import postgres from "postgres"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { signHostChange } from "../../src/admin/host-change-signature.ts"
 import { controlSubject, requestSubject } from "../../src/bus/subjects.ts"
 import { verifyLog } from "../support/event-log.ts"
 import { scratchPostgresUrl } from "../support/database.ts"
@@ -15,6 +16,8 @@ import { type HamletNode, startNode } from "../support/node-process.ts"
 import { checkService, NATS_URL } from "../support/services.ts"
 
 const available = (await checkService("postgres")) && (await checkService("nats"))
+/** Host commands on the control subject are signed with it. */
+const HORATIO_KEY = "horatio-fleet-key-for-tests"
 
 describe.skipIf(!available)("a two-node fleet on NATS and Postgres", () => {
   const scope = Effect.runSync(Scope.make())
@@ -25,7 +28,7 @@ describe.skipIf(!available)("a two-node fleet on NATS and Postgres", () => {
 
   beforeAll(async () => {
     databaseUrl = await Effect.runPromise(Scope.provide(scratchPostgresUrl, scope))
-    const env = { DATABASE_URL: databaseUrl, NATS_URL }
+    const env = { DATABASE_URL: databaseUrl, NATS_URL, HAMLET_PROJECT_KEY_HORATIO: HORATIO_KEY }
     // start one first so migrations and partitions exist, then the second joins
     nodes = [await startNode(env)]
     nodes.push(await startNode(env))
@@ -143,7 +146,10 @@ describe.skipIf(!available)("a two-node fleet on NATS and Postgres", () => {
     const host = `t${Date.now().toString(36)}.fleet.test`
     const feed = (node: HamletNode) => requestWithHost(node.port, host, "/api/GetFeed")
     expect((await feed(nodes[0])).status).toBe(404)
-    nc.publish(controlSubject("hosts"), JSON.stringify({ action: "add", project: "horatio", host }))
+    nc.publish(
+      controlSubject("hosts"),
+      JSON.stringify(signHostChange({ action: "add", project: "horatio", host }, HORATIO_KEY)),
+    )
     for (const node of nodes) {
       const deadline = Date.now() + 10_000
       while ((await feed(node)).status !== 200 && Date.now() < deadline) {
@@ -153,7 +159,10 @@ describe.skipIf(!available)("a two-node fleet on NATS and Postgres", () => {
     }
     const partitions = await sql`select partition_name from hamlet_hosts where host = ${host}`
     expect(partitions).toHaveLength(1)
-    nc.publish(controlSubject("hosts"), JSON.stringify({ action: "remove", project: "horatio", host }))
+    nc.publish(
+      controlSubject("hosts"),
+      JSON.stringify(signHostChange({ action: "remove", project: "horatio", host }, HORATIO_KEY)),
+    )
     for (const node of nodes) {
       const deadline = Date.now() + 10_000
       while ((await feed(node)).status !== 404 && Date.now() < deadline) {

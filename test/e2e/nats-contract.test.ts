@@ -1,9 +1,11 @@
 /**
  * The NATS contract as another service sees it: a plain NATS client (not Hamlet's bus
  * code) calls handlers by subject, gets `{ok,…}` replies for good and bad envelopes, and
- * hears committed events on `<root>.evt.…`.
+ * hears committed events on `<root>.evt.…`; it changes a project's hosts on `<root>.ctl.hosts`
+ * only with commands signed with the project key (horatio has a key here, othello none).
  */
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node"
+import { createHmac } from "node:crypto"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { controlSubject, eventSubject, requestSubject, SUBJECT_ROOT } from "../../src/bus/subjects.ts"
 import { startTestServer, type TestServer } from "../support/server.ts"
@@ -11,12 +13,28 @@ import { checkService, NATS_URL } from "../support/services.ts"
 
 const available = (await checkService("postgres")) && (await checkService("nats"))
 
+const HORATIO_KEY = "horatio-ctl-hosts-key-for-tests"
+
+/** A host command signed as the README tells other services to: no Hamlet code involved. */
+const signed = (
+  change: { action: "add" | "remove"; project: string; host: string },
+  key = HORATIO_KEY,
+  at = Date.now(),
+) => {
+  const text = `${change.action}\n${change.project}\n${change.host}\n${at}`
+  return { ...change, at, signature: createHmac("sha256", key).update(text).digest("hex") }
+}
+
 describe.skipIf(!available)("external services calling handlers over NATS", () => {
   let server: TestServer
   let nc: NatsConnection
 
   beforeAll(async () => {
-    server = await startTestServer({ store: "postgres", bus: "nats" })
+    server = await startTestServer({
+      store: "postgres",
+      bus: "nats",
+      configPath: "test/fixtures/ctl-hosts/config.json",
+    })
     nc = await connect({ servers: NATS_URL })
   }, 60_000)
   afterAll(async () => {
@@ -99,32 +117,100 @@ describe.skipIf(!available)("external services calling handlers over NATS", () =
     expect(event.meta.requestId).toBe("env-id-9")
   })
 
+  const askHosts = async (change: Record<string, unknown>) =>
+    (await nc.request(controlSubject("hosts"), JSON.stringify(change), { timeout: 10_000 })).json<
+      Record<string, unknown>
+    >()
+  const newHost = (label: string) => `${label}-${crypto.randomUUID().slice(0, 8)}.contract.test`
+  const rowsOf = async (host: string) =>
+    (await server.sql`select count(*)::int as n from hamlet_hosts where host = ${host}`)[0].n
+
   it("a host change sent as a request on ctl.hosts is answered with its outcome", async () => {
-    const hosts = controlSubject("hosts")
-    const ask = async (change: Record<string, string>) =>
-      (await nc.request(hosts, JSON.stringify(change), { timeout: 10_000 })).json<Record<string, unknown>>()
-    const host = `asked-${Date.now().toString(36)}.contract.test`
-    expect(await ask({ action: "add", project: "horatio", host })).toEqual({
+    const host = newHost("asked")
+    expect(await askHosts(signed({ action: "add", project: "horatio", host }))).toEqual({
       ok: true,
       output: { host, served: true },
     })
     expect((await server.call(host, "/api/GetFeed")).status).toBe(200)
     // a host whose log another project owns is refused, and the caller hears why
-    expect(await ask({ action: "add", project: "horatio", host: "theatre.example.com" })).toMatchObject({
+    const theirs = signed({ action: "add", project: "horatio", host: "theatre.example.com" })
+    expect(await askHosts(theirs)).toMatchObject({
       ok: false,
       error: { code: "conflict", message: "host theatre.example.com belongs to another project" },
     })
-    expect(await ask({ action: "add", project: "horatio", host: "not_a_host" })).toMatchObject({
+    expect(await askHosts(signed({ action: "add", project: "horatio", host: "not_a_host" }))).toMatchObject({
       ok: false,
       error: { code: "bad_request" },
     })
     // a message that is no host change: one answer, from the answering member only
-    const bad = await nc.request(hosts, "{nope", { timeout: 10_000 })
+    const bad = await nc.request(controlSubject("hosts"), "{nope", { timeout: 10_000 })
     expect(bad.json()).toMatchObject({ ok: false, error: { code: "bad_request" } })
-    expect(await ask({ action: "remove", project: "horatio", host })).toEqual({
+    expect(await askHosts(signed({ action: "remove", project: "horatio", host }))).toEqual({
       ok: true,
       output: { host, served: false },
     })
+    expect((await server.call(host, "/api/GetFeed")).status).toBe(404)
+  })
+
+  it("an unsigned host change on ctl.hosts is refused as unauthorized and nothing is kept", async () => {
+    const host = newHost("unsigned")
+    expect(await askHosts({ action: "add", project: "horatio", host })).toMatchObject({
+      ok: false,
+      error: { code: "unauthorized" },
+    })
+    expect((await server.call(host, "/api/GetFeed")).status).toBe(404)
+    expect(await rowsOf(host)).toBe(0)
+    // nor can anyone without the key remove a host the project added
+    const kept = newHost("kept")
+    expect(await askHosts(signed({ action: "add", project: "horatio", host: kept }))).toMatchObject({
+      ok: true,
+    })
+    expect(await askHosts({ action: "remove", project: "horatio", host: kept })).toMatchObject({
+      ok: false,
+      error: { code: "unauthorized" },
+    })
+    expect((await server.call(kept, "/api/GetFeed")).status).toBe(200)
+  })
+
+  it("a host change signed with another key is refused as unauthorized", async () => {
+    const host = newHost("wrong-key")
+    const reply = await askHosts(
+      signed({ action: "add", project: "horatio", host }, "not-horatios-key-0123456"),
+    )
+    expect(reply).toMatchObject({ ok: false, error: { code: "unauthorized" } })
+    // the key and the signature are nowhere in the answer
+    expect(JSON.stringify(reply)).not.toContain(HORATIO_KEY)
+    expect((await server.call(host, "/api/GetFeed")).status).toBe(404)
+    expect(await rowsOf(host)).toBe(0)
+  })
+
+  it("a signed host change five minutes old, or from the future, is refused as unauthorized", async () => {
+    const host = newHost("stale")
+    for (const at of [Date.now() - 5 * 60_000, Date.now() + 5 * 60_000]) {
+      expect(await askHosts(signed({ action: "add", project: "horatio", host }, HORATIO_KEY, at)))
+        .toMatchObject({
+          ok: false,
+          error: { code: "unauthorized" },
+        })
+    }
+    expect((await server.call(host, "/api/GetFeed")).status).toBe(404)
+    expect(await rowsOf(host)).toBe(0)
+  })
+
+  it("host changes over NATS are disabled for a project without a key", async () => {
+    const host = newHost("keyless")
+    // othello has no key: whatever the message is signed with, it is refused
+    for (const key of ["", HORATIO_KEY, "any-key-at-all-0123456789"]) {
+      expect(await askHosts(signed({ action: "add", project: "othello", host }, key))).toEqual({
+        ok: false,
+        error: {
+          code: "unauthorized",
+          message: "host changes over NATS are disabled for a project without a key",
+        },
+      })
+    }
+    expect((await server.call(host, "/api/GetFeed")).status).toBe(404)
+    expect(await rowsOf(host)).toBe(0)
   })
 
   it("the subject, not the payload, decides project and host", async () => {
