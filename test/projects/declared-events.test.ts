@@ -12,7 +12,8 @@ import { MOD, notesProject, type TempProject, writeTempProject } from "../suppor
 const HOST = "vocabulary.test"
 
 /** A `Stray` event, declared in project.ts' module but listed (or not) in its events. */
-const strayEvent = `export const Stray = defineEvent("Stray", Schema.Struct({ id: Schema.String }), (e) => e.id)`
+const strayEvent =
+  `export const Stray = defineEvent("Stray", Schema.Struct({ id: Schema.String }), (e) => e.id)`
 
 const emitStray = `import { Effect, Schema } from "effect"
 import { defineCommand } from ${MOD}
@@ -27,7 +28,11 @@ export default defineCommand({
 
 describe("declared events", () => {
   it("a projection of an event the project does not list fails the load, naming it", async () => {
-    const base = notesProject({ name: "unlisted", hosts: [], projection: "(e, db) => db.insert(Note, e.data)" })
+    const base = notesProject({
+      name: "unlisted",
+      hosts: [],
+      projection: "(e, db) => db.insert(Note, e.data)",
+    })
     const temp = await writeTempProject({
       ...base,
       projectTs: base.projectTs
