@@ -28,7 +28,7 @@ import { BodyNotUtf8, BodyTimeout, BodyTooLarge, readBodyText } from "./body.ts"
 import { hostHeaderOf, normaliseHostHeader, targetNamesOtherHost } from "./host.ts"
 import { readIdempotencyKey } from "./idempotency-key.ts"
 import { queryInput } from "./query-input.ts"
-import { recordRequest, renderMetrics } from "./metrics.ts"
+import { mayReadMetrics, MetricsToken, recordRequest, renderMetrics } from "./metrics.ts"
 import { errorResponse, jsonResponse, methodNotAllowed, notAllowed } from "./responses.ts"
 import { resolveRoute, type Route } from "./routing.ts"
 import { isStaticFile, serveStatic } from "./static-files.ts"
@@ -61,6 +61,8 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
     const runPromise = Effect.runPromiseWith(context)
     const admin = yield* makeAdmin
     const collapse = makeCollapse()
+    // any text is a token: reading it cannot fail
+    const metricsToken = yield* Effect.orDie(MetricsToken)
 
     const isReady = () =>
       runPromise(
@@ -203,6 +205,13 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
         return [jsonResponse(ready ? 200 : 503, { ready }), "-"]
       }
       if (url.pathname === "/metrics") {
+        if (!mayReadMetrics(metricsToken, request.headers.get("authorization"))) {
+          const response = errorResponse(
+            replyError("unauthorized", "the metrics token is required (Authorization: Bearer <token>)"),
+          )
+          response.headers.set("www-authenticate", 'Bearer realm="hamlet-metrics"')
+          return [response, "-"]
+        }
         const table = supervisor.routing()
         const actors = actorMetrics()
         return [

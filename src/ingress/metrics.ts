@@ -1,4 +1,25 @@
-/** Request counters and latency sums in Prometheus text format, for `/metrics`. */
+/**
+ * Request counters and latency sums in Prometheus text format, for `/metrics`, and who may read
+ * them: anyone, or with HAMLET_METRICS_TOKEN set, a scraper presenting it as a bearer token.
+ */
+import { Config, Option, Redacted } from "effect"
+import { bearerToken, isProjectKey } from "../admin/project-key.ts"
+
+/** HAMLET_METRICS_TOKEN: unset or empty leaves `/metrics` open. */
+export const MetricsToken = Config.option(Config.Redacted("HAMLET_METRICS_TOKEN")).pipe(
+  Config.map(Option.filter((token) => Redacted.value(token) !== "")),
+  Config.map(Option.getOrUndefined),
+)
+
+/** Whether `authorization` lets its request read `/metrics` (compared in constant time). */
+export const mayReadMetrics = (
+  token: Redacted.Redacted<string> | undefined,
+  authorization: string | null,
+) => {
+  if (token === undefined) return true
+  const presented = bearerToken(authorization)
+  return presented !== undefined && isProjectKey(presented, token)
+}
 
 const requests = new Map<string, number>()
 let durationSum = 0

@@ -2,7 +2,7 @@
  * Starts a whole Hamlet server for end-to-end tests: config path, store kind and bus
  * kind are the test's choice; the HTTP port is picked free. `close()` shuts it down.
  */
-import { Context, Effect, Exit, Layer, Logger, References, Scope } from "effect"
+import { ConfigProvider, Context, Effect, Exit, Layer, Logger, References, Scope } from "effect"
 import { Bus } from "../../src/bus/bus.ts"
 import { MemoryBusLive } from "../../src/bus/memory.ts"
 import { NatsBusLive } from "../../src/bus/nats.ts"
@@ -39,6 +39,8 @@ export interface TestServerOptions {
   readonly database?: Layer.Layer<Database, Error>
   /** Only the HTTP ingress and routing, no host actors (a split node's main isolate). */
   readonly ingressOnly?: boolean
+  /** Settings the server reads through Effect Config (e.g. HAMLET_METRICS_TOKEN), before the environment. */
+  readonly env?: Readonly<Record<string, string>>
 }
 
 const quietLogs = Layer.mergeAll(
@@ -58,6 +60,9 @@ export const startTestServer = async (options: TestServerOptions = {}): Promise<
   const layer = app.pipe(
     Layer.provideMerge(Layer.mergeAll(database, bus)),
     Layer.provide(quietLogs),
+    Layer.provide(ConfigProvider.layer(
+      ConfigProvider.orElse(ConfigProvider.fromEnvRecord({ ...options.env }), ConfigProvider.fromEnv()),
+    )),
   )
   const context = await Effect.runPromise(Layer.buildWithScope(layer, scope).pipe(Effect.provide(quietLogs)))
     .catch(async (e) => {
