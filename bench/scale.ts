@@ -3,6 +3,8 @@
  * memory at rest, throughput), one node against two nodes on one NATS and Postgres, and
  * replay/verify speed through the audit CLI when it exists.
  */
+import { join } from "node:path"
+import { startEmbeddedPostgres } from "../src/store/pglite.ts"
 import { type BenchContext, type CpuPerRequest, fits, type Row } from "./context.ts"
 import type { LoadResult } from "./driver.ts"
 import { benchHosts, makeTemp, preRegisterHosts, removeTemp, writeScaleConfig } from "./fixtures.ts"
@@ -228,12 +230,41 @@ export const runFleet = async (ctx: BenchContext, baselines: Baselines): Promise
   }
 }
 
+/**
+ * Where the replay runs: a scratch database on the real Postgres, or (embedded defaults) a PGlite
+ * data directory, seeded over its socket and then opened by the CLI in its own process as
+ * `HAMLET_DATA`, as a user of the embedded server would run it.
+ */
+const replayStore = async (
+  ctx: BenchContext,
+): Promise<{ seedUrl: string; cliEnv: Record<string, string>; release: () => Promise<void> }> => {
+  if (ctx.databases) {
+    const url = await ctx.databases.create("replay")
+    return { seedUrl: url, cliEnv: { DATABASE_URL: url }, release: async () => {} }
+  }
+  const dataDir = join(ctx.tmp, "replay")
+  const embedded = await startEmbeddedPostgres(join(dataDir, "pg"))
+  let isClosed = false
+  const { DATABASE_URL: _db, NATS_URL: _nats, ...inherited } = Deno.env.toObject()
+  return {
+    seedUrl: embedded.url,
+    cliEnv: { ...inherited, HAMLET_DATA: dataDir },
+    /** The CLI opens the data directory itself: the seeding server lets go of it first. */
+    release: async () => {
+      if (isClosed) return
+      isClosed = true
+      await embedded.close()
+    },
+  }
+}
+
 export const runReplay = async (ctx: BenchContext, events: number): Promise<Array<Row>> => {
   const name = `replay --verify, ${events.toLocaleString("en")} events`
   const root = new URL("..", import.meta.url).pathname
-  if (!ctx.databases) return [{ group: "replay", name, note: "not available: needs a real Postgres" }]
-  if (!fits(ctx, 10 + events / 4_000)) return [{ group: "replay", name, note: "skipped: time budget" }]
-  const url = await ctx.databases.create("replay")
+  // seeding, rebuild and verify; the embedded store (one WASM thread, and its own start) is slower
+  const estimateS = ctx.databases ? 10 + events / 4_000 : 15 + events / 1_500
+  if (!fits(ctx, estimateS)) return [{ group: "replay", name, note: "skipped: time budget" }]
+  const store = await replayStore(ctx)
   const host = "bench.example.com"
   /** Runs a CLI; `allowFailure` keeps the time of a run that finished with a non-zero exit. */
   const run = async (args: Array<string>, timeoutS: number, allowFailure = false) => {
@@ -241,7 +272,8 @@ export const runReplay = async (ctx: BenchContext, events: number): Promise<Arra
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", ...args],
       cwd: root,
-      env: { DATABASE_URL: url, LOG_LEVEL: "Warn" },
+      env: { ...store.cliEnv, LOG_LEVEL: "Warn" },
+      clearEnv: !ctx.databases,
       stdout: "piped",
       stderr: "piped",
       signal: AbortSignal.timeout(timeoutS * 1000), // kills this child only
@@ -265,9 +297,10 @@ export const runReplay = async (ctx: BenchContext, events: number): Promise<Arra
       "--host",
       host,
       "--database-url",
-      url,
+      store.seedUrl,
     ]
     const seedS = await run(seedArgs, remainingS())
+    await store.release()
     // the seeder writes only the log: fill the read tables from it, so verify compares like with like
     ctx.log("replay: rebuilding the read tables from the log")
     const rebuildS = await run(["src/audit/cli.ts", "--host", host, "--rebuild"], remainingS(), true)
@@ -300,5 +333,7 @@ export const runReplay = async (ctx: BenchContext, events: number): Promise<Arra
     }]
   } catch (e) {
     return [{ group: "replay", name, note: `failed: ${(e as Error).message.split("\n")[0]}` }]
+  } finally {
+    await store.release()
   }
 }
