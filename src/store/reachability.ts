@@ -3,9 +3,9 @@
  * its connections connects, retrying with back-off, so during an outage every request would wait
  * out its handler's time limit. Once a connect fails as unreachable (refused, timed out, no such
  * host), statements are refused at once with `STORE_UNREACHABLE` — except one every `probeMs`,
- * sent to try again: the first statement answered opens the way for all. A statement sent before
- * the latest answer that fails as unreachable afterwards (its connect was tried during the outage)
- * is old news and leaves the way open.
+ * sent to try again, one at a time: the first statement answered opens the way for all. A
+ * statement sent before the latest answer that fails as unreachable afterwards (its connect was
+ * tried during the outage) is old news and leaves the way open.
  */
 import type postgres from "postgres"
 import { guardStatements, onSettled, type StatementGuard } from "./pg-statements.ts"
@@ -18,6 +18,13 @@ export const STORE_UNREACHABLE = "CONNECTION_UNREACHABLE"
 
 /** How often a statement is let through to see whether Postgres is back. */
 const PROBE_MS = 250
+
+/**
+ * A probe unanswered this long no longer holds the next one back. A refused connect fails within
+ * the reconnect back-off (postgres.ts: at most 1 s); a probe outstanding past that is waiting on
+ * something else, and a statement every 2 s is not a queue that grows.
+ */
+const PROBE_STUCK_MS = 2_000
 
 const UNREACHABLE_CODES = new Set([
   "ECONNREFUSED",
@@ -40,45 +47,59 @@ export const guardReachability = (pool: postgres.Sql, probeMs = PROBE_MS): postg
   /** Statements and reservations sent so far, and how many of them an answer came after. */
   let sent = 0
   let answeredAfter = 0
+  /** The one statement or reservation sent while down to see whether Postgres is back. */
+  let probe: { readonly attempt: number; readonly at: number } | undefined
 
-  const refusal = (): Error | undefined => {
-    if (!downWith) return undefined
-    const now = performance.now()
-    if (now - lastTry >= probeMs) {
+  /**
+   * The attempt number of a statement or reservation that goes, or its refusal. While down, one
+   * probe at a time: a pool whose reconnects are slower than `probeMs` (one connection, each
+   * refused connect followed by a back-off) would otherwise queue probes faster than it fails
+   * them, and a request let through would wait out its time limit (504) rather than hear 503.
+   */
+  const admit = (): number | Error => {
+    if (downWith) {
+      const now = performance.now()
+      const isProbing = probe !== undefined && now - probe.at < PROBE_STUCK_MS
+      if (isProbing || now - lastTry < probeMs) {
+        return Object.assign(
+          new Error(`Postgres is unreachable (${downWith.message}); refused without trying`),
+          {
+            code: STORE_UNREACHABLE,
+          },
+        )
+      }
       lastTry = now // this one goes: its outcome says whether Postgres is back
-      return undefined
+      probe = { attempt: sent + 1, at: now }
     }
-    return Object.assign(new Error(`Postgres is unreachable (${downWith.message}); refused without trying`), {
-      code: STORE_UNREACHABLE,
-    })
+    return ++sent
   }
-  const observe = (attempt: number, error: unknown) => {
+  const settled = (attempt: number, error: unknown) => {
+    if (probe?.attempt === attempt) probe = undefined
+    if (error === undefined) {
+      downWith = undefined
+      answeredAfter = sent
+      return
+    }
     if (!isUnreachable(error) || attempt <= answeredAfter) return
     downWith ??= error instanceof Error ? error : new Error(String(error))
     lastTry = performance.now()
   }
-  const isBack = () => {
-    downWith = undefined
-    answeredAfter = sent
-  }
 
   const guard: StatementGuard = (query, send) => {
-    const refused = refusal()
-    if (refused) return query.reject(refused)
-    const attempt = ++sent
-    onSettled(query, (error, isOk) => isOk ? isBack() : observe(attempt, error))
+    const attempt = admit()
+    if (attempt instanceof Error) return query.reject(attempt)
+    onSettled(query, (error, isOk) => settled(attempt, isOk ? undefined : error))
     send(query)
   }
 
   const reserve = () => {
-    const refused = refusal()
-    if (refused) return Promise.reject(refused)
-    const attempt = ++sent
+    const attempt = admit()
+    if (attempt instanceof Error) return Promise.reject(attempt)
     return pool.reserve().then((conn) => {
-      isBack()
+      settled(attempt, undefined)
       return conn
     }, (error) => {
-      observe(attempt, error)
+      settled(attempt, error)
       throw error
     })
   }

@@ -60,4 +60,28 @@ describe("guardReachability", () => {
     expect(await outcome(late)).toBe("ECONNREFUSED")
     expect(await outcome(sql.reserve())).toBe(STORE_UNREACHABLE)
   })
+
+  it("while down, lets one probe out at a time: the next waits for it to be answered", async () => {
+    const { pool, pending } = handPool()
+    const sql = guardReachability(pool, 0)
+    const first = sql.reserve()
+    pending[0].reject(refused())
+    expect(await outcome(first)).toBe("ECONNREFUSED")
+    const probe = sql.reserve()
+    expect(pending).toHaveLength(2)
+    // its connect is still waiting: another would only queue behind it
+    expect(await outcome(sql.reserve())).toBe(STORE_UNREACHABLE)
+    expect(pending).toHaveLength(2)
+    pending[1].reject(refused())
+    expect(await outcome(probe)).toBe("ECONNREFUSED")
+    const next = sql.reserve()
+    expect(pending).toHaveLength(3)
+    pending[2].resolve({})
+    expect(await outcome(next)).toBe("served")
+    const back = [sql.reserve(), sql.reserve()]
+    expect(pending).toHaveLength(5)
+    pending[3].resolve({})
+    pending[4].resolve({})
+    expect(await Promise.all(back.map(outcome))).toEqual(["served", "served"])
+  })
 })
