@@ -118,6 +118,12 @@ export const runHandler = (
     ...(causationId === undefined ? {} : { causationId }),
     ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
   }
+  /**
+   * An emit the run may not make (a query's, an undeclared event's) dies, and the run fails with it
+   * even if the handler caught that defect: its events are never kept, so a 200 would be a lie.
+   */
+  let misuse: Error | undefined
+  const misused = (message: string) => Effect.die(misuse ??= new Error(message))
   const ctx: HandlerContext = {
     host,
     project: project.name,
@@ -129,12 +135,10 @@ export const runHandler = (
       // a query's context has no emit by its type; one that reaches it anyway (a cast, plain JS)
       // fails loudly: a query's events would never be appended
       request.handler.kind === "query"
-        ? Effect.die(
-          new Error(`query ${request.handler.name} emitted ${event.type}: only a command may emit events`),
-        )
+        ? misused(`query ${request.handler.name} emitted ${event.type}: only a command may emit events`)
         : Effect.suspend(() => {
           const undeclared = undeclaredEmit(project.events, request.handler.name, event.type)
-          if (undeclared) return Effect.die(new Error(undeclared))
+          if (undeclared) return misused(undeclared)
           events.push({
             stream: event.stream(data),
             type: event.type,
@@ -153,6 +157,7 @@ export const runHandler = (
   const limitMs = handlerTimeoutMs(project, request.handler)
   const { encode } = codecsOf(request.handler)
   return request.handler.handle(request.input, ctx).pipe(
+    Effect.flatMap((value) => misuse ? Effect.die(misuse) : Effect.succeed(value)),
     // an Exit is an Effect: no fiber work for the encode
     Effect.flatMap((value) => Exit.mapError(encode(value), (error) => new OutputMismatch(error))),
     Effect.timeoutOption(timeoutMs),

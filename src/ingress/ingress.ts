@@ -61,7 +61,6 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
     const runPromise = Effect.runPromiseWith(context)
     const admin = yield* makeAdmin
     const collapse = makeCollapse()
-    // any text is a token: reading it cannot fail
     const metricsToken = yield* Effect.orDie(MetricsToken)
 
     const isReady = () =>

@@ -2,13 +2,27 @@
  * Request counters and latency sums in Prometheus text format, for `/metrics`, and who may read
  * them: anyone, or with HAMLET_METRICS_TOKEN set, a scraper presenting it as a bearer token.
  */
-import { Config, Option, Redacted } from "effect"
+import { Config, Option, Redacted, Schema } from "effect"
 import { bearerToken, isProjectKey } from "../admin/project-key.ts"
 
-/** HAMLET_METRICS_TOKEN: unset or empty leaves `/metrics` open. */
-export const MetricsToken = Config.option(Config.Redacted("HAMLET_METRICS_TOKEN")).pipe(
-  Config.map(Option.filter((token) => Redacted.value(token) !== "")),
-  Config.map(Option.getOrUndefined),
+/** What a bearer token can carry (project-key.ts `bearerToken`): a token outside it never matches. */
+const TOKEN_TEXT = /^[\x21-\x7e]*$/
+
+/**
+ * HAMLET_METRICS_TOKEN, without surrounding whitespace (an env file's line end): unset or empty
+ * leaves `/metrics` open; one no client could send (a space inside) stops the start.
+ */
+export const MetricsToken = Config.option(
+  Config.schema(
+    Schema.Trim.check(
+      Schema.makeFilter((token: string) =>
+        TOKEN_TEXT.test(token) || "HAMLET_METRICS_TOKEN must be printable ASCII without spaces"
+      ),
+    ),
+    "HAMLET_METRICS_TOKEN",
+  ),
+).pipe(
+  Config.map((token) => Option.isSome(token) && token.value !== "" ? Redacted.make(token.value) : undefined),
 )
 
 /** Whether `authorization` lets its request read `/metrics` (compared in constant time). */

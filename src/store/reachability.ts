@@ -21,10 +21,13 @@ const PROBE_MS = 250
 
 /**
  * A probe unanswered this long no longer holds the next one back. A refused connect fails within
- * the reconnect back-off (postgres.ts: at most 1 s); a probe outstanding past that is waiting on
- * something else, and a statement every 2 s is not a queue that grows.
+ * the reconnect back-off (postgres.ts: at most 1 s); one outstanding past that is most likely a
+ * connect timing out against a host that does not answer (10 s).
  */
 const PROBE_STUCK_MS = 2_000
+
+/** A probe unanswered this long (well past a connect's time limit and back-off) is not counted. */
+const PROBE_FORGOTTEN_MS = 30_000
 
 const UNREACHABLE_CODES = new Set([
   "ECONNREFUSED",
@@ -41,43 +44,50 @@ export const isUnreachable = (error: unknown): boolean =>
   UNREACHABLE_CODES.has(String((error as { code?: unknown })?.code))
 
 /** The pool `sql`, refusing statements and reservations while Postgres is unreachable. */
-export const guardReachability = (pool: postgres.Sql, probeMs = PROBE_MS): postgres.Sql => {
+export const guardReachability = (
+  pool: postgres.Sql,
+  probeMs = PROBE_MS,
+  stuckMs = PROBE_STUCK_MS,
+): postgres.Sql => {
+  /** Probes out at once, at most: one per connection, each of which can be connecting. */
+  const maxProbes = Math.max(1, Number(pool.options?.max) || 1)
   let downWith: Error | undefined
   let lastTry = 0
   /** Statements and reservations sent so far, and how many of them an answer came after. */
   let sent = 0
   let answeredAfter = 0
-  /** The one statement or reservation sent while down to see whether Postgres is back. */
-  let probe: { readonly attempt: number; readonly at: number } | undefined
+  /** Statements and reservations sent while down to see whether Postgres is back: when, by attempt. */
+  const probes = new Map<number, number>()
 
   /**
    * The attempt number of a statement or reservation that goes, or its refusal. While down, one
    * probe at a time: a pool whose reconnects are slower than `probeMs` (one connection, each
    * refused connect followed by a back-off) would otherwise queue probes faster than it fails
-   * them, and a request let through would wait out its time limit (504) rather than hear 503.
+   * them, and a request let through would wait out its time limit (504) rather than hear 503. A
+   * probe unanswered for `stuckMs` (a connect timing out against a silent host) lets another go,
+   * up to one per connection of the pool, so they never queue behind each other.
    */
   const admit = (): number | Error => {
     if (downWith) {
       const now = performance.now()
-      const isProbing = probe !== undefined && now - probe.at < PROBE_STUCK_MS
-      if (isProbing || now - lastTry < probeMs) {
-        return Object.assign(
-          new Error(`Postgres is unreachable (${downWith.message}); refused without trying`),
-          {
-            code: STORE_UNREACHABLE,
-          },
-        )
+      // a probe never answered (dropped somewhere) must not hold its place for good
+      for (const [attempt, at] of probes) if (now - at >= PROBE_FORGOTTEN_MS) probes.delete(attempt)
+      const isProbing = [...probes.values()].some((at) => now - at < stuckMs)
+      if (isProbing || probes.size >= maxProbes || now - lastTry < probeMs) {
+        const message = `Postgres is unreachable (${downWith.message}); refused without trying`
+        return Object.assign(new Error(message), { code: STORE_UNREACHABLE })
       }
       lastTry = now // this one goes: its outcome says whether Postgres is back
-      probe = { attempt: sent + 1, at: now }
+      probes.set(sent + 1, now)
     }
     return ++sent
   }
   const settled = (attempt: number, error: unknown) => {
-    if (probe?.attempt === attempt) probe = undefined
+    probes.delete(attempt)
     if (error === undefined) {
       downWith = undefined
       answeredAfter = sent
+      probes.clear() // those still out are old news, whatever they come to
       return
     }
     if (!isUnreachable(error) || attempt <= answeredAfter) return

@@ -3,7 +3,9 @@
  * bearer token reads the metrics (they name every project and its traffic, on every tenant's
  * hostname); without it, `/metrics` stays open (http-contract.test.ts).
  */
+import { ConfigProvider, Effect, Exit, Redacted } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { MetricsToken } from "../../src/ingress/metrics.ts"
 import { startTestServer, type TestServer } from "../support/server.ts"
 
 const TOKEN = "scrape-me-4c1d"
@@ -44,5 +46,23 @@ describe("/metrics with HAMLET_METRICS_TOKEN", () => {
   it("leaves the tenants' own paths and the probes as they were", async () => {
     expect((await server.call(BLOG, "/healthz")).status).toBe(200)
     expect((await server.call(BLOG, "/")).status).toBe(200)
+  })
+})
+
+describe("HAMLET_METRICS_TOKEN as read", () => {
+  const read = (value: string | undefined) =>
+    Effect.runSyncExit(MetricsToken.parse(ConfigProvider.fromEnvRecord({ HAMLET_METRICS_TOKEN: value })))
+
+  it("is trimmed (an env file's line end), empty or unset leaves /metrics open", () => {
+    const trimmed = read(" tok-1\n")
+    expect(Exit.isSuccess(trimmed) && trimmed.value && Redacted.value(trimmed.value)).toBe("tok-1")
+    expect(read("")).toEqual(Exit.succeed(undefined))
+    expect(read(undefined)).toEqual(Exit.succeed(undefined))
+  })
+
+  it("refuses a token no client could send, naming the variable", () => {
+    const exit = read("two words")
+    expect(Exit.isFailure(exit)).toBe(true)
+    expect(String(Exit.isFailure(exit) && exit.cause)).toMatch(/HAMLET_METRICS_TOKEN must be printable ASCII/)
   })
 })

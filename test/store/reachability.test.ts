@@ -9,12 +9,13 @@ import { guardReachability, STORE_UNREACHABLE } from "../../src/store/reachabili
 
 const refused = () => Object.assign(new Error("Connection refused (os error 111)"), { code: "ECONNREFUSED" })
 
-/** A pool whose every `reserve()` waits until the test settles it. */
-const handPool = () => {
+/** A pool of `max` connections whose every `reserve()` waits until the test settles it. */
+const handPool = (max = 1) => {
   const pending: Array<{ resolve: (conn: unknown) => void; reject: (error: Error) => void }> = []
   const pool = Object.assign(() => {
     throw new Error("no statements here")
   }, {
+    options: { max },
     reserve: () => new Promise((resolve, reject) => pending.push({ resolve, reject })),
   })
   return { pool: pool as unknown as postgres.Sql, pending }
@@ -83,5 +84,26 @@ describe("guardReachability", () => {
     pending[3].resolve({})
     pending[4].resolve({})
     expect(await Promise.all(back.map(outcome))).toEqual(["served", "served"])
+  })
+
+  it("a probe unanswered past its time lets another go, up to one per connection of the pool", async () => {
+    const { pool, pending } = handPool(2)
+    // every probe counts as unanswered at once
+    const sql = guardReachability(pool, 0, 0)
+    const first = sql.reserve()
+    pending[0].reject(refused())
+    expect(await outcome(first)).toBe("ECONNREFUSED")
+    const probes = [sql.reserve(), sql.reserve()]
+    expect(pending).toHaveLength(3)
+    // both connections are taken by probes: a third would queue behind them
+    expect(await outcome(sql.reserve())).toBe(STORE_UNREACHABLE)
+    expect(pending).toHaveLength(3)
+    pending[1].reject(refused())
+    expect(await outcome(probes[0])).toBe("ECONNREFUSED")
+    const next = sql.reserve()
+    expect(pending).toHaveLength(4)
+    pending[2].resolve({})
+    pending[3].resolve({})
+    expect(await Promise.all([probes[1], next].map(outcome))).toEqual(["served", "served"])
   })
 })
