@@ -9,7 +9,7 @@ import type { Projection } from "./projection.ts"
 /** Event types a project declared, or `undefined` when it declared none. */
 export type DeclaredEvents = ReadonlySet<string> | undefined
 
-/** Why `events` and `projections` do not fit together, or `undefined` when they do. */
+/** The declared event types, or why `events` and `projections` do not fit together. */
 export const declaredEventsOf = (
   events: ReadonlyArray<EventDef> | undefined,
   projections: ReadonlyArray<Projection>,
