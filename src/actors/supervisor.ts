@@ -15,6 +15,7 @@
  */
 import { Context, Duration, Effect, Fiber, Layer, Schema, Scope, Semaphore, Stream } from "effect"
 import { HostCommand, verifyHostCommand } from "../admin/host-change-signature.ts"
+import { claimHostCommand } from "../store/host-commands.ts"
 import { Bus, type BusMessage, type BusUnavailable } from "../bus/bus.ts"
 import { decodeText, encodeJson, type Reply } from "../bus/envelope.ts"
 import { registrationError, replyError } from "../errors.ts"
@@ -257,9 +258,22 @@ export const SupervisorLive = (
                 error: replyError("unauthorized", verified.failure.message),
               })
             }
+            // each signed message applies once, and never after a later one of its host
             const applied = yield* Effect.result(
-              applyHostChange(change).pipe(Effect.ensuring(notify(change))),
+              claimHostCommand(sql, change.host, change.at ?? 0).pipe(
+                Effect.flatMap((isNewest) =>
+                  isNewest
+                    ? applyHostChange(change).pipe(Effect.ensuring(notify(change)))
+                    : Effect.succeed(undefined)
+                ),
+              ),
             )
+            if (applied._tag === "Success" && applied.success === undefined) {
+              const reason =
+                "this host change, or a later one of the host, was applied already: sign each afresh"
+              yield* Effect.logWarning("refused a host change", { ...loggable(change), reason })
+              return answer(message, { ok: false, error: replyError("conflict", reason) })
+            }
             if (applied._tag === "Success") {
               return answer(message, { ok: true, output: { host: change.host, served: applied.success } })
             }

@@ -53,7 +53,8 @@ const hmac = (command: HostCommandFields, at: number, key: string) =>
 /**
  * The message to publish on `<root>.ctl.hosts` to add or remove a host of a project without
  * going through the admin API: the command, `at`, and its signature with the project key.
- * Sign each change when it is sent: it is refused once `at` is more than a minute old.
+ * Sign each change when it is sent, a retry too: it is refused once `at` is more than a minute old,
+ * and when a change of the host with the same or a later `at` was applied (store/host-commands.ts).
  *
  * @example
  * ```ts

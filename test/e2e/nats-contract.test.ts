@@ -152,6 +152,28 @@ describe.skipIf(!available)("external services calling handlers over NATS", () =
     expect((await server.call(host, "/api/GetFeed")).status).toBe(404)
   })
 
+  it("a signed host change seen on the bus and sent again is refused, also after a later change of the host", async () => {
+    const host = newHost("replayed")
+    const add = signed({ action: "add", project: "horatio", host })
+    expect(await askHosts(add)).toMatchObject({ ok: true, output: { served: true } })
+    const replayed = {
+      ok: false,
+      error: {
+        code: "conflict",
+        message: "this host change, or a later one of the host, was applied already: sign each afresh",
+      },
+    }
+    expect(await askHosts(add)).toEqual(replayed)
+    const remove = signed({ action: "remove", project: "horatio", host }, HORATIO_KEY, add.at + 1)
+    expect(await askHosts(remove)).toMatchObject({ ok: true, output: { served: false } })
+    // the add again, within its minute: it would serve the removed host once more
+    expect(await askHosts(add)).toEqual(replayed)
+    expect((await server.call(host, "/api/GetFeed")).status).toBe(404)
+    // signed afresh, it applies
+    const again = signed({ action: "add", project: "horatio", host }, HORATIO_KEY, add.at + 2)
+    expect(await askHosts(again)).toMatchObject({ ok: true, output: { served: true } })
+  })
+
   it("an unsigned host change on ctl.hosts is refused as unauthorized and nothing is kept", async () => {
     const host = newHost("unsigned")
     expect(await askHosts({ action: "add", project: "horatio", host })).toMatchObject({
