@@ -30,13 +30,19 @@ const outcome = async (reservation: Promise<unknown>): Promise<string> => {
   return settled
 }
 
+/** A guarded hand pool that has just seen Postgres refuse a connect: it is down. */
+const downed = async (max = 1, probeMs = 60_000, stuckMs?: number) => {
+  const { pool, pending } = handPool(max)
+  const sql = guardReachability(pool, probeMs, stuckMs)
+  const first = sql.reserve()
+  pending[0].reject(refused())
+  expect(await outcome(first)).toBe("ECONNREFUSED")
+  return { sql, pending }
+}
+
 describe("guardReachability", () => {
   it("refuses at once while Postgres is unreachable; sends again once it answers", async () => {
-    const { pool, pending } = handPool()
-    const sql = guardReachability(pool, 60_000)
-    const first = sql.reserve()
-    pending[0].reject(refused())
-    expect(await outcome(first)).toBe("ECONNREFUSED")
+    const { sql, pending } = await downed()
     expect(await outcome(sql.reserve())).toBe(STORE_UNREACHABLE)
     expect(pending).toHaveLength(1)
   })
@@ -63,11 +69,7 @@ describe("guardReachability", () => {
   })
 
   it("while down, lets one probe out at a time: the next waits for it to be answered", async () => {
-    const { pool, pending } = handPool()
-    const sql = guardReachability(pool, 0)
-    const first = sql.reserve()
-    pending[0].reject(refused())
-    expect(await outcome(first)).toBe("ECONNREFUSED")
+    const { sql, pending } = await downed(1, 0)
     const probe = sql.reserve()
     expect(pending).toHaveLength(2)
     // its connect is still waiting: another would only queue behind it
@@ -87,12 +89,8 @@ describe("guardReachability", () => {
   })
 
   it("a probe unanswered past its time lets another go, up to one per connection of the pool", async () => {
-    const { pool, pending } = handPool(2)
     // every probe counts as unanswered at once
-    const sql = guardReachability(pool, 0, 0)
-    const first = sql.reserve()
-    pending[0].reject(refused())
-    expect(await outcome(first)).toBe("ECONNREFUSED")
+    const { sql, pending } = await downed(2, 0, 0)
     const probes = [sql.reserve(), sql.reserve()]
     expect(pending).toHaveLength(3)
     // both connections are taken by probes: a third would queue behind them
