@@ -1,11 +1,12 @@
 /**
  * Signed host commands on `<root>.ctl.hosts`: an `add`/`remove` carries `at` (epoch milliseconds)
- * and `signature`, the lowercase hex HMAC-SHA256 of `${action}\n${project}\n${host}\n${at}` keyed
+ * and `signature`, the lowercase hex HMAC-SHA256 of `${root}\n${action}\n${project}\n${host}\n${at}` keyed
  * with the project key. Only a holder of the key can change a project's hosts over NATS; the key
  * itself never travels, and a message more than a minute from the node's clock is refused.
  */
 import { Clock, Effect, Redacted, Schema } from "effect"
 import { createHmac, timingSafeEqual } from "node:crypto"
+import { SUBJECT_ROOT } from "../bus/subjects.ts"
 
 /** What a host command changes: the part of the message that is signed, with `at`. */
 export const HostCommandFields = Schema.Struct({
@@ -43,12 +44,15 @@ export class HostCommandRefused extends Schema.TaggedError<HostCommandRefused>()
 
 const SIGNATURE = /^[0-9a-f]{64}$/
 
-/** The signed text: one field a line, so that no two commands sign the same text. */
-const signedText = (command: HostCommandFields, at: number) =>
-  `${command.action}\n${command.project}\n${command.host}\n${at}`
+/**
+ * The signed text: one field a line, so that no two commands sign the same text; the subject root
+ * first, so that a command for one fleet is no command for another sharing the NATS and the key.
+ */
+const signedText = (command: HostCommandFields, at: number, root: string) =>
+  `${root}\n${command.action}\n${command.project}\n${command.host}\n${at}`
 
-const hmac = (command: HostCommandFields, at: number, key: string) =>
-  createHmac("sha256", key).update(signedText(command, at), "utf8").digest()
+const hmac = (command: HostCommandFields, at: number, key: string, root: string) =>
+  createHmac("sha256", key).update(signedText(command, at, root), "utf8").digest()
 
 /**
  * The message to publish on `<root>.ctl.hosts` to add or remove a host of a project without
@@ -74,10 +78,11 @@ export const signHostChange = (
   command: HostCommandFields,
   projectKey: string | Redacted.Redacted<string>,
   at: number = Date.now(),
+  root: string = SUBJECT_ROOT,
 ): SignedHostCommand => {
   const key = Redacted.isRedacted(projectKey) ? Redacted.value(projectKey) : projectKey
   const { action, project, host } = command
-  return { action, project, host, at, signature: hmac(command, at, key).toString("hex") }
+  return { action, project, host, at, signature: hmac(command, at, key, root).toString("hex") }
 }
 
 /**
@@ -102,7 +107,7 @@ export const verifyHostCommand = (
         `the host change is stale: its at is more than ${MAX_CLOCK_SKEW_MS / 1000} s from this node's clock`,
       )
     }
-    const expected = hmac(command, at, Redacted.value(projectKey))
+    const expected = hmac(command, at, Redacted.value(projectKey), SUBJECT_ROOT)
     // its shape is public (64 hex digits): checking it first says nothing about the key
     const isSigned = SIGNATURE.test(signature) && timingSafeEqual(Buffer.from(signature, "hex"), expected)
     if (!isSigned) return yield* refuse("the host change's signature is not valid")

@@ -8,6 +8,7 @@ import { Effect, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import { createHmac } from "node:crypto"
 import { signHostChange, verifyHostCommand } from "../../src/admin/host-change-signature.ts"
+import { SUBJECT_ROOT } from "../../src/bus/subjects.ts"
 
 const KEY = "horatio-signing-key-for-tests"
 const AT = 1_750_000_000_000
@@ -21,10 +22,18 @@ const verdict = (message: Parameters<typeof verifyHostCommand>[0], key: string |
   )
 
 it("signHostChange() signs the README's text with a plain HMAC-SHA256 of the project key", () => {
-  const expected = createHmac("sha256", KEY).update(`add\nhoratio\nguest.example.com\n${AT}`).digest("hex")
+  const text = `${SUBJECT_ROOT}\nadd\nhoratio\nguest.example.com\n${AT}`
+  const expected = createHmac("sha256", KEY).update(text).digest("hex")
   assert.deepStrictEqual(signHostChange(command, KEY, AT), { ...command, at: AT, signature: expected })
   assert.deepStrictEqual(signHostChange(command, Redacted.make(KEY), AT).signature, expected)
 })
+
+it.effect("verifyHostCommand() refuses a command signed for another subject root (another fleet)", () =>
+  Effect.gen(function* () {
+    yield* TestClock.setTime(AT)
+    const otherRoot = `${SUBJECT_ROOT}-other`
+    assert.match(yield* verdict(signHostChange(command, KEY, AT, otherRoot)), /not valid/)
+  }))
 
 it.effect("verifyHostCommand() accepts a signed command within a minute of the clock, either way", () =>
   Effect.gen(function* () {

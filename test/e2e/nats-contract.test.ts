@@ -21,7 +21,7 @@ const signed = (
   key = HORATIO_KEY,
   at = Date.now(),
 ) => {
-  const text = `${change.action}\n${change.project}\n${change.host}\n${at}`
+  const text = `${SUBJECT_ROOT}\n${change.action}\n${change.project}\n${change.host}\n${at}`
   return { ...change, at, signature: createHmac("sha256", key).update(text).digest("hex") }
 }
 
