@@ -15,7 +15,7 @@
  */
 import { Context, Duration, Effect, Fiber, Layer, Schema, Scope, Semaphore, Stream } from "effect"
 import { HostCommand, verifyHostCommand } from "../admin/host-change-signature.ts"
-import { claimHostCommand } from "../store/host-commands.ts"
+import { isNewestHostCommand, recordHostCommand } from "../store/host-commands.ts"
 import { Bus, type BusMessage, type BusUnavailable } from "../bus/bus.ts"
 import { decodeText, encodeJson, type Reply } from "../bus/envelope.ts"
 import { registrationError, replyError } from "../errors.ts"
@@ -258,12 +258,17 @@ export const SupervisorLive = (
                 error: replyError("unauthorized", verified.failure.message),
               })
             }
-            // each signed message applies once, and never after a later one of its host
+            // a signed message applies once, and never after a later one of its project for the host
+            // (two sent at once are applied as they arrive); a change that failed records nothing
+            const at = change.at ?? 0
             const applied = yield* Effect.result(
-              claimHostCommand(sql, change.host, change.at ?? 0).pipe(
+              isNewestHostCommand(sql, change.project, change.host, at).pipe(
                 Effect.flatMap((isNewest) =>
                   isNewest
-                    ? applyHostChange(change).pipe(Effect.ensuring(notify(change)))
+                    ? applyHostChange(change).pipe(
+                      Effect.tap(() => recordHostCommand(sql, change.project, change.host, at)),
+                      Effect.ensuring(notify(change)),
+                    )
                     : Effect.succeed(undefined)
                 ),
               ),

@@ -35,9 +35,11 @@ create table if not exists hamlet_hosts (
   created_at timestamptz not null default now()
 );
 alter table hamlet_hosts add column if not exists removed_at timestamptz;
-create table if not exists hamlet_host_commands (
-  host text primary key,
-  signed_at bigint not null
+create table if not exists hamlet_signed_host_changes (
+  project text not null,
+  host text not null,
+  signed_at bigint not null,
+  primary key (project, host)
 );
 create table if not exists hamlet_idempotency (
   host text not null,
@@ -124,7 +126,7 @@ export const runLockedDdl = (
 const CORE_TABLES = [
   "hamlet_events",
   "hamlet_hosts",
-  "hamlet_host_commands",
+  "hamlet_signed_host_changes",
   "hamlet_idempotency",
   "hamlet_dlq",
   "hamlet_sessions",
