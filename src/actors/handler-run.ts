@@ -157,9 +157,10 @@ export const runHandler = (
   const limitMs = handlerTimeoutMs(project, request.handler)
   const { encode } = codecsOf(request.handler)
   return request.handler.handle(request.input, ctx).pipe(
-    Effect.flatMap((value) => misuse ? Effect.die(misuse) : Effect.succeed(value)),
-    // an Exit is an Effect: no fiber work for the encode
-    Effect.flatMap((value) => Exit.mapError(encode(value), (error) => new OutputMismatch(error))),
+    // an Exit is an Effect: no fiber work for the encode (nor for the misuse check)
+    Effect.flatMap((value) =>
+      misuse ? Exit.die(misuse) : Exit.mapError(encode(value), (error) => new OutputMismatch(error))
+    ),
     Effect.timeoutOption(timeoutMs),
     Effect.exit,
     Effect.flatMap((exit): Effect.Effect<HandlerOutcome, DatabaseError> => {

@@ -14,7 +14,7 @@
  * one — so it only ever makes a node read hamlet_hosts again, never write it.
  */
 import { Context, Duration, Effect, Fiber, Layer, Schema, Scope, Semaphore, Stream } from "effect"
-import { HostCommand, verifyHostCommand } from "../admin/host-change-signature.ts"
+import { HostCommand, HostCommandRefused, verifyHostCommand } from "../admin/host-change-signature.ts"
 import { isNewestHostCommand, recordHostCommand } from "../store/host-commands.ts"
 import { Bus, type BusMessage, type BusUnavailable } from "../bus/bus.ts"
 import { decodeText, encodeJson, type Reply } from "../bus/envelope.ts"
@@ -43,6 +43,9 @@ export type HostNotification = typeof HostNotification.Type
 
 export const HostChange = Schema.Union([HostCommand, HostNotification])
 export type HostChange = typeof HostChange.Type
+
+/** Why a signed host change that was valid is refused all the same: it, or a later one, applied. */
+const REPLAYED = "this host change, or a later one of the host, was applied already: sign each afresh"
 
 /** A change as it may be logged: never its signature. */
 const loggable = ({ action, project, host }: HostChange) => ({ action, project, host })
@@ -232,6 +235,29 @@ export const SupervisorLive = (
           Effect.provideService(Bus, bus),
           Effect.ignore,
         )
+      /**
+       * A signed command checked, then applied unless it, or a later one of its project for the host,
+       * was applied already (two sent at once are applied as they arrive); a refused or failed change
+       * records nothing.
+       */
+      const applySigned = (change: HostCommand) =>
+        verifyHostCommand(change, reconciler.routing().projects.get(change.project)?.projectKey).pipe(
+          Effect.flatMap((at) =>
+            isNewestHostCommand(sql, change.project, change.host, at).pipe(
+              Effect.filterOrFail(
+                (isNewest) => isNewest,
+                () => new HostCommandRefused({ code: "conflict", message: REPLAYED }),
+              ),
+              // announced once written, whatever came of it; a refusal wrote nothing
+              Effect.andThen(
+                applyHostChange(change).pipe(
+                  Effect.tap(() => recordHostCommand(sql, change.project, change.host, at)),
+                  Effect.ensuring(notify(change)),
+                ),
+              ),
+            )
+          ),
+        )
       // a caller that asked (a NATS request) is told the outcome: the host served here, or why not
       yield* bus.subscribe(
         HOSTS_CONTROL_SUBJECT,
@@ -244,45 +270,18 @@ export const SupervisorLive = (
                 error: replyError("bad_request", `${change.host} is not a hostname`),
               })
             }
-            // refused before anything is written or announced
-            const verified = yield* Effect.result(
-              verifyHostCommand(change, reconciler.routing().projects.get(change.project)?.projectKey),
-            )
-            if (verified._tag === "Failure") {
-              yield* Effect.logWarning("refused a host change", {
-                ...loggable(change),
-                reason: verified.failure.message,
-              })
-              return answer(message, {
-                ok: false,
-                error: replyError("unauthorized", verified.failure.message),
-              })
-            }
-            // a signed message applies once, and never after a later one of its project for the host
-            // (two sent at once are applied as they arrive); a change that failed records nothing
-            const at = change.at ?? 0
-            const applied = yield* Effect.result(
-              isNewestHostCommand(sql, change.project, change.host, at).pipe(
-                Effect.flatMap((isNewest) =>
-                  isNewest
-                    ? applyHostChange(change).pipe(
-                      Effect.tap(() => recordHostCommand(sql, change.project, change.host, at)),
-                      Effect.ensuring(notify(change)),
-                    )
-                    : Effect.succeed(undefined)
-                ),
-              ),
-            )
-            if (applied._tag === "Success" && applied.success === undefined) {
-              const reason =
-                "this host change, or a later one of the host, was applied already: sign each afresh"
-              yield* Effect.logWarning("refused a host change", { ...loggable(change), reason })
-              return answer(message, { ok: false, error: replyError("conflict", reason) })
-            }
+            const applied = yield* Effect.result(applySigned(change))
             if (applied._tag === "Success") {
               return answer(message, { ok: true, output: { host: change.host, served: applied.success } })
             }
             const failure = applied.failure
+            if (failure._tag === "HostCommandRefused") {
+              yield* Effect.logWarning("refused a host change", {
+                ...loggable(change),
+                reason: failure.message,
+              })
+              return answer(message, { ok: false, error: replyError(failure.code, failure.message) })
+            }
             const reply = failure._tag === "BusUnavailable"
               ? replyError("overloaded", "the bus is unavailable; retry")
               : registrationError(failure) ?? replyError("overloaded", "the store failed; retry")

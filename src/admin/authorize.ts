@@ -6,16 +6,12 @@
 import { Effect } from "effect"
 import { replyError } from "../errors.ts"
 import type { LoadedProject } from "../projects/loader.ts"
-import { errorResponse } from "../ingress/responses.ts"
+import { errorResponse, unauthorizedResponse } from "../ingress/responses.ts"
 import type { Sql } from "../store/database.ts"
 import { isHostKey } from "./host-keys.ts"
 import { bearerToken, isProjectKey } from "./project-key.ts"
 
-export const unauthorized = (message: string): Response => {
-  const response = errorResponse(replyError("unauthorized", message), 401)
-  response.headers.set("www-authenticate", 'Bearer realm="hamlet-admin"')
-  return response
-}
+export const unauthorized = (message: string): Response => unauthorizedResponse(message, "hamlet-admin")
 
 export const forbidden = (message: string): Response =>
   errorResponse(replyError("unauthorized", message), 403)

@@ -37,8 +37,12 @@ export interface SignedHostCommand extends HostCommandFields {
 /** How far a command's `at` may be from the verifying node's clock, either way. */
 export const MAX_CLOCK_SKEW_MS = 60_000
 
-/** A host command refused: no key to check it with, no or a wrong signature, or a stale `at`. */
+/**
+ * A host command refused, with the reply's code: `unauthorized` (no key to check it with, no or a
+ * wrong signature, a stale `at`) or `conflict` (applied already, or a later one: a replay).
+ */
 export class HostCommandRefused extends Schema.TaggedError<HostCommandRefused>()("HostCommandRefused", {
+  code: Schema.Literals(["unauthorized", "conflict"]),
   message: Schema.String,
 }) {}
 
@@ -86,16 +90,16 @@ export const signHostChange = (
 }
 
 /**
- * Succeeds when `command` is signed with `projectKey` and its `at` is within MAX_CLOCK_SKEW_MS of
- * this node's clock. A project without a key has host changes over NATS disabled, not open. The
+ * Succeeds with its `at` when `command` is signed with `projectKey` and that is within
+ * MAX_CLOCK_SKEW_MS of this node's clock. A project without a key has host changes over NATS disabled, not open. The
  * signature is compared in constant time; neither it nor the key is ever put in the error.
  */
 export const verifyHostCommand = (
   command: HostCommand,
   projectKey: Redacted.Redacted<string> | undefined,
-): Effect.Effect<void, HostCommandRefused> =>
+): Effect.Effect<number, HostCommandRefused> =>
   Effect.gen(function* () {
-    const refuse = (message: string) => Effect.fail(new HostCommandRefused({ message }))
+    const refuse = (message: string) => Effect.fail(new HostCommandRefused({ code: "unauthorized", message }))
     if (!projectKey) return yield* refuse("host changes over NATS are disabled for a project without a key")
     const { at, signature } = command
     if (at === undefined || signature === undefined) {
@@ -111,4 +115,5 @@ export const verifyHostCommand = (
     // its shape is public (64 hex digits): checking it first says nothing about the key
     const isSigned = SIGNATURE.test(signature) && timingSafeEqual(Buffer.from(signature, "hex"), expected)
     if (!isSigned) return yield* refuse("the host change's signature is not valid")
+    return at
   })

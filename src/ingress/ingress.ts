@@ -29,7 +29,13 @@ import { hostHeaderOf, normaliseHostHeader, targetNamesOtherHost } from "./host.
 import { readIdempotencyKey } from "./idempotency-key.ts"
 import { queryInput } from "./query-input.ts"
 import { mayReadMetrics, MetricsToken, recordRequest, renderMetrics } from "./metrics.ts"
-import { errorResponse, jsonResponse, methodNotAllowed, notAllowed } from "./responses.ts"
+import {
+  errorResponse,
+  jsonResponse,
+  methodNotAllowed,
+  notAllowed,
+  unauthorizedResponse,
+} from "./responses.ts"
 import { resolveRoute, type Route } from "./routing.ts"
 import { isStaticFile, serveStatic } from "./static-files.ts"
 import { PASCAL_NAME } from "../projects/names.ts"
@@ -205,11 +211,8 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
       }
       if (url.pathname === "/metrics") {
         if (!mayReadMetrics(metricsToken, request.headers.get("authorization"))) {
-          const response = errorResponse(
-            replyError("unauthorized", "the metrics token is required (Authorization: Bearer <token>)"),
-          )
-          response.headers.set("www-authenticate", 'Bearer realm="hamlet-metrics"')
-          return [response, "-"]
+          const message = "the metrics token is required (Authorization: Bearer <token>)"
+          return [unauthorizedResponse(message, "hamlet-metrics"), "-"]
         }
         const table = supervisor.routing()
         const actors = actorMetrics()

@@ -15,6 +15,13 @@ export const jsonResponse = (status: number, body: unknown, headers: HeadersInit
 export const errorResponse = (error: ReplyError, status = HTTP_STATUS[error.code] ?? 500): Response =>
   jsonResponse(status, { error }, status === 503 ? { "retry-after": "1" } : {})
 
+/** 401, naming the bearer realm whose token the caller must present (`WWW-Authenticate`). */
+export const unauthorizedResponse = (message: string, realm: string): Response => {
+  const response = errorResponse({ code: "unauthorized", message }, 401)
+  response.headers.set("www-authenticate", `Bearer realm="${realm}"`)
+  return response
+}
+
 /** 405, with the methods the path allows (`Allow`). */
 export const notAllowed = (message: string, allow: string): Response => {
   const response = errorResponse({ code: "bad_request", message }, 405)

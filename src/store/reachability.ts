@@ -83,13 +83,14 @@ export const guardReachability = (
     return ++sent
   }
   const settled = (attempt: number, error: unknown) => {
-    probes.delete(attempt)
     if (error === undefined) {
-      downWith = undefined
       answeredAfter = sent
+      if (!downWith) return
+      downWith = undefined
       probes.clear() // those still out are old news, whatever they come to
       return
     }
+    probes.delete(attempt)
     if (!isUnreachable(error) || attempt <= answeredAfter) return
     downWith ??= error instanceof Error ? error : new Error(String(error))
     lastTry = performance.now()
