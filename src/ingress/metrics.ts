@@ -2,7 +2,7 @@
  * Request counters and latency sums in Prometheus text format, for `/metrics`, and who may read
  * them: anyone, or with HAMLET_METRICS_TOKEN set, a scraper presenting it as a bearer token.
  */
-import { Config, Option, Redacted, Schema } from "effect"
+import { Config, Option, Redacted, Schema, SchemaTransformation } from "effect"
 import { bearerToken, isProjectKey } from "../admin/project-key.ts"
 
 /** What a bearer token can carry (project-key.ts `bearerToken`): a token outside it never matches. */
@@ -10,13 +10,24 @@ const TOKEN_TEXT = /^[\x21-\x7e]*$/
 
 /**
  * HAMLET_METRICS_TOKEN, without surrounding whitespace (an env file's line end): unset or empty
- * leaves `/metrics` open; one no client could send (a space inside) stops the start.
+ * leaves `/metrics` open; one no client could send (a space inside), or only whitespace (meant
+ * as a token, but it would leave `/metrics` open), stops the start.
  */
 export const MetricsToken = Config.option(
   Config.schema(
-    Schema.Trim.check(
-      Schema.makeFilter((token: string) =>
-        TOKEN_TEXT.test(token) || "HAMLET_METRICS_TOKEN must be printable ASCII without spaces"
+    Schema.String.check(
+      Schema.makeFilter((raw: string) =>
+        raw === "" || raw.trim() !== "" ||
+        "HAMLET_METRICS_TOKEN is only whitespace: set a token, or leave it empty to keep /metrics open"
+      ),
+    ).pipe(
+      Schema.decodeTo(
+        Schema.Trimmed.check(
+          Schema.makeFilter((token: string) =>
+            TOKEN_TEXT.test(token) || "HAMLET_METRICS_TOKEN must be printable ASCII without spaces"
+          ),
+        ),
+        SchemaTransformation.trim(),
       ),
     ),
     "HAMLET_METRICS_TOKEN",

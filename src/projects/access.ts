@@ -41,7 +41,10 @@ export interface HostReader {
 
 export interface ProjectionWriter extends HostReader {
   readonly insert: <M extends Model>(model: M, row: ModelRow<M>) => Effect.Effect<void, DatabaseError>
-  /** Insert, or replace every column of the existing row with the same id. */
+  /**
+   * Insert, or replace every model column of the existing row with the same id. A soft-deleted
+   * row stays soft-deleted (`deleted_at` is not a model column), live and in replays alike.
+   */
   readonly upsert: <M extends Model>(model: M, row: ModelRow<M>) => Effect.Effect<void, DatabaseError>
   readonly update: <M extends Model>(
     model: M,

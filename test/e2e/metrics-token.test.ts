@@ -65,4 +65,10 @@ describe("HAMLET_METRICS_TOKEN as read", () => {
     expect(Exit.isFailure(exit)).toBe(true)
     expect(String(Exit.isFailure(exit) && exit.cause)).toMatch(/HAMLET_METRICS_TOKEN must be printable ASCII/)
   })
+
+  it("refuses a token of only whitespace: it was meant to close /metrics, and would leave it open", () => {
+    const exit = read("  \t ")
+    expect(Exit.isFailure(exit)).toBe(true)
+    expect(String(Exit.isFailure(exit) && exit.cause)).toMatch(/HAMLET_METRICS_TOKEN is only whitespace/)
+  })
 })
