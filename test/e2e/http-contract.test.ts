@@ -204,6 +204,15 @@ describe("error statuses", () => {
     expect(res.status).toBe(413)
   })
 
+  it("a body within the limit is judged as sent: numbers are not re-written longer (9e20) into 'too large'", async () => {
+    const body = `{"title":"x","tags":[${Array(40_000).fill("9e20").join(",")}]}` // 200 KB
+    expect(body.length).toBeLessThan(256 * 1024)
+    const res = await _post(BLOG, "SubmitItem", body)
+    expect(res.status).toBe(400)
+    expect(res.body.error.message).not.toMatch(/too large/)
+    expect(res.body.error.issues.map((i: { path: string }) => i.path)).toContain("tags.0")
+  })
+
   it("a chunked body (no declared length) is read up to the limit: 200 under it, 413 over it", async () => {
     const chunked = { "transfer-encoding": "chunked" }
     expect((await _post(BLOG, "SubmitItem", { title: "chunked" }, chunked)).status).toBe(200)
