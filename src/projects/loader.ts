@@ -10,7 +10,8 @@ import { PROJECT_KEY, PROJECT_KEY_RULE, ProjectName } from "../config/config.ts"
 import { isValidHostname } from "../ingress/host.ts"
 import type { Handler } from "./handler.ts"
 import type { Model } from "./model.ts"
-import { DEFAULT_LIMITS, type ProjectDef, type ProjectLimits, type ProjectSchedule } from "./project.ts"
+import { DEFAULT_LIMITS, type ProjectDef, type ProjectLimits } from "./project.ts"
+import { type LoadedSchedule, loadSchedules } from "./schedules.ts"
 import type { Projection } from "./projection.ts"
 import { purgeProjection } from "../schedule/system-events.ts"
 import { type DeclaredEvents, declaredEventsOf } from "./declared-events.ts"
@@ -29,7 +30,7 @@ export interface LoadedProject {
   /** The event types project.ts declares (declared-events.ts); `undefined`: any may be emitted. */
   readonly events: DeclaredEvents
   readonly limits: ProjectLimits
-  readonly schedules: ReadonlyArray<ProjectSchedule>
+  readonly schedules: ReadonlyArray<LoadedSchedule>
   /** Hosts declared by directories under hosts/. */
   readonly hostDirs: ReadonlyMap<string, string>
   readonly projectKey: Redacted.Redacted<string> | undefined
@@ -150,14 +151,8 @@ export const loadProject = (
       }
       yield* addHandler(handler, `api/${file}`)
     }
-    for (const schedule of def.schedules ?? []) {
-      if (handlers.get(schedule.command)?.kind !== "command") {
-        return yield* fail(
-          dir,
-          `schedule ${schedule.name} names ${schedule.command}, which is not a command here`,
-        )
-      }
-    }
+    const schedules = loadSchedules(def.schedules ?? [], handlers)
+    if ("problem" in schedules) return yield* fail(dir, schedules.problem)
     const events = declaredEventsOf(def.events, def.projections ?? [])
     if ("problem" in events) return yield* fail(dir, events.problem)
     const projections = new Map<string, Array<Projection>>()
@@ -176,6 +171,6 @@ export const loadProject = (
       limits: { ...DEFAULT_LIMITS, ...def.limits },
       hostDirs,
       projectKey: yield* resolveProjectKey(dir, def.name, configuredKey),
-      schedules: def.schedules ?? [],
+      schedules: schedules.schedules,
     }
   })

@@ -6,13 +6,13 @@
  * timeout, overloaded) leaves the period unfinished, so it is sent again (the key makes that
  * safe); a host that answered with an error is logged, not retried.
  */
-import { Duration, Effect } from "effect"
+import { Effect } from "effect"
 import type { Bus } from "../bus/bus.ts"
 import { decodeText, encodeJson, type Reply } from "../bus/envelope.ts"
 import { requestSubject } from "../bus/subjects.ts"
 import type { RoutingTable } from "../ingress/routing.ts"
 import type { LoadedProject } from "../projects/loader.ts"
-import type { ProjectSchedule } from "../projects/project.ts"
+import type { LoadedSchedule } from "../projects/schedules.ts"
 import { makeTargetFailures, type ScheduledJob } from "./job.ts"
 
 /** Reply codes after which the host may not have run the command: the period is tried again. */
@@ -23,12 +23,12 @@ export const projectScheduleJob = (
   bus: Bus["Service"],
   routing: () => RoutingTable,
   project: LoadedProject,
-  schedule: ProjectSchedule,
+  schedule: LoadedSchedule,
 ): ScheduledJob => {
   const name = `${project.name}.${schedule.name}`
   return {
     name,
-    every: Duration.fromInputUnsafe(schedule.every),
+    every: schedule.every,
     run: (period) =>
       Effect.gen(function* () {
         const hosts = [...routing().routes.values()].filter((r) => r.project.name === project.name)
