@@ -42,8 +42,8 @@ export interface HostReader {
 export interface ProjectionWriter extends HostReader {
   readonly insert: <M extends Model>(model: M, row: ModelRow<M>) => Effect.Effect<void, DatabaseError>
   /**
-   * Insert, or replace every model column of the existing row with the same id. A soft-deleted
-   * row stays soft-deleted (`deleted_at` is not a model column), live and in replays alike.
+   * Insert, or replace every model column of the existing row with the same id: the row is then
+   * as written, live again if it was soft-deleted (live and in replays alike).
    */
   readonly upsert: <M extends Model>(model: M, row: ModelRow<M>) => Effect.Effect<void, DatabaseError>
   readonly update: <M extends Model>(

@@ -99,6 +99,9 @@ export const makeBufferedProjectionWriter = (
 
   const fullRow = (model: Model, row: Row): Row =>
     Object.fromEntries(modelColumns(model).map((c) => [c.name, row[c.name] ?? null]))
+  /** An upsert's row: every model column, and live again if it was soft-deleted (as live). */
+  const upsertRow = (model: Model, row: Row): Row =>
+    model.options.softDelete ? { ...fullRow(model, row), [DELETED_AT.name]: null } : fullRow(model, row)
 
   /**
    * `row` written whole (never over changes kept for a row not loaded: load it first): over the
@@ -274,8 +277,8 @@ export const makeBufferedProjectionWriter = (
       }),
     upsert: (model, row) =>
       Effect.suspend(() => {
-        const full = fullRow(model, row as Row)
-        // changes kept for a row not loaded (a soft delete the upsert must keep): load it first
+        const full = upsertRow(model, row as Row)
+        // changes kept for a row not loaded: load it first, then write the upsert over it
         if (cache.get(keyOf(model, full.id))?.patch) {
           return Effect.andThen(load(model, full.id), () => writeRow(model, full, "upsert"))
         }

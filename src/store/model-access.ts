@@ -15,6 +15,7 @@ import { jsonListQuery, jsonObjectOf, parseJsonRows, timeTextOf } from "./json-r
 import { asModelRows } from "./model-rows.ts"
 import {
   type Column,
+  DELETED_AT,
   isTimestamp,
   modelColumns,
   placeholder,
@@ -276,10 +277,12 @@ export function makeProjectionWriter(
     const values = ["$1", ...columns.map((c, i) => placeholder(c, i + 2))]
     let conflict = ""
     if (onConflict === "replace") {
-      conflict = ` on conflict (host, id) do update set ${
-        modelColumns(model).filter((c) => c.name !== "id").map((c) => `${q(c.name)} = excluded.${q(c.name)}`)
-          .join(", ") || "id = excluded.id"
-      }`
+      // the row as written, live again if it was soft-deleted (buffered-writer.ts does the same)
+      const sets = modelColumns(model).filter((c) => c.name !== "id").map((c) =>
+        `${q(c.name)} = excluded.${q(c.name)}`
+      )
+      if (model.options.softDelete) sets.push(`${q(DELETED_AT.name)} = null`)
+      conflict = ` on conflict (host, id) do update set ${sets.join(", ") || "id = excluded.id"}`
     } else if (onConflict !== "error") {
       columnOf(model, onConflict.add)
       params.push(onConflict.by)

@@ -135,6 +135,26 @@ describe("round trip per handler", () => {
     })
     expect((await _get(THEATRE, "/api/GetProfile?id=desdemona")).status).toBe(404)
   })
+
+  it("othello: UpdateProfile keeps the fields it leaves out; a null bio clears it", async () => {
+    await _post(THEATRE, "UpdateProfile", {
+      id: "cassio",
+      name: "Cassio",
+      bio: "Lieutenant",
+      roles: ["lead"],
+    })
+    expect((await _post(THEATRE, "UpdateProfile", { id: "cassio", name: "Michael Cassio" })).status).toBe(200)
+    expect((await _get(THEATRE, "/api/GetProfile?id=cassio")).body).toMatchObject({
+      name: "Michael Cassio",
+      bio: "Lieutenant",
+      roles: ["lead"],
+    })
+    await _post(THEATRE, "UpdateProfile", { id: "cassio", name: "Cassio", bio: null })
+    expect((await _get(THEATRE, "/api/GetProfile?id=cassio")).body).toMatchObject({
+      bio: null,
+      roles: ["lead"],
+    })
+  })
 })
 
 describe("error statuses", () => {

@@ -142,11 +142,17 @@ const script = (db: SystemProjectionWriter) =>
     assert.strictEqual(yield* db.count(Item), 16) // flushes
     yield* db.remove(Item, { id: "r4" })
     yield* db.insert(Item, item("r4", 70))
-    // an upsert keeps a soft delete made while the row was not loaded, as SQL's upsert does
+    // an upsert's row is as written, live again after a soft delete: one made while the row was
+    // not loaded, and one made on a row read since
     yield* db.insert(Item, item("r3", 65))
     yield* db.remove(Item, { title: "nothing" }) // flushes and empties the cache
     yield* db.softDelete(Item, "r3", new Date(at(66)))
     yield* db.upsert(Item, item("r3", 67))
+    assert.strictEqual((yield* db.get(Item, "r3"))?.created_at, at(67))
+    yield* db.softDelete(Item, "r2", new Date(at(71)))
+    assert.strictEqual(yield* db.get(Item, "r2"), undefined)
+    yield* db.upsert(Item, item("r2", 72))
+    assert.strictEqual((yield* db.get(Item, "r2"))?.created_at, at(72))
   })
 
 const tables = (tx: SqlTx, schema: string) =>
