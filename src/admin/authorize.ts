@@ -1,7 +1,9 @@
 /**
  * Who may use a project's admin operations: the caller presenting that project's key
- * (or, for one host, one of the host's unrevoked admin keys). A project without a key has
- * them disabled (403), never open; another project's key gets 403; no or a wrong key 401.
+ * (or, for one host, one of the host's unrevoked admin keys). Without a valid key, every
+ * refusal is one and the same 401 — whether the host or project exists, or has a key, is
+ * not told; a caller with a valid key learns more: 403 for another project's key or for a
+ * project without a key (its operations disabled, never open), 404 for what does not exist.
  */
 import { Effect } from "effect"
 import { replyError } from "../errors.ts"
@@ -11,10 +13,12 @@ import type { Sql } from "../store/database.ts"
 import { isHostKey } from "./host-keys.ts"
 import { bearerToken, isProjectKey } from "./project-key.ts"
 
-export const unauthorized = (message: string): Response => unauthorizedResponse(message, "hamlet-admin")
-
 export const forbidden = (message: string): Response =>
   errorResponse(replyError("unauthorized", message), 403)
+
+/** The one refusal for a caller without a valid key: alike for every host, project and route. */
+export const keyRequired = (): Response =>
+  unauthorizedResponse("a valid key is required (Authorization: Bearer <key>)", "hamlet-admin")
 
 /**
  * undefined when `request` carries `owner`'s key (or `acceptToken` accepts the token);
@@ -27,13 +31,8 @@ export const authorizeProject = async (
   projects: Iterable<LoadedProject>,
   acceptToken?: (token: string) => Promise<boolean>,
 ): Promise<Response | undefined> => {
-  // host keys are minted with the project key, so a project without one has none either
-  if (!owner.projectKey) {
-    return forbidden(`admin operations of project ${owner.name} are disabled: it has no project key`)
-  }
   const token = bearerToken(request.headers.get("authorization"))
-  if (token === undefined) return unauthorized("a key is required (Authorization: Bearer <key>)")
-  if (acceptToken && await acceptToken(token)) return undefined
+  if (token === undefined) return keyRequired()
   let isOwner = false
   let isOtherProject = false
   for (const project of projects) {
@@ -42,9 +41,16 @@ export const authorizeProject = async (
     if (project.name === owner.name) isOwner ||= matches
     else isOtherProject ||= matches
   }
-  if (isOwner) return undefined
+  const isAccepted = !isOwner && acceptToken !== undefined && await acceptToken(token)
+  // host keys are minted with the project key: one left from before its key went opens nothing
+  if (!owner.projectKey) {
+    return isOtherProject || isAccepted
+      ? forbidden(`admin operations of project ${owner.name} are disabled: it has no project key`)
+      : keyRequired()
+  }
+  if (isOwner || isAccepted) return undefined
   if (isOtherProject) return forbidden(`that key belongs to another project, not ${owner.name}`)
-  return unauthorized("the key is not valid")
+  return keyRequired()
 }
 
 /** Whether `request` carries one of `projects`' keys (every key compared: the time taken says nothing). */
@@ -62,9 +68,7 @@ const carriesProjectKey = (request: Request, projects: Iterable<LoadedProject>):
  * anyone else, as for one that exists — which hosts and projects exist is not told to whoever asks.
  */
 export const notFound = (request: Request, projects: Iterable<LoadedProject>, message: string): Response =>
-  carriesProjectKey(request, projects)
-    ? errorResponse(replyError("not_found", message))
-    : unauthorized("a valid key is required (Authorization: Bearer <key>)")
+  carriesProjectKey(request, projects) ? errorResponse(replyError("not_found", message)) : keyRequired()
 
 /** What deciding on a host's admin operations needs. */
 export interface HostAccessDeps {
