@@ -15,7 +15,7 @@ import { Effect } from "effect"
 import { announceHostChange, retireDatabaseHost, type Supervisor } from "../actors/supervisor.ts"
 import { Bus } from "../bus/bus.ts"
 import { hostOfAnotherProject, registrationError, replyError } from "../errors.ts"
-import { BodyTooLarge, readBodyText } from "../ingress/body.ts"
+import { bodyReadFailure, readBodyText } from "../ingress/body.ts"
 import { isAscii, normaliseHost } from "../ingress/host.ts"
 import { errorResponse, jsonResponse, methodNotAllowed } from "../ingress/responses.ts"
 import type { RoutingTable } from "../ingress/routing.ts"
@@ -117,12 +117,17 @@ export const hostsApi = async (
         return jsonResponse(200, { hosts: listed })
       }
       if (request.method !== "POST") return methodNotAllowed(request.method, "GET, POST")
-      let body: { host?: unknown }
+      let text: string
       try {
         // bounded like a handler's body: a hostname needs little room
-        body = JSON.parse(await readBodyText(request, ADMIN_BODY_BYTES, ADMIN_BODY_IDLE_MS))
+        text = await readBodyText(request, ADMIN_BODY_BYTES, ADMIN_BODY_IDLE_MS)
       } catch (e) {
-        if (e instanceof BodyTooLarge) return errorResponse(replyError("bad_request", e.message), 413)
+        return bodyReadFailure(e)
+      }
+      let body: { host?: unknown }
+      try {
+        body = JSON.parse(text)
+      } catch {
         return errorResponse(replyError("bad_request", 'the body must be JSON: {"host": "…"}'))
       }
       const raw = typeof body?.host === "string" ? body.host : ""

@@ -2,9 +2,12 @@
  * Reads a request body up to a byte limit without buffering more than the limit, so an
  * oversized upload is refused (413) as soon as it crosses the line; a body must be UTF-8
  * (JSON's encoding: bytes that are not are refused, not replaced), and must keep arriving (a
- * client that declares 50 bytes and sends 4 does not hold its connection).
+ * client that declares 50 bytes and sends 4 does not hold its connection). `bodyReadFailure` is
+ * how every route answers a body it could not read.
  */
 import { decodeText } from "../bus/envelope.ts"
+import { replyError } from "../errors.ts"
+import { errorResponse } from "./responses.ts"
 
 export class BodyTooLarge extends Error {
   constructor(readonly limit: number) {
@@ -84,4 +87,15 @@ export const readBodyText = async (request: Request, limit: number, idleMs: numb
   if (declared > limit) throw new BodyTooLarge(limit)
   if (!request.body) return ""
   return decode(await readBytes(request.body, limit, idleMs))
+}
+
+/**
+ * The answer to a body `readBodyText` refused: 413 over the limit, 408 when it stopped arriving,
+ * 400 naming the encoding when it is not UTF-8, else 400 (the client went away, say).
+ */
+export const bodyReadFailure = (error: unknown): Response => {
+  if (error instanceof BodyTooLarge) return errorResponse(replyError("bad_request", error.message), 413)
+  if (error instanceof BodyTimeout) return errorResponse(replyError("bad_request", error.message), 408)
+  if (error instanceof BodyNotUtf8) return errorResponse(replyError("bad_request", error.message))
+  return errorResponse(replyError("bad_request", "the request body could not be read"))
 }

@@ -6,6 +6,7 @@
  * makes the node follow hamlet_hosts, and writes nothing.
  */
 import { Effect } from "effect"
+import { connect } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { announceHostChange } from "../../src/actors/supervisor.ts"
 import { signHostChange } from "../../src/admin/host-change-signature.ts"
@@ -214,6 +215,37 @@ describe("hosts admin API", () => {
     })
     expect(folder.status).toBe(409)
   })
+
+  it(
+    "answers a body that stops arriving 408 and one that is not UTF-8 saying so, as the handler routes do",
+    async () => {
+      const notUtf8 = await server.call("localhost", "/admin/projects/horatio/hosts", {
+        body: new Uint8Array([0x7b, 0x22, 0x68, 0x6f, 0x73, 0x74, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d]),
+        headers: { authorization: `Bearer ${HORATIO_KEY}` },
+      })
+      expect(notUtf8.status).toBe(400)
+      expect((await notUtf8.json()).error.message).toBe("the request body is not valid UTF-8")
+
+      const socket = connect(server.port, "127.0.0.1")
+      const answer = new Promise<string>((resolve) => {
+        let text = ""
+        socket.on("data", (chunk) => {
+          text += chunk.toString()
+          if (text.includes("}}")) resolve(text) // the error body's end
+        })
+        socket.on("close", () => resolve(text))
+      })
+      socket.write(
+        "POST /admin/projects/horatio/hosts HTTP/1.1\r\nHost: localhost\r\n" +
+          `Authorization: Bearer ${HORATIO_KEY}\r\nContent-Length: 50\r\n\r\n{"ho`,
+      )
+      const text = await Promise.race([answer, new Promise<string>((r) => setTimeout(() => r(""), 15_000))])
+      socket.destroy()
+      expect(text).toMatch(/^HTTP\/1.1 408/)
+      expect(text).toContain("the request body stopped arriving")
+    },
+    20_000,
+  )
 
   it("mints host admin keys shown once and stored hashed, lists and revokes them", async () => {
     const minted = await admin("/admin/hosts/blog.example.com/keys", HORATIO_KEY, { method: "POST" })
