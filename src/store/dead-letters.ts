@@ -33,23 +33,33 @@ export interface StoredDeadLetter {
   readonly lastTriedAt: string | null
 }
 
-/** A session's value in text that is not JSON: `"session": "…"` up to the next `,` `}` or `]`. */
-const SESSION_IN_TEXT = /"session"\s*:\s*("(?:[^"\\]|\\.)*"?|[^,}\]]*)/g
+/**
+ * Where a session key could begin in text that is not JSON: JSON spells a key with its own
+ * characters or `\u` escapes, so `session` written any way holds `sess` or a `\u`. What follows
+ * is not parsed (a value may be an object, an array, a string cut short): it all goes.
+ */
+const MAYBE_SESSION = /sess|\\u/i
+
+/** `text` up to where a session key could begin; the rest is replaced by a note of its length. */
+const _beforeAnySession = (text: string): string => {
+  const at = text.search(MAYBE_SESSION)
+  return at === -1 ? text : `${text.slice(0, at)}[redacted: ${text.length - at} characters]`
+}
 
 /**
  * The request's text without `meta.session` (a bearer credential has no place in a table an
  * operator reads). JSON that cannot hold a session key (no `session`, no `\u` escape that could
  * spell one) is kept as it arrived, so a retry sends the same bytes (numbers past a double's range
  * or precision included); other JSON is stored re-encoded without it (duplicate keys collapse to
- * the one JSON.parse kept); text that is not JSON has any `"session": …` value redacted and NULs,
- * which Postgres text cannot hold, replaced.
+ * the one JSON.parse kept); text that is not JSON is kept only up to where a session key could
+ * begin (`MAYBE_SESSION`), with NULs, which Postgres text cannot hold, replaced.
  */
 export const withoutSession = (text: string): string => {
   let json: unknown
   try {
     json = JSON.parse(text)
   } catch {
-    return text.replace(SESSION_IN_TEXT, '"session":"[redacted]"').replaceAll("\u0000", "\uFFFD")
+    return _beforeAnySession(text).replaceAll("\u0000", "\uFFFD")
   }
   if (!text.includes("session") && !text.includes("\\u")) return text
   if (json && typeof json === "object" && !Array.isArray(json)) {

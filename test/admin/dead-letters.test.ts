@@ -142,23 +142,39 @@ const describeDeadLetters = (kind: "pglite" | "postgres") =>
         "Pass",
         encodeJson({ id: "req-dup", meta: { session: "dup-secret" }, input: { who: "dup" } }).slice(0, -1),
       )
+      // a key spelled with an escape; a value holding commas
+      await publish(
+        "Pass",
+        new TextEncoder().encode('{"id":"req-esc","meta":{"sess\\u0069on":"esc-secret"},"input":{"title":5}'),
+      )
+      await publish(
+        "Pass",
+        new TextEncoder().encode('{"id":"req-obj","meta":{"session":{"a":1,"b":"obj-secret"}},"input":{'),
+      )
+      await publish(
+        "Pass",
+        new TextEncoder().encode('{"id":"req-arr","meta":{"session":["t","arr-secret"]},"input":{'),
+      )
+      const cut = ["req-cut", "req-dup", "req-esc", "req-obj", "req-arr"]
       await until("the cut requests' letters", async () =>
         (await letters()).filter((l) =>
-          l.payload.includes("req-cut") || l.payload.includes("req-dup")
-        ).length === 2)
+          cut.some((id) =>
+            l.payload.includes(id)
+          )
+        ).length === cut.length)
+      const listed = JSON.stringify(await letters())
+      expect(listed).not.toMatch(/-secret/)
       const stored = await server.sql`select payload from hamlet_dlq where host = ${HOST}`
       expect(
-        stored.map((r) =>
-          r.payload
-        ).join("\n"),
-      ).not.toMatch(/cut-secret|dup-secret|secret-token/)
+        stored.map((r) => r.payload).join("\n"),
+      ).not.toMatch(/cut-secret|dup-secret|esc-secret|obj-secret|arr-secret|secret-token/)
     })
 
     it("two retries of one letter at once run its command once", async () => {
       const twice = await letterOf("req-twice")
-      const replies = await Promise.all([1, 2].map(async () =>
-        (await admin(`${LETTERS}/${twice.id}/retry`, "POST")).json()
-      ))
+      const replies = await Promise.all(
+        [1, 2].map(async () => (await admin(`${LETTERS}/${twice.id}/retry`, "POST")).json()),
+      )
       expect(replies.map((r) => r.reply.ok)).toEqual([true, true])
       const passed = await server.sql`select count(*)::int as n from hamlet_events
         where host = ${HOST} and type = 'Passed' and data->>'who' = 'twice'`
