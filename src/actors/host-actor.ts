@@ -22,13 +22,11 @@ import { DeadLetters } from "./dead-letters.ts"
 import { makeCommitChain } from "./commit-chain.ts"
 import { decodeInput, type HandlerRequest, inputError } from "./handler-run.ts"
 import { answerTo, type ReplyContext } from "./host-reply.ts"
-import { decodeRequest } from "./host-request.ts"
+import { decodeRequest, maxRequestBytes } from "./host-request.ts"
 import { coalesceKeyOf, makeQueryBatcher, type QueryBatcher } from "./query-batch.ts"
 
 /** Commands taken from the mailbox per transaction at most. */
 const MAX_BATCH = 256
-/** Room in a request envelope beside its input: id, meta (correlation, causation, key, session). */
-const ENVELOPE_ROOM_BYTES = 8 * 1024
 
 interface Worker {
   readonly mailbox: Queue.Queue<Command, Cause.Done>
@@ -114,9 +112,7 @@ const makeHostActor = (
     const handler = address && project.handlers.get(address.handler)
     const answer = answerTo(replies, message, address?.handler, handler?.kind)
     const { respond } = answer
-    // the project's body limit holds for callers on NATS as over HTTP (where it is checked before
-    // the envelope is made): the envelope's input, with room for its id and meta
-    if (message.data.length > project.limits.maxBodyBytes + ENVELOPE_ROOM_BYTES) {
+    if (message.data.length > maxRequestBytes(project)) {
       return respond({
         ok: false,
         error: replyError(

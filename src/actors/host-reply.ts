@@ -2,7 +2,8 @@
  * How a host actor answers one request: once (a later answer, a stopping node's say, is
  * dropped), on the request's reply subject, a success as bytes the ingress passes through
  * without re-encoding. A request published without a reply subject has nobody to hear an
- * error: that error is kept as a dead letter instead.
+ * error: that error is kept as a dead letter instead (of a request over the size limit, only its
+ * beginning: it can never run, and a publisher's flood of them must not fill the table).
  */
 import { Effect, type Fiber } from "effect"
 import type { Bus, BusMessage } from "../bus/bus.ts"
@@ -17,14 +18,17 @@ import {
 } from "../bus/envelope.ts"
 import { replyError } from "../errors.ts"
 import type { LoadedProject } from "../projects/loader.ts"
-import { withoutSession } from "../store/dead-letters.ts"
+import { type DeadLetter, withoutSession } from "../store/dead-letters.ts"
 import type { DeadLetters } from "./dead-letters.ts"
+import { maxRequestBytes } from "./host-request.ts"
 
 /** Bytes of the bus's payload limit kept for a reply's headers. */
 const REPLY_HEADER_ROOM = 1024
 
 /** A dead letter keeps even bytes that are not UTF-8 (as U+FFFD). */
 const lenientText = new TextDecoder()
+/** Bytes a dead letter keeps of a request too large to run: enough to tell what and whose it was. */
+const TOO_LARGE_KEPT_BYTES = 1024
 
 /** Encoded once per reply object: requests coalesced onto one run share its bytes. */
 const successBytes = new WeakMap<Reply, Uint8Array>()
@@ -112,18 +116,29 @@ export const answerTo = (
   return answer
 }
 
+/**
+ * The letter for a failed request: the request whole (without its session) when it is within the
+ * size the actor takes, else its first bytes and its size — the same bound the actor refused it by,
+ * so a letter holds at most a request that could run.
+ */
 const deadLetterOf = (
   { project, host }: ReplyContext,
   message: BusMessage,
   handlerName: string | undefined,
   error: ReplyError,
   requestId: string | undefined,
-) => ({
-  host,
-  project: project.name,
-  subject: message.subject,
-  handler: handlerName ?? "",
-  requestId,
-  payload: withoutSession(lenientText.decode(message.data)),
-  error: { code: error.code, message: error.message, ...(error.issues ? { issues: error.issues } : {}) },
-})
+): DeadLetter => {
+  const isTooLarge = message.data.length > maxRequestBytes(project)
+  const kept = isTooLarge ? message.data.subarray(0, TOO_LARGE_KEPT_BYTES) : message.data
+  return {
+    host,
+    project: project.name,
+    subject: message.subject,
+    handler: handlerName ?? "",
+    requestId,
+    // a beginning cut from JSON is not JSON: nothing is kept from where a session key could start
+    payload: withoutSession(lenientText.decode(kept)),
+    ...(isTooLarge ? { requestBytes: message.data.length } : {}),
+    error: { code: error.code, message: error.message, ...(error.issues ? { issues: error.issues } : {}) },
+  }
+}

@@ -1,12 +1,23 @@
 /**
  * A request's envelope as a host actor decodes it: UTF-8 JSON, values Postgres can store (the one
  * check of a request's values: HTTP input reaches it here too), then the envelope's schema. A
- * request that fails gets the bad_request that says why.
+ * request that fails gets the bad_request that says why; one over `maxRequestBytes` is not read.
  */
 import { Cause, Exit, Schema } from "effect"
 import { decodeText, type ReplyError, RequestEnvelope } from "../bus/envelope.ts"
 import { wireValueIssue } from "../bus/wire-values.ts"
 import { badInput, replyError } from "../errors.ts"
+import type { LoadedProject } from "../projects/loader.ts"
+
+/** Room in a request envelope beside its input: id, meta (correlation, causation, key, session). */
+const ENVELOPE_ROOM_BYTES = 8 * 1024
+
+/**
+ * The most bytes a request to `project` may have: the project's body limit holds for callers on
+ * NATS as over HTTP (where it is checked before the envelope is made), with room for id and meta.
+ */
+export const maxRequestBytes = (project: LoadedProject): number =>
+  project.limits.maxBodyBytes + ENVELOPE_ROOM_BYTES
 
 const decodeEnvelope = Schema.decodeUnknownExit(RequestEnvelope)
 

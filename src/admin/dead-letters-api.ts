@@ -7,7 +7,8 @@
  *   DELETE /admin/hosts/<host>/dead-letters/<id>                   discard it
  * A retry is a request to the host's handler as it is now (this time with a reply subject, so
  * its answer comes back here): answered ok, the letter is removed; otherwise it stays, with
- * the new error and one more attempt. Either way the answer is 200 with the handler's reply.
+ * the new error and one more attempt. Either way the answer is 200 with the handler's reply. A
+ * letter keeping only the beginning of a request too large to run is not sent: 409.
  */
 import { Effect, Schema } from "effect"
 import type { Bus } from "../bus/bus.ts"
@@ -101,6 +102,12 @@ export const deadLettersApi = async (
   if (!letter) return noSuchLetter(host, id)
   if (!letter.handler) {
     return errorResponse(replyError("conflict", `dead letter ${id} names no handler to send it to`))
+  }
+  if (letter.requestBytes !== null) {
+    return errorResponse(replyError(
+      "conflict",
+      `dead letter ${id} keeps only the beginning of its ${letter.requestBytes}-byte request, refused as too large: it cannot be sent again (discard it)`,
+    ))
   }
   const handler = owner.handlers.get(letter.handler)
   const reply = await sendAgain(deps, owner.name, host, letter, {

@@ -2,7 +2,8 @@
  * Dead letters in `hamlet_dlq`: requests published without a reply subject (fire and forget,
  * from another service on the bus) whose handling failed. Nobody waits for their answer, so
  * the error would be lost; here it is kept with the request, per host, for an operator to list,
- * send again or discard (admin/dead-letters-api.ts). A session token is never kept.
+ * send again or discard (admin/dead-letters-api.ts). A session token is never kept, nor more
+ * than the beginning of a request too large to run (`requestBytes`).
  */
 import { Effect } from "effect"
 import { type DatabaseError, query, type Sql } from "./database.ts"
@@ -15,8 +16,10 @@ export interface DeadLetter {
   /** The handler the subject names ("" when the subject names none). */
   readonly handler: string
   readonly requestId: string | undefined
-  /** The request as it arrived, without its session (see `withoutSession`). */
+  /** The request as it arrived, without its session (see `withoutSession`), or its beginning when `requestBytes` is set. */
   readonly payload: string
+  /** Set when the request was too large to keep: its size; `payload` then holds only its first bytes. */
+  readonly requestBytes?: number
   readonly error: { readonly code: string; readonly message: string; readonly issues?: unknown }
 }
 
@@ -27,6 +30,8 @@ export interface StoredDeadLetter {
   readonly handler: string
   readonly requestId: string | null
   readonly payload: string
+  /** The request's size when `payload` is only its beginning (it was too large to keep), else null. */
+  readonly requestBytes: number | null
   readonly error: DeadLetter["error"]
   readonly attempts: number
   readonly createdAt: string
@@ -78,11 +83,12 @@ export const insertDeadLetters = (
   letters: ReadonlyArray<DeadLetter>,
 ): Effect.Effect<void, DatabaseError> =>
   query(() =>
-    sql`insert into hamlet_dlq (host, project, subject, handler, request_id, payload, code, error)
+    sql`insert into hamlet_dlq (host, project, subject, handler, request_id, payload, request_bytes, code, error)
         select * from unnest(
           ${letters.map((l) => l.host)}::text[], ${letters.map((l) => l.project)}::text[],
           ${letters.map((l) => l.subject)}::text[], ${letters.map((l) => l.handler)}::text[],
           ${letters.map((l) => l.requestId ?? null)}::text[], ${letters.map((l) => l.payload)}::text[],
+          ${letters.map((l) => l.requestBytes ?? null)}::int[],
           ${letters.map((l) => l.error.code)}::text[], ${
       letters.map((l) => JSON.stringify(l.error))
     }::text[])`
@@ -94,6 +100,7 @@ const toStored = (row: Record<string, unknown>): StoredDeadLetter => ({
   handler: String(row.handler ?? ""),
   requestId: row.request_id === null ? null : String(row.request_id),
   payload: String(row.payload),
+  requestBytes: row.request_bytes === null ? null : Number(row.request_bytes),
   error: JSON.parse(String(row.error)),
   attempts: Number(row.attempts),
   createdAt: (row.created_at as Date).toISOString(),
@@ -115,7 +122,7 @@ export const listDeadLetters = (
   page: DeadLetterPage,
 ): Effect.Effect<ReadonlyArray<StoredDeadLetter>, DatabaseError> =>
   query(() =>
-    sql`select id, subject, handler, request_id, payload, error, attempts, created_at, last_tried_at
+    sql`select id, subject, handler, request_id, payload, request_bytes, error, attempts, created_at, last_tried_at
         from hamlet_dlq where host = ${host} and id > ${String(page.afterId)}
         ${page.code === undefined ? sql`` : sql`and code = ${page.code}`}
         ${page.handler === undefined ? sql`` : sql`and handler = ${page.handler}`}
@@ -129,7 +136,7 @@ export const getDeadLetter = (
   id: bigint,
 ): Effect.Effect<StoredDeadLetter | undefined, DatabaseError> =>
   query(() =>
-    sql`select id, subject, handler, request_id, payload, error, attempts, created_at, last_tried_at
+    sql`select id, subject, handler, request_id, payload, request_bytes, error, attempts, created_at, last_tried_at
         from hamlet_dlq where host = ${host} and id = ${String(id)}`
   ).pipe(Effect.map((rows) => rows[0] ? toStored(rows[0]) : undefined))
 

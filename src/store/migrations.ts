@@ -63,6 +63,7 @@ alter table hamlet_dlq add column if not exists request_id text;
 alter table hamlet_dlq add column if not exists code text not null default 'internal';
 alter table hamlet_dlq add column if not exists attempts integer not null default 0;
 alter table hamlet_dlq add column if not exists last_tried_at timestamptz;
+alter table hamlet_dlq add column if not exists request_bytes integer;
 drop index if exists hamlet_dlq_host_idx;
 create index if not exists hamlet_dlq_host_id_idx on hamlet_dlq (host, id);
 create table if not exists hamlet_sessions (

@@ -23,6 +23,7 @@ interface Letter {
   readonly handler: string
   readonly requestId: string | null
   readonly payload: string
+  readonly requestBytes: number | null
   readonly error: { code: string; message: string }
   readonly attempts: number
 }
@@ -168,6 +169,37 @@ const describeDeadLetters = (kind: "pglite" | "postgres") =>
       expect(
         stored.map((r) => r.payload).join("\n"),
       ).not.toMatch(/cut-secret|dup-secret|esc-secret|obj-secret|arr-secret|secret-token/)
+    })
+
+    it("keeps only the beginning of a request too large to run, and will not send it again", async () => {
+      // over the project's limit (256 KiB of input, 8 KiB for the envelope), refused unread
+      const big = (n: number) =>
+        encodeJson({
+          id: `req-big-${n}`,
+          input: { who: "x".repeat(300_000) },
+          meta: { session: "big-secret" },
+        })
+      for (let n = 0; n < 5; n++) await publish("Pass", big(n))
+      const isBig = (l: Letter) => l.payload.includes("req-big-")
+      await until("the large requests' letters", async () => (await letters()).filter(isBig).length === 5)
+      const kept = (await letters()).filter(isBig)
+      for (const letter of kept) {
+        expect(letter.requestBytes).toBe(big(0).length)
+        expect(letter.payload.length).toBeLessThan(1100)
+        expect(letter.payload).not.toContain("big-secret")
+        expect(letter.error.code).toBe("bad_request")
+        expect(letter.error.message).toMatch(/^request too large: \d+ bytes/)
+      }
+      const stored = await server.sql`select sum(length(payload))::int as chars from hamlet_dlq
+        where host = ${HOST} and request_bytes is not null`
+      expect(stored[0].chars).toBeLessThan(5 * 1100)
+      const retried = await admin(`${LETTERS}/${kept[0].id}/retry`, "POST")
+      expect(retried.status).toBe(409)
+      expect((await retried.json()).error.message).toMatch(/keeps only the beginning of its \d+-byte request/)
+      expect((await letters()).find((l) => l.id === kept[0].id)?.attempts).toBe(0)
+      // a request within the limit is kept whole
+      expect((await letterOf("req-twice")).requestBytes).toBeNull()
+      for (const letter of kept) await admin(`${LETTERS}/${letter.id}`, "DELETE")
     })
 
     it("two retries of one letter at once run its command once", async () => {
