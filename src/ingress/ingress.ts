@@ -24,7 +24,7 @@ import { makeAdmin } from "../admin/admin.ts"
 import { replyTimeoutMs } from "../projects/loader.ts"
 import { Database, query } from "../store/database.ts"
 import { makeCollapse } from "./collapse.ts"
-import { BodyNotUtf8, BodyTimeout, BodyTooLarge, readBodyText } from "./body.ts"
+import { bodyReadFailure, readBodyText } from "./body.ts"
 import { hostHeaderOf, normaliseHostHeader, targetNamesOtherHost } from "./host.ts"
 import { readIdempotencyKey } from "./idempotency-key.ts"
 import { queryInput } from "./query-input.ts"
@@ -109,10 +109,7 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
         try {
           text = await readBodyText(request, route.project.limits.maxBodyBytes, BODY_IDLE_MS)
         } catch (e) {
-          if (e instanceof BodyTooLarge) return errorResponse(replyError("bad_request", e.message), 413)
-          if (e instanceof BodyTimeout) return errorResponse(replyError("bad_request", e.message), 408)
-          if (e instanceof BodyNotUtf8) return errorResponse(replyError("bad_request", e.message))
-          return errorResponse(replyError("bad_request", "the request body could not be read"))
+          return bodyReadFailure(e)
         }
         const body = text.trim()
         try {
