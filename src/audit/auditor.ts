@@ -7,9 +7,9 @@ import { Context, Effect, Layer } from "effect"
 import type { ConfigError } from "../config/config.ts"
 import type { LoadedProject, ProjectLoadError } from "../projects/loader.ts"
 import { Database, type DatabaseError } from "../store/database.ts"
-import type { StoredEvent } from "../store/event-log.ts"
 import { reserveConnection } from "../store/reserved-connection.ts"
 import { type AtReport, type LogPoint, type RowSink, stateAt } from "./at.ts"
+import type { LinkedEvent } from "./event-line.ts"
 import type { EventRange } from "./event-range.ts"
 import { eventCursor } from "./export.ts"
 import { HostNotFound, hostProject, loadProjects, ProjectNotLoaded } from "./host-owner.ts"
@@ -19,8 +19,11 @@ import { verifyHost, type VerifyReport } from "./verify.ts"
 export type AuditError = DatabaseError | HostNotFound | ProjectNotLoaded
 
 export class Auditor extends Context.Service<Auditor, {
-  /** The host's events in seq order, in batches, through a cursor on a reserved connection. */
-  readonly events: (host: string, range: EventRange) => AsyncGenerator<ReadonlyArray<StoredEvent>>
+  /**
+   * The host's events in seq order, each with the hash it links to, in batches, through a cursor
+   * on a reserved connection.
+   */
+  readonly events: (host: string, range: EventRange) => AsyncGenerator<ReadonlyArray<LinkedEvent>>
   /** Fails with HostNotFound when the host has no log. */
   readonly checkHost: (host: string) => Effect.Effect<string, DatabaseError | HostNotFound>
   readonly verify: (

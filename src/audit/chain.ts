@@ -3,7 +3,8 @@
  * runs in constant memory over any log size. It finds tampering (an event whose content
  * no longer matches its hash) and gaps (deleted events: seq not continuous, or a log that
  * does not start where it must), and keeps checking past a break, re-anchoring on the
- * stored hash, so every break is reported.
+ * stored hash, so every break is reported. An event that comes with the hash it links to
+ * (`prevHash`, as exports carry it) is checked against it where nothing before it was read.
  */
 import { eventHash, GENESIS_HASH, type HashedFields } from "../store/event-hash.ts"
 
@@ -25,9 +26,16 @@ export interface ChainReport {
   readonly headHash: string
   /**
    * Set when the log read starts past seq 1 and that start was accepted (no `fromSeq`, or
-   * `fromSeq` > 1 and the first event is there): its own hash is taken on trust.
+   * `fromSeq` > 1 and the first event is there).
    */
   readonly anchoredAt: number | undefined
+  /**
+   * With `anchoredAt`: the `prevHash` the first event came with, which its content was checked
+   * against — taken on trust, to compare with the live log's hash at seq `anchoredAt` − 1.
+   * Undefined when it came without one (a file exported before exports carried it): the first
+   * event's content was then not checked, only its own hash taken on trust.
+   */
+  readonly anchorHash: string | undefined
   readonly breaks: ReadonlyArray<ChainBreak>
   /** Breaks beyond the ones kept (the report stays bounded). */
   readonly moreBreaks: number
@@ -38,8 +46,11 @@ export const isIntact = (report: ChainReport): boolean => report.breaks.length =
 const MAX_BREAKS = 100
 
 export interface ChainVerifier {
-  /** `event` must hold exactly the hashed fields (see event-line.ts `hashedFields`). */
-  readonly push: (event: HashedFields, hash: string) => void
+  /**
+   * `event` must hold exactly the hashed fields (see event-line.ts `hashedFields`); `prevHash`
+   * is the hash it says it links to, if it says (an export's line).
+   */
+  readonly push: (event: HashedFields, hash: string, prevHash?: string) => void
   readonly report: () => ChainReport
 }
 
@@ -68,19 +79,24 @@ export const makeChainVerifier = (start: ChainStart = {}): ChainVerifier => {
   let lastSeq = 0
   let prevHash = GENESIS_HASH
   let anchoredAt: number | undefined
+  let anchorHash: string | undefined
   const breaks: Array<ChainBreak> = []
   let moreBreaks = 0
   const broken = (seq: number, kind: ChainBreakKind, message: string) => {
     if (breaks.length < MAX_BREAKS) breaks.push({ seq, kind, message })
     else moreBreaks++
   }
-  // nothing before this event to check its link against: continue from its own hash
-  const resumeAt = (seq: number, hash: string) => {
-    lastSeq = seq
+  const tampered = (seq: number, against: string) =>
+    broken(seq, "tampered", `seq ${seq}: stored hash does not match the event's content${against}`)
+  // nothing read before this event to check its link against: check its content against the
+  // link it came with, if any, and continue from its own hash
+  const resumeAt = (event: HashedFields, hash: string, link: string | undefined) => {
+    if (link !== undefined && eventHash(link, event) !== hash) tampered(event.seq, " and its prevHash")
+    lastSeq = event.seq
     prevHash = hash
   }
   return {
-    push: (event, hash) => {
+    push: (event, hash, link) => {
       events++
       host ??= event.host
       if (event.host !== host) {
@@ -91,27 +107,28 @@ export const makeChainVerifier = (start: ChainStart = {}): ChainVerifier => {
         const from = start.fromSeq ?? event.seq
         if (event.seq > from) {
           broken(from, "missing", missing(from, event.seq - 1))
-          return resumeAt(event.seq, hash)
+          return resumeAt(event, hash, link)
         }
         if (event.seq < from) {
           broken(event.seq, "unordered", `seq ${event.seq} comes before seq ${from}, where the log starts`)
-          return resumeAt(event.seq, hash)
+          return resumeAt(event, hash, link)
         }
         if (event.seq !== 1) {
           anchoredAt = event.seq
-          return resumeAt(event.seq, hash)
+          anchorHash = link
+          return resumeAt(event, hash, link)
         }
       } else if (event.seq <= lastSeq) {
         broken(event.seq, "unordered", `seq ${event.seq} follows seq ${lastSeq}`)
         return
       } else if (event.seq !== lastSeq + 1) {
         broken(lastSeq + 1, "missing", missing(lastSeq + 1, event.seq - 1))
-        return resumeAt(event.seq, hash)
+        return resumeAt(event, hash, link)
       }
-      const expected = eventHash(prevHash, event)
-      if (expected !== hash) {
-        broken(event.seq, "tampered", `seq ${event.seq}: stored hash does not match the event's content`)
-      }
+      if (link !== undefined && link !== prevHash) {
+        const before = event.seq === 1 ? "the genesis hash" : `the hash of seq ${event.seq - 1}`
+        broken(event.seq, "tampered", `seq ${event.seq}: its prevHash is not ${before}`)
+      } else if (eventHash(prevHash, event) !== hash) tampered(event.seq, "")
       lastSeq = event.seq
       prevHash = hash
     },
@@ -122,6 +139,7 @@ export const makeChainVerifier = (start: ChainStart = {}): ChainVerifier => {
       lastSeq: firstSeq === undefined ? undefined : lastSeq,
       headHash: prevHash,
       anchoredAt,
+      anchorHash,
       breaks,
       moreBreaks,
     }),

@@ -6,24 +6,43 @@
  *   each a short statement. Use it on a shared pool (the admin API: a slow client must not pin
  *   a connection) and where writes interleave with reading (rebuild). The log is append-only
  *   and commit-ordered by seq, so paging sees a consistent prefix.
+ * Both give each event its link (`prevHash`), so an export's first event verifies too.
  */
 import type { SqlTx } from "../store/database.ts"
-import { EVENT_COLUMNS, rowToStoredEvent, type StoredEvent } from "../store/event-log.ts"
-import { encodeEventLine } from "./event-line.ts"
+import { GENESIS_HASH } from "../store/event-hash.ts"
+import { EVENT_COLUMNS, rowToStoredEvent } from "../store/event-log.ts"
+import { encodeEventLine, type LinkedEvent } from "./event-line.ts"
 import { type EventRange, rangeCondition } from "./event-range.ts"
 
 export const BATCH_SIZE = 1000
+
+/**
+ * The hash each event links to: the row before it in the result when that is seq − 1 (every row
+ * of a seq window but its first), else looked up by key (only evaluated then: a window's first
+ * row, or a stream's or time window's rows), the genesis hash at seq 1, null where the log has a gap.
+ */
+const prevHashColumn = (tx: SqlTx, host: string) =>
+  tx`case
+    when seq = 1 then ${GENESIS_HASH}
+    when lag(seq) over (order by seq) = seq - 1 then lag(hash) over (order by seq)
+    else (select p.hash from hamlet_events p where p.host = ${host} and p.seq = hamlet_events.seq - 1)
+  end as prev_hash`
+
+const rowToLinkedEvent = (row: Record<string, unknown>): LinkedEvent => {
+  const event = rowToStoredEvent(row)
+  return row.prev_hash === null ? event : { ...event, prevHash: String(row.prev_hash) }
+}
 
 export async function* eventCursor(
   tx: SqlTx,
   host: string,
   range: EventRange = {},
   batchSize = BATCH_SIZE,
-): AsyncGenerator<ReadonlyArray<StoredEvent>> {
-  const rows = tx`select ${tx(EVENT_COLUMNS)} from hamlet_events where ${
+): AsyncGenerator<ReadonlyArray<LinkedEvent>> {
+  const rows = tx`select ${tx(EVENT_COLUMNS)}, ${prevHashColumn(tx, host)} from hamlet_events where ${
     rangeCondition(tx, host, range)
   } order by seq`.cursor(batchSize)
-  for await (const batch of rows) yield batch.map(rowToStoredEvent)
+  for await (const batch of rows) yield batch.map(rowToLinkedEvent)
 }
 
 export async function* eventPages(
@@ -31,7 +50,7 @@ export async function* eventPages(
   host: string,
   range: EventRange = {},
   pageSize = BATCH_SIZE,
-): AsyncGenerator<ReadonlyArray<StoredEvent>> {
+): AsyncGenerator<ReadonlyArray<LinkedEvent>> {
   if (range.stream === undefined && range.since === undefined && range.until === undefined) {
     // seq is gapless per host: page by seq windows up to the head as it is now. A window's
     // plan reads only the window; `seq >= x order by seq limit n` on a partition without
@@ -41,11 +60,13 @@ export async function* eventPages(
     const last = Math.min(head as number, range.toSeq ?? Infinity)
     let from = range.fromSeq ?? 1
     while (from <= last) {
-      const rows = await tx`select ${tx(EVENT_COLUMNS)} from hamlet_events where ${
-        rangeCondition(tx, host, range, from - 1)
-      } and seq < ${from + pageSize} order by seq`
+      const rows = await tx`select ${tx(EVENT_COLUMNS)}, ${
+        prevHashColumn(tx, host)
+      } from hamlet_events where ${rangeCondition(tx, host, range, from - 1)} and seq < ${
+        from + pageSize
+      } order by seq`
       if (rows.length > 0) {
-        yield rows.map(rowToStoredEvent)
+        yield rows.map(rowToLinkedEvent)
         from += pageSize
         continue
       }
@@ -61,11 +82,11 @@ export async function* eventPages(
   // one stream, or a time window: keyset pages over what matches
   let after = 0
   while (true) {
-    const rows = await tx`select ${tx(EVENT_COLUMNS)} from hamlet_events where ${
+    const rows = await tx`select ${tx(EVENT_COLUMNS)}, ${prevHashColumn(tx, host)} from hamlet_events where ${
       rangeCondition(tx, host, range, after)
     } order by seq limit ${pageSize}`
     if (rows.length === 0) return
-    const batch = rows.map(rowToStoredEvent)
+    const batch = rows.map(rowToLinkedEvent)
     yield batch
     if (rows.length < pageSize) return
     after = batch[batch.length - 1].seq
@@ -97,14 +118,14 @@ export async function* readAhead<A>(source: AsyncGenerator<A>): AsyncGenerator<A
  * body (curl: exit 18), never a clean end — and `onFailure` learns the last seq sent (0: none).
  */
 export const ndjsonBody = (
-  batches: AsyncGenerator<ReadonlyArray<StoredEvent>>,
+  batches: AsyncGenerator<ReadonlyArray<LinkedEvent>>,
   onFailure: (error: unknown, sentThroughSeq: number) => void,
 ): ReadableStream<Uint8Array> => {
   const encoder = new TextEncoder()
   let sentThroughSeq = 0
   return new ReadableStream<Uint8Array>({
     pull: async (controller) => {
-      let next: IteratorResult<ReadonlyArray<StoredEvent>>
+      let next: IteratorResult<ReadonlyArray<LinkedEvent>>
       try {
         next = await batches.next()
       } catch (error) {

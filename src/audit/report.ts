@@ -20,17 +20,24 @@ export const eventTableRow = (e: StoredEvent): string =>
     pad(String(e.version), 4)
   } ${pad(e.type, 20)} ${e.hash.slice(0, 12)} ${clip(JSON.stringify(e.data), 80)}`
 
+// only a file can be partial (the live log is checked from seq 1): say so, it is not the whole log,
+// and name what was taken on trust
+const partialNote = ({ anchoredAt: seq, anchorHash }: ChainReport): string => {
+  if (seq === undefined) return ""
+  const trusted = anchorHash !== undefined
+    ? `its first event checked against its prevHash ${anchorHash}, taken on trust: compare it with` +
+      ` the live log's hash at seq ${seq - 1}`
+    : `the file has no prevHash (exported before lines carried it): the content of its first event,` +
+      ` seq ${seq}, was NOT checked and its hash is taken on trust; export it again to check it`
+  return ` (partial: starts at seq ${seq}, not 1 — ${trusted}; or pass --from 1 if the export should be whole)`
+}
+
 export const chainLines = (report: ChainReport): Array<string> => {
   const span = report.events === 0
     ? "no events"
     : `${report.events} events, seq ${report.firstSeq}..${report.lastSeq}`
   if (report.breaks.length === 0) {
-    // only a file can be partial (the live log is checked from seq 1): say so, it is not the whole log
-    const anchor = report.anchoredAt
-      ? ` (partial: starts at seq ${report.anchoredAt}, not 1 — its own hash taken on trust;` +
-        ` compare it with the live log's, or pass --from 1 if the export should be whole)`
-      : ""
-    return [`chain: ok — ${span}, head ${report.headHash}${anchor}`]
+    return [`chain: ok — ${span}, head ${report.headHash}${partialNote(report)}`]
   }
   return [
     `chain: BROKEN at seq ${report.breaks[0].seq} — ${span}`,

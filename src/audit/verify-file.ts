@@ -2,7 +2,9 @@
  * Offline verification of an NDJSON export: the file alone is enough to recompute the
  * chain. Read line by line (constant memory); a line that is not an event is a break.
  * The file does not say which seq it was taken from: given `fromSeq` (1 for a whole-log
- * export) it must start there, else a file starting past seq 1 anchors on its first event.
+ * export) it must start there, else a file starting past seq 1 anchors on its first event,
+ * whose content is checked against the `prevHash` it carries (files exported before lines
+ * carried it: not checked, as the report says).
  */
 import { Effect, Schema } from "effect"
 import { type ChainReport, type ChainStart, makeChainVerifier } from "./chain.ts"
@@ -43,7 +45,7 @@ export const verifyLines = async (
     if (line === "") continue
     try {
       const event = decodeEventLine(line)
-      verifier.push(hashedFields(event), event.hash)
+      verifier.push(hashedFields(event), event.hash, event.prevHash)
     } catch (e) {
       if (badLines.length < 100) badLines.push({ line: number, message: (e as Error).message.split("\n")[0] })
     }

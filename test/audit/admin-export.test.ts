@@ -81,8 +81,21 @@ const describeAdminExport = (kind: StoreKind) =>
       const lines = text.trim().split("\n").map((l) => JSON.parse(l))
       expect(lines.map((l) => l.seq)).toEqual([1, 2, 3])
       expect(Object.keys(lines[0]).sort()).toEqual(
-        ["data", "hash", "host", "meta", "project", "recordedAt", "seq", "stream", "type", "version"],
+        [
+          "data",
+          "hash",
+          "host",
+          "meta",
+          "prevHash",
+          "project",
+          "recordedAt",
+          "seq",
+          "stream",
+          "type",
+          "version",
+        ],
       )
+      expect(lines.map((l) => l.prevHash)).toEqual(["0".repeat(64), lines[0].hash, lines[1].hash])
       const file = join(dir, `${kind}.ndjson`)
       await writeFile(file, text)
       const report = await Effect.runPromise(verifyFile(file))
@@ -94,6 +107,26 @@ const describeAdminExport = (kind: StoreKind) =>
       const broken = await Effect.runPromise(verifyFile(tampered))
       expect(isFileIntact(broken)).toBe(false)
       expect(broken.breaks[0]).toMatchObject({ seq: 2, kind: "tampered" })
+    })
+
+    it("links a partial export's first event to the hash before it, so an edit of it fails", async () => {
+      const all = (await (await get(EVENTS, bearer(HORATIO_KEY))).text()).trim().split("\n")
+      const text = await (await get(`${EVENTS}?from=2`, bearer(HORATIO_KEY))).text()
+      expect(JSON.parse(text.split("\n")[0]).prevHash).toBe(JSON.parse(all[0]).hash)
+      const file = join(dir, `${kind}-from-2.ndjson`)
+      await writeFile(file, text)
+      expect(await Effect.runPromise(verifyFile(file, { fromSeq: 2 }))).toMatchObject({
+        anchoredAt: 2,
+        anchorHash: JSON.parse(all[0]).hash,
+        breaks: [],
+      })
+      await writeFile(file, text.replace('"title":"b"', '"title":"B"'))
+      const forged = await Effect.runPromise(verifyFile(file, { fromSeq: 2 }))
+      expect(forged.breaks.map((b) => [b.seq, b.kind])).toEqual([[2, "tampered"]])
+      // one stream: each event links to seq − 1, which the export does not hold
+      const stream = JSON.parse(all[2]).stream
+      const streamed = (await (await get(`${EVENTS}?stream=${stream}`, bearer(HORATIO_KEY))).text()).trim()
+      expect(JSON.parse(streamed).prevHash).toBe(JSON.parse(all[1]).hash)
     })
 
     it("narrows the export with from/to query parameters", async () => {

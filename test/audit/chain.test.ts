@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto"
 import { describe, expect, it } from "vitest"
 import { makeChainVerifier } from "../../src/audit/chain.ts"
-import { encodeEventLine, hashedFields } from "../../src/audit/event-line.ts"
+import { encodeEventLine, hashedFields, type LinkedEvent } from "../../src/audit/event-line.ts"
 import { verifyLines } from "../../src/audit/verify-file.ts"
 import { eventHash, GENESIS_HASH } from "../../src/store/event-hash.ts"
 import type { StoredEvent } from "../../src/store/event-log.ts"
@@ -56,6 +56,10 @@ describe("the chain's hash, as an outside auditor computes it", () => {
     expect(eventHash(GENESIS_HASH, event)).toBe(expected)
   })
 })
+
+/** The events as an export now writes them: each with the hash it links to. */
+const linked = (events: ReadonlyArray<StoredEvent>): Array<LinkedEvent> =>
+  events.map((e, i) => ({ ...e, prevHash: i === 0 ? GENESIS_HASH : events[i - 1].hash }))
 
 const verify = (events: ReadonlyArray<StoredEvent>, fromSeq?: number) => {
   const verifier = makeChainVerifier({ host: "blog.example.com", fromSeq })
@@ -159,5 +163,38 @@ describe("verifyLines() on an NDJSON export", () => {
     const lines = chainOf(3).map(encodeEventLine)
     const report = await verifyLines(fromText(`${lines[0]}{"seq":"x"}\n${lines[1]}${lines[2]}`))
     expect(report.badLines.map((b) => b.line)).toEqual([2])
+  })
+})
+
+describe("verifyLines() on a partial export whose lines carry prevHash", () => {
+  const partial = () => linked(chainOf(14)).slice(9).map(encodeEventLine)
+
+  it("checks the first event against its prevHash and names that hash as the one to compare", async () => {
+    const report = await verifyLines(fromText(partial().join("")))
+    expect(report).toMatchObject({ anchoredAt: 10, anchorHash: chainOf(9)[8].hash, breaks: [], badLines: [] })
+  })
+
+  it("finds the first event's content edited, though its own hash is the live log's", async () => {
+    const lines = partial()
+    lines[0] = lines[0].replace('"title":"t10"', '"title":"forged"')
+    const report = await verifyLines(fromText(lines.join("")))
+    expect(report.badLines).toEqual([])
+    expect(report.breaks.map((b) => [b.seq, b.kind])).toEqual([[10, "tampered"]])
+  })
+
+  it("finds a prevHash that is not the previous event's hash", async () => {
+    const lines = partial()
+    lines[2] = lines[2].replace(/"prevHash":"[0-9a-f]{64}"/, `"prevHash":"${"e".repeat(64)}"`)
+    const report = await verifyLines(fromText(lines.join("")))
+    expect(report.breaks.map((b) => [b.seq, b.kind, b.message])).toEqual([
+      [12, "tampered", "seq 12: its prevHash is not the hash of seq 11"],
+    ])
+  })
+
+  it("still verifies a file exported without prevHash, its first event unchecked", async () => {
+    const lines = chainOf(14).slice(9).map(encodeEventLine)
+    expect(lines[0]).not.toContain("prevHash")
+    const report = await verifyLines(fromText(lines.join("")))
+    expect(report).toMatchObject({ anchoredAt: 10, anchorHash: undefined, breaks: [] })
   })
 })

@@ -169,6 +169,30 @@ describe.skipIf(!hasPostgres)("replay CLI on postgres", () => {
     expect((await replay(["--verify-file", file, "--stream", "x"], {})).code).toBe(2)
   })
 
+  it("--verify-file checks a partial export's first event against its prevHash: an edit fails", async () => {
+    const [seq1] = await server.sql`select hash from hamlet_events where host = ${BLOG} and seq = 1`
+    const file = join(dir, "blog-2-3.ndjson")
+    const text =
+      (await replay(["--host", BLOG, "--format", "ndjson", "--from", "2", "--to", "3"], env)).stdout
+    expect(JSON.parse(text.split("\n")[0]).prevHash).toBe(seq1.hash)
+    await writeFile(file, text)
+    const intact = await replay(["--verify-file", file, "--from", "2"], {})
+    expect(intact.code).toBe(0)
+    expect(intact.stdout).toContain(
+      `prevHash ${seq1.hash}, taken on trust: compare it with the live log's hash at seq 1`,
+    )
+    // the reviewer's repro: the first event's data edited, its stored hash (the live log's) kept
+    await writeFile(file, text.replace(/"data":\{[^}]*\}/, '"data":{"forged":true}'))
+    const forged = await replay(["--verify-file", file, "--from", "2"], {})
+    expect(forged.code).toBe(1)
+    expect(forged.stdout).toMatch(/chain: BROKEN at seq 2/)
+    // a file exported before lines carried prevHash still verifies, and says what it could not check
+    await writeFile(file, text.replaceAll(/"prevHash":"[0-9a-f]{64}",/g, ""))
+    const old = await replay(["--verify-file", file], {})
+    expect(old.code).toBe(0)
+    expect(old.stdout).toContain("the content of its first event, seq 2, was NOT checked")
+  })
+
   it("exits 1 printing each drifted cell, and 0 after --rebuild repaired it", async () => {
     await server
       .sql`update horatio.microblog_item set title = 'edited' where host = ${BLOG} and id = ${itemId}`
