@@ -34,9 +34,11 @@ const MAX_DRIFTS = 1000
 /** The columns compared: the model's, plus deleted_at for soft-delete models. */
 export const comparedColumns = (model: Model): ReadonlyArray<string> => readColumns(model).map((c) => c.name)
 
-/** `jsonb_build_object('a', "a", …)` over a model's compared columns. */
-export const rowJsonSql = (model: Model): string =>
-  `jsonb_build_object(${comparedColumns(model).map((c) => `'${c}', ${q(c)}`).join(", ")})`
+/** `jsonb_build_object('a', "a", …)` over a model's compared columns (of table `alias`, if given). */
+export const rowJsonSql = (model: Model, alias?: string): string =>
+  `jsonb_build_object(${
+    comparedColumns(model).map((c) => `'${c}', ${alias ? `${alias}.` : ""}${q(c)}`).join(", ")
+  })`
 
 const cellDrifts = (
   table: string,

@@ -212,6 +212,29 @@ export const describeAuditContract = (kind: StoreKind) =>
       await audit((a) => a.repair(NEWS))
     })
 
+    it("rebuild keeps the data in a column no model field uses any more, on every row it repairs", async () => {
+      // a field removed from the model keeps its column and data (README): the repair must too
+      await server.sql`alter table horatio.tag add column legacy text`
+      try {
+        await server.sql`update horatio.tag set legacy = 'keep-me'`
+        await server.sql`update horatio.tag set item_count = item_count + 1000 where host = ${BLOG}`
+        await server
+          .sql`insert into horatio.tag (host, id, item_count, legacy) values (${BLOG}, 'ghost', 1, 'x')`
+        const before = await server.sql`select id from horatio.tag where host = ${BLOG} and id <> 'ghost'`
+
+        const repair = await audit((a) => a.repair(BLOG))
+        expect(repair.tables).toEqual(["horatio.tag"])
+        const rows = await server.sql`select id, legacy from horatio.tag where host = ${BLOG} order by id`
+        expect(rows.map((r) => r.id)).toEqual(before.map((r) => r.id).sort())
+        expect(rows.map((r) => r.legacy)).toEqual(rows.map(() => "keep-me"))
+        expect((await audit((a) => a.verify(BLOG))).projections?.drifts).toEqual([])
+        const news = await server.sql`select legacy from horatio.tag where host = ${NEWS}`
+        expect(news.map((r) => r.legacy)).toEqual(news.map(() => "keep-me"))
+      } finally {
+        await server.sql`alter table horatio.tag drop column legacy`
+      }
+    })
+
     it("--at a seq or a time reproduces the read tables as they were then", async () => {
       const seq = await headOf(BLOG)
       const snapshot = await state(BLOG)
