@@ -1,8 +1,8 @@
 /**
  * `GET /admin/hosts/<host>/events?from=&to=&since=&until=&stream=`: the host's log as NDJSON
  * (the CLI's export rows), for a caller presenting the key of the project that owns the
- * host. A project without a key has this disabled (403), never open; another project's key
- * gets 403; a missing or unknown key 401. Read by keyset pages on the shared pool, so a
+ * host. A project without a key has this disabled, never open (403 to a caller holding some
+ * valid key); another project's key gets 403; anyone else one 401 (authorize.ts). Read by keyset pages on the shared pool, so a
  * slow client never pins a connection.
  */
 import { Effect } from "effect"
