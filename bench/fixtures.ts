@@ -19,8 +19,13 @@ export class ScratchDatabases {
 
   constructor(private readonly adminUrl: string) {}
 
+  /** What every database this run makes is named with. */
+  get prefix(): string {
+    return `hamlet_bench_${this.#stamp}_`
+  }
+
   async create(label: string): Promise<string> {
-    const name = `hamlet_bench_${this.#stamp}_${label}_${this.#counter++}`.replace(/[^a-z0-9_]/g, "_")
+    const name = `${this.prefix}${label}_${this.#counter++}`.replace(/[^a-z0-9_]/g, "_")
     const admin = postgres(this.adminUrl, { max: 1, onnotice: () => {} })
     try {
       await admin.unsafe(`create database ${name}`)

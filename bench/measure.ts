@@ -7,7 +7,13 @@ import type { BenchContext, CpuPerRequest, Row, ThreadCpu } from "./context.ts"
 import type { LoadResult } from "./driver.ts"
 import { encodeRequest, HttpConnection } from "./http-client.ts"
 import { type LoadSpec, runLoadProcess } from "./load.ts"
-import { cpuSeconds, isLocalService, jsThreadCpuSeconds, localServiceCpuSeconds } from "./processes.ts"
+import {
+  cpuSeconds,
+  isLocalService,
+  jsThreadCpuSeconds,
+  localServiceCpuSeconds,
+  type ServiceUse,
+} from "./processes.ts"
 
 export interface Measured {
   readonly result: LoadResult
@@ -31,14 +37,22 @@ interface Sample {
   readonly worker: number | undefined
 }
 
-/** Runs `spec` (HTTP through ctx.client) while sampling the CPU of `pids` (and local services) every 200 ms. */
+/**
+ * Runs `spec` (HTTP through ctx.client) while sampling the CPU of `pids` (and of the local
+ * services the scenario uses: both unless `services` says otherwise) every 200 ms.
+ */
 export const measure = async (
   ctx: BenchContext,
   spec: LoadSpec,
   pids: ReadonlyArray<number> = [],
+  services: { readonly postgres?: boolean; readonly nats?: boolean } = {},
 ): Promise<Measured> => {
   const samples: Array<Sample> = []
-  const uses = { postgres: isLocalService(ctx.databaseUrl), nats: isLocalService(ctx.natsUrl) }
+  const uses: ServiceUse = {
+    postgres: (services.postgres ?? true) && isLocalService(ctx.databaseUrl),
+    nats: (services.nats ?? true) && isLocalService(ctx.natsUrl),
+    databasePrefix: ctx.databases?.prefix,
+  }
   const sample = () => {
     const services = localServiceCpuSeconds(uses)
     const threads = pids.map(jsThreadCpuSeconds)

@@ -122,6 +122,9 @@ export interface HamletOptions {
  */
 export const SERVE_FLAGS = ["--v8-flags=--max-semi-space-size=8"]
 
+/** The subject root of this run's nodes: one fleet of their own on a shared NATS. */
+export const BENCH_SUBJECT_ROOT = `bench_${Date.now().toString(36)}`
+
 /** Starts one Hamlet node (`src/main.ts`) and waits until `probeHost` is served. */
 export const startHamlet = async (options: HamletOptions): Promise<Proc> => {
   const port = freePort()
@@ -129,6 +132,8 @@ export const startHamlet = async (options: HamletOptions): Promise<Proc> => {
     PORT: String(port),
     HAMLET_CONFIG: options.configPath,
     HAMLET_DATA: options.dataDir,
+    // the run's own: a `deno task serve` on the same NATS must not take a share of its requests
+    HAMLET_SUBJECT_ROOT: BENCH_SUBJECT_ROOT,
     LOG_LEVEL: "Warn",
   }
   if (options.databaseUrl) env.DATABASE_URL = options.databaseUrl
@@ -211,23 +216,45 @@ export const isLocalService = (url: string | undefined): boolean => {
   return host === "127.0.0.1" || host === "localhost" || host === "[::1]"
 }
 
+/** What a scenario's CPU split charges: the local services it talks to. */
+export interface ServiceUse {
+  readonly postgres: boolean
+  readonly nats: boolean
+  /**
+   * Postgres client backends are charged only when connected to a database named with this
+   * prefix (the run's scratch databases): another client's queries on the machine are not the
+   * run's. The server's own processes (WAL writer, checkpointer…) are always charged.
+   */
+  readonly databasePrefix?: string
+}
+
+/** A Postgres process title of a client backend: `postgres: 15/main: <user> <db> <addr>(<port>) …`. */
+const CLIENT_BACKEND = /^postgres: .*? (\S+) (\S+) (\[local\]|\S+\(\d+\))/
+
+/** Whether the Postgres process `pid` works for the run (see ServiceUse.databasePrefix). */
+const isRunPostgres = (pid: string, prefix: string | undefined): boolean => {
+  if (prefix === undefined) return true
+  const title = Deno.readTextFileSync(`/proc/${pid}/cmdline`).replaceAll("\0", " ")
+  const backend = CLIENT_BACKEND.exec(title)
+  return !backend || backend[2].startsWith(prefix)
+}
+
 /**
- * CPU seconds used so far by this machine's Postgres processes (server and backends) and
- * nats-server, found by command name in /proc; 0 for a service that does not run here, or that
- * the run does not use (`uses`): an embedded run must not be charged for a local nats-server or
- * Postgres it never talks to.
+ * CPU seconds used so far by this machine's Postgres processes (server and the run's backends)
+ * and nats-server, found by command name in /proc; 0 for a service that does not run here, or
+ * that the scenario does not use: an embedded run, or a baseline of another service, is not
+ * charged for a local nats-server or Postgres it never talks to.
  */
-export const localServiceCpuSeconds = (
-  uses: { readonly postgres: boolean; readonly nats: boolean },
-): { postgres: number; nats: number } => {
+export const localServiceCpuSeconds = (uses: ServiceUse): { postgres: number; nats: number } => {
   const used = { postgres: 0, nats: 0 }
   if (!uses.postgres && !uses.nats) return used
   for (const entry of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(entry.name)) continue
     try {
       const comm = Deno.readTextFileSync(`/proc/${entry.name}/comm`).trim()
-      if (comm === "postgres" && uses.postgres) used.postgres += cpuSeconds(Number(entry.name)) || 0
-      else if (comm === "nats-server" && uses.nats) used.nats += cpuSeconds(Number(entry.name)) || 0
+      if (comm === "postgres" && uses.postgres && isRunPostgres(entry.name, uses.databasePrefix)) {
+        used.postgres += cpuSeconds(Number(entry.name)) || 0
+      } else if (comm === "nats-server" && uses.nats) used.nats += cpuSeconds(Number(entry.name)) || 0
     } catch {
       // exited meanwhile
     }

@@ -41,10 +41,11 @@ const measureAll = async (
   name: string,
   spec: (clients: number) => LoadSpec,
   pids: Array<number>,
+  services: { readonly postgres: boolean; readonly nats: boolean },
 ) => {
   for (const clients of ctx.clients) {
     ctx.log(`baseline ${name} × ${clients}`)
-    const m = await measure(ctx, spec(clients), pids)
+    const m = await measure(ctx, spec(clients), pids, services)
     record(into.baselines, key, clients, m.result)
     into.rows.push(rowOf({ group: "baseline", name, clients }, m))
   }
@@ -65,14 +66,22 @@ const measureNatsHop = async (
     replyBytes === undefined ? [url, subject] : [url, subject, String(replyBytes)],
   )
   try {
-    await measureAll(ctx, into, key, name, (connections) => ({
-      kind: "nats",
-      url,
-      subject,
-      connections,
-      durationS: ctx.durationS,
-      warmupS: ctx.warmupS,
-    }), [echo.pid])
+    await measureAll(
+      ctx,
+      into,
+      key,
+      name,
+      (connections) => ({
+        kind: "nats",
+        url,
+        subject,
+        connections,
+        durationS: ctx.durationS,
+        warmupS: ctx.warmupS,
+      }),
+      [echo.pid],
+      { postgres: false, nats: true },
+    )
   } finally {
     await echo.stop()
   }
@@ -88,14 +97,22 @@ export const runBaselines = async (
 
   const hello = await startBaselineServer("hello", [])
   try {
-    await measureAll(ctx, into, "hello", "http-hello", (connections) => ({
-      kind: "http",
-      port: hello.port,
-      hosts: ["localhost"],
-      targets: [{ method: "GET", path: "/", weight: 1 }],
-      connections,
-      ...timing,
-    }), [hello.pid])
+    await measureAll(
+      ctx,
+      into,
+      "hello",
+      "http-hello",
+      (connections) => ({
+        kind: "http",
+        port: hello.port,
+        hosts: ["localhost"],
+        targets: [{ method: "GET", path: "/", weight: 1 }],
+        connections,
+        ...timing,
+      }),
+      [hello.pid],
+      { postgres: false, nats: false },
+    )
   } finally {
     await hello.stop()
   }
@@ -115,6 +132,7 @@ export const runBaselines = async (
       "pg-append",
       (connections) => ({ kind: "pg", url, table: "bench_append", connections, ...timing }),
       [],
+      { postgres: true, nats: false },
     )
   } else {
     // the same append against the embedded store, served over its socket as the node's own is
@@ -135,6 +153,7 @@ export const runBaselines = async (
           ...timing,
         }),
         [Deno.pid],
+        { postgres: false, nats: false },
       )
     } finally {
       await embedded.close()
