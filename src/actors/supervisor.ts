@@ -13,7 +13,7 @@
  * API would, then sends the notification. A notification carries no authority — anyone may send
  * one — so it only ever makes a node read hamlet_hosts again, never write it.
  */
-import { Context, Duration, Effect, Fiber, Layer, Schema, Scope, Semaphore, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Schema, Scope, Semaphore, Stream } from "effect"
 import { HostCommand, HostCommandRefused, verifyHostCommand } from "../admin/host-change-signature.ts"
 import { isNewestHostCommand, recordHostCommand } from "../store/host-commands.ts"
 import { Bus, type BusMessage, type BusUnavailable } from "../bus/bus.ts"
@@ -21,7 +21,7 @@ import { decodeText, encodeJson, type Reply } from "../bus/envelope.ts"
 import { registrationError, replyError } from "../errors.ts"
 import { controlSubject } from "../bus/subjects.ts"
 import { loadConfig, type LoadedConfig } from "../config/config.ts"
-import { watchPaths } from "../config/watch.ts"
+import { makePathWatch } from "../config/watch.ts"
 import { isValidHostname } from "../ingress/host.ts"
 import type { RoutingTable } from "../ingress/routing.ts"
 import { Database, type DatabaseError, query } from "../store/database.ts"
@@ -94,52 +94,43 @@ export const SupervisorLive = (
       /** The config last read, applied or not: its projects are watched, also one that failed to load. */
       let listed = config
 
+      /**
+       * What is watched: the config file and each listed project's hosts/ folder (not the whole tree:
+       * data dirs churn). A listed project that failed to load has its project.ts and api/ watched too,
+       * so that fixing the file loads it (not its whole folder: closing a recursive watch also ends
+       * Deno's watch of a folder inside it). Before the first load nothing runs yet, and nothing failed.
+       */
+      const watchedPaths = (hasLoaded: boolean) => {
+        const running = new Set([...reconciler.routing().projects.values()].map((p) => p.dir))
+        const failed = hasLoaded ? listed.projectDirs.filter((d) => !running.has(d)) : []
+        return [
+          config.path,
+          ...listed.projectDirs.map((d) => `${d}/hosts`),
+          ...failed.flatMap((d) => [`${d}/project.ts`, `${d}/api`]),
+        ]
+      }
+      // armed before the first load: a change made while the node starts makes another reload
+      const watch = yield* makePathWatch(watchedPaths(false))
+
+      /**
+       * Re-reads config.json and converges to it; then, failed or not, watches what the config last
+       * read lists. Under the lock, so the watched paths follow the reloads in their order.
+       */
       const reload = lock.withPermit(
         Effect.gen(function* () {
           const next = yield* loadConfig(configPath)
           listed = next
           yield* reconciler.converge(next)
           config = next
-        }),
+        }).pipe(Effect.ensuring(Effect.suspend(() => watch.setPaths(watchedPaths(true))))),
       )
-      const reloadLogged: Effect.Effect<void> = Effect.suspend(() => reload).pipe(
+      const reloadLogged: Effect.Effect<void> = reload.pipe(
         Effect.catchCause((cause) => Effect.logError("reload failed; keeping the previous routing", cause)),
-        Effect.andThen(Effect.suspend(() => watchFolders)),
       )
-      /**
-       * Watches the config file and each listed project's hosts/ folder (not the whole tree: data dirs
-       * churn); a reload that changes the projects watches their folders from then on. A listed project
-       * that failed to load has its project.ts and api/ watched too, so that fixing the file loads it
-       * (not its whole folder: closing a recursive watch also ends Deno's watch of a folder inside it).
-       */
-      let watching: { readonly paths: string; readonly fiber: Fiber.Fiber<void> } | undefined
-      const watchFolders: Effect.Effect<void> = Effect.suspend(() => {
-        const running = new Set([...reconciler.routing().projects.values()].map((p) => p.dir))
-        // before the first load nothing runs yet, and nothing has failed
-        const failed = running.size === 0 && watching === undefined
-          ? []
-          : listed.projectDirs.filter((d) => !running.has(d))
-        const paths = [
-          config.path,
-          ...listed.projectDirs.map((d) => `${d}/hosts`),
-          ...failed.flatMap((d) => [`${d}/project.ts`, `${d}/api`]),
-        ]
-        if (watching?.paths === paths.join("\n")) return Effect.void
-        const previous = watching
-        return watchPaths(paths).pipe(
-          Stream.runForEach(() => reloadLogged),
-          Effect.forkIn(scope),
-          Effect.flatMap((fiber) => {
-            watching = { paths: paths.join("\n"), fiber }
-            // (the previous watch may be the fiber running this: stopped from outside it)
-            return previous
-              ? Effect.asVoid(Effect.forkIn(Fiber.interrupt(previous.fiber), scope))
-              : Effect.void
-          }),
-        )
-      })
-      // armed before the first load: a change made while the node starts makes another reload
-      yield* watchFolders
+      // one watch and one consumer for the node's lifetime: a change of the watched paths re-arms the
+      // watch and keeps the changes it queued (one made during a reload makes another), and nothing
+      // interrupts a reload the watch started
+      yield* Stream.runForEach(watch.changes, () => reloadLogged).pipe(Effect.forkIn(scope))
       yield* reload
 
       // anyone on the bus may publish a host: it must be a hostname before it is registered or
