@@ -43,6 +43,10 @@ export interface ChainReport {
 
 export const isIntact = (report: ChainReport): boolean => report.breaks.length === 0
 
+/** Whether a partial file's first event could not be checked (a file without prevHash): exit 3. */
+export const isFirstUnchecked = (report: ChainReport): boolean =>
+  report.anchoredAt !== undefined && report.anchorHash === undefined
+
 const MAX_BREAKS = 100
 
 export interface ChainVerifier {
@@ -80,6 +84,7 @@ export const makeChainVerifier = (start: ChainStart = {}): ChainVerifier => {
   let prevHash = GENESIS_HASH
   let anchoredAt: number | undefined
   let anchorHash: string | undefined
+  let isUnanchored = false
   const breaks: Array<ChainBreak> = []
   let moreBreaks = 0
   const broken = (seq: number, kind: ChainBreakKind, message: string) => {
@@ -101,6 +106,16 @@ export const makeChainVerifier = (start: ChainStart = {}): ChainVerifier => {
       host ??= event.host
       if (event.host !== host) {
         broken(event.seq, "foreign", `seq ${event.seq} belongs to host ${event.host}, not ${host}`)
+      }
+      if (link !== undefined && anchoredAt !== undefined && anchorHash === undefined && !isUnanchored) {
+        // a file whose later lines carry prevHash was not exported before lines had it: its first
+        // line's was taken off, so that event's content could not be checked
+        isUnanchored = true
+        broken(
+          anchoredAt,
+          "tampered",
+          `seq ${anchoredAt} has no prevHash while later lines do: its content cannot be checked`,
+        )
       }
       if (firstSeq === undefined) {
         firstSeq = event.seq

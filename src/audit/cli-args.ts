@@ -48,7 +48,8 @@ export const USAGE = `deno task replay --host <host> [options]
   --config <path>              config.json listing the projects (default HAMLET_CONFIG or ./config.json)
 
 Store: DATABASE_URL, else the embedded PGlite under HAMLET_DATA (default ./.hamlet) with the
-server stopped. Exit: 0 ok, 1 broken chain / drift / bad file, 2 usage or store error.`
+server stopped. Exit: 0 ok, 1 broken chain / drift / bad file, 2 usage or store error,
+3 a partial file without prevHash (exported before lines carried it): its first event unchecked.`
 
 const fail = (message: string): never => {
   throw new UsageError({ message })

@@ -9,6 +9,7 @@ import type { LoadedProject } from "../projects/loader.ts"
 import { applyProjections } from "../projects/projection.ts"
 import { query, type SqlTx } from "../store/database.ts"
 import { makeBufferedProjectionWriter } from "../store/buffered-writer.ts"
+import { tableName } from "../store/model-ddl.ts"
 import type { EventRange } from "./event-range.ts"
 import { eventPages } from "./export.ts"
 
@@ -44,5 +45,11 @@ export const replayInto = (
       lastSeq = page.value.at(-1)?.seq ?? lastSeq
     }
     yield* writer.flush
+    // what follows (the diff, a repair) joins whole tables: give the planner their statistics and
+    // its seq scans back, or it walks the primary key once per row (measured: a 1,000,000-row
+    // repair 17.5 s with nested loops, 10.6 s with hash joins)
+    const tables = project.models.map((model) => tableName(schema, model))
+    if (tables.length > 0) yield* query(() => tx.unsafe(`analyze ${tables.join(", ")}`))
+    yield* query(() => tx.unsafe("set local enable_seqscan to default"))
     return { events, lastSeq } satisfies Replayed
   }).pipe(Effect.withSpan("audit.replayInto", { attributes: { host, schema } }))

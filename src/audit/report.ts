@@ -28,7 +28,7 @@ const partialNote = ({ anchoredAt: seq, anchorHash }: ChainReport): string => {
     ? `its first event checked against its prevHash ${anchorHash}, taken on trust: compare it with` +
       ` the live log's hash at seq ${seq - 1}`
     : `the file has no prevHash (exported before lines carried it): the content of its first event,` +
-      ` seq ${seq}, was NOT checked and its hash is taken on trust; export it again to check it`
+      ` seq ${seq}, was NOT checked and its hash is taken on trust (exit 3); export it again to check it`
   return ` (partial: starts at seq ${seq}, not 1 — ${trusted}; or pass --from 1 if the export should be whole)`
 }
 

@@ -186,11 +186,19 @@ describe.skipIf(!hasPostgres)("replay CLI on postgres", () => {
     const forged = await replay(["--verify-file", file, "--from", "2"], {})
     expect(forged.code).toBe(1)
     expect(forged.stdout).toMatch(/chain: BROKEN at seq 2/)
-    // a file exported before lines carried prevHash still verifies, and says what it could not check
+    // a file exported before lines carried prevHash is checked from its second event, says what
+    // it could not check, and exits 3: not a pass for a script
     await writeFile(file, text.replaceAll(/"prevHash":"[0-9a-f]{64}",/g, ""))
     const old = await replay(["--verify-file", file], {})
-    expect(old.code).toBe(0)
+    expect(old.code).toBe(3)
     expect(old.stdout).toContain("the content of its first event, seq 2, was NOT checked")
+    // the first line's prevHash taken off, the edit kept: the later lines' prevHash gives it away
+    const lines = text.replace(/"data":\{[^}]*\}/, '"data":{"forged":true}').split("\n")
+    lines[0] = lines[0].replace(/"prevHash":"[0-9a-f]{64}",/, "")
+    await writeFile(file, lines.join("\n"))
+    const stripped = await replay(["--verify-file", file, "--from", "2"], {})
+    expect(stripped.code).toBe(1)
+    expect(stripped.stdout).toContain("tampered at seq 2: seq 2 has no prevHash while later lines do")
   })
 
   it("exits 1 printing each drifted cell, and 0 after --rebuild repaired it", async () => {
@@ -203,7 +211,7 @@ describe.skipIf(!hasPostgres)("replay CLI on postgres", () => {
     )
     const rebuild = await replay(["--host", BLOG, "--rebuild"], env)
     expect(rebuild.code).toBe(0)
-    expect(rebuild.stdout).toMatch(/1 tables rewritten/)
+    expect(rebuild.stdout).toMatch(/1 tables repaired/)
     expect((await replay(["--host", BLOG, "--verify"], env)).code).toBe(0)
   })
 
