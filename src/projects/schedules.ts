@@ -1,7 +1,8 @@
 /**
  * A project's schedules as loaded: each names one of its commands, has a name of its own, and a
- * period of at least MIN_SCHEDULE_PERIOD. A period of zero or less, or one that cannot be read,
- * would never run (or run in a tight loop against the store), so the project does not load.
+ * period from MIN_SCHEDULE_PERIOD to MAX_SCHEDULE_PERIOD. A period of zero or less, or one that
+ * cannot be read, would never run (or spin against the store), and one of centuries would start
+ * in 1970: the project does not load.
  */
 import { Duration, Option } from "effect"
 import type { Handler } from "./handler.ts"
@@ -9,6 +10,9 @@ import type { ProjectSchedule } from "./project.ts"
 
 /** The shortest period a schedule may have: each period costs a claim in Postgres. */
 export const MIN_SCHEDULE_PERIOD = Duration.millis(100)
+
+/** The longest: a period start is a multiple of it since 1970, and each is claimed until it ends. */
+export const MAX_SCHEDULE_PERIOD = Duration.days(366)
 
 /** A schedule whose period is read. */
 export interface LoadedSchedule extends ProjectSchedule {
@@ -38,6 +42,13 @@ export const loadSchedules = (
       return {
         problem: `schedule ${schedule.name}: every ${Duration.format(every.value)} is shorter than ${
           Duration.format(MIN_SCHEDULE_PERIOD)
+        }`,
+      }
+    }
+    if (Duration.isGreaterThan(every.value, MAX_SCHEDULE_PERIOD)) {
+      return {
+        problem: `schedule ${schedule.name}: every ${Duration.format(every.value)} is longer than ${
+          Duration.format(MAX_SCHEDULE_PERIOD)
         }`,
       }
     }

@@ -58,6 +58,9 @@ describe("project schedules at load", () => {
     expect(await loading(`[{ name: "Beat", every: "10 millis", command: "Tick" }]`)).toBe(
       "schedule Beat: every 10ms is shorter than 100ms",
     )
+    expect(await loading(`[{ name: "Beat", every: 1e300, command: "Tick" }]`)).toMatch(
+      /^schedule Beat: every .* is longer than 366d$/,
+    )
   })
 
   it("two schedules of one name fail the load; a command that is not one still does", async () => {
