@@ -228,15 +228,20 @@ export interface ServiceUse {
   readonly databasePrefix?: string
 }
 
-/** A Postgres process title of a client backend: `postgres: 15/main: <user> <db> <addr>(<port>) …`. */
-const CLIENT_BACKEND = /^postgres: .*? (\S+) (\S+) (\[local\]|\S+\(\d+\))/
+/**
+ * A client backend's process title names its user, database and client: `postgres: [cluster: ]<user>
+ * <db> <addr>(<port>) …` (Debian names the cluster, upstream and Docker builds do not).
+ */
+const CLIENT_BACKEND = /^postgres: (?:\S+: )?\S+ (\S+) (?:\[local\]|\S+\(\d+\))/
+
+/** The database a Postgres process title's client backend is connected to; undefined for the server's own processes. */
+export const backendDatabase = (title: string): string | undefined => CLIENT_BACKEND.exec(title)?.[1]
 
 /** Whether the Postgres process `pid` works for the run (see ServiceUse.databasePrefix). */
 const isRunPostgres = (pid: string, prefix: string | undefined): boolean => {
   if (prefix === undefined) return true
-  const title = Deno.readTextFileSync(`/proc/${pid}/cmdline`).replaceAll("\0", " ")
-  const backend = CLIENT_BACKEND.exec(title)
-  return !backend || backend[2].startsWith(prefix)
+  const database = backendDatabase(Deno.readTextFileSync(`/proc/${pid}/cmdline`).replaceAll("\0", " "))
+  return database === undefined || database.startsWith(prefix)
 }
 
 /**

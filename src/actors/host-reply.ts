@@ -27,6 +27,7 @@ const REPLY_HEADER_ROOM = 1024
 
 /** A dead letter keeps even bytes that are not UTF-8 (as U+FFFD). */
 const lenientText = new TextDecoder()
+const utf8 = new TextEncoder()
 /** Bytes a dead letter keeps of a request too large to run: enough to tell what and whose it was. */
 const TOO_LARGE_KEPT_BYTES = 1024
 
@@ -128,8 +129,13 @@ const deadLetterOf = (
   error: ReplyError,
   requestId: string | undefined,
 ): DeadLetter => {
-  const isTooLarge = message.data.length > maxRequestBytes(project)
-  const kept = isTooLarge ? message.data.subarray(0, TOO_LARGE_KEPT_BYTES) : message.data
+  const bound = maxRequestBytes(project)
+  const letterText = (data: Uint8Array) => withoutSession(lenientText.decode(data))
+  let whole = message.data.length > bound ? undefined : letterText(message.data)
+  // re-encoded without its session (numbers written out, NULs replaced) a request can outgrow the
+  // bound: it is then kept as one too large to run would be
+  if (whole !== undefined && whole.length > bound / 3 && utf8.encode(whole).length > bound) whole = undefined
+  const isTooLarge = whole === undefined
   return {
     host,
     project: project.name,
@@ -137,7 +143,7 @@ const deadLetterOf = (
     handler: handlerName ?? "",
     requestId,
     // a beginning cut from JSON is not JSON: nothing is kept from where a session key could start
-    payload: withoutSession(lenientText.decode(kept)),
+    payload: whole ?? letterText(message.data.subarray(0, TOO_LARGE_KEPT_BYTES)),
     ...(isTooLarge ? { requestBytes: message.data.length } : {}),
     error: { code: error.code, message: error.message, ...(error.issues ? { issues: error.issues } : {}) },
   }

@@ -202,6 +202,22 @@ const describeDeadLetters = (kind: "pglite" | "postgres") =>
       for (const letter of kept) await admin(`${LETTERS}/${letter.id}`, "DELETE")
     })
 
+    it("keeps only the beginning of a request within the limit that re-encoded without its session outgrows it", async () => {
+      // 250 KB as sent; without its session, written again, 1e20 takes 21 digits: 1.1 MB
+      const grown = `{"id":"req-grown","input":{"who":[${Array(50_000).fill("1e20").join(",")}]},` +
+        `"meta":{"session":"grown-secret"}}`
+      await publish("Pass", new TextEncoder().encode(grown))
+      await until("the grown request's letter", async () =>
+        (await letters()).some((l) => l.payload.includes("req-grown")))
+      const letter = (await letters()).find((l) =>
+        l.payload.includes("req-grown")
+      )!
+      expect(letter.requestBytes).toBe(grown.length)
+      expect(letter.payload.length).toBeLessThan(1100)
+      expect(letter.payload).not.toContain("grown-secret")
+      await admin(`${LETTERS}/${letter.id}`, "DELETE")
+    })
+
     it("two retries of one letter at once run its command once", async () => {
       const twice = await letterOf("req-twice")
       const replies = await Promise.all(

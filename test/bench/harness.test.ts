@@ -8,7 +8,7 @@ import { Histogram } from "../../bench/histogram.ts"
 import { runLoadProcess } from "../../bench/load.ts"
 import type { BenchContext } from "../../bench/context.ts"
 import { measure } from "../../bench/measure.ts"
-import { isLocalService, localServiceCpuSeconds } from "../../bench/processes.ts"
+import { backendDatabase, isLocalService, localServiceCpuSeconds } from "../../bench/processes.ts"
 
 describe("bench harness", () => {
   let server: Deno.HttpServer<Deno.NetAddr>
@@ -90,6 +90,18 @@ describe("bench harness", () => {
     expect(isLocalService("127.0.0.1:4222")).toBe(true)
     expect(isLocalService("postgres://db.internal:5432/x")).toBe(false)
     expect(isLocalService(undefined)).toBe(false)
+  })
+
+  it("backendDatabase() reads a client backend's database from its title, with or without a cluster name", () => {
+    expect(backendDatabase("postgres: 15/main: postgres hamlet_bench_x_1 127.0.0.1(58970) idle")).toBe(
+      "hamlet_bench_x_1",
+    )
+    expect(backendDatabase("postgres: postgres otherdb 127.0.0.1(58970) idle")).toBe("otherdb")
+    expect(backendDatabase("postgres: app otherdb [local] idle in transaction")).toBe("otherdb")
+    expect(backendDatabase("postgres: 15/main: checkpointer")).toBeUndefined()
+    expect(backendDatabase("postgres: walwriter")).toBeUndefined()
+    expect(backendDatabase("/usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/15/main"))
+      .toBeUndefined()
   })
 
   it("Histogram.quantile() reads percentiles within its 1% bucket precision", () => {
