@@ -10,7 +10,7 @@ import { replyError } from "../errors.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { errorResponse, unauthorizedResponse } from "../ingress/responses.ts"
 import type { Sql } from "../store/database.ts"
-import { isHostKey } from "./host-keys.ts"
+import { isHostKey, isHostKeyShaped } from "./host-keys.ts"
 import { bearerToken, isProjectKey } from "./project-key.ts"
 
 export const forbidden = (message: string): Response =>
@@ -70,6 +70,22 @@ const carriesProjectKey = (request: Request, projects: Iterable<LoadedProject>):
 export const notFound = (request: Request, projects: Iterable<LoadedProject>, message: string): Response =>
   carriesProjectKey(request, projects) ? errorResponse(replyError("not_found", message)) : keyRequired()
 
+/**
+ * The one 401, at once, for a caller presenting no key that could open a host's operations — none,
+ * or neither a project's key nor (where `hostKeys`) one shaped as a host's: answered before the
+ * host is looked up, it takes the same time whether the host exists or not.
+ */
+export const refuseBeforeLookup = (
+  request: Request,
+  projects: Iterable<LoadedProject>,
+  hostKeys: boolean,
+): Response | undefined => {
+  const token = bearerToken(request.headers.get("authorization"))
+  if (token === undefined) return keyRequired()
+  if (hostKeys && isHostKeyShaped(token)) return undefined
+  return carriesProjectKey(request, projects) ? undefined : keyRequired()
+}
+
 /** What deciding on a host's admin operations needs. */
 export interface HostAccessDeps {
   readonly sql: Sql
@@ -88,6 +104,8 @@ export const authorizeHost = async (
   request: Request,
   host: string,
 ): Promise<LoadedProject | Response> => {
+  const refused = refuseBeforeLookup(request, deps.projects(), true)
+  if (refused) return refused
   const owner = await deps.ownerOf(host)
   if (!owner) return notFound(request, deps.projects(), `unknown host ${host}`)
   const denied = await authorizeProject(

@@ -51,6 +51,9 @@ export const revokeHostKey = (sql: Sql, host: string, keyId: string): Effect.Eff
         where host = ${host} and key_id = ${keyId} and revoked_at is null returning key_id`
   ).pipe(Effect.map((rows) => rows.length === 1))
 
+/** Whether `token` reads as a host key could (`hk_<keyId>_<secret>`), whatever host it is of. */
+export const isHostKeyShaped = (token: string): boolean => KEY.test(token)
+
 /** Whether `token` is an unrevoked admin key of `host` (constant-time hash comparison). */
 export const isHostKey = (sql: Sql, host: string, token: string): Effect.Effect<boolean, DatabaseError> => {
   const match = KEY.exec(token)

@@ -22,7 +22,7 @@ import type { RoutingTable } from "../ingress/routing.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { type DatabaseError, query, type Sql } from "../store/database.ts"
 import { registerHost } from "../store/event-log.ts"
-import { authorizeProject, notFound } from "./authorize.ts"
+import { authorizeProject, notFound, refuseBeforeLookup } from "./authorize.ts"
 import { createHostKey, listHostKeys, revokeHostKey } from "./host-keys.ts"
 
 export interface HostsApiDeps {
@@ -172,6 +172,8 @@ export const hostsApi = async (
   if (!keyRoute) return undefined
   const host = hostSegment(keyRoute[1])
   if (!host) return badHost(keyRoute[1])
+  const refused = refuseBeforeLookup(request, projects(), false)
+  if (refused) return refused
   const owner = await deps.ownerOf(host)
   if (!owner) return notFound(request, projects(), `unknown host ${host}`)
   const denied = await guard(owner)

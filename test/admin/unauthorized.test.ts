@@ -4,6 +4,7 @@
  * body, WWW-Authenticate). A caller holding some project's key learns more (403, 404).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { authorizeHost, type HostAccessDeps } from "../../src/admin/authorize.ts"
 import { startTestServer, type TestServer } from "../support/server.ts"
 
 const HORATIO_KEY = "horatio-admin-key-for-tests"
@@ -77,5 +78,32 @@ describe("admin API refusals", () => {
     expect((await refusal("/admin/hosts/nope.example.com/events", "GET", key)).status).toBe(404)
     expect((await refusal("/admin/projects/nosuch/hosts", "GET", key)).status).toBe(404)
     expect((await refusal("/admin/projects/horatio/hosts", "GET", key)).status).toBe(200)
+  })
+})
+
+describe("authorizeHost() without a key that could open it", () => {
+  it("refuses before looking the host up: the time taken does not say whether it exists", async () => {
+    const lookedUp: Array<string> = []
+    const deps: HostAccessDeps = {
+      sql: undefined as never, // never reached: nothing is looked up
+      ownerOf: (host) => {
+        lookedUp.push(host)
+        return Promise.resolve(undefined)
+      },
+      projects: () => [],
+    }
+    for (const authorization of [undefined, "Bearer wrong-key", "Basic eDp5"]) {
+      const request = new Request("http://localhost/admin/hosts/nope.example.com/events", {
+        headers: authorization === undefined ? {} : { authorization },
+      })
+      const answer = await authorizeHost(deps, request, "nope.example.com")
+      expect(answer instanceof Response && answer.status).toBe(401)
+    }
+    expect(lookedUp).toEqual([])
+    // a key shaped as a host's is looked up (the host decides whether it opens anything)
+    const hostKey = `hk_${"0".repeat(16)}_${"a".repeat(43)}`
+    const request = new Request("http://localhost/", { headers: { authorization: `Bearer ${hostKey}` } })
+    expect(((await authorizeHost(deps, request, "nope.example.com")) as Response).status).toBe(401)
+    expect(lookedUp).toEqual(["nope.example.com"])
   })
 })
