@@ -6,7 +6,7 @@
  */
 import { join } from "node:path"
 import { startEmbeddedPostgres } from "../src/store/pglite.ts"
-import type { BenchContext, Row } from "./context.ts"
+import { type BenchContext, fits, type Row } from "./context.ts"
 import type { LoadResult } from "./driver.ts"
 import { sampleConfigPath } from "./fixtures.ts"
 import type { HttpTarget, LoadSpec } from "./load.ts"
@@ -210,6 +210,16 @@ export const runPaths = async (
     ] as const
     for (const path of paths) {
       for (const clients of ctx.clients) {
+        // past the budget (a slow machine), only the 32-client runs the targets name still go
+        if (clients !== 32 && !fits(ctx, ctx.durationS + ctx.warmupS + 1)) {
+          rows.push({
+            group: "path",
+            name: path.name,
+            clients,
+            note: `skipped: time budget (${clients} clients)`,
+          })
+          continue
+        }
         ctx.log(`hamlet ${path.name} × ${clients}`)
         const spec = {
           kind: "http" as const,
