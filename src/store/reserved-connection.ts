@@ -90,8 +90,13 @@ export const reserveConnection = async (pool: Sql, opening = ""): Promise<Reserv
     return true // postgres.js reads this as "the connection takes more statements"
   }
 
-  /** Sends `query` unless the connection is lost; settles it when postgres.js does, or when it is lost. */
+  /**
+   * Sends `query` unless the connection is lost or given back; settles it when postgres.js does, or
+   * when it is lost. Once released, the connection is another holder's (another host's transaction,
+   * say): a statement from a handle kept past its transaction is refused, never run there.
+   */
   const send = (query: PgQuery, write: (query: PgQuery) => void) => {
+    if (isReleased && !lostWith) return query.reject(connectionClosed("the reservation was released"))
     if (isLost()) return query.reject(lostWith)
     if (!connection) query.options.onexecute = learn
     pending.add(query)

@@ -138,6 +138,29 @@ describe.skipIf(!available)("dropped store connections", () => {
   )
 
   it.live(
+    "a transaction's handle kept past its end is refused: it never runs in the next holder's transaction",
+    () =>
+      Effect.gen(function* () {
+        const sql = yield* _pool(yield* scratchPostgresUrl, 1) // one connection: the next holder gets it
+        const leaked = yield* withOwnerTransaction(sql, (tx) => Effect.succeed(tx))
+        const exit = yield* withOwnerTransaction(sql, (tx) =>
+          Effect.gen(function* () {
+            yield* query(() => tx`select set_config('application_name', 'second holder', true)`)
+            // before: run on the connection the pool had handed on, inside this transaction
+            return yield* Effect.exit(
+              query(() => leaked`select current_setting('application_name') as name`),
+            )
+          }))
+        assert.isTrue(Exit.isFailure(exit), String(exit))
+        if (Exit.isFailure(exit)) {
+          const error = exit.cause.reasons.find((r) => r._tag === "Fail")
+          assert.isTrue(error !== undefined && isConnectionLost((error as { error: unknown }).error))
+        }
+      }),
+    30_000,
+  )
+
+  it.live(
     "while Postgres refuses connections statements fail at once, and the pool serves again as soon as it accepts",
     () =>
       Effect.gen(function* () {
