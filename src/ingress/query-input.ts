@@ -8,13 +8,22 @@ export type QueryInput =
   | { readonly ok: true; readonly input: Record<string, string> }
   | { readonly ok: false; readonly notUtf8: ReadonlyArray<string> }
 
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+/** Runs of %XX escapes: a `%` not followed by two hex digits is kept as typed (as URLSearchParams does). */
+const ESCAPES = /(?:%[0-9A-Fa-f]{2})+/g
+
+/** Whether every run of %-escapes in `part` decodes as UTF-8. */
 const isUtf8 = (part: string): boolean => {
-  try {
-    decodeURIComponent(part.replaceAll("+", " "))
-    return true
-  } catch {
-    return false
+  for (const [run] of part.matchAll(ESCAPES)) {
+    const bytes = Uint8Array.from(run.slice(1).split("%"), (hex) => parseInt(hex, 16))
+    try {
+      utf8.decode(bytes)
+    } catch {
+      return false
+    }
   }
+  return true
 }
 
 export const queryInput = (url: URL): QueryInput => {
