@@ -45,7 +45,7 @@ export const hostEvents = async (
   const logHead = await head(deps.sql, host)
   deps.log("admin export", { host, project: owner.name, range: url.search })
   const body = request.method === "HEAD" ? null : ndjsonBody(
-    eventPages(deps.sql, host, range),
+    eventPages(deps.sql, host, range, { links: true }),
     (error, sentThroughSeq) =>
       deps.logError("admin export failed: the transfer was cut short", {
         host,

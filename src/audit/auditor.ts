@@ -58,7 +58,7 @@ export const AuditorLive = (
         const reserved = await reserveConnection(sql, "begin isolation level repeatable read read only")
         try {
           await reserved.opened
-          yield* eventCursor(reserved.sql, host, range)
+          yield* eventCursor(reserved.sql, host, range, { links: true })
         } finally {
           await reserved.finish("rollback")
         }

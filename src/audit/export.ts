@@ -6,7 +6,8 @@
  *   each a short statement. Use it on a shared pool (the admin API: a slow client must not pin
  *   a connection) and where writes interleave with reading (rebuild). The log is append-only
  *   and commit-ordered by seq, so paging sees a consistent prefix.
- * Both give each event its link (`prevHash`), so an export's first event verifies too.
+ * With `links`, both give each event its link (`prevHash`): what an export writes, so its first
+ * event verifies too. A replay or a check of the live log from seq 1 has the chain itself.
  */
 import type { SqlTx } from "../store/database.ts"
 import { GENESIS_HASH } from "../store/event-hash.ts"
@@ -28,18 +29,28 @@ const prevHashColumn = (tx: SqlTx, host: string) =>
     else (select p.hash from hamlet_events p where p.host = ${host} and p.seq = hamlet_events.seq - 1)
   end as prev_hash`
 
+/** The columns read: the event's, and its link when `links`. */
+const selected = (tx: SqlTx, host: string, links: boolean) =>
+  links ? tx`${tx(EVENT_COLUMNS)}, ${prevHashColumn(tx, host)}` : tx`${tx(EVENT_COLUMNS)}`
+
 const rowToLinkedEvent = (row: Record<string, unknown>): LinkedEvent => {
   const event = rowToStoredEvent(row)
-  return row.prev_hash === null ? event : { ...event, prevHash: String(row.prev_hash) }
+  return row.prev_hash == null ? event : { ...event, prevHash: String(row.prev_hash) }
+}
+
+export interface ReadOptions {
+  /** Give each event its `prevHash` (exports). */
+  readonly links?: boolean
+  readonly batchSize?: number
 }
 
 export async function* eventCursor(
   tx: SqlTx,
   host: string,
   range: EventRange = {},
-  batchSize = BATCH_SIZE,
+  { links = false, batchSize = BATCH_SIZE }: ReadOptions = {},
 ): AsyncGenerator<ReadonlyArray<LinkedEvent>> {
-  const rows = tx`select ${tx(EVENT_COLUMNS)}, ${prevHashColumn(tx, host)} from hamlet_events where ${
+  const rows = tx`select ${selected(tx, host, links)} from hamlet_events where ${
     rangeCondition(tx, host, range)
   } order by seq`.cursor(batchSize)
   for await (const batch of rows) yield batch.map(rowToLinkedEvent)
@@ -49,7 +60,7 @@ export async function* eventPages(
   tx: SqlTx,
   host: string,
   range: EventRange = {},
-  pageSize = BATCH_SIZE,
+  { links = false, batchSize: pageSize = BATCH_SIZE }: ReadOptions = {},
 ): AsyncGenerator<ReadonlyArray<LinkedEvent>> {
   if (range.stream === undefined && range.since === undefined && range.until === undefined) {
     // seq is gapless per host: page by seq windows up to the head as it is now. A window's
@@ -60,11 +71,9 @@ export async function* eventPages(
     const last = Math.min(head as number, range.toSeq ?? Infinity)
     let from = range.fromSeq ?? 1
     while (from <= last) {
-      const rows = await tx`select ${tx(EVENT_COLUMNS)}, ${
-        prevHashColumn(tx, host)
-      } from hamlet_events where ${rangeCondition(tx, host, range, from - 1)} and seq < ${
-        from + pageSize
-      } order by seq`
+      const rows = await tx`select ${selected(tx, host, links)} from hamlet_events where ${
+        rangeCondition(tx, host, range, from - 1)
+      } and seq < ${from + pageSize} order by seq`
       if (rows.length > 0) {
         yield rows.map(rowToLinkedEvent)
         from += pageSize
@@ -82,7 +91,7 @@ export async function* eventPages(
   // one stream, or a time window: keyset pages over what matches
   let after = 0
   while (true) {
-    const rows = await tx`select ${tx(EVENT_COLUMNS)}, ${prevHashColumn(tx, host)} from hamlet_events where ${
+    const rows = await tx`select ${selected(tx, host, links)} from hamlet_events where ${
       rangeCondition(tx, host, range, after)
     } order by seq limit ${pageSize}`
     if (rows.length === 0) return

@@ -2,11 +2,20 @@
  * Request counters and latency sums in Prometheus text format, for `/metrics`, and who may read
  * them: anyone, or with HAMLET_METRICS_TOKEN set, a scraper presenting it as a bearer token.
  */
-import { Config, Option, Redacted, Schema, SchemaTransformation } from "effect"
+import { Config, Option, Redacted, Schema } from "effect"
 import { bearerToken, isProjectKey } from "../admin/project-key.ts"
 
 /** What a bearer token can carry (project-key.ts `bearerToken`): a token outside it never matches. */
 const TOKEN_TEXT = /^[\x21-\x7e]*$/
+
+/** What is wrong with HAMLET_METRICS_TOKEN as set, if anything (it is used trimmed). */
+const tokenProblem = (raw: string): string | true => {
+  const token = raw.trim()
+  if (raw !== "" && token === "") {
+    return "HAMLET_METRICS_TOKEN is only whitespace: set a token, or leave it empty to keep /metrics open"
+  }
+  return TOKEN_TEXT.test(token) || "HAMLET_METRICS_TOKEN must be printable ASCII without spaces"
+}
 
 /**
  * HAMLET_METRICS_TOKEN, without surrounding whitespace (an env file's line end): unset or empty
@@ -14,26 +23,9 @@ const TOKEN_TEXT = /^[\x21-\x7e]*$/
  * as a token, but it would leave `/metrics` open), stops the start.
  */
 export const MetricsToken = Config.option(
-  Config.schema(
-    Schema.String.check(
-      Schema.makeFilter((raw: string) =>
-        raw === "" || raw.trim() !== "" ||
-        "HAMLET_METRICS_TOKEN is only whitespace: set a token, or leave it empty to keep /metrics open"
-      ),
-    ).pipe(
-      Schema.decodeTo(
-        Schema.Trimmed.check(
-          Schema.makeFilter((token: string) =>
-            TOKEN_TEXT.test(token) || "HAMLET_METRICS_TOKEN must be printable ASCII without spaces"
-          ),
-        ),
-        SchemaTransformation.trim(),
-      ),
-    ),
-    "HAMLET_METRICS_TOKEN",
-  ),
+  Config.schema(Schema.String.check(Schema.makeFilter(tokenProblem)), "HAMLET_METRICS_TOKEN"),
 ).pipe(
-  Config.map((token) => Option.isSome(token) && token.value !== "" ? Redacted.make(token.value) : undefined),
+  Config.map((raw) => Option.isSome(raw) && raw.value !== "" ? Redacted.make(raw.value.trim()) : undefined),
 )
 
 /** Whether `authorization` lets its request read `/metrics` (compared in constant time). */
