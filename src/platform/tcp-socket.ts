@@ -95,9 +95,14 @@ export class DenoSocket extends EventEmitter {
     if (callback) this.#callbacks.push(callback)
     if (!this.#isWriting) {
       // flushed once the current turn of the event loop is done: writes made in the same turn
-      // (replies to one batch, requests from one burst) leave in one syscall
+      // (replies to one batch, requests from one burst) leave in one syscall. Two immediates, not
+      // one: postgres.js holds a statement under 1 KiB for an immediate of its own, set after this
+      // one when an earlier larger write came first (a batch's inserts, then its small upsert and
+      // COMMIT), and a flush in the first would leave those for a second syscall
       this.#isWriting = true
-      this.#writing = new Promise((resolve) => setImmediate(resolve)).then(() => this.#flushPending())
+      this.#writing = new Promise((resolve) => setImmediate(() => setImmediate(resolve))).then(() =>
+        this.#flushPending()
+      )
     }
     return true
   }

@@ -1,7 +1,8 @@
 /**
  * Host transactions: a reserved connection, `begin`, the tenant role and `hamlet.host`
  * bound (row-level security as the backstop), the body, then commit — or rollback on any
- * failure or interruption. Begin and role binding share one round trip. A host transaction is
+ * failure or interruption. `begin` with the role binding, the body's writes and COMMIT share one
+ * round trip when the body reads nothing (nothing waits for `begin`'s answer). A host transaction is
  * bounded (transaction-bound.ts): past its bound its connection is closed, never reused.
  */
 import { Cause, Duration, Effect, Exit } from "effect"
@@ -89,10 +90,10 @@ const withTransaction = <A, E>(
       let isCommitSent = false
       const run = Effect.gen(function* () {
         const conn = reserved.sql
-        // pipelined: `begin` went out with the reservation and the body's first query queues right
-        // behind it on the same connection, saving a round trip; its outcome is checked before commit
+        // pipelined: `begin` went out with the reservation, and the body's statements and COMMIT queue
+        // right behind it on the same connection, unawaited: a body that reads nothing costs one round
+        // trip in all. Its outcome is checked once COMMIT is answered
         const result = yield* body(conn).pipe(
-          Effect.tap(() => query(() => reserved.opened)),
           // a failed pipelined write aborts the transaction, so the body's later reads fail with
           // "current transaction is aborted": report the write's own error (e.g. a (host, seq) race);
           // writes that only met a transaction the body's own failure aborted say nothing new
@@ -126,6 +127,12 @@ const withTransaction = <A, E>(
           ),
           Effect.exit,
         )
+        // a `begin` the store refused (one of its SETs, the host lock's wait past its bound) aborted the
+        // transaction, so COMMIT answered ROLLBACK and the writes behind it "transaction is aborted":
+        // its own error says why. A connection lost before it was answered leaves COMMIT's outcome
+        // to say what is known
+        const opened = yield* Effect.exit(query(() => reserved.opened))
+        if (Exit.isFailure(opened) && !wasConnectionLost(opened)) return yield* Effect.failCause(opened.cause)
         if (pipeline) {
           const flushed = yield* Effect.exit(pipeline.flush)
           if (Exit.isFailure(flushed)) {
