@@ -16,7 +16,7 @@ import { IDEMPOTENCY_RETENTION } from "../store/idempotency.ts"
 import type { PendingEvent, StoredEvent } from "../store/event-log.ts"
 import { quoteIdentifier as q } from "../store/model-ddl.ts"
 import { makeTargetFailures, type ScheduledJob, type TargetsFailed } from "./job.ts"
-import { RowsPurged, SessionsExpired } from "./system-events.ts"
+import { RowsPurged, sessionIdDigest, SessionsExpired } from "./system-events.ts"
 import { appendSystemEvents, type SystemLog } from "./system-append.ts"
 
 /** Ids per purge event, and per transaction: one event (its jsonb) and one lock hold stay small. */
@@ -34,9 +34,12 @@ const pendingSystemEvent = <S extends Schema.Top>(
   meta: { handler: job, system: true },
 })
 
-/** Ids in stored purges or expiries (both events list `ids`): what the job did, for its count. */
+/** Rows in stored purges (their `ids`) or expiries (their `count`): what the job did, for its count. */
 const idsIn = (events: ReadonlyArray<StoredEvent>): number =>
-  events.reduce((n, e) => n + (e.data as { readonly ids: ReadonlyArray<string> }).ids.length, 0)
+  events.reduce((n, e) => {
+    const data = e.data as { readonly ids?: ReadonlyArray<string>; readonly count?: number }
+    return n + (data.count ?? data.ids?.length ?? 0)
+  }, 0)
 
 /**
  * Runs `chunk` (one transaction, at most IDS_PER_EVENT ids) until it finds less than a chunk
@@ -122,9 +125,10 @@ export const softDeleteCleanup = (
 
 /**
  * Deletes expired sessions, recording a HamletSessionsExpired event per affected host and
- * `IDS_PER_EVENT` sessions. The event lists what its transaction's delete removed: a session
- * renewed meanwhile, or expired already by another run (the next period's, on another node),
- * is not in it; nothing removed, no event.
+ * `IDS_PER_EVENT` sessions. The event counts what its transaction's delete removed, and lists
+ * each id's sha256, never the id (it may be the session's bearer token): a session renewed
+ * meanwhile, or expired already by another run (the next period's, on another node), is not in
+ * it; nothing removed, no event.
  */
 export const sessionExpiry = (
   log: SystemLog,
@@ -151,9 +155,13 @@ export const sessionExpiry = (
              and expires_at < ${now}
              returning id`
         ).pipe(Effect.map((rows) => {
-          const ids = rows.map((r) => String(r.id)).sort()
-          return ids.length === 0 ? [] : [
-            pendingSystemEvent(SessionsExpired, { ids, expiredBefore: now.toISOString() }, "SessionExpiry"),
+          const idSha256 = rows.map((r) => sessionIdDigest(String(r.id))).sort()
+          return idSha256.length === 0 ? [] : [
+            pendingSystemEvent(
+              SessionsExpired,
+              { count: idSha256.length, idSha256, expiredBefore: now.toISOString() },
+              "SessionExpiry",
+            ),
           ]
         }))
       expired += yield* inChunks(failures, host, appendSystemEvents(log, project, host, expire))

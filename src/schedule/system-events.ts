@@ -3,6 +3,7 @@
  * by the fleet-wide cleanup actors. Their projection is built in, so an audit rebuild
  * replays a purge exactly as it happened live.
  */
+import { createHash } from "node:crypto"
 import { Effect, Schema } from "effect"
 import { defineSystemProjection, type Projection } from "../projects/projection.ts"
 import type { EventDef } from "../projects/event.ts"
@@ -14,10 +15,21 @@ const RowsPurgedData = Schema.Struct({
   deletedBefore: Schema.String,
 })
 
+/**
+ * A session's id may be its bearer token, and the log can never drop what it holds: an expiry
+ * records how many sessions went and the sha256 (hex) of each id, sorted, so an auditor can
+ * still tell whether a known session was among them. Logs written before list the raw `ids`
+ * instead; nothing projects this event (hamlet_sessions is no read table), so a replay, a
+ * rebuild and the chain's verify read both shapes as stored.
+ */
 const SessionsExpiredData = Schema.Struct({
-  ids: Schema.Array(Schema.String),
+  count: Schema.Number,
+  idSha256: Schema.Array(Schema.String),
   expiredBefore: Schema.String,
 })
+
+/** What a HamletSessionsExpired event records of a session id: its sha256, in hex. */
+export const sessionIdDigest = (id: string): string => createHash("sha256").update(id).digest("hex")
 
 const systemEvent = <S extends Schema.Top>(
   type: string,

@@ -4,8 +4,10 @@
  * announced on the bus, the chain intact, the host still accepting writes afterwards. Run as a
  * scheduled period, a host that fails does not stop the others, and the period is retried.
  */
-import { Duration, Effect, Exit, Scope } from "effect"
+import { Duration, Effect, Exit, Layer, Scope } from "effect"
+import { createHash } from "node:crypto"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { Auditor, AuditorLive } from "../../src/audit/auditor.ts"
 import { decodeText } from "../../src/bus/envelope.ts"
 import { eventSubject } from "../../src/bus/subjects.ts"
 import {
@@ -16,6 +18,8 @@ import {
   softDeleteCleanup,
 } from "../../src/schedule/cleanup-jobs.ts"
 import { periodStart } from "../../src/schedule/claim.ts"
+import { appendSystemEvents } from "../../src/schedule/system-append.ts"
+import { Database } from "../../src/store/database.ts"
 import { attemptPeriod, settlePeriod } from "../../src/schedule/period-run.ts"
 import { partitionName } from "../../src/store/event-log.ts"
 import { lockHostSql } from "../../src/store/roles.ts"
@@ -27,6 +31,8 @@ import { checkService } from "../support/services.ts"
 const BLOG = "blog.example.com"
 const NEWS = "news.example.com"
 const HOUR = Duration.hours(1)
+/** What an expiry event records of a session id. */
+const sha256 = (id: string) => createHash("sha256").update(id).digest("hex")
 
 const hasServices = await checkService("postgres") && await checkService("nats")
 
@@ -112,24 +118,69 @@ const describeCleanup = (options: TestServerOptions) =>
       expect(await Effect.runPromise(softDeleteCleanup(log(), projects(), new Date()))).toBe(0)
     })
 
-    it("expires sessions past their time, records it in the host's log and announces it", async () => {
+    it("expires sessions past their time, records their count and ids' sha256 in the host's log — never the ids — and announces it", async () => {
       const heard = await listen(eventSubject("horatio", BLOG, "HamletSessionsExpired"))
+      // a project may use the session's bearer token as its id
+      const tokens = [`token-${crypto.randomUUID()}`, `token-${crypto.randomUUID()}`]
       await server.sql`insert into hamlet_sessions (host, id, expires_at) values
-      (${BLOG}, 'expired-1', now() - interval '1 minute'),
+      (${BLOG}, ${tokens[0]}, now() - interval '1 minute'), (${BLOG}, ${
+        tokens[1]
+      }, now() - interval '2 minutes'),
       (${BLOG}, 'alive-1', now() + interval '1 hour')`
       const expired = await Effect.runPromise(sessionExpiry(log(), projects(), new Date()))
-      expect(expired).toBe(1)
+      expect(expired).toBe(2)
       const left = await server.sql`select id from hamlet_sessions where host = ${BLOG}`
       expect(left.map((r) => r.id)).toEqual(["alive-1"])
       const events = (await readLog(server.sql, BLOG)).filter((e) => e.type === "HamletSessionsExpired")
-      expect(events.map((e) => e.data.ids)).toEqual([["expired-1"]])
+      expect(events.map((e) => e.data)).toEqual([{
+        count: 2,
+        idSha256: tokens.map(sha256).sort(),
+        expiredBefore: expect.any(String),
+      }])
+      const logged = await server
+        .sql`select data::text || meta::text as text from hamlet_events where host = ${BLOG}`
+      for (const token of tokens) expect(logged.map((r) => r.text).join("\n")).not.toContain(token)
       expect(await verifyLog(server.sql, BLOG)).toMatchObject({ isGapless: true, brokenAt: undefined })
       await until("the expiry's announcement", () => heard.length === 1)
       expect(heard[0]).toMatchObject({
         host: BLOG,
         seq: Number(events[0].seq),
         type: "HamletSessionsExpired",
+        data: events[0].data,
       })
+    })
+
+    it("a log holding an expiry of the shape written before (its raw ids) still verifies and rebuilds", async () => {
+      const horatio = projects().find((p) => p.name === "horatio")!
+      await Effect.runPromise(appendSystemEvents(log(), horatio, NEWS, () =>
+        Effect.succeed([{
+          stream: "hamlet-sessions",
+          type: "HamletSessionsExpired",
+          data: { ids: ["old-token-1"], expiredBefore: new Date().toISOString() },
+          meta: { handler: "SessionExpiry", system: true },
+        }])))
+      await server.sql`insert into hamlet_sessions (host, id, expires_at) values
+        (${NEWS}, 'new-token-1', now() - interval '1 minute')`
+      expect(await Effect.runPromise(sessionExpiry(log(), projects(), new Date()))).toBe(1)
+      const report = await Effect.runPromise(
+        Effect.gen(function* () {
+          return yield* (yield* Auditor).verify(NEWS)
+        }).pipe(
+          Effect.provide(
+            AuditorLive("./config.json").pipe(
+              Layer.provide(
+                Layer.succeed(Database, { sql: server.sql, kind: options.store ?? "pglite", url: undefined }),
+              ),
+            ),
+          ),
+        ),
+      )
+      expect(report.chain.breaks).toEqual([])
+      expect(report.projections?.drifts).toEqual([])
+      const expiries = (await readLog(server.sql, NEWS)).filter((e) => e.type === "HamletSessionsExpired")
+      expect(expiries.map((e) => e.data.ids ?? e.data.idSha256)).toEqual([["old-token-1"], [
+        sha256("new-token-1"),
+      ]])
     })
 
     /**
@@ -161,7 +212,7 @@ const describeCleanup = (options: TestServerOptions) =>
     }
     const expiryEventsOf = async (host: string, id: string) =>
       (await readLog(server.sql, host)).filter((e) =>
-        e.type === "HamletSessionsExpired" && (e.data.ids as Array<string>).includes(id)
+        e.type === "HamletSessionsExpired" && (e.data.idSha256 as Array<string>).includes(sha256(id))
       )
 
     it("keeps a session renewed after the job listed it as expired, and logs no expiry of it", async () => {
@@ -193,7 +244,7 @@ const describeCleanup = (options: TestServerOptions) =>
       expect(await Effect.runPromise(sessionExpiry(log, projects(), new Date()))).toBe(0)
       expect(wasHeld()).toBe(true)
       const events = await expiryEventsOf(BLOG, "overtaken-1")
-      expect(events.map((e) => e.data.ids)).toEqual([["overtaken-1", "overtaken-2"]])
+      expect(events.map((e) => e.data.idSha256)).toEqual([["overtaken-1", "overtaken-2"].map(sha256).sort()])
       expect(await verifyLog(server.sql, BLOG)).toMatchObject({ isGapless: true, brokenAt: undefined })
     })
 
@@ -248,7 +299,9 @@ const describeCleanup = (options: TestServerOptions) =>
           await holder
         }
         expect(await expiry).toBe(1)
-        expect((await expiryEventsOf(BLOG, "queued-1")).map((e) => e.data.ids)).toEqual([["queued-1"]])
+        expect((await expiryEventsOf(BLOG, "queued-1")).map((e) => e.data.idSha256)).toEqual([[
+          sha256("queued-1"),
+        ]])
       },
     )
 
