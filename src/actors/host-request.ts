@@ -1,11 +1,12 @@
 /**
  * A request's envelope as a host actor decodes it: UTF-8 JSON, values Postgres can store (the one
- * check of a request's values: HTTP input reaches it here too), then the envelope's schema. A
- * request that fails gets the bad_request that says why; one over `maxRequestBytes` is not read.
+ * check of a request's values: HTTP input reaches it here too; a -0 is made 0), then the envelope's
+ * schema. A request that fails gets the bad_request that says why; one over `maxRequestBytes` is
+ * not read.
  */
 import { Cause, Exit, Schema } from "effect"
 import { decodeText, type ReplyError, RequestEnvelope } from "../bus/envelope.ts"
-import { wireValueIssue } from "../bus/wire-values.ts"
+import { checkWireValue } from "../bus/wire-values.ts"
 import { badInput, replyError } from "../errors.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 
@@ -34,8 +35,9 @@ export const decodeRequest = (data: Uint8Array): DecodedRequest => {
   }
   // text Postgres cannot store (a NUL, a lone surrogate), or nesting too deep to encode; the
   // envelope is a wrapper, so its input nests from 0 and an issue in it is the input's, with the
-  // input's path
-  const issue = wireValueIssue(json, -1)
+  // input's path. Each -0 becomes 0 on the way: the handler sees what the log will keep (the
+  // idempotency digest and coalesce key, JSON of the input, read -0 as 0 already)
+  const issue = checkWireValue(json, -1)
   if (issue) {
     const inInput = issue.path === "input" || issue.path.startsWith("input.")
     return {
