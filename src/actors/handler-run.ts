@@ -8,6 +8,7 @@ import type { Reply } from "../bus/envelope.ts"
 import { badInput, internalError, replyError, toReplyError } from "../errors.ts"
 import type { EventDef } from "../projects/event.ts"
 import { eventCodec } from "../projects/event-codec.ts"
+import { inDateRange, mayHoldDate } from "../projects/date-range.ts"
 import type { HostReader } from "../projects/access.ts"
 import type { Handler, HandlerContext, RequestMetadata } from "../projects/handler.ts"
 import { undeclaredEmit } from "../projects/declared-events.ts"
@@ -55,13 +56,19 @@ const isNoInput = (ast: SchemaAST.AST): boolean =>
 /**
  * Parsers built once per handler, not per request (they are pure functions of the Schemas). Input
  * and output are JSON on the wire, so both go through the Schemas' canonical JSON codecs
- * (`Schema.toCodecJson`, as event data does): a `Schema.Date` is an ISO string, a NaN "NaN".
+ * (`Schema.toCodecJson`, as event data does): a `Schema.Date` is an ISO string, a NaN "NaN". An
+ * input that may hold a Date is also checked for Dates Postgres cannot store (date-range.ts).
  */
 const codecs = new WeakMap<Handler, HandlerCodecs>()
 const codecsOf = (handler: Handler): HandlerCodecs => {
   let found = codecs.get(handler)
   if (!found) {
-    const input = isNoInput(handler.input.ast) ? NO_INPUT : Schema.toCodecJson(handler.input)
+    const json = Schema.toCodecJson(handler.input)
+    const input = isNoInput(handler.input.ast)
+      ? NO_INPUT
+      : mayHoldDate(SchemaAST.toType(handler.input.ast))
+      ? json.check(inDateRange)
+      : json
     found = {
       decode: Schema.decodeUnknownExit(input as unknown as Schema.Codec<unknown, unknown>),
       encode: Schema.encodeUnknownExit(

@@ -34,9 +34,20 @@ import { defineCommand } from ${MOD}
 import { Dated } from "../project.ts"
 export default defineCommand({
   name: "RecordDate",
-  input: Schema.Struct({ id: Schema.String, day: Schema.Date }),
+  input: Schema.Struct({ id: Schema.String, day: Schema.Date, alsoOn: Schema.optional(Schema.Array(Schema.Date)) }),
   output: Schema.Struct({ year: Schema.Number }),
-  handle: (input, ctx) => ctx.emit(Dated, input).pipe(Effect.as({ year: input.day.getUTCFullYear() })),
+  handle: (input, ctx) =>
+    ctx.emit(Dated, { id: input.id, day: input.day }).pipe(Effect.as({ year: input.day.getUTCFullYear() })),
+})
+`,
+      ListEntries: `import { Effect, Schema } from "effect"
+import { defineQuery } from ${MOD}
+import { Entry } from "../project.ts"
+export default defineQuery({
+  name: "ListEntries",
+  input: Schema.Struct({}),
+  output: Schema.Array(Schema.Struct({ id: Schema.String, day: Schema.Date })),
+  handle: (_input, ctx) => ctx.db.list(Entry, { orderBy: [["id", "asc"]] }),
 })
 `,
       Measure: `import { Effect, Schema } from "effect"
@@ -80,5 +91,45 @@ export default defineCommand({
     const bus = await overBus("Measure", '{"id":"m-1","input":{"n":-0,"more":[-0]}}')
     expect(bus).toEqual({ ok: true, output: { negativeZeros: 0 } })
     expect(await logged("Measured")).toEqual([{ n: 0, more: [0, 0, 2] }, { n: 0, more: [0] }])
+  })
+
+  it("a Schema.Date outside the years 1 to 9999 is refused with 400 at its path, writing nothing", async () => {
+    for (
+      const day of [
+        "+275760-09-13T00:00:00.000Z",
+        "-000001-01-01T00:00:00Z",
+        "0000-06-01T00:00:00Z",
+        "+010000-01-01T00:00:00Z",
+      ]
+    ) {
+      const http = await post("RecordDate", JSON.stringify({ id: "far", day }))
+      expect(http.status, day).toBe(400)
+      expect(http.body.error.code).toBe("bad_request")
+      expect(http.body.error.issues).toEqual([{
+        path: "day",
+        message: "a date from the year 1 to 9999 is expected",
+      }])
+      const bus = await overBus("RecordDate", JSON.stringify({ id: "d-far", input: { id: "far", day } }))
+      expect(bus.error.code, day).toBe("bad_request")
+    }
+    const nested = await post(
+      "RecordDate",
+      JSON.stringify({ id: "far", day: "2024-01-01", alsoOn: ["2024-01-02", "+010000-01-01T00:00:00Z"] }),
+    )
+    expect(nested.status).toBe(400)
+    expect(nested.body.error.issues.map((i: { path: string }) => i.path)).toEqual(["alsoOn.1"])
+    expect(await logged("Dated")).toEqual([])
+    for (const day of ["0001-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z"]) {
+      expect(await post("RecordDate", JSON.stringify({ id: day, day }))).toEqual({
+        status: 200,
+        body: { year: new Date(day).getUTCFullYear() },
+      })
+    }
+    // read back through Hamlet as stored: the same instants
+    const entries = await running.server.call(HOST, "/api/ListEntries")
+    expect(await entries.json()).toEqual([
+      { id: "0001-01-01T00:00:00.000Z", day: "0001-01-01T00:00:00.000Z" },
+      { id: "9999-12-31T23:59:59.999Z", day: "9999-12-31T23:59:59.999Z" },
+    ])
   })
 })
