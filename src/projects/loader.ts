@@ -108,7 +108,12 @@ export const scanHostDirs = (dir: string): Effect.Effect<ReadonlyMap<string, str
   Effect.gen(function* () {
     const hostDirs = new Map<string, string>()
     for (const entry of yield* listDir(join(dir, "hosts"))) {
-      if (!entry.isDirectory()) continue
+      // a symlink to a directory is a host folder too (a site linked in); one to anything else is not
+      const isFolder = entry.isDirectory() || (entry.isSymbolicLink() &&
+        (yield* Effect.promise(() =>
+          stat(join(dir, "hosts", entry.name)).then((s) => s.isDirectory(), () => false)
+        )))
+      if (!isFolder) continue
       const host = entry.name.toLowerCase()
       if (!isValidHostname(host)) return yield* fail(dir, `hosts/${entry.name} is not a valid hostname`)
       hostDirs.set(host, join(dir, "hosts", entry.name))
@@ -153,6 +158,15 @@ export const loadProject = (
     }
     const schedules = loadSchedules(def.schedules ?? [], handlers)
     if ("problem" in schedules) return yield* fail(dir, schedules.problem)
+    // two models naming one table would share it, each migration loosening the other's columns
+    const tables = new Map<string, Model>()
+    for (const model of def.models ?? []) {
+      const known = tables.get(model.table)
+      if (known && known !== model) {
+        return yield* fail(dir, `models declares table ${model.table} twice, as two different models`)
+      }
+      tables.set(model.table, model)
+    }
     const events = declaredEventsOf(def.events, def.projections ?? [])
     if ("problem" in events) return yield* fail(dir, events.problem)
     const projections = new Map<string, Array<Projection>>()
