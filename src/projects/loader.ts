@@ -49,6 +49,20 @@ export const replyTimeoutMs = (project: LoadedProject, handler: Handler | undefi
 
 const fail = (dir: string, message: string) => new ProjectLoadError({ dir, message })
 
+/**
+ * Why a limit (`limits` in project.ts, or a handler's `timeoutMs`) is unusable, or undefined: each
+ * must be a positive finite number (a mailbox size a whole one). A NaN limit (an unset variable
+ * through `Number(…)`), zero or a negative one otherwise loads and fails every request (504, 503, 413).
+ */
+const badLimit = (name: string, value: unknown, isWhole = false): string | undefined => {
+  if (value === undefined) return undefined
+  const isUsable = typeof value === "number" && Number.isFinite(value) && value > 0 &&
+    (!isWhole || Number.isInteger(value))
+  return isUsable
+    ? undefined
+    : `${name} must be a positive ${isWhole ? "whole" : "finite"} number, got ${String(value)}`
+}
+
 const listDir = (path: string) => Effect.promise(() => readdir(path, { withFileTypes: true }).catch(() => []))
 
 /**
@@ -156,6 +170,14 @@ export const loadProject = (
       }
       yield* addHandler(handler, `api/${file}`)
     }
+    for (const [name, value] of Object.entries(def.limits ?? {})) {
+      const problem = badLimit(`limits.${name}`, value, name === "mailboxSize")
+      if (problem) return yield* fail(dir, problem)
+    }
+    for (const handler of handlers.values()) {
+      const problem = badLimit(`handler ${handler.name}'s timeoutMs`, handler.timeoutMs)
+      if (problem) return yield* fail(dir, problem)
+    }
     const schedules = loadSchedules(def.schedules ?? [], handlers)
     if ("problem" in schedules) return yield* fail(dir, schedules.problem)
     // two models naming one table would share it, each migration loosening the other's columns
@@ -182,7 +204,11 @@ export const loadProject = (
       handlers,
       projections,
       events: events.declared,
-      limits: { ...DEFAULT_LIMITS, ...def.limits },
+      // a limit left undefined keeps its default
+      limits: {
+        ...DEFAULT_LIMITS,
+        ...Object.fromEntries(Object.entries(def.limits ?? {}).filter(([, v]) => v !== undefined)),
+      },
       hostDirs,
       projectKey: yield* resolveProjectKey(dir, def.name, configuredKey),
       schedules: schedules.schedules,

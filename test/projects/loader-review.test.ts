@@ -46,4 +46,38 @@ describe("loadProject", () => {
       await temp.remove()
     }
   })
+
+  it("refuses a limit that is not a positive number, naming it; an undefined one keeps its default", async () => {
+    const withLimits = async (limits: string) => {
+      const base = notesProject({
+        name: "limited",
+        hosts: [],
+        projection: "(e, db) => db.insert(Note, e.data)",
+      })
+      const temp = await writeTempProject({
+        ...base,
+        projectTs: base.projectTs.replace("  events: [Noted],", `  events: [Noted],\n  limits: ${limits},`),
+      })
+      try {
+        return await Effect.runPromise(Effect.result(loadProject(temp.dir, undefined)))
+      } finally {
+        await temp.remove()
+      }
+    }
+    const nan = await withLimits(`{ handlerTimeoutMs: Number(undefined) }`)
+    expect(nan._tag === "Failure" && nan.failure.message).toBe(
+      "limits.handlerTimeoutMs must be a positive finite number, got NaN",
+    )
+    const zero = await withLimits(`{ mailboxSize: 0 }`)
+    expect(zero._tag === "Failure" && zero.failure.message).toBe(
+      "limits.mailboxSize must be a positive whole number, got 0",
+    )
+    const unset = await withLimits(`{ handlerTimeoutMs: undefined, idleMs: 1000 }`)
+    expect(unset._tag === "Success" && unset.success.limits).toEqual({
+      maxBodyBytes: 256 * 1024,
+      handlerTimeoutMs: 5_000,
+      mailboxSize: 1024,
+      idleMs: 1000,
+    })
+  })
 })
