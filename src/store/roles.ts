@@ -7,6 +7,17 @@ export const TENANT_ROLE = "hamlet_tenant"
 export const createTenantRoleSql = `do $$ begin
   create role ${TENANT_ROLE} nologin;
 exception when duplicate_object or unique_violation then null;
+end $$;
+do $$ begin
+  -- handlers enter it with set local role: a superuser may, any other role (a managed Postgres' main
+  -- user owning the database) only as a member, or every handler fails at run time
+  if not pg_has_role(current_user, '${TENANT_ROLE}', 'member') then
+    execute format('grant %I to %I', '${TENANT_ROLE}', current_user);
+  end if;
+exception
+  when unique_violation then null; -- another node granted it meanwhile
+  when insufficient_privilege then
+    raise exception 'Hamlet runs handlers as role ${TENANT_ROLE}, and % is not a member of it: grant ${TENANT_ROLE} to %', current_user, current_user;
 end $$`
 
 /** Advisory lock class of hosts' write locks (the key within it is a hash of the host). */
