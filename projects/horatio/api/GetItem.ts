@@ -16,12 +16,12 @@ export default defineQuery({
   output: Schema.Struct({ item: FeedItem, comments: Schema.Array(CommentOut) }),
   handle: (input, ctx) =>
     Effect.gen(function* () {
-      const item = yield* ctx.db.get(Item, input.id)
+      // both reads at once: sent in one turn, they travel together (one round trip, not two)
+      const [item, comments] = yield* Effect.all([
+        ctx.db.get(Item, input.id),
+        ctx.db.list(Comment, { where: { item_id: input.id }, orderBy: [["created_at", "asc"]] }),
+      ], { concurrency: "unbounded" })
       if (!item) return yield* new NotFound({ message: `no item ${input.id}` })
-      const comments = yield* ctx.db.list(Comment, {
-        where: { item_id: input.id },
-        orderBy: [["created_at", "asc"]],
-      })
       return {
         item: toFeedItem(item),
         comments: comments.map((c) => ({
