@@ -64,6 +64,10 @@ export const hostStopping = (host: string): ReplyError =>
 export const hostOfAnotherProject = (host: string): ReplyError =>
   replyError("conflict", `host ${host} belongs to another project`)
 
+/** A host one of the project's hosts/ folders serves: the folder, not the admin API or a signed change, adds and removes it. */
+export const hostFromFolder = (host: string): ReplyError =>
+  replyError("conflict", `host ${host} comes from a folder; add or remove the folder instead`)
+
 /**
  * registerHost's failures a caller can act on, as replies: undefined for a store failure
  * (`DatabaseError`), which is not the caller's to mend.

@@ -18,7 +18,7 @@ import { HostCommand, HostCommandRefused, verifyHostCommand } from "../admin/hos
 import { isNewestHostCommand, recordHostCommand } from "../store/host-commands.ts"
 import { Bus, type BusMessage, type BusUnavailable } from "../bus/bus.ts"
 import { decodeText, encodeJson, type Reply } from "../bus/envelope.ts"
-import { registrationError, replyError } from "../errors.ts"
+import { hostFromFolder, registrationError, replyError } from "../errors.ts"
 import { controlSubject } from "../bus/subjects.ts"
 import { loadConfig, type LoadedConfig } from "../config/config.ts"
 import { makePathWatch } from "../config/watch.ts"
@@ -227,12 +227,25 @@ export const SupervisorLive = (
           Effect.ignore,
         )
       /**
+       * A host one of the project's folders serves on this node is the folder's to add and remove:
+       * refused as the admin API refuses it (409), before anything is written or recorded. An add of
+       * another project's folder host fails in applyHostChange (HostOwnedElsewhere).
+       */
+      const refuseFolderHost = (change: HostCommand) => {
+        const route = reconciler.routing().routes.get(change.host)
+        if (route?.dir === undefined || route.project.name !== change.project) return Effect.void
+        return Effect.fail(
+          new HostCommandRefused({ code: "conflict", message: hostFromFolder(change.host).message }),
+        )
+      }
+      /**
        * A signed command checked, then applied unless it, or a later one of its project for the host,
        * was applied already (two sent at once are applied as they arrive); a refused or failed change
        * records nothing.
        */
       const applySigned = (change: HostCommand) =>
         verifyHostCommand(change, reconciler.routing().projects.get(change.project)?.projectKey).pipe(
+          Effect.tap(() => refuseFolderHost(change)),
           Effect.flatMap((at) =>
             isNewestHostCommand(sql, change.project, change.host, at).pipe(
               Effect.filterOrFail(

@@ -14,7 +14,7 @@
 import { Effect } from "effect"
 import { announceHostChange, retireDatabaseHost, type Supervisor } from "../actors/supervisor.ts"
 import { Bus } from "../bus/bus.ts"
-import { hostOfAnotherProject, registrationError, replyError } from "../errors.ts"
+import { hostFromFolder, hostOfAnotherProject, registrationError, replyError } from "../errors.ts"
 import { bodyReadFailure, readBodyText } from "../ingress/body.ts"
 import { isAscii, normaliseHost } from "../ingress/host.ts"
 import { errorResponse, jsonResponse, methodNotAllowed } from "../ingress/responses.ts"
@@ -63,8 +63,7 @@ export const hostSegment = (segment: string): string | undefined => {
   return isExact ? host : undefined
 }
 
-const fromFolder = (host: string) =>
-  errorResponse(replyError("conflict", `host ${host} comes from a folder; add or remove the folder instead`))
+const fromFolder = (host: string) => errorResponse(hostFromFolder(host))
 
 /**
  * After a write to hamlet_hosts: converges this node to it, then tells every node — also when

@@ -2,12 +2,15 @@
  * Folder hosts and run-time hosts through the admin API: the API, the listing, reloads and
  * DELETE agree on which hosts a project serves. A folder host whose folder is gone is marked
  * removed; registering it through the API makes it a run-time host that survives reloads
- * until DELETE; a folder made again for a deleted host serves it as a folder host.
+ * until DELETE; a folder made again for a deleted host serves it as a folder host. A signed
+ * change on `<root>.ctl.hosts` is refused for a folder host as the API refuses it.
  */
 import { Effect } from "effect"
 import { mkdir, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { signHostChange } from "../../src/admin/host-change-signature.ts"
+import { HOSTS_CONTROL_SUBJECT } from "../../src/actors/supervisor.ts"
 import { startTestServer, type TestServer } from "../support/server.ts"
 import { MOD, type TempProject, writeTempProject } from "../support/temp-project.ts"
 
@@ -104,5 +107,35 @@ export default defineQuery({
     expect((await admin(`/admin/projects/foldery/hosts/${host}`, "DELETE")).status).toBe(409)
     expect(await ping(host)).toBe(200)
     expect(await listed()).toContainEqual({ host, source: "directory" })
+  })
+
+  it("a signed host change over NATS can neither add nor remove a folder host: a conflict, as the API says", async () => {
+    const host = "kept.folder.test"
+    const ask = async (action: "add" | "remove") => {
+      const change = signHostChange({ action, project: "foldery", host }, KEY)
+      const reply = await Effect.runPromise(
+        server.bus.request(HOSTS_CONTROL_SUBJECT, new TextEncoder().encode(JSON.stringify(change)), {
+          timeoutMs: 10_000,
+        }),
+      )
+      return JSON.parse(new TextDecoder().decode(reply.data))
+    }
+    const fromFolder = {
+      ok: false,
+      error: {
+        code: "conflict",
+        message: `host ${host} comes from a folder; add or remove the folder instead`,
+      },
+    }
+    expect(await ask("remove")).toEqual(fromFolder)
+    expect(await ask("add")).toEqual(fromFolder)
+    // the API's answer, word for word
+    const refused = await admin(`/admin/projects/foldery/hosts/${host}`, "DELETE")
+    expect(await refused.json()).toEqual({ error: fromFolder.error })
+    expect(await ping(host)).toBe(200)
+    expect(await listed()).toContainEqual({ host, source: "directory" })
+    // nothing recorded: once the folder goes, a change signed before then still applies
+    const recorded = await server.sql`select 1 from hamlet_signed_host_changes where host = ${host}`
+    expect(recorded.length).toBe(0)
   })
 })

@@ -152,6 +152,22 @@ describe.skipIf(!available)("external services calling handlers over NATS", () =
     expect((await server.call(host, "/api/GetFeed")).status).toBe(404)
   })
 
+  it("a signed host change of a host a folder serves is refused as a conflict, as the admin API refuses it", async () => {
+    const host = "blog.example.com" // projects/horatio/hosts/blog.example.com
+    for (const action of ["remove", "add"] as const) {
+      expect(await askHosts(signed({ action, project: "horatio", host }))).toEqual({
+        ok: false,
+        error: {
+          code: "conflict",
+          message: `host ${host} comes from a folder; add or remove the folder instead`,
+        },
+      })
+    }
+    expect((await server.call(host, "/api/GetFeed")).status).toBe(200)
+    const recorded = await server.sql`select 1 from hamlet_signed_host_changes where host = ${host}`
+    expect(recorded.length).toBe(0)
+  })
+
   it("a signed host change seen on the bus and sent again is refused, also after a later change of the host", async () => {
     const host = newHost("replayed")
     const add = signed({ action: "add", project: "horatio", host })
