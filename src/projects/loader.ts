@@ -9,7 +9,7 @@ import { pathToFileURL } from "node:url"
 import { PROJECT_KEY, PROJECT_KEY_RULE, ProjectName } from "../config/config.ts"
 import { isValidHostname } from "../ingress/host.ts"
 import type { Handler } from "./handler.ts"
-import type { Model } from "./model.ts"
+import { type Model, relationClash, relationsOf } from "./model.ts"
 import { DEFAULT_LIMITS, type ProjectDef, type ProjectLimits } from "./project.ts"
 import { type LoadedSchedule, loadSchedules } from "./schedules.ts"
 import type { Projection } from "./projection.ts"
@@ -189,6 +189,11 @@ export const loadProject = (
       }
       tables.set(model.table, model)
     }
+    // tables and indexes share the project's schema: one named like another is never made
+    const clash = relationClash(
+      [...tables.values()].flatMap((model) => relationsOf(model.table, model.options)),
+    )
+    if (clash) return yield* fail(dir, `models clash in the project's schema: ${clash}`)
     const events = declaredEventsOf(def.events, def.projections ?? [])
     if ("problem" in events) return yield* fail(dir, events.problem)
     const projections = new Map<string, Array<Projection>>()

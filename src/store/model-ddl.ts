@@ -6,7 +6,7 @@
  * `not null`; a field whose type changed fails the migration (nothing is converted silently).
  */
 import { SchemaAST } from "effect"
-import type { Model } from "../projects/model.ts"
+import { indexNameOf, type Model } from "../projects/model.ts"
 import { isDateField, isNullish, timeKindOf, unionMembers } from "../projects/model-fields.ts"
 import { TENANT_ROLE } from "./roles.ts"
 
@@ -123,7 +123,7 @@ export const modelDdl = (
     // cost each insert (and earlier versions made one)
     `drop index if exists ${quote(schema)}.${quote(`${model.table}_host_idx`)}`,
     ...(model.options.indexes ?? []).map((cols) =>
-      `create index if not exists ${quote(`${model.table}_${cols.join("_")}_idx`)} on ${table} (host, ${
+      `create index if not exists ${quote(indexNameOf(model.table, cols))} on ${table} (host, ${
         cols.map(quote).join(", ")
       })`
     ),

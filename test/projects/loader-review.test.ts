@@ -1,6 +1,7 @@
 /**
  * What the loader accepts from a project folder: two models naming one table are refused (they
- * would share one table, each migration loosening the other's columns), and a host folder that is
+ * would share one table, each migration loosening the other's columns), so are two models whose
+ * indexes (or an index and a table) would share a name in the project's schema, and a host folder that is
  * a symlink to a directory is a host folder like any other (deployments link sites in).
  */
 import { Effect } from "effect"
@@ -23,6 +24,28 @@ describe("loadProject", () => {
       const error = await Effect.runPromise(Effect.flip(loadProject(temp.dir, undefined)))
       expect(error._tag).toBe("ProjectLoadError")
       expect(error.message).toBe("models declares table note twice, as two different models")
+    } finally {
+      await temp.remove()
+    }
+  })
+
+  it("refuses two models whose indexes would share a name in the project's schema, naming both", async () => {
+    const temp = await writeTempProject(notesProject({
+      name: "clashing",
+      hosts: [],
+      projection: "(e, db) => db.insert(Note, e.data)",
+      declarations: [
+        `export const Tag = defineModel("tag", { id: Schema.String, a_b: Schema.String }, { indexes: [["a_b"]] })`,
+        `export const TagA = defineModel("tag_a", { id: Schema.String, b: Schema.String }, { indexes: [["b"]] })`,
+      ].join("\n"),
+      models: ["Tag", "TagA"],
+    }))
+    try {
+      const error = await Effect.runPromise(Effect.flip(loadProject(temp.dir, undefined)))
+      expect(error._tag).toBe("ProjectLoadError")
+      expect(error.message).toMatch(
+        /^models clash in the project's schema: index \["a_b"\] of tag and index \["b"\] of tag_a would both be named tag_a_b_idx/,
+      )
     } finally {
       await temp.remove()
     }
