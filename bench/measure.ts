@@ -159,6 +159,30 @@ export const mixBaseline = (read?: LoadResult, write?: LoadResult): LoadResult |
   return { ...read, rps, latency: { ...read.latency, p99Ms }, client: "derived" }
 }
 
+/**
+ * A node's committed command batches and the commands they carried (its `/metrics` counters).
+ * A split node's actor isolate reports its counts every 250 ms, so a read right after a run
+ * waits for that report.
+ */
+export const readBatchCounters = async (port: number): Promise<{ batches: number; commands: number }> => {
+  await new Promise((resolve) => setTimeout(resolve, 350))
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+  const counter = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1] ?? NaN)
+  return {
+    batches: counter("hamlet_command_batches_total"),
+    commands: counter("hamlet_batched_commands_total"),
+  }
+}
+
+/** Commands per committed batch between two reads of the counters (the group commit's batch size). */
+export const commandsPerBatch = (
+  before: { batches: number; commands: number },
+  after: { batches: number; commands: number },
+): number | undefined => {
+  const batches = after.batches - before.batches
+  return batches > 0 ? Math.round(((after.commands - before.commands) / batches) * 10) / 10 : undefined
+}
+
 /** POSTs `count` SubmitItem requests so reads return a realistic page (50 items). */
 export const seedItems = async (port: number, host: string, count: number): Promise<void> => {
   const conn = await HttpConnection.open(port)

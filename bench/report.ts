@@ -115,8 +115,10 @@ export const formatTable = (record: RunRecord): string => {
       lines.push(pad(row.name, 36) + "  " + [values, row.note].filter(Boolean).join("  "))
       continue
     }
+    const batch = row.values?.["commands/batch"]
     const ratios = Object.entries(row.ratios ?? {})
-      .map(([k, v]) => `${k} ${v.toFixed(2)} (${fmt(row.p99Ratios?.[k], 1)})`).join(", ")
+      .map(([k, v]) => `${k} ${v.toFixed(2)} (${fmt(row.p99Ratios?.[k], 1)})`)
+      .concat(batch === undefined ? [] : [`${batch} commands/batch`]).join(", ")
     lines.push(
       pad(row.name, 36) + padL(String(row.clients ?? ""), 8) + padL(String(r.rps), 9) +
         padL(fmt(r.latency.p50Ms, 2), 9) + padL(fmt(r.latency.p99Ms, 2), 9) +

@@ -10,7 +10,15 @@ import { type BenchContext, fits, type Row } from "./context.ts"
 import type { LoadResult } from "./driver.ts"
 import { sampleConfigPath } from "./fixtures.ts"
 import type { HttpTarget, LoadSpec } from "./load.ts"
-import { measure, mixBaseline, readFeed, rowOf, seedItems } from "./measure.ts"
+import {
+  commandsPerBatch,
+  measure,
+  mixBaseline,
+  readBatchCounters,
+  readFeed,
+  rowOf,
+  seedItems,
+} from "./measure.ts"
 import { freePort, type Proc, startBaselineServer, startHamlet } from "./processes.ts"
 import { profileDuring, type ProfileSummary } from "./profile.ts"
 
@@ -208,6 +216,7 @@ export const runPaths = async (
       { name: "write SubmitItem", targets: [WRITE], service: "pg" },
       { name: "mix 90/10", targets: MIX, service: "mix" },
     ] as const
+    let counters: Awaited<ReturnType<typeof readBatchCounters>> | undefined
     for (const path of paths) {
       for (const clients of ctx.clients) {
         // past the budget (a slow machine), only the 32-client runs the targets name still go
@@ -233,8 +242,13 @@ export const runPaths = async (
         const service = path.service === "mix"
           ? mixBaseline(baselines.get("nats")?.get(clients), baselines.get("pg")?.get(clients))
           : baselines.get(path.service)?.get(clients)
+        // the writing runs follow one another on this node: each one's counters after are the next's before
+        const before = path.service === "nats" ? undefined : counters ?? await readBatchCounters(node.port)
         const m = await measure(ctx, spec, [node.pid])
-        rows.push(rowOf({ group: "path", name: path.name, clients }, m, {
+        if (before) counters = await readBatchCounters(node.port)
+        const batch = before && counters && commandsPerBatch(before, counters)
+        const values = batch === undefined ? {} : { values: { "commands/batch": batch } }
+        rows.push(rowOf({ group: "path", name: path.name, clients, ...values }, m, {
           hello: baselines.get("hello")?.get(clients),
           [path.service === "nats" ? "nats-hop" : path.service === "pg" ? "pg-append" : "nats+pg"]: service,
           ...(path.targets === READS_FEED

@@ -46,7 +46,7 @@ const program = Effect.gen(function* () {
     const text = JSON.stringify(metrics)
     if (text !== reported) isolate.postMessage({ type: "metrics", metrics })
     reported = text
-  }).pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
+  }).pipe(Effect.repeat(Schedule.spaced("250 millis")), Effect.forkScoped)
   return yield* Effect.never
 }).pipe(Effect.scoped, Effect.provide(LoggingLive("Info")))
 

@@ -1,15 +1,18 @@
 /**
  * What the actors count: host workers alive (idle hosts have none), lost append races
- * (another node took the log's next seq first), command batches chained behind one still
+ * (another node took the log's next seq first), command batches committed and the commands
+ * they carried (their ratio is the group commit's batch size), batches chained behind one still
  * committing, chained batches run again because the one ahead failed, and dead letters stored
  * or dropped (dead-letters.ts). A split node's actor
- * isolate reports its counts every second (node-isolates.ts); the ingress adds them to this
+ * isolate reports its counts every 250 ms when they changed (node-isolates.ts); the ingress adds them to this
  * isolate's for `/metrics`.
  */
 
 export interface ActorMetrics {
   readonly activeHostWorkers: number
   readonly appendRaces: number
+  readonly committedBatches: number
+  readonly committedCommands: number
   readonly chainedBatches: number
   readonly rerunBatches: number
   readonly deadLetters: number
@@ -20,6 +23,8 @@ export interface ActorMetrics {
 export const actorCounters: { -readonly [K in keyof ActorMetrics]: number } = {
   activeHostWorkers: 0,
   appendRaces: 0,
+  committedBatches: 0,
+  committedCommands: 0,
   chainedBatches: 0,
   rerunBatches: 0,
   deadLetters: 0,

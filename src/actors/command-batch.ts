@@ -271,6 +271,8 @@ const commitWithRetry = (
       }
       const exit = yield* Effect.exit(commitOnce(log, commands, base, onCommitSent))
       if (Exit.isSuccess(exit)) {
+        actorCounters.committedBatches++
+        actorCounters.committedCommands += commands.length
         base.versions.commitInto(log.versions)
         if (log.versions.size > MAX_CACHED_STREAMS) log.versions.clear()
         log.head = exit.value.head

@@ -216,6 +216,10 @@ export const makeIngress: Effect.Effect<IngressHandler, never, Bus | Supervisor 
               hamlet_active_host_workers: actors.activeHostWorkers,
             }, {
               hamlet_append_races_total: actors.appendRaces,
+              hamlet_command_batches_total: actors.committedBatches,
+              hamlet_batched_commands_total: actors.committedCommands,
+              hamlet_chained_batches_total: actors.chainedBatches,
+              hamlet_rerun_batches_total: actors.rerunBatches,
               hamlet_dead_letters_total: actors.deadLetters,
               hamlet_dead_letters_dropped_total: actors.deadLettersDropped,
             }),

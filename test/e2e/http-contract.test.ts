@@ -385,4 +385,28 @@ describe("operational endpoints", () => {
     expect(res.headers.get("content-type")).toMatch(/^text\/plain/)
     expect(res.text).toMatch(/^hamlet_http_requests_total\{project="horatio",status="200"\} \d+$/m)
   })
+
+  it("/metrics counts committed command batches and the commands they carried (the group commit)", async () => {
+    const counter = (text: string, name: string) =>
+      Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1])
+    const read = async () => {
+      const { text } = await _get(BLOG, "/metrics")
+      return {
+        batches: counter(text, "hamlet_command_batches_total"),
+        commands: counter(text, "hamlet_batched_commands_total"),
+      }
+    }
+    const before = await read()
+    expect(Number.isInteger(before.batches) && Number.isInteger(before.commands)).toBe(true)
+    const statuses = await Promise.all(
+      [1, 2, 3, 4, 5, 6].map(async (i) =>
+        (await _post(BLOG, "SubmitItem", { title: `counted ${i}` })).status
+      ),
+    )
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 200])
+    const after = await read()
+    expect(after.commands - before.commands).toBe(6)
+    expect(after.batches - before.batches).toBeGreaterThanOrEqual(1)
+    expect(after.batches - before.batches).toBeLessThanOrEqual(6)
+  })
 })
