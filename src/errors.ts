@@ -69,6 +69,13 @@ export const hostFromFolder = (host: string): ReplyError =>
   replyError("conflict", `host ${host} comes from a folder; add or remove the folder instead`)
 
 /**
+ * A remove of a host the project has no live run-time row for in hamlet_hosts (never registered,
+ * removed already, or another project's): the admin API's 404 and a signed change's `not_found`.
+ */
+export const noRunTimeHost = (project: string, host: string): ReplyError =>
+  replyError("not_found", `project ${project} has no run-time host ${host}`)
+
+/**
  * registerHost's failures a caller can act on, as replies: undefined for a store failure
  * (`DatabaseError`), which is not the caller's to mend.
  */

@@ -13,12 +13,12 @@
  * API would, then sends the notification. A notification carries no authority — anyone may send
  * one — so it only ever makes a node read hamlet_hosts again, never write it.
  */
-import { Context, Duration, Effect, Layer, Schema, Scope, Semaphore, Stream } from "effect"
+import { Context, Duration, Effect, Exit, Layer, Result, Schema, Scope, Semaphore, Stream } from "effect"
 import { HostCommand, HostCommandRefused, verifyHostCommand } from "../admin/host-change-signature.ts"
 import { isNewestHostCommand, recordHostCommand } from "../store/host-commands.ts"
 import { Bus, type BusMessage, type BusUnavailable } from "../bus/bus.ts"
 import { decodeText, encodeJson, type Reply } from "../bus/envelope.ts"
-import { hostFromFolder, registrationError, replyError } from "../errors.ts"
+import { hostFromFolder, noRunTimeHost, registrationError, replyError } from "../errors.ts"
 import { controlSubject } from "../bus/subjects.ts"
 import { loadConfig, type LoadedConfig } from "../config/config.ts"
 import { makePathWatch } from "../config/watch.ts"
@@ -46,6 +46,12 @@ export type HostChange = typeof HostChange.Type
 
 /** Why a signed host change that was valid is refused all the same: it, or a later one, applied. */
 const REPLAYED = "this host change, or a later one of the host, was applied already: sign each afresh"
+
+/** Whether a host change ended refused (HostCommandRefused): nothing was written for it. */
+const _isRefusal = (exit: Exit.Exit<unknown, { readonly _tag: string }>) => {
+  const error = Exit.findError(exit)
+  return Result.isSuccess(error) && error.success._tag === "HostCommandRefused"
+}
 
 /** A change as it may be logged: never its signature. */
 const loggable = ({ action, project, host }: HostChange) => ({ action, project, host })
@@ -157,8 +163,11 @@ export const SupervisorLive = (
 
       /**
        * Persists a host change published on the bus (an add registers the host, failing with
-       * HostOwnedElsewhere when another project owns its log; a remove retires a run-time host) and
-       * converges this node to it; the caller has checked it names a hostname.
+       * HostOwnedElsewhere when another project owns its log; a remove retires a run-time host,
+       * refused as not_found, as the admin API's DELETE answers 404, when the project has no live
+       * run-time row for it) and converges this node to it; the caller has checked it names a hostname.
+       * hamlet_hosts decides a remove, not this node's routing: a node that has not yet followed an
+       * add still removes the host, and one still routing a host removed elsewhere refuses.
        */
       const applyHostChange = (change: HostCommand) =>
         lock.withPermit(
@@ -176,7 +185,10 @@ export const SupervisorLive = (
               // a folder of the project serves it already: nothing to register at run time
               if (!folder?.dir) yield* registerHost(sql, change.project, change.host, "database")
             } else if (change.action === "remove") {
-              yield* retireDatabaseHost(sql, change.project, change.host)
+              if (!(yield* retireDatabaseHost(sql, change.project, change.host))) {
+                const { message } = noRunTimeHost(change.project, change.host)
+                return yield* new HostCommandRefused({ code: "not_found", message })
+              }
             }
             return yield* reconciler.syncHost(change.host)
           }),
@@ -256,7 +268,7 @@ export const SupervisorLive = (
               Effect.andThen(
                 applyHostChange(change).pipe(
                   Effect.tap(() => recordHostCommand(sql, change.project, change.host, at)),
-                  Effect.ensuring(notify(change)),
+                  Effect.onExit((exit) => _isRefusal(exit) ? Effect.void : notify(change)),
                 ),
               ),
             )

@@ -39,10 +39,11 @@ export const MAX_CLOCK_SKEW_MS = 60_000
 
 /**
  * A host command refused, with the reply's code: `unauthorized` (no key to check it with, no or a
- * wrong signature, a stale `at`) or `conflict` (applied already, or a later one: a replay).
+ * wrong signature, a stale `at`), `conflict` (applied already, or a later one: a replay; a folder
+ * host) or `not_found` (a remove of a host the project has no run-time row for).
  */
 export class HostCommandRefused extends Schema.TaggedError<HostCommandRefused>()("HostCommandRefused", {
-  code: Schema.Literals(["unauthorized", "conflict"]),
+  code: Schema.Literals(["unauthorized", "conflict", "not_found"]),
   message: Schema.String,
 }) {}
 

@@ -14,7 +14,13 @@
 import { Effect } from "effect"
 import { announceHostChange, retireDatabaseHost, type Supervisor } from "../actors/supervisor.ts"
 import { Bus } from "../bus/bus.ts"
-import { hostFromFolder, hostOfAnotherProject, registrationError, replyError } from "../errors.ts"
+import {
+  hostFromFolder,
+  hostOfAnotherProject,
+  noRunTimeHost,
+  registrationError,
+  replyError,
+} from "../errors.ts"
 import { bodyReadFailure, readBodyText } from "../ingress/body.ts"
 import { isAscii, normaliseHost } from "../ingress/host.ts"
 import { errorResponse, jsonResponse, methodNotAllowed } from "../ingress/responses.ts"
@@ -161,7 +167,7 @@ export const hostsApi = async (
     const route = deps.routing().routes.get(host)
     if (route?.dir && route.project.name === project.name) return fromFolder(host)
     if (!(await deps.run(retireDatabaseHost(deps.sql, project.name, host)))) {
-      return errorResponse(replyError("not_found", `project ${project.name} has no run-time host ${host}`))
+      return errorResponse(noRunTimeHost(project.name, host))
     }
     await followChange(deps, project.name, host)
     return jsonResponse(200, { host, removed: true })

@@ -2,13 +2,14 @@
  * The hosts admin API: a project key adds and removes run-time hosts (served at once,
  * refused after removal, log kept), and mints, lists and revokes per-host admin keys that
  * are stored hashed. Other projects' keys and wrong keys are refused. `<root>.ctl.hosts`
- * commands (add, remove) signed with the project key are persisted; a `changed` notification
- * makes the node follow hamlet_hosts, and writes nothing.
+ * commands (add, remove) signed with the project key are persisted (a remove of a host the project
+ * has no run-time row for is not_found, as DELETE's 404); a `changed` notification makes the node
+ * follow hamlet_hosts, and writes nothing.
  */
 import { Effect } from "effect"
 import { connect } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { announceHostChange } from "../../src/actors/supervisor.ts"
+import { announceHostChange, HOSTS_CONTROL_SUBJECT } from "../../src/actors/supervisor.ts"
 import { signHostChange } from "../../src/admin/host-change-signature.ts"
 import { Bus } from "../../src/bus/bus.ts"
 import { registerHost } from "../../src/store/event-log.ts"
@@ -304,5 +305,48 @@ describe("hosts admin API", () => {
       message: `host ${host} belongs to another project`,
     })
     expect((await server.call(host, "/api/GetPosts")).status).toBe(404)
+  })
+
+  it("a signed remove of a host the project has no run-time row for is not_found, as the API's DELETE, and records nothing", async () => {
+    const ask = async (change: unknown) => {
+      const reply = await Effect.runPromise(
+        server.bus.request(HOSTS_CONTROL_SUBJECT, new TextEncoder().encode(JSON.stringify(change)), {
+          timeoutMs: 10_000,
+        }),
+      )
+      return JSON.parse(new TextDecoder().decode(reply.data))
+    }
+    const recorded = async (host: string) =>
+      (await server.sql`select 1 from hamlet_signed_host_changes where host = ${host}`).length
+    // never registered, another project's folder host, another project's run-time host
+    const theirs = "theirs.othello.test"
+    expect((await admin("/admin/projects/othello/hosts", OTHELLO_KEY, { body: { host: theirs } })).status)
+      .toBe(201)
+    for (const host of ["never.horatio.test", "theatre.example.com", theirs]) {
+      const error = { code: "not_found", message: `project horatio has no run-time host ${host}` }
+      expect(await ask(signHostChange({ action: "remove", project: "horatio", host }, HORATIO_KEY)))
+        .toEqual({ ok: false, error })
+      // the API's answer, word for word
+      const refused = await admin(`/admin/projects/horatio/hosts/${host}`, HORATIO_KEY, { method: "DELETE" })
+      expect(refused.status).toBe(404)
+      expect(await refused.json()).toEqual({ error })
+      expect(await recorded(host)).toBe(0)
+    }
+    expect((await server.call("theatre.example.com", "/api/GetPosts")).status).toBe(200)
+    expect((await server.call(theirs, "/api/GetPosts")).status).toBe(200)
+
+    // a host the project has in hamlet_hosts is removed also on a node that has not followed its add
+    const unfollowed = "unfollowed.horatio.test"
+    await Effect.runPromise(registerHost(server.sql, "horatio", unfollowed, "database"))
+    expect((await server.call(unfollowed, "/api/GetFeed")).status).toBe(404)
+    expect(await ask(signHostChange({ action: "remove", project: "horatio", host: unfollowed }, HORATIO_KEY)))
+      .toEqual({ ok: true, output: { host: unfollowed, served: false } })
+    const row = await server
+      .sql`select removed_at is null as live from hamlet_hosts where host = ${unfollowed}`
+    expect(row[0].live).toBe(false)
+    expect(await recorded(unfollowed)).toBe(1)
+    // removed, it is not found the next time, as DELETE answers
+    expect(await ask(signHostChange({ action: "remove", project: "horatio", host: unfollowed }, HORATIO_KEY)))
+      .toMatchObject({ ok: false, error: { code: "not_found" } })
   })
 })

@@ -168,6 +168,19 @@ describe.skipIf(!available)("external services calling handlers over NATS", () =
     expect(recorded.length).toBe(0)
   })
 
+  it("a signed remove of a host the project has no run-time row for is not_found, as the admin API's 404", async () => {
+    // never registered, and another project's folder host (projects/othello/hosts/theatre.example.com)
+    for (const host of [newHost("never"), "theatre.example.com"]) {
+      expect(await askHosts(signed({ action: "remove", project: "horatio", host }))).toEqual({
+        ok: false,
+        error: { code: "not_found", message: `project horatio has no run-time host ${host}` },
+      })
+      const recorded = await server.sql`select 1 from hamlet_signed_host_changes where host = ${host}`
+      expect(recorded.length).toBe(0)
+    }
+    expect((await server.call("theatre.example.com", "/api/GetPosts")).status).toBe(200)
+  })
+
   it("a signed host change seen on the bus and sent again is refused, also after a later change of the host", async () => {
     const host = newHost("replayed")
     const add = signed({ action: "add", project: "horatio", host })
