@@ -350,6 +350,7 @@ export const processBatch = (
             const fields = {
               host: log.host,
               requestIds: commands.map((c) => c.requestId),
+              handlers: commands.map((c) => c.handler.name),
               error: error.message,
             }
             // a stream that already exists is the caller's 409, not the server's trouble

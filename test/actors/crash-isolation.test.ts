@@ -3,6 +3,7 @@
  * command by command (src/actors/command-batch.ts processBatch): only the command that causes
  * it gets a 500; the rest of its batch commits, and the host's log stays gapless.
  */
+import { Logger } from "effect"
 import { describe, expect, it } from "vitest"
 import { verifyLog } from "../support/event-log.ts"
 import { serveTempProject } from "../support/project-server.ts"
@@ -41,11 +42,20 @@ describe("a defect in a command batch", () => {
 })
 
 describe("a projection whose insert violates a read table's key", () => {
-  const running = serveTempProject(notesProject({
-    name: "keyclash",
-    hosts: ["clash.batch.test"],
-    projection: `(e, db) => db.insert(Note, { id: e.data.text, text: e.data.text })`,
-  }))
+  // the server's error lines, as [message, fields]
+  const logged: Array<readonly [string, Record<string, unknown> | undefined]> = []
+  const capture = Logger.make(({ message }) => {
+    const [text, fields] = message as [string, Record<string, unknown> | undefined]
+    logged.push([text, fields])
+  })
+  const running = serveTempProject(
+    notesProject({
+      name: "keyclash",
+      hosts: ["clash.batch.test"],
+      projection: `(e, db) => db.insert(Note, { id: e.data.text, text: e.data.text })`,
+    }),
+    { loggers: [capture] },
+  )
   const add = async (body: Record<string, string>) => {
     const response = await running.server.call("clash.batch.test", "/api/AddNote", {
       body: JSON.stringify(body),
@@ -57,5 +67,15 @@ describe("a projection whose insert violates a read table's key", () => {
     expect(await add({ id: "n1", text: "same" })).toEqual([200, undefined])
     expect(await add({ id: "n2", text: "same" })).toEqual([500, "internal"])
     expect(await add({ id: "n1", text: "other" })).toEqual([409, "conflict"]) // the stream exists
+  })
+
+  it("is logged naming the handler whose command failed in the store, so its author can be found", async () => {
+    const failures = () => logged.filter(([text]) => text === "command failed in the store")
+    const before = failures().length
+    expect(await add({ id: "n3", text: "clash" })).toEqual([200, undefined])
+    expect(await add({ id: "n4", text: "clash" })).toEqual([500, "internal"])
+    const failed = failures().slice(before)
+    expect(failed).toHaveLength(1)
+    expect(failed[0][1]).toMatchObject({ host: "clash.batch.test", handlers: ["AddNote"] })
   })
 })

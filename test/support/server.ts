@@ -41,15 +41,18 @@ export interface TestServerOptions {
   readonly ingressOnly?: boolean
   /** Settings the server reads through Effect Config (e.g. HAMLET_METRICS_TOKEN), before the environment. */
   readonly env?: Readonly<Record<string, string>>
+  /** Loggers beside the console's, at its level (errors unless HAMLET_TEST_LOG_LEVEL=debug): a test's capture. */
+  readonly loggers?: ReadonlyArray<Logger.Logger<unknown, unknown>>
 }
 
-const quietLogs = Layer.mergeAll(
-  Logger.layer([Logger.consoleJson]),
-  Layer.succeed(
-    References.MinimumLogLevel,
-    process.env.HAMLET_TEST_LOG_LEVEL === "debug" ? "Debug" : "Error",
-  ),
-)
+const quietLogs = (loggers: ReadonlyArray<Logger.Logger<unknown, unknown>> = []) =>
+  Layer.mergeAll(
+    Logger.layer([Logger.consoleJson, ...loggers]),
+    Layer.succeed(
+      References.MinimumLogLevel,
+      process.env.HAMLET_TEST_LOG_LEVEL === "debug" ? "Debug" : "Error",
+    ),
+  )
 
 export const startTestServer = async (options: TestServerOptions = {}): Promise<TestServer> => {
   const scope = Effect.runSync(Scope.make())
@@ -57,14 +60,15 @@ export const startTestServer = async (options: TestServerOptions = {}): Promise<
   const bus = options.bus === "nats" ? NatsBusLive(NATS_URL) : MemoryBusLive
   const appOptions = { configPath: options.configPath ?? "./config.json", port: 0 }
   const app = options.ingressOnly ? IngressLive(appOptions) : AppLive(appOptions)
+  const logs = quietLogs(options.loggers)
   const layer = app.pipe(
     Layer.provideMerge(Layer.mergeAll(database, bus)),
-    Layer.provide(quietLogs),
+    Layer.provide(logs),
     Layer.provide(ConfigProvider.layer(
       ConfigProvider.orElse(ConfigProvider.fromEnvRecord({ ...options.env }), ConfigProvider.fromEnv()),
     )),
   )
-  const context = await Effect.runPromise(Layer.buildWithScope(layer, scope).pipe(Effect.provide(quietLogs)))
+  const context = await Effect.runPromise(Layer.buildWithScope(layer, scope).pipe(Effect.provide(logs)))
     .catch(async (e) => {
       await Effect.runPromise(Scope.close(scope, Exit.void))
       throw e
