@@ -63,7 +63,7 @@ const ctx: BenchContext = {
   databases: settings.databaseUrl ? new ScratchDatabases(settings.databaseUrl) : undefined,
   tmp,
   // quick: leave room under 60 s for process exits and the report
-  deadline: startedAt.getTime() + (quick ? 45_000 : 30 * 60_000),
+  deadline: startedAt.getTime() + (quick ? 48_000 : 30 * 60_000),
   log: (line) => console.error(`[${((Date.now() - startedAt.getTime()) / 1000).toFixed(1)}s] ${line}`),
 }
 

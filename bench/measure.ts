@@ -162,10 +162,13 @@ export const mixBaseline = (read?: LoadResult, write?: LoadResult): LoadResult |
 /**
  * A node's committed command batches and the commands they carried (its `/metrics` counters).
  * A split node's actor isolate reports its counts every 250 ms, so a read right after a run
- * waits for that report.
+ * first waits `settleMs` for that report (none is needed before the first writing run).
  */
-export const readBatchCounters = async (port: number): Promise<{ batches: number; commands: number }> => {
-  await new Promise((resolve) => setTimeout(resolve, 350))
+export const readBatchCounters = async (
+  port: number,
+  settleMs = 300,
+): Promise<{ batches: number; commands: number }> => {
+  if (settleMs > 0) await new Promise((resolve) => setTimeout(resolve, settleMs))
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
   const counter = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1] ?? NaN)
   return {

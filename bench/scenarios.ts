@@ -243,7 +243,7 @@ export const runPaths = async (
           ? mixBaseline(baselines.get("nats")?.get(clients), baselines.get("pg")?.get(clients))
           : baselines.get(path.service)?.get(clients)
         // the writing runs follow one another on this node: each one's counters after are the next's before
-        const before = path.service === "nats" ? undefined : counters ?? await readBatchCounters(node.port)
+        const before = path.service === "nats" ? undefined : counters ?? await readBatchCounters(node.port, 0)
         const m = await measure(ctx, spec, [node.pid])
         if (before) counters = await readBatchCounters(node.port)
         const batch = before && counters && commandsPerBatch(before, counters)
