@@ -18,13 +18,7 @@ import { hostStopping, internalError, possiblyApplied, replyError, storeFailure 
 import type { HostReader } from "../projects/access.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { applyProjections } from "../projects/projection.ts"
-import {
-  COMMIT_UNKNOWN,
-  type DatabaseError,
-  type Sql,
-  type SqlTx,
-  UNIQUE_VIOLATION,
-} from "../store/database.ts"
+import { COMMIT_UNKNOWN, type DatabaseError, type Sql, UNIQUE_VIOLATION } from "../store/database.ts"
 import {
   insertEvents,
   isSeqRace,
@@ -33,15 +27,12 @@ import {
   readHead,
   type StoredEvent,
 } from "../store/event-log.ts"
-import {
-  type IdempotentRecord,
-  insertIdempotentReplies,
-  readIdempotentReplies,
-} from "../store/idempotency.ts"
+import { insertIdempotentReplies } from "../store/idempotency.ts"
 import { makeProjectionWriter } from "../store/model-access.ts"
 import { makePipeline } from "../store/pipeline.ts"
 import { withHostTransaction } from "../store/transaction.ts"
 import { actorCounters } from "./actor-metrics.ts"
+import { rememberedReplies, replayed } from "./batch-idempotency.ts"
 import { type Base, baseAfter, type Chaining, type Signals } from "./batch-chaining.ts"
 import { type HandlerRequest, runHandler } from "./handler-run.ts"
 
@@ -83,27 +74,6 @@ export const isContended = (log: HostLog): boolean => Date.now() < log.contended
 const markContended = (log: HostLog) => {
   log.contendedUntil = Date.now() + CONTENDED_MS
 }
-
-/** Replies remembered for the batch's idempotency keys: one read for the whole batch. */
-const rememberedReplies = (
-  tx: SqlTx,
-  host: string,
-  commands: ReadonlyArray<Command>,
-  gate: Effect.Effect<void, DatabaseError>,
-): Effect.Effect<Map<string, IdempotentRecord<Reply>>, DatabaseError> => {
-  const keys = [...new Set(commands.flatMap((c) => c.meta.idempotencyKey ?? []))]
-  if (keys.length === 0) return Effect.succeed(new Map())
-  return Effect.andThen(gate, readIdempotentReplies<Reply>(tx, host, keys))
-}
-
-/** A key already used for another request (another handler, or other input). */
-const keyReused = (key: string): Reply => ({
-  ok: false,
-  error: replyError(
-    "conflict",
-    `idempotency key ${JSON.stringify(key)} was already used for a different request`,
-  ),
-})
 
 const MAX_CONFLICT_RETRIES = 8
 /** Bound on the per-host stream version cache (cleared, not evicted: it refills on demand). */
@@ -177,9 +147,7 @@ const commitOnce = (
         const previous = key ? remembered.get(key) : undefined
         const request = key ? command.request ?? null : null
         if (previous) {
-          replies.push(
-            previous.request === null || previous.request === request ? previous.reply : keyReused(key!),
-          )
+          replies.push(replayed(previous, request, key!))
           continue
         }
         const outcome = yield* runHandler(log.project, log.host, reader, command)

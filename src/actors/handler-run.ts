@@ -63,12 +63,11 @@ const codecs = new WeakMap<Handler, HandlerCodecs>()
 const codecsOf = (handler: Handler): HandlerCodecs => {
   let found = codecs.get(handler)
   if (!found) {
-    const json = Schema.toCodecJson(handler.input)
     const input = isNoInput(handler.input.ast)
       ? NO_INPUT
       : mayHoldDate(SchemaAST.toType(handler.input.ast))
-      ? json.check(inDateRange)
-      : json
+      ? Schema.toCodecJson(handler.input).check(inDateRange)
+      : Schema.toCodecJson(handler.input)
     found = {
       decode: Schema.decodeUnknownExit(input as unknown as Schema.Codec<unknown, unknown>),
       encode: Schema.encodeUnknownExit(

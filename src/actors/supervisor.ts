@@ -23,7 +23,7 @@ import { controlSubject } from "../bus/subjects.ts"
 import { loadConfig, type LoadedConfig } from "../config/config.ts"
 import { makePathWatch } from "../config/watch.ts"
 import { isValidHostname } from "../ingress/host.ts"
-import type { RoutingTable } from "../ingress/routing.ts"
+import { isFolderHostOf, type RoutingTable } from "../ingress/routing.ts"
 import { Database, type DatabaseError, query } from "../store/database.ts"
 import { makeReadLanes } from "../store/read-lanes.ts"
 import { DeadLetters, makeDeadLetters } from "./dead-letters.ts"
@@ -243,13 +243,12 @@ export const SupervisorLive = (
        * refused as the admin API refuses it (409), before anything is written or recorded. An add of
        * another project's folder host fails in applyHostChange (HostOwnedElsewhere).
        */
-      const refuseFolderHost = (change: HostCommand) => {
-        const route = reconciler.routing().routes.get(change.host)
-        if (route?.dir === undefined || route.project.name !== change.project) return Effect.void
-        return Effect.fail(
-          new HostCommandRefused({ code: "conflict", message: hostFromFolder(change.host).message }),
-        )
-      }
+      const refuseFolderHost = (change: HostCommand) =>
+        isFolderHostOf(reconciler.routing(), change.project, change.host)
+          ? Effect.fail(
+            new HostCommandRefused({ code: "conflict", message: hostFromFolder(change.host).message }),
+          )
+          : Effect.void
       /**
        * A signed command checked, then applied unless it, or a later one of its project for the host,
        * was applied already (two sent at once are applied as they arrive); a refused or failed change

@@ -24,7 +24,7 @@ import {
 import { bodyReadFailure, readBodyText } from "../ingress/body.ts"
 import { isAscii, normaliseHost } from "../ingress/host.ts"
 import { errorResponse, jsonResponse, methodNotAllowed } from "../ingress/responses.ts"
-import type { RoutingTable } from "../ingress/routing.ts"
+import { isFolderHostOf, type RoutingTable } from "../ingress/routing.ts"
 import type { LoadedProject } from "../projects/loader.ts"
 import { type DatabaseError, query, type Sql } from "../store/database.ts"
 import { registerHost } from "../store/event-log.ts"
@@ -163,9 +163,7 @@ export const hostsApi = async (
     if (request.method !== "DELETE") return methodNotAllowed(request.method, "DELETE")
     const host = hostSegment(projectRoute[2])
     if (!host) return badHost(projectRoute[2])
-    // only this project's folder is named as such: another project's host is just not one of its own
-    const route = deps.routing().routes.get(host)
-    if (route?.dir && route.project.name === project.name) return fromFolder(host)
+    if (isFolderHostOf(deps.routing(), project.name, host)) return fromFolder(host)
     if (!(await deps.run(retireDatabaseHost(deps.sql, project.name, host)))) {
       return errorResponse(noRunTimeHost(project.name, host))
     }

@@ -19,6 +19,16 @@ export interface RoutingTable {
   readonly projects: ReadonlyMap<string, LoadedProject>
 }
 
+/**
+ * Whether one of `project`'s hosts/ folders serves `host` on this table: the folder's to add and
+ * remove, not the admin API's nor a signed change's (another project's folder host is just not one
+ * of the project's own).
+ */
+export const isFolderHostOf = (table: RoutingTable, project: string, host: string): boolean => {
+  const route = table.routes.get(host)
+  return route?.dir !== undefined && route.project.name === project
+}
+
 /** Two host folders of two projects claim one host: a config error the user must fix. */
 export class HostConflict extends Error {
   constructor(readonly host: string, readonly projects: readonly [string, string]) {

@@ -46,6 +46,9 @@ const NAME_BYTES = 63
 export const indexNameOf = (table: string, columns: ReadonlyArray<string>): string =>
   `${table}_${columns.join("_")}_idx`
 
+/** The host index earlier versions made on every model table (each migration drops it). */
+export const formerHostIndexOf = (table: string): string => `${table}_host_idx`
+
 /** A relation a model's table brings into its project's schema, named as Postgres stores it. */
 export interface ModelRelation {
   readonly name: string
@@ -62,7 +65,7 @@ export const relationsOf = (table: string, options: ModelOptions): ReadonlyArray
   { name: table, what: `table ${table}` },
   // Postgres shortens the table's name to fit the suffix
   { name: `${table.slice(0, NAME_BYTES - "_pkey".length)}_pkey`, what: `the primary key of ${table}` },
-  { name: `${table}_host_idx`.slice(0, NAME_BYTES), what: `the former host index of ${table}` },
+  { name: formerHostIndexOf(table).slice(0, NAME_BYTES), what: `the former host index of ${table}` },
   ...(options.indexes ?? []).map((columns) => ({
     name: indexNameOf(table, columns).slice(0, NAME_BYTES),
     what: `index ${JSON.stringify(columns)} of ${table}`,

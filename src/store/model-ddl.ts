@@ -6,7 +6,7 @@
  * `not null`; a field whose type changed fails the migration (nothing is converted silently).
  */
 import { SchemaAST } from "effect"
-import { indexNameOf, type Model } from "../projects/model.ts"
+import { formerHostIndexOf, indexNameOf, type Model } from "../projects/model.ts"
 import { isDateField, isNullish, timeKindOf, unionMembers } from "../projects/model-fields.ts"
 import { TENANT_ROLE } from "./roles.ts"
 
@@ -121,7 +121,7 @@ export const modelDdl = (
     ...softDelete.map((d) => `alter table ${table} add column if not exists ${d}`),
     // the primary key (host, id) serves every lookup by host: a separate index on host only
     // cost each insert (and earlier versions made one)
-    `drop index if exists ${quote(schema)}.${quote(`${model.table}_host_idx`)}`,
+    `drop index if exists ${quote(schema)}.${quote(formerHostIndexOf(model.table))}`,
     ...(model.options.indexes ?? []).map((cols) =>
       `create index if not exists ${quote(indexNameOf(model.table, cols))} on ${table} (host, ${
         cols.map(quote).join(", ")
